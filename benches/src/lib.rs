@@ -1,0 +1,1 @@
+//! Benchmarks of magpie side by side with tokio and async-executor.

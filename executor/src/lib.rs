@@ -1,0 +1,1 @@
+//! magpie's multi-threaded work-stealing executor.

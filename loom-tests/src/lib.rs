@@ -1,0 +1,1 @@
+//! Loom models of magpie's scheduler, task state machine and sync primitives.

@@ -1,0 +1,1 @@
+//! magpie: a multi-threaded work-stealing async runtime.

@@ -1,0 +1,1 @@
+//! magpie's executor-agnostic async synchronization primitives.

@@ -1,0 +1,1 @@
+//! magpie's timers: `sleep`, `timeout` and `interval`, driven by the reactor thread.
