@@ -1,0 +1,75 @@
+//! `block_on`: drive one future on the current thread, parking between polls.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc as StdArc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use crate::loom::thread_local;
+use crate::runtime::park::{Parker, Unparker};
+
+/// Wakes the parked `block_on` thread. (`std::task::Wake` needs std's `Arc`; the parker inside
+/// is the loom-aware one.)
+struct ParkWaker(Unparker);
+
+impl Wake for ParkWaker {
+    fn wake(self: StdArc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &StdArc<Self>) {
+        self.0.unpark();
+    }
+}
+
+fn new_parker() -> (Parker, Waker) {
+    let parker = Parker::new();
+    let waker = Waker::from(StdArc::new(ParkWaker(parker.unparker())));
+    (parker, waker)
+}
+
+thread_local! {
+    /// One parker per thread, reused across `block_on` calls (no allocation per call).
+    static CACHED: RefCell<(Parker, Waker)> = RefCell::new(new_parker());
+}
+
+/// Drives `future` to completion on the current thread, without a runtime: polls it, and
+/// parks the thread until its waker is called. Tasks are not spawned anywhere by this; use
+/// [`run`](crate::run) or a [`Runtime`](crate::Runtime) for that.
+///
+/// Called from inside a runtime's task, it blocks that worker until the future completes;
+/// prefer `.await` there.
+///
+/// # Examples
+///
+/// ```
+/// let value = magpie_executor::block_on(async { 40 + 2 });
+/// assert_eq!(value, 42);
+/// ```
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    // A nested `block_on` (inside a future polled by an outer one) must not share the outer
+    // parker: it would consume the outer future's wakeups. It gets a fresh one.
+    CACHED.with(|cached| match cached.try_borrow_mut() {
+        Ok(cached) => drive(future.as_mut(), &cached.0, &cached.1),
+        Err(_) => {
+            let (parker, waker) = new_parker();
+            drive(future.as_mut(), &parker, &waker)
+        }
+    })
+}
+
+fn drive<F: Future>(
+    mut future: std::pin::Pin<&mut F>,
+    parker: &Parker,
+    waker: &Waker,
+) -> F::Output {
+    let mut cx = Context::from_waker(waker);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        parker.park();
+    }
+}

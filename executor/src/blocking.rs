@@ -1,0 +1,238 @@
+//! The blocking pool behind `spawn_blocking`: an elastic set of threads for code that blocks
+//! (file I/O, CPU-heavy work, blocking libraries), so it never stalls a worker.
+//!
+//! Threads start on demand up to `max_blocking_threads` and exit after `blocking_keep_alive`
+//! without work. Blocking tasks are ordinary tasks (same cell, same `JoinHandle`) whose
+//! scheduler is this pool.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::loom::{lock, thread, Arc, Condvar, Mutex};
+use crate::runtime::context;
+use crate::runtime::{Builder, Handle, Scheduler};
+use crate::task::raw::Notified;
+use crate::task::{new_task, JoinHandle, NewTask};
+
+pub(crate) struct Pool {
+    state: Mutex<State>,
+    /// Signals queued work (and shutdown) to idle threads.
+    work: Condvar,
+    /// Signals the last thread's exit to shutdown.
+    exited: Condvar,
+    /// The runtime's handle, for `spawn` from blocking code; taken at shutdown to break the
+    /// reference cycle runtime → pool → runtime.
+    handle: Mutex<Option<Handle>>,
+    max_threads: usize,
+    keep_alive: Duration,
+    thread_name: String,
+    on_start: Option<crate::runtime::Hook>,
+    on_stop: Option<crate::runtime::Hook>,
+}
+
+#[derive(Default)]
+struct State {
+    queue: std::collections::VecDeque<Notified>,
+    idle: usize,
+    threads: usize,
+    next_thread_id: usize,
+    handles: HashMap<usize, thread::JoinHandle<()>>,
+    shutdown: bool,
+}
+
+/// The future of a blocking task: runs the function on its first poll.
+struct BlockingTask<F>(Option<F>);
+
+impl<F> Unpin for BlockingTask<F> {}
+
+impl<F: FnOnce() -> R, R> Future for BlockingTask<F> {
+    type Output = R;
+
+    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<R> {
+        let f = self
+            .0
+            .take()
+            .expect("a blocking task is polled once: it never returns Pending");
+        Poll::Ready(f())
+    }
+}
+
+impl Pool {
+    pub(crate) fn new(builder: &Builder) -> Arc<Pool> {
+        Arc::new(Pool {
+            state: Mutex::new(State::default()),
+            work: Condvar::new(),
+            exited: Condvar::new(),
+            handle: Mutex::new(None),
+            max_threads: builder.max_blocking_threads,
+            keep_alive: builder.blocking_keep_alive,
+            thread_name: format!("{}-blocking", builder.thread_name),
+            on_start: builder.on_thread_start.clone(),
+            on_stop: builder.on_thread_stop.clone(),
+        })
+    }
+
+    pub(crate) fn set_handle(&self, handle: Handle) {
+        *lock(&self.handle) = Some(handle);
+    }
+
+    pub(crate) fn spawn<F, R>(pool: &Arc<Pool>, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let NewTask { notified, join, .. } = new_task(
+            BlockingTask(Some(f)),
+            Scheduler::Blocking(pool.clone()),
+            None,
+            false,
+        );
+        Pool::push(pool, notified);
+        join
+    }
+
+    /// Queues a blocking task, starting a thread for it if none is idle.
+    pub(crate) fn push(this: &Arc<Pool>, task: Notified) {
+        let mut state = lock(&this.state);
+        if state.shutdown {
+            drop(state);
+            task.cancel();
+            return;
+        }
+        state.queue.push_back(task);
+        if state.idle > 0 {
+            this.work.notify_one();
+        }
+        if state.queue.len() > state.idle && state.threads < this.max_threads {
+            Pool::start_thread(this, &mut state);
+        }
+    }
+
+    fn start_thread(this: &Arc<Pool>, state: &mut State) {
+        let id = state.next_thread_id;
+        let pool = this.clone();
+        let spawned =
+            crate::loom::spawn_named(this.thread_name.clone(), move || pool.thread_main(id));
+        // If the OS refuses a thread, the task waits for one of the running threads (there is
+        // at least one unless none could ever start, which `push` then retries next time).
+        if let Ok(handle) = spawned {
+            state.next_thread_id += 1;
+            state.threads += 1;
+            state.handles.insert(id, handle);
+        }
+    }
+
+    fn thread_main(&self, id: usize) {
+        let handle = lock(&self.handle).clone();
+        if let Some(handle) = &handle {
+            context::set_owner(handle.shared.addr());
+        }
+        let _enter = handle.map(context::enter_handle);
+        if let Some(start) = &self.on_start {
+            start();
+        }
+        let mut state = lock(&self.state);
+        loop {
+            if let Some(task) = state.queue.pop_front() {
+                drop(state);
+                task.run();
+                state = lock(&self.state);
+                continue;
+            }
+            if state.shutdown {
+                break;
+            }
+            state.idle += 1;
+            let (guard, waited) = self
+                .work
+                .wait_timeout(state, self.keep_alive)
+                .unwrap_or_else(|p| p.into_inner());
+            state = guard;
+            state.idle -= 1;
+            if waited.timed_out() && state.queue.is_empty() && !state.shutdown {
+                // Idle for the whole keep-alive: leave. Our handle is dropped (detached) as
+                // we are about to exit anyway.
+                state.handles.remove(&id);
+                break;
+            }
+        }
+        state.threads -= 1;
+        if state.threads == 0 {
+            self.exited.notify_all();
+        }
+        drop(state);
+        if let Some(stop) = &self.on_stop {
+            stop();
+        }
+    }
+
+    /// Cancels queued blocking tasks, waits (up to `timeout`) for running ones, joins the
+    /// threads that exited.
+    pub(crate) fn shutdown(&self, timeout: Option<Duration>) {
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let queued: Vec<Notified> = {
+            let mut state = lock(&self.state);
+            state.shutdown = true;
+            state.queue.drain(..).collect()
+        };
+        drop(lock(&self.handle).take());
+        for task in queued {
+            task.cancel();
+        }
+        self.work.notify_all();
+        let mut state = lock(&self.state);
+        while state.threads > 0 {
+            state = match deadline {
+                None => self.exited.wait(state).unwrap_or_else(|p| p.into_inner()),
+                Some(deadline) => {
+                    let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                        return;
+                    };
+                    self.exited
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+            };
+        }
+        let handles: Vec<_> = state.handles.drain().map(|(_, h)| h).collect();
+        drop(state);
+        for handle in handles {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Runs the blocking function `f` on the current runtime's blocking thread pool and returns
+/// a handle to its result: asyncio's `to_thread`. The function runs to completion even if the
+/// handle is dropped; `abort` only prevents it from starting.
+///
+/// # Panics
+///
+/// Outside a runtime: use [`Runtime::spawn_blocking`](crate::Runtime::spawn_blocking) or
+/// [`Handle::spawn_blocking`] there.
+///
+/// # Examples
+///
+/// ```
+/// magpie_executor::run(async {
+///     let sum = magpie_executor::spawn_blocking(|| (1..=100u64).sum::<u64>()).await.unwrap();
+///     assert_eq!(sum, 5050);
+/// });
+/// ```
+pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    context::with_handle(|handle| match handle {
+        Some(handle) => handle.spawn_blocking(f),
+        None => panic!(
+            "`spawn_blocking` called outside a magpie runtime: use `Runtime::spawn_blocking` \
+             or `Handle::spawn_blocking`, or start a runtime with `magpie::run`"
+        ),
+    })
+}

@@ -1,0 +1,100 @@
+//! A fixed set of child futures driven with per-child wake tracking: the engine shared
+//! by `join_all`, `try_join_all`, `as_completed` and `wait_any`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::ready::ReadyQueue;
+
+/// Children indexed `0..len`, each polled only after its own waker fired.
+pub(crate) struct FutureSet<F> {
+    /// `None` once a child completed (it is dropped at once, not when the set is).
+    futures: Pin<Box<[Option<F>]>>,
+    ready: ReadyQueue,
+    /// Children not yet completed.
+    pending: usize,
+}
+
+/// Child `index` of a pinned slice, still pinned.
+fn pinned_slot<T>(slots: Pin<&mut [T]>, index: usize) -> Pin<&mut T> {
+    // SAFETY: pinning a slice pins its elements in place (structural pinning): the
+    // element lives inside the slice's allocation, which the `Pin` promises will not move
+    // or be freed before being dropped in place. We never hand out an unpinned `&mut` to
+    // an element, and elements are only moved out when they are `Unpin`
+    // (`FutureSet::take_remaining`), so the element is never moved while pinned.
+    unsafe { slots.map_unchecked_mut(|slots| &mut slots[index]) }
+}
+
+impl<F: Future> FutureSet<F> {
+    pub(crate) fn new(futures: impl IntoIterator<Item = F>) -> Self {
+        let futures: Box<[Option<F>]> = futures.into_iter().map(Some).collect();
+        let len = futures.len();
+        FutureSet {
+            futures: Box::into_pin(futures),
+            ready: ReadyQueue::new(len),
+            pending: len,
+        }
+    }
+
+    /// How many children the set started with.
+    pub(crate) fn len(&self) -> usize {
+        self.futures.len()
+    }
+
+    /// How many children have not completed yet.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending
+    }
+
+    /// Registers the parent's waker and collects the children woken since the last poll.
+    /// Call once per poll of the parent, before [`next_completed`](Self::next_completed).
+    pub(crate) fn begin_poll(&mut self, cx: &Context<'_>) {
+        self.ready.begin_poll(cx.waker());
+    }
+
+    /// Polls the collected children, in wake order, until one completes; returns its
+    /// index and output (the child is dropped first). `None` when no collected child is
+    /// left: every child still pending has a wake registered.
+    pub(crate) fn next_completed(&mut self) -> Option<(usize, F::Output)> {
+        while let Some(index) = self.ready.pop() {
+            // A stale wake: the child completed earlier, or the set was cleared.
+            if index >= self.futures.len() {
+                continue;
+            }
+            let mut slot = pinned_slot(self.futures.as_mut(), index);
+            let Some(future) = slot.as_mut().as_pin_mut() else {
+                continue;
+            };
+            let mut cx = Context::from_waker(self.ready.waker(index));
+            if let Poll::Ready(output) = future.poll(&mut cx) {
+                slot.set(None);
+                self.pending -= 1;
+                return Some((index, output));
+            }
+        }
+        None
+    }
+
+    /// Drops every child still pending, at once.
+    pub(crate) fn clear(&mut self) {
+        self.futures = Box::into_pin(Box::default());
+        self.pending = 0;
+        self.ready.clear();
+    }
+
+    /// Takes the children still pending, in their original order, leaving the set empty.
+    pub(crate) fn take_remaining(&mut self) -> Vec<F>
+    where
+        F: Unpin,
+    {
+        let futures = std::mem::replace(&mut self.futures, Box::into_pin(Box::default()));
+        self.pending = 0;
+        self.ready.clear();
+        Pin::into_inner(futures)
+            .into_vec()
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+}

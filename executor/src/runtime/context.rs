@@ -1,0 +1,98 @@
+//! What the current thread is: a worker (with its core), inside a runtime (with its handle),
+//! polling a task. All thread-locals of the crate are here.
+
+use std::cell::{Cell, RefCell};
+
+use super::handle::Handle;
+use super::worker::Core;
+use crate::loom::thread_local_const;
+use crate::task::raw::RawTask;
+
+thread_local_const! {
+    /// The worker's core, while this thread is a worker. Borrowed only briefly: never across
+    /// a poll, so a task can spawn and wake (which borrow it) from inside its poll.
+    static CORE: RefCell<Option<Box<Core>>> = RefCell::new(None);
+    /// The runtime `spawn` uses on this thread.
+    static HANDLE: RefCell<Option<Handle>> = RefCell::new(None);
+    /// The address of the runtime's shared state whose worker or blocking thread this is.
+    static OWNER: Cell<usize> = Cell::new(0);
+    /// The task being polled.
+    static TASK: Cell<Option<RawTask>> = Cell::new(None);
+}
+
+/// Installs a worker's core on this thread.
+pub(crate) fn set_core(core: Box<Core>) {
+    CORE.with(|c| *c.borrow_mut() = Some(core));
+}
+
+/// Removes the worker's core from this thread.
+pub(crate) fn take_core() -> Option<Box<Core>> {
+    CORE.with(|c| c.borrow_mut().take())
+}
+
+/// Runs `f` with this thread's worker core (`None` when not a worker, or when the core is
+/// borrowed already, which the scheduler treats like "not a worker": the task goes to the
+/// injector, which is always correct).
+pub(crate) fn with_core<R>(f: impl FnOnce(Option<&mut Core>) -> R) -> R {
+    CORE.with(|c| match c.try_borrow_mut() {
+        Ok(mut core) => f(core.as_deref_mut()),
+        Err(_) => f(None),
+    })
+}
+
+/// Restores the previous handle when dropped.
+pub(crate) struct HandleGuard {
+    prev: Option<Handle>,
+}
+
+/// Makes `handle` the current runtime of this thread until the guard drops.
+pub(crate) fn enter_handle(handle: Handle) -> HandleGuard {
+    let prev = HANDLE.with(|h| h.borrow_mut().replace(handle));
+    HandleGuard { prev }
+}
+
+impl Drop for HandleGuard {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        // Ignore the error: the thread-local is gone only while the thread itself exits.
+        let _ = HANDLE.try_with(|h| *h.borrow_mut() = prev);
+    }
+}
+
+/// Runs `f` with the current runtime's handle, if any.
+pub(crate) fn with_handle<R>(f: impl FnOnce(Option<&Handle>) -> R) -> R {
+    HANDLE.with(|h| f(h.borrow().as_ref()))
+}
+
+/// Marks this thread as one of a runtime's own threads (`owner` = its shared state's address).
+pub(crate) fn set_owner(owner: usize) {
+    OWNER.with(|o| o.set(owner));
+}
+
+/// The address of the runtime whose thread this is (0 for none).
+pub(crate) fn owner() -> usize {
+    OWNER.try_with(Cell::get).unwrap_or(0)
+}
+
+/// Restores the previously polled task when dropped (polls nest under `block_on`).
+pub(crate) struct TaskGuard {
+    prev: Option<RawTask>,
+}
+
+/// Records `task` as the one being polled until the guard drops.
+pub(crate) fn enter_task(task: RawTask) -> TaskGuard {
+    TaskGuard {
+        prev: TASK.with(|t| t.replace(Some(task))),
+    }
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        TASK.with(|t| t.set(self.prev));
+    }
+}
+
+/// The task being polled on this thread.
+pub(crate) fn current_task() -> Option<RawTask> {
+    TASK.with(Cell::get)
+}

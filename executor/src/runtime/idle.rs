@@ -1,0 +1,129 @@
+//! Which workers are parked, and how many are searching for work.
+//!
+//! The counters live in one atomic word so producers can read them without a lock:
+//!
+//! ```text
+//!  [ unparked workers (high bits) | searching workers (low 16 bits) ]
+//! ```
+//!
+//! They change only under the `sleepers` lock; producers read them lock-free and take the lock
+//! only when they are about to wake someone.
+//!
+//! ## The no-lost-wakeup argument
+//! A producer (1) pushes a task, (2) issues a SeqCst fence, (3) reads the counters. A worker
+//! going to sleep (a) updates the counters under the lock, (b) issues a SeqCst fence, (c) looks
+//! at every queue once more. Both fences are in one total order: either the producer's read
+//! (3) sees the worker parked and wakes somebody, or the worker's re-check (c) sees the task.
+//! A producer that sees a searching worker wakes nobody: that searcher, when it gives up, does
+//! (a)–(c) itself and so finds the task.
+
+use crate::loom::atomic::{fence, AtomicUsize, Ordering};
+use crate::loom::{lock, Mutex};
+
+const SEARCHING_MASK: usize = (1 << 16) - 1;
+const UNPARKED_ONE: usize = 1 << 16;
+
+pub(crate) struct Idle {
+    state: AtomicUsize,
+    /// Indices of the parked workers.
+    sleepers: Mutex<Vec<usize>>,
+    num_workers: usize,
+}
+
+fn searching(state: usize) -> usize {
+    state & SEARCHING_MASK
+}
+
+fn unparked(state: usize) -> usize {
+    state >> 16
+}
+
+impl Idle {
+    pub(crate) fn new(num_workers: usize) -> Idle {
+        assert!(num_workers < SEARCHING_MASK, "too many worker threads");
+        Idle {
+            // Every worker starts awake and not searching.
+            state: AtomicUsize::new(num_workers * UNPARKED_ONE),
+            sleepers: Mutex::new(Vec::with_capacity(num_workers)),
+            num_workers,
+        }
+    }
+
+    /// Lets the caller search other workers' queues unless about half of the workers do
+    /// already: more searchers than that only contend on the same victims.
+    pub(crate) fn try_begin_searching(&self) -> bool {
+        // Relaxed: an estimate; a worker that is refused parks and re-checks the queues
+        // (with the fences of the protocol above) before it sleeps.
+        let state = self.state.load(Ordering::Relaxed);
+        if 2 * searching(state) >= self.num_workers.max(2) {
+            return false;
+        }
+        self.state.fetch_add(1, Ordering::SeqCst);
+        true
+    }
+
+    /// The caller found work and stops searching. Returns `true` if it was the last searcher,
+    /// in which case it must wake another worker (the rest of the work may need hands).
+    pub(crate) fn end_searching(&self) -> bool {
+        let prev = self.state.fetch_sub(1, Ordering::SeqCst);
+        debug_assert!(searching(prev) > 0);
+        searching(prev) == 1
+    }
+
+    /// A producer published a task: the index of the worker it must wake, if any.
+    pub(crate) fn worker_to_notify(&self) -> Option<usize> {
+        // Step (2) of the protocol: order the push before the read of the counters.
+        fence(Ordering::SeqCst);
+        if !self.should_notify(self.state.load(Ordering::SeqCst)) {
+            return None;
+        }
+        let mut sleepers = lock(&self.sleepers);
+        // Re-check under the lock: another producer may have woken a worker meanwhile.
+        if !self.should_notify(self.state.load(Ordering::SeqCst)) {
+            return None;
+        }
+        let index = sleepers.pop()?;
+        // The woken worker starts out searching, so that further producers do not wake
+        // another one for work it is about to find.
+        self.state.fetch_add(UNPARKED_ONE + 1, Ordering::SeqCst);
+        Some(index)
+    }
+
+    fn should_notify(&self, state: usize) -> bool {
+        searching(state) == 0 && unparked(state) < self.num_workers
+    }
+
+    /// Steps (a) and (b): the worker is about to park.
+    pub(crate) fn transition_to_parked(&self, index: usize, was_searching: bool) {
+        let mut sleepers = lock(&self.sleepers);
+        let dec = UNPARKED_ONE + usize::from(was_searching);
+        self.state.fetch_sub(dec, Ordering::SeqCst);
+        sleepers.push(index);
+        drop(sleepers);
+        // Step (b).
+        fence(Ordering::SeqCst);
+    }
+
+    /// The worker saw work after registering as parked: takes itself off the list, as a
+    /// searcher. Returns `false` if a producer had already taken it off (and counted it).
+    pub(crate) fn unpark_self(&self, index: usize) -> bool {
+        let mut sleepers = lock(&self.sleepers);
+        let Some(pos) = sleepers.iter().position(|&i| i == index) else {
+            return false;
+        };
+        sleepers.swap_remove(pos);
+        self.state.fetch_add(UNPARKED_ONE + 1, Ordering::SeqCst);
+        true
+    }
+
+    /// `true` while the worker is on the list (a wakeup without a producer is spurious).
+    pub(crate) fn is_parked(&self, index: usize) -> bool {
+        lock(&self.sleepers).contains(&index)
+    }
+
+    /// How many workers are searching right now (for tests and the loom models).
+    #[allow(dead_code)]
+    pub(crate) fn num_searching(&self) -> usize {
+        searching(self.state.load(Ordering::SeqCst))
+    }
+}

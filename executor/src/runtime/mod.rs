@@ -1,0 +1,250 @@
+//! The multi-threaded work-stealing runtime.
+
+mod builder;
+pub(crate) mod context;
+mod handle;
+mod idle;
+mod owned;
+pub(crate) mod park;
+pub(crate) mod queue;
+mod shared;
+mod shutdown;
+mod worker;
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+
+pub use builder::Builder;
+pub(crate) use builder::Hook;
+pub use handle::{Handle, TryCurrentError};
+pub use shutdown::ShutdownReport;
+
+use crate::blocking::Pool;
+use crate::loom::atomic::AtomicBool;
+use crate::loom::{thread, Arc, Condvar, Mutex};
+use crate::task::cell::Header;
+use crate::task::raw::{Notified, OwnedTask};
+use crate::task::JoinHandle;
+use park::Parker;
+use queue::{Injector, Worker};
+use shared::{Config, Shared};
+
+/// Where a task goes when it is woken.
+pub(crate) enum Scheduler {
+    /// A task of a runtime's workers.
+    Workers(Arc<Shared>),
+    /// A `spawn_blocking` task of a blocking pool.
+    Blocking(Arc<Pool>),
+}
+
+impl Scheduler {
+    /// A wake (or an abort) made the task runnable.
+    pub(crate) fn schedule(&self, task: Notified) {
+        match self {
+            Scheduler::Workers(shared) => shared.schedule(task, false),
+            Scheduler::Blocking(pool) => Pool::push(pool, task),
+        }
+    }
+
+    /// The task woke itself during its poll: queue it behind the others.
+    pub(crate) fn reschedule(&self, task: Notified) {
+        match self {
+            Scheduler::Workers(shared) => shared.schedule(task, true),
+            Scheduler::Blocking(pool) => Pool::push(pool, task),
+        }
+    }
+
+    /// The task completed: take it off the live-task list.
+    pub(crate) fn release(&self, header: &Header) -> Option<OwnedTask> {
+        match self {
+            Scheduler::Workers(shared) => shared.owned.remove(header),
+            Scheduler::Blocking(_) => None,
+        }
+    }
+}
+
+/// A multi-threaded work-stealing runtime: asyncio's event loop, on every core.
+///
+/// Each worker thread runs tasks from its own queue and steals from the others when it runs
+/// dry. Dropping the runtime shuts it down: the workers stop, every unfinished task is
+/// dropped (its `JoinHandle` resolves to a cancelled [`JoinError`](crate::JoinError)) and the
+/// threads are joined.
+///
+/// # Examples
+///
+/// ```
+/// use magpie_executor::Runtime;
+///
+/// let rt = Runtime::new().unwrap();
+/// let handle = rt.spawn(async { "hello" });
+/// assert_eq!(rt.block_on(handle).unwrap(), "hello");
+/// ```
+pub struct Runtime {
+    handle: Handle,
+    threads: Vec<thread::JoinHandle<()>>,
+    /// Set once shutdown has run, so `Drop` does not run it again.
+    shut_down: bool,
+}
+
+impl Runtime {
+    /// A runtime with the default configuration (see [`Builder`]).
+    ///
+    /// # Errors
+    ///
+    /// The OS's error when a worker thread cannot be started.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// A [`Builder`] to configure a runtime.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    fn start(builder: &Builder) -> io::Result<Runtime> {
+        let num_workers = builder.resolved_worker_threads();
+        let locals: Vec<Worker<Notified>> = (0..num_workers).map(|_| Worker::new_fifo()).collect();
+        let parkers: Vec<Parker> = (0..num_workers).map(|_| Parker::new()).collect();
+        let shared = Arc::new(Shared {
+            injector: Injector::new(),
+            stealers: locals.iter().map(Worker::stealer).collect(),
+            unparkers: parkers.iter().map(Parker::unparker).collect(),
+            idle: idle::Idle::new(num_workers),
+            owned: owned::OwnedTasks::new(num_workers),
+            shutdown: AtomicBool::new(false),
+            config: Config {
+                global_queue_interval: builder.global_queue_interval,
+            },
+            blocking: Pool::new(builder),
+            workers_running: Mutex::new(num_workers),
+            workers_done: Condvar::new(),
+        });
+        let handle = Handle { shared };
+        handle.shared.blocking.set_handle(handle.clone());
+        let mut rt = Runtime {
+            handle: handle.clone(),
+            threads: Vec::with_capacity(num_workers),
+            shut_down: false,
+        };
+        for (index, (local, parker)) in locals.into_iter().zip(parkers).enumerate() {
+            let core = Box::new(worker::Core::new(index, local, handle.shared.clone()));
+            let handle = handle.clone();
+            let start = builder.on_thread_start.clone();
+            let stop = builder.on_thread_stop.clone();
+            let name = format!("{}-{index}", builder.thread_name);
+            let spawned = crate::loom::spawn_named(name, move || {
+                context::set_owner(handle.shared.addr());
+                let _enter = context::enter_handle(handle);
+                if let Some(start) = start {
+                    start();
+                }
+                worker::run(core, parker);
+                if let Some(stop) = stop {
+                    stop();
+                }
+            });
+            match spawned {
+                Ok(thread) => rt.threads.push(thread),
+                Err(err) => {
+                    // The workers never started count themselves out; do it for them, then
+                    // shut down the ones that did start (dropping `rt`).
+                    *crate::loom::lock(&rt.handle.shared.workers_running) -= num_workers - index;
+                    return Err(err);
+                }
+            }
+        }
+        Ok(rt)
+    }
+
+    /// A [`Handle`] for spawning onto this runtime from anywhere.
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// Spawns `future` as a task on this runtime (asyncio's `create_task`).
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn(future)
+    }
+
+    /// Runs the blocking function `f` on the blocking thread pool (asyncio's `to_thread`).
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.handle.spawn_blocking(f)
+    }
+
+    /// Drives `future` to completion on the calling thread, while the workers run the spawned
+    /// tasks; inside it, [`spawn`](crate::spawn) uses this runtime.
+    ///
+    /// # Panics
+    ///
+    /// When called from one of this or another magpie runtime's worker threads: blocking a
+    /// worker on a future stalls every task queued behind it and can deadlock. Use `.await`
+    /// there instead.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        if context::with_core(|core| core.is_some()) {
+            panic!(
+                "`Runtime::block_on` called from inside a magpie worker thread: blocking a \
+                 worker can deadlock the runtime; `.await` the future instead"
+            );
+        }
+        let _enter = context::enter_handle(self.handle.clone());
+        crate::block_on::block_on(future)
+    }
+
+    /// Shuts the runtime down, waiting at most `timeout` for the workers to stop (a task that
+    /// never yields keeps its worker busy; that worker is then left behind, detached), and
+    /// reports what was cancelled.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> ShutdownReport {
+        self.shutdown(Some(timeout))
+    }
+
+    fn shutdown(&mut self, timeout: Option<Duration>) -> ShutdownReport {
+        self.shut_down = true;
+        let threads = std::mem::take(&mut self.threads);
+        shutdown::run(&self.handle.shared, threads, timeout)
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if self.shut_down {
+            return;
+        }
+        if context::owner() == self.handle.shared.addr() && !std::thread::panicking() {
+            // Shutting down here would join the runtime's threads, this one among them: a
+            // deadlock. Hand the shutdown to a thread of its own, which completes it once this
+            // thread has left its task, then tell the caller.
+            self.shut_down = true;
+            let shared = self.handle.shared.clone();
+            let threads = std::mem::take(&mut self.threads);
+            let _ = std::thread::Builder::new()
+                .name("magpie-shutdown".into())
+                .spawn(move || {
+                    let _ = shutdown::run(&shared, threads, None);
+                });
+            panic!(
+                "a magpie `Runtime` was dropped from inside one of its own tasks or blocking \
+                 threads; it would wait for its own thread to stop. Drop it from outside \
+                 (or move it to another thread)"
+            );
+        }
+        self.shutdown(None);
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("workers", &self.threads.len())
+            .finish_non_exhaustive()
+    }
+}

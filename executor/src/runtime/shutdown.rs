@@ -1,0 +1,112 @@
+//! The shutdown sequence.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use super::shared::Shared;
+use crate::loom::atomic::{fence, Ordering};
+use crate::loom::{lock, thread};
+
+/// What [`Runtime::shutdown_timeout`](super::Runtime::shutdown_timeout) found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Tasks that were still alive and were cancelled (their futures dropped).
+    pub cancelled: usize,
+    /// Tasks that could not be cancelled because a worker was still polling them when the
+    /// timeout ran out; they are left to their (detached) worker.
+    pub still_running: usize,
+    /// Worker threads that had not stopped when the timeout ran out.
+    pub workers_left_running: usize,
+}
+
+impl fmt::Display for ShutdownReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} task(s) cancelled, {} still running, {} worker(s) left running",
+            self.cancelled, self.still_running, self.workers_left_running
+        )
+    }
+}
+
+/// Shuts the runtime down:
+///
+/// 1. Set the shutdown flag (SeqCst, then a fence pairing with `push_remote`'s) and unpark
+///    every worker. From here on, a task pushed to the injector is drained by its pusher.
+/// 2. Wait (up to the timeout) for every worker to leave its loop. Each drops its own queue
+///    entries on the way out; the tasks stay alive through the live-task list.
+/// 3. Close the live-task list (a spawn from now on is cancelled at once) and cancel every
+///    task in it that no worker is running: its future is dropped on this thread, its
+///    `JoinHandle` wakes up to a cancelled error. Destructors that panic are contained.
+/// 4. Drain the injector, which may have received wakes from those destructors.
+/// 5. Shut the blocking pool down (queued blocking tasks are cancelled; running ones are
+///    waited for within the remaining time).
+/// 6. Join the worker threads that stopped; detach the ones that did not.
+pub(crate) fn run(
+    shared: &Shared,
+    threads: Vec<thread::JoinHandle<()>>,
+    timeout: Option<Duration>,
+) -> ShutdownReport {
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+
+    // 1.
+    shared.shutdown.store(true, Ordering::SeqCst);
+    fence(Ordering::SeqCst);
+    for unparker in shared.unparkers.iter() {
+        unparker.unpark();
+    }
+
+    // 2.
+    let mut running = lock(&shared.workers_running);
+    while *running > 0 {
+        running = match deadline {
+            None => shared
+                .workers_done
+                .wait(running)
+                .unwrap_or_else(|p| p.into_inner()),
+            Some(deadline) => {
+                let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                    break;
+                };
+                shared
+                    .workers_done
+                    .wait_timeout(running, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
+            }
+        };
+    }
+    let workers_left_running = *running;
+    drop(running);
+
+    // 3.
+    let mut report = ShutdownReport {
+        workers_left_running,
+        ..ShutdownReport::default()
+    };
+    for task in shared.owned.close_and_take_all() {
+        if task.shutdown() {
+            report.cancelled += 1;
+        } else if !task.header().state.load().is_complete() {
+            report.still_running += 1;
+        }
+    }
+
+    // 4.
+    shared.drain_injector();
+
+    // 5.
+    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    shared.blocking.shutdown(left);
+
+    // 6.
+    if workers_left_running == 0 {
+        for thread in threads {
+            // A worker's panics are caught per task; one escaping the loop is a bug, and
+            // re-raising it here would abort a shutdown that is otherwise complete.
+            let _ = thread.join();
+        }
+    }
+    report
+}

@@ -1,0 +1,254 @@
+//! A worker thread: runs tasks from its LIFO slot and local queue, takes from the injector,
+//! steals from the other workers, and parks when there is nothing to do.
+
+use super::context;
+use super::park::Parker;
+use super::queue::{Steal, Worker};
+use super::shared::Shared;
+use crate::loom::atomic::{fence, Ordering};
+use crate::loom::{lock, Arc};
+use crate::task::raw::Notified;
+
+/// At most this many tasks in a row are taken from the LIFO slot before the worker goes back
+/// to its queue: two tasks waking each other would otherwise keep the slot to themselves and
+/// starve everything queued behind them.
+const MAX_LIFO_POLLS_IN_A_ROW: u32 = 3;
+
+/// Beyond this many tasks in the local queue, half of them move to the injector, where idle
+/// workers find them without stealing from us. Small under loom so that the models reach the
+/// overflow path.
+#[cfg(not(loom))]
+const LOCAL_QUEUE_CAPACITY: usize = 256;
+#[cfg(loom)]
+const LOCAL_QUEUE_CAPACITY: usize = 2;
+
+/// The part of a worker that only its own thread touches.
+pub(crate) struct Core {
+    index: usize,
+    local: Worker<Notified>,
+    lifo: Option<Notified>,
+    lifo_polls: u32,
+    tick: u32,
+    searching: bool,
+    rng: u32,
+    shared: Arc<Shared>,
+}
+
+impl Core {
+    pub(crate) fn new(index: usize, local: Worker<Notified>, shared: Arc<Shared>) -> Core {
+        Core {
+            index,
+            local,
+            lifo: None,
+            lifo_polls: 0,
+            tick: 0,
+            searching: false,
+            // Any non-zero seed will do; distinct per worker so they pick different victims.
+            rng: 0x9E37_79B9u32.wrapping_mul(index as u32 + 1) | 1,
+            shared,
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// A task spawned or woken on this worker takes the LIFO slot; the one it displaces goes to
+    /// the back of the local queue, where other workers can steal it.
+    pub(crate) fn push_lifo(&mut self, task: Notified) {
+        if let Some(prev) = self.lifo.replace(task) {
+            self.push_local(prev);
+        }
+    }
+
+    /// Queues a task at the back of the local queue and wakes a parked worker to share it.
+    pub(crate) fn push_local(&mut self, task: Notified) {
+        if self.local.len() >= LOCAL_QUEUE_CAPACITY {
+            self.overflow_to_injector();
+        }
+        self.local.push(task);
+        self.shared.notify_parked();
+    }
+
+    fn overflow_to_injector(&mut self) {
+        for _ in 0..LOCAL_QUEUE_CAPACITY / 2 {
+            match self.local.pop() {
+                Some(task) => self.shared.injector.push(task),
+                None => break,
+            }
+        }
+    }
+
+    fn next_random(&mut self) -> u32 {
+        // xorshift32: cheap, and only spreads victims.
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.rng = x;
+        x
+    }
+
+    /// The next task from this worker's own sources, in priority order.
+    fn next_local_task(&mut self) -> Option<Notified> {
+        self.tick = self.tick.wrapping_add(1);
+        if self.tick % self.shared.config.global_queue_interval == 0 {
+            // Fairness: a busy local queue must not starve tasks spawned from outside.
+            if let Some(task) = self.take_from_injector() {
+                return Some(task);
+            }
+        }
+        if let Some(task) = self.lifo.take() {
+            if self.lifo_polls < MAX_LIFO_POLLS_IN_A_ROW {
+                self.lifo_polls += 1;
+                return Some(task);
+            }
+            self.local.push(task);
+        }
+        self.lifo_polls = 0;
+        self.local.pop().or_else(|| self.take_from_injector())
+    }
+
+    fn take_from_injector(&mut self) -> Option<Notified> {
+        loop {
+            match self.shared.injector.steal_batch_and_pop(&self.local) {
+                Steal::Success(task) => return Some(task),
+                Steal::Empty => return None,
+                Steal::Retry => {}
+            }
+        }
+    }
+
+    /// Steals a batch from another worker (starting at a random one), then from the injector.
+    fn steal(&mut self) -> Option<Notified> {
+        if !self.searching {
+            if !self.shared.idle.try_begin_searching() {
+                return None;
+            }
+            self.searching = true;
+        }
+        let shared = self.shared.clone();
+        let n = shared.stealers.len();
+        let start = self.next_random() as usize % n;
+        for i in 0..n {
+            let victim = (start + i) % n;
+            if victim == self.index {
+                continue;
+            }
+            loop {
+                match shared.stealers[victim].steal_batch_and_pop(&self.local) {
+                    Steal::Success(task) => return Some(task),
+                    Steal::Empty => break,
+                    Steal::Retry => {}
+                }
+            }
+        }
+        self.take_from_injector()
+    }
+
+    /// Called before running a found task: a searcher that found work stops searching, and
+    /// the last one to stop wakes another worker for the rest.
+    fn found_work(&mut self) {
+        if self.searching {
+            self.searching = false;
+            if self.shared.idle.end_searching() {
+                self.shared.notify_parked();
+            }
+        }
+    }
+}
+
+/// What the loop does next.
+enum Step {
+    Run(Notified),
+    Park,
+    Exit,
+}
+
+fn next_step() -> Step {
+    context::with_core(|core| {
+        let core = core.expect("a worker thread has its core");
+        if core.shared.is_shutdown() {
+            return Step::Exit;
+        }
+        let task = core.next_local_task().or_else(|| core.steal());
+        match task {
+            Some(task) => {
+                core.found_work();
+                Step::Run(task)
+            }
+            None => Step::Park,
+        }
+    })
+}
+
+/// The body of a worker thread.
+pub(crate) fn run(core: Box<Core>, parker: Parker) {
+    let shared = core.shared.clone();
+    let index = core.index;
+    context::set_core(core);
+    loop {
+        match next_step() {
+            // The core is not borrowed while the task runs, so the task may spawn and wake.
+            Step::Run(task) => task.run(),
+            Step::Park => {
+                if !park(&shared, index, &parker) {
+                    break;
+                }
+            }
+            Step::Exit => break,
+        }
+    }
+    // Drop this worker's queue entries; the tasks are cancelled by shutdown through the
+    // live-task list, which still holds a reference to each.
+    if let Some(mut core) = context::take_core() {
+        drop(core.lifo.take());
+        while core.local.pop().is_some() {}
+    }
+    let mut running = lock(&shared.workers_running);
+    *running -= 1;
+    if *running == 0 {
+        shared.workers_done.notify_all();
+    }
+}
+
+/// Parks the worker until there may be work. Returns `false` when the runtime shuts down.
+fn park(shared: &Shared, index: usize, parker: &Parker) -> bool {
+    let was_searching = context::with_core(|core| {
+        let core = core.expect("a worker thread has its core");
+        std::mem::replace(&mut core.searching, false)
+    });
+    // Protocol steps (a) and (b) of `idle.rs`.
+    shared.idle.transition_to_parked(index, was_searching);
+    // Step (c): look again. This also covers the producers that woke nobody because we were
+    // searching when they looked.
+    if shared.has_visible_work() || shared.is_shutdown() {
+        // Either we take ourselves off the list, or a producer did already; both count us as
+        // searching.
+        let _ = shared.idle.unpark_self(index);
+        set_searching(true);
+        return !shared.is_shutdown();
+    }
+    loop {
+        parker.park();
+        // SeqCst: read the flag after the unpark that shutdown issues after setting it.
+        fence(Ordering::SeqCst);
+        if shared.is_shutdown() {
+            return false;
+        }
+        if !shared.idle.is_parked(index) {
+            // A producer took us off the list and counted us as searching.
+            set_searching(true);
+            return true;
+        }
+        // A stale token from an earlier unpark: sleep again.
+    }
+}
+
+fn set_searching(searching: bool) {
+    context::with_core(|core| {
+        if let Some(core) = core {
+            core.searching = searching;
+        }
+    });
+}

@@ -1,0 +1,104 @@
+//! The task cell: the one heap allocation behind every spawned task.
+//!
+//! ```text
+//! Cell<F>  (#[repr(C)], so a pointer to it is a pointer to its Header)
+//! +--------------------------------------------+
+//! | Header  state word | vtable | scheduler    |  <- every Waker, queue entry and
+//! |         join waker slot | id | name | slot |     JoinHandle points here
+//! +--------------------------------------------+
+//! | stage   Running(F) | Finished(output) | Consumed
+//! +--------------------------------------------+
+//! ```
+//!
+//! The header is the same for every task, so queues and wakers handle tasks without knowing
+//! their type; what depends on `F` is reached through the `Vtable`, whose functions (in
+//! `harness.rs`) are instantiated per future type.
+
+use std::future::Future;
+use std::ptr::NonNull;
+use std::task::Waker;
+
+use super::state::State;
+use super::{Id, JoinError};
+use crate::loom::atomic::AtomicUsize;
+use crate::loom::UnsafeCell;
+use crate::runtime::Scheduler;
+
+/// The part of a task that does not depend on its future's type.
+#[repr(C)]
+pub(crate) struct Header {
+    pub(crate) state: State,
+    pub(crate) vtable: &'static Vtable,
+    /// Where the task goes when it is woken.
+    pub(crate) scheduler: Scheduler,
+    /// The `JoinHandle`'s waker. Written by the handle only while `JOIN_WAKER` is clear; read
+    /// by the runtime only while it is set (see `state.rs`).
+    pub(crate) join_waker: UnsafeCell<Option<Waker>>,
+    pub(crate) id: Id,
+    pub(crate) name: Option<Box<str>>,
+    /// The task's index in its shard of the runtime's list of live tasks.
+    pub(crate) owned_slot: AtomicUsize,
+}
+
+/// What happens to a task, per future type.
+pub(crate) struct Vtable {
+    /// Runs the task once; consumes the caller's (queue entry's) reference.
+    pub(crate) run: unsafe fn(NonNull<Header>),
+    /// Cancels the task at runtime shutdown if no thread runs it; returns `true` if it did.
+    /// Does not consume a reference.
+    pub(crate) shutdown: unsafe fn(NonNull<Header>) -> bool,
+    /// `JoinHandle::poll`: writes `Poll<Result<F::Output, JoinError>>` to `dst` when complete,
+    /// registers the waker otherwise.
+    pub(crate) try_read_output: unsafe fn(NonNull<Header>, dst: *mut (), waker: &Waker),
+    /// `JoinHandle::drop`: gives up join interest (dropping the output if it is there) and the
+    /// handle's reference.
+    pub(crate) drop_join_handle: unsafe fn(NonNull<Header>),
+    /// Frees the allocation. Called once, when the last reference goes.
+    pub(crate) dealloc: unsafe fn(NonNull<Header>),
+}
+
+/// What the cell holds after the header.
+pub(crate) enum Stage<F: Future> {
+    Running(F),
+    Finished(Result<F::Output, JoinError>),
+    Consumed,
+}
+
+/// The whole allocation.
+#[repr(C)]
+pub(crate) struct Cell<F: Future> {
+    pub(crate) header: Header,
+    /// Owned by whoever holds `RUNNING`, or by the `JoinHandle` once `COMPLETE` is set.
+    pub(crate) stage: UnsafeCell<Stage<F>>,
+}
+
+impl<F: Future> Cell<F> {
+    /// Allocates a task holding `future`, with `refs` references and `NOTIFIED` set.
+    pub(crate) fn allocate(
+        future: F,
+        scheduler: Scheduler,
+        id: Id,
+        name: Option<Box<str>>,
+        refs: usize,
+    ) -> NonNull<Header>
+    where
+        F: Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let cell = Box::new(Cell {
+            header: Header {
+                state: State::new(refs),
+                vtable: super::harness::vtable::<F>(),
+                scheduler,
+                join_waker: UnsafeCell::new(None),
+                id,
+                name,
+                owned_slot: AtomicUsize::new(usize::MAX),
+            },
+            stage: UnsafeCell::new(Stage::Running(future)),
+        });
+        // `Header` is the first field of a `#[repr(C)]` struct, so the cast keeps pointing at
+        // it (and keeps the provenance of the whole allocation, for `dealloc`).
+        NonNull::from(Box::leak(cell)).cast::<Header>()
+    }
+}

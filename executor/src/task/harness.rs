@@ -1,0 +1,287 @@
+//! The per-future-type functions behind a task's `Vtable`: run, cancel, complete, read the
+//! output, drop the join handle, free.
+//!
+//! Every function takes a pointer to the header of a live `Cell<F>` and relies on the state
+//! word (see `state.rs`) for exclusive access to the stage.
+
+use std::any::Any;
+use std::future::Future;
+use std::mem;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::task::{Context, Poll, Waker};
+
+use super::cell::{Cell, Header, Stage, Vtable};
+use super::raw::{Notified, RawTask};
+use super::state::{ToIdle, ToRunning};
+use super::{waker, JoinError};
+
+pub(crate) fn vtable<F>() -> &'static Vtable
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    // A constant promoted to a `'static`, one per future type.
+    &Vtable {
+        run: run::<F>,
+        shutdown: shutdown::<F>,
+        try_read_output: try_read_output::<F>,
+        drop_join_handle: drop_join_handle::<F>,
+        dealloc: dealloc::<F>,
+    }
+}
+
+/// # Safety
+/// `ptr` points to the header of a live `Cell<F>`.
+unsafe fn cell<'a, F: Future>(ptr: NonNull<Header>) -> &'a Cell<F> {
+    // SAFETY: the caller guarantees a live `Cell<F>`; `Header` is its first field under
+    // `#[repr(C)]`, so the pointer to the header is a pointer to the cell.
+    unsafe { ptr.cast::<Cell<F>>().as_ref() }
+}
+
+/// Runs `f`, swallowing a panic: used for user destructors that run on a worker or in
+/// shutdown, where unwinding would kill the thread or abandon the remaining tasks.
+fn swallow_panic(f: impl FnOnce()) {
+    let _ = panic::catch_unwind(AssertUnwindSafe(f));
+}
+
+/// # Safety
+/// `ptr` is a live `Cell<F>`; the caller owns one reference (a queue entry's) and gives it up.
+unsafe fn run<F: Future>(ptr: NonNull<Header>) {
+    // SAFETY: the caller's reference keeps the cell alive until `drop_reference` below.
+    let cell = unsafe { cell::<F>(ptr) };
+    let header = &cell.header;
+    match header.state.transition_to_running() {
+        ToRunning::Complete => {
+            // SAFETY: we own the queue entry's reference and are done with the task.
+            unsafe { drop_reference(ptr) };
+            return;
+        }
+        ToRunning::Cancel => {
+            // SAFETY: `RUNNING` is ours; we own a reference.
+            unsafe { cancel_and_complete::<F>(ptr) };
+            // SAFETY: as above.
+            unsafe { drop_reference(ptr) };
+            return;
+        }
+        ToRunning::Poll => {}
+    }
+
+    // SAFETY: the queue entry's reference, which we hold, outlives the borrowed waker.
+    let waker = unsafe { waker::borrowed(ptr) };
+    let mut cx = Context::from_waker(&waker);
+    let _current = crate::runtime::context::enter_task(RawTask::from_header(ptr));
+    let polled = panic::catch_unwind(AssertUnwindSafe(|| {
+        cell.stage.with_mut(|stage| {
+            // SAFETY: `RUNNING` gives us exclusive access to the stage.
+            match unsafe { &mut *stage } {
+                // SAFETY: the future lives inside the heap cell, which never moves, and is
+                // dropped in place (never moved out) when it finishes or is cancelled.
+                Stage::Running(future) => unsafe { Pin::new_unchecked(future) }.poll(&mut cx),
+                _ => unreachable!("a running task's stage holds its future"),
+            }
+        })
+    }));
+    drop(_current);
+
+    match polled {
+        Ok(Poll::Pending) => match header.state.transition_to_idle() {
+            // SAFETY: we own the queue entry's reference and are done with the task.
+            ToIdle::Idle => unsafe { drop_reference(ptr) },
+            ToIdle::Notified => {
+                // Woken during its own poll (e.g. `yield_now`): our reference becomes the new
+                // queue entry's, behind the tasks already waiting.
+                // SAFETY: the reference we own is handed to the new entry.
+                let task = unsafe { Notified::from_raw(RawTask::from_header(ptr)) };
+                header.scheduler.reschedule(task);
+            }
+            ToIdle::Cancel => {
+                // SAFETY: `RUNNING` is still ours; we own a reference.
+                unsafe { cancel_and_complete::<F>(ptr) };
+                // SAFETY: as above.
+                unsafe { drop_reference(ptr) };
+            }
+        },
+        Ok(Poll::Ready(output)) => {
+            // SAFETY: `RUNNING` is ours; we own a reference.
+            unsafe { finish::<F>(ptr, Ok(output)) };
+            // SAFETY: as above.
+            unsafe { drop_reference(ptr) };
+        }
+        Err(payload) => {
+            report_panic(header, &payload);
+            // SAFETY: `RUNNING` is ours; we own a reference.
+            unsafe { finish::<F>(ptr, Err(JoinError::panic(header.id, payload))) };
+            // SAFETY: as above.
+            unsafe { drop_reference(ptr) };
+        }
+    }
+}
+
+/// Names the task in the panic report the hook printed already, when it has a name.
+fn report_panic(header: &Header, _payload: &Box<dyn Any + Send>) {
+    if let Some(name) = &header.name {
+        eprintln!("(the panic above was in task {} named {name:?})", header.id);
+    }
+}
+
+/// Drops the future, stores the cancelled error and completes the task.
+///
+/// # Safety
+/// `ptr` is a live `Cell<F>` whose `RUNNING` bit the caller holds.
+unsafe fn cancel_and_complete<F: Future>(ptr: NonNull<Header>) {
+    // SAFETY: forwarded from the caller.
+    let id = unsafe { cell::<F>(ptr) }.header.id;
+    // SAFETY: forwarded from the caller.
+    unsafe { finish::<F>(ptr, Err(JoinError::cancelled(id))) };
+}
+
+/// Replaces the future with its result and completes the task.
+///
+/// # Safety
+/// `ptr` is a live `Cell<F>` whose `RUNNING` bit the caller holds.
+unsafe fn finish<F: Future>(ptr: NonNull<Header>, result: Result<F::Output, JoinError>) {
+    // SAFETY: the caller keeps the cell alive.
+    let cell = unsafe { cell::<F>(ptr) };
+    // SAFETY: `RUNNING` gives us exclusive access to the stage. The future is dropped in
+    // place; a panicking destructor must not unwind through the worker.
+    let future = cell
+        .stage
+        .with_mut(|stage| unsafe { mem::replace(&mut *stage, Stage::Consumed) });
+    swallow_panic(|| drop(future));
+    // SAFETY: as above.
+    cell.stage
+        .with_mut(|stage| unsafe { *stage = Stage::Finished(result) });
+
+    let header = &cell.header;
+    let prev = header.state.transition_to_complete();
+    if !prev.has_join_interest() {
+        // Nobody will read the output: drop it here. With COMPLETE set and no JoinHandle, no
+        // other thread can reach the stage.
+        // SAFETY: as just argued, the stage is ours.
+        let output = cell
+            .stage
+            .with_mut(|stage| unsafe { mem::replace(&mut *stage, Stage::Consumed) });
+        swallow_panic(|| drop(output));
+    } else if prev.has_join_waker() {
+        // SAFETY: JOIN_WAKER was set when we completed, and the handle can take the slot back
+        // only before COMPLETE: the slot is ours to read, and nobody writes it any more.
+        header.join_waker.with(|slot| {
+            if let Some(waker) = unsafe { &*slot } {
+                swallow_panic(|| waker.wake_by_ref());
+            }
+        });
+    }
+    // Leave the runtime's list of live tasks; the list's reference is dropped with the return
+    // value (ours keeps the task alive meanwhile).
+    drop(header.scheduler.release(header));
+}
+
+/// # Safety
+/// `ptr` is a live `Cell<F>` and the caller owns a reference to it.
+unsafe fn shutdown<F: Future>(ptr: NonNull<Header>) -> bool {
+    // SAFETY: the caller's reference keeps the cell alive.
+    let header = unsafe { &cell::<F>(ptr).header };
+    if !header.state.transition_to_running_for_shutdown() {
+        return false;
+    }
+    // SAFETY: `RUNNING` is ours; the caller owns a reference.
+    unsafe { cancel_and_complete::<F>(ptr) };
+    true
+}
+
+/// # Safety
+/// `ptr` is a live `Cell<F>`, the caller is its `JoinHandle`, and `dst` points to a valid
+/// `Poll<Result<F::Output, JoinError>>`.
+unsafe fn try_read_output<F: Future>(ptr: NonNull<Header>, dst: *mut (), waker: &Waker) {
+    // SAFETY: the JoinHandle's reference keeps the cell alive.
+    let cell = unsafe { cell::<F>(ptr) };
+    if !can_read_output(&cell.header, waker) {
+        return;
+    }
+    // SAFETY: COMPLETE is set and we are the JoinHandle: the stage is ours.
+    let stage = cell
+        .stage
+        .with_mut(|stage| unsafe { mem::replace(&mut *stage, Stage::Consumed) });
+    let Stage::Finished(result) = stage else {
+        panic!("`JoinHandle` polled again after it returned `Ready`");
+    };
+    // SAFETY: the caller guarantees `dst` is a valid `Poll<Result<F::Output, JoinError>>`.
+    unsafe { *dst.cast::<Poll<Result<F::Output, JoinError>>>() = Poll::Ready(result) };
+}
+
+/// `true` when the task is complete; otherwise registers `waker` to be woken when it is.
+fn can_read_output(header: &Header, waker: &Waker) -> bool {
+    let snapshot = header.state.load();
+    if snapshot.is_complete() {
+        return true;
+    }
+    if snapshot.has_join_waker() {
+        // The slot is the runtime's, but it only ever reads it: reading it too is fine.
+        // SAFETY: nobody writes the slot while JOIN_WAKER is set.
+        let same = header.join_waker.with(|slot| {
+            unsafe { &*slot }
+                .as_ref()
+                .is_some_and(|stored| stored.will_wake(waker))
+        });
+        if same {
+            return false;
+        }
+        if header.state.unset_join_waker().is_err() {
+            return true;
+        }
+    }
+    // JOIN_WAKER is clear: the slot is ours to write.
+    // SAFETY: the runtime reads the slot only while JOIN_WAKER is set.
+    header
+        .join_waker
+        .with_mut(|slot| unsafe { *slot = Some(waker.clone()) });
+    // Completed meanwhile: the runtime never saw the waker, so read the output now.
+    header.state.set_join_waker().is_err()
+}
+
+/// # Safety
+/// `ptr` is a live `Cell<F>`, the caller is its `JoinHandle` and gives up its reference.
+unsafe fn drop_join_handle<F: Future>(ptr: NonNull<Header>) {
+    // SAFETY: the JoinHandle's reference keeps the cell alive until `drop_reference`.
+    let cell = unsafe { cell::<F>(ptr) };
+    let mut panicked = None;
+    if cell.header.state.drop_join_interest() {
+        // Complete before the handle went away: the output is ours to drop.
+        // SAFETY: COMPLETE is set and we are the JoinHandle: the stage is ours.
+        let output = cell
+            .stage
+            .with_mut(|stage| unsafe { mem::replace(&mut *stage, Stage::Consumed) });
+        panicked = panic::catch_unwind(AssertUnwindSafe(|| drop(output))).err();
+    }
+    // SAFETY: the handle's reference, given up here.
+    unsafe { drop_reference(ptr) };
+    if let Some(payload) = panicked {
+        // The output's destructor panicked on the user's thread: let them see it.
+        panic::resume_unwind(payload);
+    }
+}
+
+/// # Safety
+/// `ptr` is a `Cell<F>` with no references left.
+unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
+    // SAFETY: the cell was made by `Box::leak` in `Cell::allocate` with this `F`, and nothing
+    // refers to it any more.
+    let cell = unsafe { Box::from_raw(ptr.cast::<Cell<F>>().as_ptr()) };
+    swallow_panic(|| drop(cell));
+}
+
+/// Drops one reference, freeing the task when it was the last.
+///
+/// # Safety
+/// The caller owns a reference to the live task at `ptr`, and does not use it afterwards.
+pub(crate) unsafe fn drop_reference(ptr: NonNull<Header>) {
+    // SAFETY: the caller's reference keeps the header alive for this read.
+    let header = unsafe { ptr.as_ref() };
+    if header.state.ref_dec() {
+        let dealloc = header.vtable.dealloc;
+        // SAFETY: that was the last reference.
+        unsafe { dealloc(ptr) };
+    }
+}

@@ -1,0 +1,64 @@
+//! Tasks: spawned futures, their handles, and the tools to work with them.
+
+mod builder;
+pub(crate) mod cell;
+mod current;
+mod error;
+pub(crate) mod harness;
+mod id;
+mod join;
+pub(crate) mod raw;
+pub(crate) mod state;
+mod waker;
+mod yield_now;
+
+use std::future::Future;
+
+pub use builder::Builder;
+pub use current::{current, CurrentTask};
+pub use error::JoinError;
+pub use id::Id;
+pub use join::{AbortHandle, JoinHandle};
+pub use yield_now::{yield_now, YieldNow};
+
+pub use crate::blocking::spawn_blocking;
+pub use crate::combinator::*;
+
+use crate::runtime::Scheduler;
+use cell::Cell;
+use raw::{Notified, OwnedTask, RawTask};
+
+/// The references a new task starts with.
+pub(crate) struct NewTask<T> {
+    /// The first run-queue entry.
+    pub(crate) notified: Notified,
+    /// The entry in the runtime's list of live tasks, if the task is tracked there.
+    pub(crate) owned: Option<OwnedTask>,
+    pub(crate) join: JoinHandle<T>,
+}
+
+/// Allocates a task for `future`, queued once, with a `JoinHandle`.
+pub(crate) fn new_task<F>(
+    future: F,
+    scheduler: Scheduler,
+    name: Option<Box<str>>,
+    tracked: bool,
+) -> NewTask<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let refs = if tracked { 3 } else { 2 };
+    let ptr = Cell::allocate(future, scheduler, Id::next(), name, refs);
+    let raw = RawTask::from_header(ptr);
+    // SAFETY: the task was made with `refs` references and NOTIFIED | JOIN_INTEREST set: one
+    // each for the queue entry, the JoinHandle (whose output type is `F::Output`) and, when
+    // tracked, the live-task list.
+    unsafe {
+        NewTask {
+            notified: Notified::from_raw(raw),
+            owned: tracked.then(|| OwnedTask::from_raw(raw)),
+            join: JoinHandle::from_raw(raw),
+        }
+    }
+}

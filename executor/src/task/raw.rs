@@ -1,0 +1,109 @@
+//! Typed pointers to a task: a plain borrowed pointer, and the two kinds of owned reference
+//! the runtime keeps (a run-queue entry, and the list of live tasks).
+
+use std::ptr::NonNull;
+
+use super::cell::Header;
+use super::harness::drop_reference;
+
+/// A pointer to a task's header. Does not own a reference by itself.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct RawTask(NonNull<Header>);
+
+impl RawTask {
+    pub(crate) fn from_header(ptr: NonNull<Header>) -> RawTask {
+        RawTask(ptr)
+    }
+
+    pub(crate) fn header_ptr(self) -> NonNull<Header> {
+        self.0
+    }
+
+    /// # Safety
+    /// The task must be alive for `'a` (the caller holds a reference to it).
+    pub(crate) unsafe fn header<'a>(self) -> &'a Header {
+        // SAFETY: alive per the caller's contract.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+/// A run-queue entry: owns one reference, and the task's `NOTIFIED` bit is set for it.
+pub(crate) struct Notified(RawTask);
+
+// SAFETY: a task is `Send` (its future and output are `Send`, enforced at spawn) and all shared
+// access to it goes through the atomic state word, so its reference may move between threads.
+unsafe impl Send for Notified {}
+
+impl Notified {
+    /// # Safety
+    /// The caller hands over one reference to the live task, for which `NOTIFIED` is set.
+    pub(crate) unsafe fn from_raw(raw: RawTask) -> Notified {
+        Notified(raw)
+    }
+
+    /// Runs the task once (poll, or cancel if aborted), giving up this entry's reference.
+    pub(crate) fn run(self) {
+        let ptr = self.0.header_ptr();
+        std::mem::forget(self);
+        // SAFETY: the entry owns a reference, handed to `run`.
+        let run = unsafe { ptr.as_ref() }.vtable.run;
+        // SAFETY: a live task of the vtable's own type; the reference is given up to `run`.
+        unsafe { run(ptr) }
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: our reference keeps the task alive while we are borrowed.
+        unsafe { self.0.header() }
+    }
+
+    /// Cancels a task that will never run (its scheduler is shutting down), then drops the
+    /// entry. Returns `true` if this call cancelled it.
+    pub(crate) fn cancel(self) -> bool {
+        let shutdown = self.header().vtable.shutdown;
+        // SAFETY: a live task (our reference) of the vtable's own type.
+        unsafe { shutdown(self.0.header_ptr()) }
+    }
+}
+
+impl Drop for Notified {
+    fn drop(&mut self) {
+        // An entry dropped without running (runtime shut down): the task itself is cancelled
+        // through the list of live tasks; here only the reference goes.
+        // SAFETY: we own one reference and never use it again.
+        unsafe { drop_reference(self.0.header_ptr()) }
+    }
+}
+
+/// The live-task list's reference to a task, so shutdown can reach tasks that sit in no queue.
+pub(crate) struct OwnedTask(RawTask);
+
+// SAFETY: as for `Notified`.
+unsafe impl Send for OwnedTask {}
+
+impl OwnedTask {
+    /// # Safety
+    /// The caller hands over one reference to the live task.
+    pub(crate) unsafe fn from_raw(raw: RawTask) -> OwnedTask {
+        OwnedTask(raw)
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: our reference keeps the task alive while we are borrowed.
+        unsafe { self.0.header() }
+    }
+
+    /// Cancels the task unless it is complete or running; returns `true` if it did.
+    pub(crate) fn shutdown(&self) -> bool {
+        let ptr = self.0.header_ptr();
+        let shutdown = self.header().vtable.shutdown;
+        // SAFETY: a live task (our reference) of the vtable's own type.
+        unsafe { shutdown(ptr) }
+    }
+}
+
+impl Drop for OwnedTask {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference and never use it again.
+        unsafe { drop_reference(self.0.header_ptr()) }
+    }
+}

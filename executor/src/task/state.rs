@@ -1,0 +1,368 @@
+//! The task state: lifecycle flags and the reference count, packed into one atomic word.
+//!
+//! ```text
+//!  bit:   63 ..................... 6   5           4             3          2          1          0
+//!        [ reference count          | JOIN_WAKER | JOIN_INTEREST | CANCELLED | NOTIFIED | COMPLETE | RUNNING ]
+//! ```
+//!
+//! * `RUNNING`: one thread owns the task's stage (its future or output) and is polling or
+//!   cancelling it. Taking this bit (Acquire) and releasing it (Release) is what makes the
+//!   `UnsafeCell` holding the stage safe to touch.
+//! * `COMPLETE`: the future is gone and the stage holds the output (or the `JoinError`). Set
+//!   exactly once, when `RUNNING` is released for the last time; from then on only the
+//!   `JoinHandle` touches the stage.
+//! * `NOTIFIED`: the task sits in (or is on its way into) a run queue, and that queue entry owns
+//!   one reference. A wake while the bit is set does nothing: a task is queued at most once.
+//! * `CANCELLED`: `abort` was called; the next thread to take `RUNNING` drops the future instead
+//!   of polling it.
+//! * `JOIN_INTEREST`: a `JoinHandle` exists and will read the output; without it the runtime
+//!   drops the output itself.
+//! * `JOIN_WAKER`: the join waker slot holds a waker and belongs to the runtime side; the
+//!   `JoinHandle` may write the slot only while this bit is clear.
+
+use crate::loom::atomic::{AtomicUsize, Ordering};
+
+const RUNNING: usize = 1 << 0;
+const COMPLETE: usize = 1 << 1;
+const NOTIFIED: usize = 1 << 2;
+const CANCELLED: usize = 1 << 3;
+const JOIN_INTEREST: usize = 1 << 4;
+const JOIN_WAKER: usize = 1 << 5;
+const FLAG_BITS: u32 = 6;
+const REF_ONE: usize = 1 << FLAG_BITS;
+
+/// A task's state word.
+pub(crate) struct State(AtomicUsize);
+
+/// A copy of the state word at one instant.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Snapshot(usize);
+
+impl Snapshot {
+    pub(crate) fn is_running(self) -> bool {
+        self.0 & RUNNING != 0
+    }
+    pub(crate) fn is_complete(self) -> bool {
+        self.0 & COMPLETE != 0
+    }
+    pub(crate) fn is_notified(self) -> bool {
+        self.0 & NOTIFIED != 0
+    }
+    pub(crate) fn is_cancelled(self) -> bool {
+        self.0 & CANCELLED != 0
+    }
+    pub(crate) fn has_join_interest(self) -> bool {
+        self.0 & JOIN_INTEREST != 0
+    }
+    pub(crate) fn has_join_waker(self) -> bool {
+        self.0 & JOIN_WAKER != 0
+    }
+    pub(crate) fn ref_count(self) -> usize {
+        self.0 >> FLAG_BITS
+    }
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("running", &self.is_running())
+            .field("complete", &self.is_complete())
+            .field("notified", &self.is_notified())
+            .field("cancelled", &self.is_cancelled())
+            .field("join_interest", &self.has_join_interest())
+            .field("join_waker", &self.has_join_waker())
+            .field("refs", &self.ref_count())
+            .finish()
+    }
+}
+
+/// What a worker holding a queue entry's reference may do with the task.
+#[must_use]
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ToRunning {
+    /// `RUNNING` is ours: poll the future.
+    Poll,
+    /// `RUNNING` is ours and an abort is pending: drop the future instead of polling it.
+    Cancel,
+    /// The task is complete, or being cancelled by the shutdown path: drop the queue entry's
+    /// reference.
+    Complete,
+}
+
+/// The outcome of releasing `RUNNING` after a poll returned `Pending`.
+#[must_use]
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ToIdle {
+    /// Nobody woke the task during the poll: drop the queue entry's reference.
+    Idle,
+    /// The task was woken during the poll: keep the reference and queue the task again.
+    Notified,
+    /// An abort arrived during the poll: `RUNNING` is still ours; cancel the task now.
+    Cancel,
+}
+
+/// The outcome of a wake.
+#[must_use]
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ToNotified {
+    /// The task was idle: a reference was added for the queue entry; submit it.
+    Submit,
+    /// Queued already, running (it is re-queued after its poll) or complete: nothing to do.
+    Nothing,
+}
+
+/// The outcome of an abort request.
+#[must_use]
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ToCancelled {
+    /// The task was idle: a reference was added; submit it so a worker drops the future.
+    Submit,
+    /// Queued, running or complete: whoever runs it next sees `CANCELLED`.
+    Nothing,
+}
+
+impl State {
+    /// A new task: queued once, with a `JoinHandle`, and `refs` references.
+    pub(crate) fn new(refs: usize) -> State {
+        State(AtomicUsize::new(
+            NOTIFIED | JOIN_INTEREST | (refs * REF_ONE),
+        ))
+    }
+
+    /// Loads the state. Acquire: pairs with the Release of the transition that published it.
+    pub(crate) fn load(&self) -> Snapshot {
+        Snapshot(self.0.load(Ordering::Acquire))
+    }
+
+    /// Applies `f` until the CAS succeeds; `f` returns `None` to leave the state unchanged.
+    /// AcqRel: each transition hands over the stage (Release) and takes what the previous
+    /// owner wrote (Acquire).
+    fn update<R>(&self, mut f: impl FnMut(usize) -> (Option<usize>, R)) -> R {
+        let mut current = self.0.load(Ordering::Acquire);
+        loop {
+            let (next, result) = f(current);
+            let Some(next) = next else { return result };
+            match self
+                .0
+                .compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return result,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// A worker popped the task from a queue (it holds the entry's reference).
+    pub(crate) fn transition_to_running(&self) -> ToRunning {
+        self.update(|s| {
+            // RUNNING here means the shutdown path is cancelling the task (a queued task is
+            // otherwise never running): like COMPLETE, the entry's reference is all we have.
+            if s & (COMPLETE | RUNNING) != 0 {
+                return (None, ToRunning::Complete);
+            }
+            let next = (s | RUNNING) & !NOTIFIED;
+            if s & CANCELLED != 0 {
+                (Some(next), ToRunning::Cancel)
+            } else {
+                (Some(next), ToRunning::Poll)
+            }
+        })
+    }
+
+    /// The shutdown path takes `RUNNING` on a task no worker runs any more. Fails when the task
+    /// is complete or (after a worker failed to stop in time) still running.
+    pub(crate) fn transition_to_running_for_shutdown(&self) -> bool {
+        self.update(|s| {
+            if s & (RUNNING | COMPLETE) != 0 {
+                (None, false)
+            } else {
+                (Some(s | RUNNING | CANCELLED), true)
+            }
+        })
+    }
+
+    /// The poll returned `Pending`.
+    pub(crate) fn transition_to_idle(&self) -> ToIdle {
+        self.update(|s| {
+            debug_assert!(s & RUNNING != 0);
+            if s & CANCELLED != 0 {
+                (None, ToIdle::Cancel)
+            } else if s & NOTIFIED != 0 {
+                // The wake during the poll left NOTIFIED set without adding a reference: the
+                // reference this worker holds becomes the new queue entry's.
+                (Some(s & !RUNNING), ToIdle::Notified)
+            } else {
+                (Some(s & !RUNNING), ToIdle::Idle)
+            }
+        })
+    }
+
+    /// The output is stored: release `RUNNING`, set `COMPLETE`. Returns the state before, so
+    /// the caller knows whether a `JoinHandle` reads the output and whether to wake it.
+    pub(crate) fn transition_to_complete(&self) -> Snapshot {
+        // AcqRel: Release publishes the output to the JoinHandle (which loads with Acquire).
+        let prev = Snapshot(self.0.fetch_xor(RUNNING | COMPLETE, Ordering::AcqRel));
+        debug_assert!(prev.is_running() && !prev.is_complete());
+        prev
+    }
+
+    /// A waker fired.
+    pub(crate) fn transition_to_notified(&self) -> ToNotified {
+        self.update(|s| {
+            if s & (COMPLETE | NOTIFIED) != 0 {
+                (None, ToNotified::Nothing)
+            } else if s & RUNNING != 0 {
+                // The worker re-queues the task when its poll ends (ToIdle::Notified).
+                (Some(s | NOTIFIED), ToNotified::Nothing)
+            } else {
+                (Some((s | NOTIFIED) + REF_ONE), ToNotified::Submit)
+            }
+        })
+    }
+
+    /// `abort()`.
+    pub(crate) fn transition_to_cancelled(&self) -> ToCancelled {
+        self.update(|s| {
+            if s & (COMPLETE | CANCELLED) != 0 {
+                (None, ToCancelled::Nothing)
+            } else if s & (RUNNING | NOTIFIED) != 0 {
+                (Some(s | CANCELLED), ToCancelled::Nothing)
+            } else {
+                (
+                    Some((s | CANCELLED | NOTIFIED) + REF_ONE),
+                    ToCancelled::Submit,
+                )
+            }
+        })
+    }
+
+    /// The `JoinHandle` is dropped. Returns `true` when the task is complete already, in which
+    /// case the handle owns the output and must drop it; otherwise the runtime drops it.
+    pub(crate) fn drop_join_interest(&self) -> bool {
+        self.update(|s| {
+            if s & COMPLETE != 0 {
+                (None, true)
+            } else {
+                (Some(s & !JOIN_INTEREST), false)
+            }
+        })
+    }
+
+    /// The `JoinHandle` stored a waker in the slot and hands the slot to the runtime.
+    /// Fails (returns the snapshot) when the task completed meanwhile.
+    pub(crate) fn set_join_waker(&self) -> Result<(), Snapshot> {
+        self.update(|s| {
+            debug_assert!(s & JOIN_WAKER == 0);
+            if s & COMPLETE != 0 {
+                (None, Err(Snapshot(s)))
+            } else {
+                (Some(s | JOIN_WAKER), Ok(()))
+            }
+        })
+    }
+
+    /// The `JoinHandle` takes the slot back to replace its waker. Fails when the task
+    /// completed meanwhile (then the slot stays the runtime's until the task is freed).
+    pub(crate) fn unset_join_waker(&self) -> Result<(), Snapshot> {
+        self.update(|s| {
+            debug_assert!(s & JOIN_WAKER != 0);
+            if s & COMPLETE != 0 {
+                (None, Err(Snapshot(s)))
+            } else {
+                (Some(s & !JOIN_WAKER), Ok(()))
+            }
+        })
+    }
+
+    /// Adds a reference (a waker clone). Relaxed: a new reference is made from an existing
+    /// one, which already keeps the task alive; no data is published.
+    pub(crate) fn ref_inc(&self) {
+        let prev = self.0.fetch_add(REF_ONE, Ordering::Relaxed);
+        // Like `Arc`: a count this large means references are leaked in a loop; abort rather
+        // than wrap around into a use-after-free.
+        if prev > isize::MAX as usize {
+            std::process::abort();
+        }
+    }
+
+    /// Drops a reference; returns `true` when it was the last, and the task must be freed.
+    /// AcqRel: every earlier use of the task happens before the free (the Release of each
+    /// decrement, the Acquire of the last).
+    #[must_use]
+    pub(crate) fn ref_dec(&self) -> bool {
+        let prev = Snapshot(self.0.fetch_sub(REF_ONE, Ordering::AcqRel));
+        debug_assert!(prev.ref_count() >= 1);
+        prev.ref_count() == 1
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wake_while_running_requeues_once() {
+        let s = State::new(3);
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        assert_eq!(s.transition_to_notified(), ToNotified::Nothing);
+        assert_eq!(s.transition_to_notified(), ToNotified::Nothing);
+        assert_eq!(s.transition_to_idle(), ToIdle::Notified);
+        assert_eq!(s.load().ref_count(), 3);
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        assert_eq!(s.transition_to_idle(), ToIdle::Idle);
+    }
+
+    #[test]
+    fn wake_when_idle_adds_a_reference_once() {
+        let s = State::new(2);
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        assert_eq!(s.transition_to_idle(), ToIdle::Idle);
+        assert_eq!(s.transition_to_notified(), ToNotified::Submit);
+        assert_eq!(s.transition_to_notified(), ToNotified::Nothing);
+        assert_eq!(s.load().ref_count(), 3);
+    }
+
+    #[test]
+    fn wake_after_complete_does_nothing() {
+        let s = State::new(2);
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        let prev = s.transition_to_complete();
+        assert!(prev.has_join_interest());
+        assert_eq!(s.transition_to_notified(), ToNotified::Nothing);
+        assert_eq!(s.transition_to_cancelled(), ToCancelled::Nothing);
+        assert!(s.drop_join_interest());
+    }
+
+    #[test]
+    fn abort_during_poll_cancels_after_it() {
+        let s = State::new(2);
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        assert_eq!(s.transition_to_cancelled(), ToCancelled::Nothing);
+        assert_eq!(s.transition_to_idle(), ToIdle::Cancel);
+        assert!(s.load().is_running());
+    }
+
+    #[test]
+    fn abort_of_idle_task_submits_it() {
+        let s = State::new(2);
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        assert_eq!(s.transition_to_idle(), ToIdle::Idle);
+        assert_eq!(s.transition_to_cancelled(), ToCancelled::Submit);
+        assert_eq!(s.transition_to_running(), ToRunning::Cancel);
+    }
+
+    #[test]
+    fn join_waker_cannot_be_set_after_complete() {
+        let s = State::new(2);
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        let _ = s.transition_to_complete();
+        assert!(s.set_join_waker().is_err());
+    }
+
+    #[test]
+    fn last_reference_reports_free() {
+        let s = State::new(2);
+        assert!(!s.ref_dec());
+        assert!(s.ref_dec());
+    }
+}

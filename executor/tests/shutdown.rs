@@ -1,0 +1,172 @@
+//! Shutdown: every unfinished task is dropped, every thread joined, every handle resolved.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use common::{panic_message, wait_until, DropCounter, Signal};
+use magpie_executor::{task, Runtime};
+
+fn counted_runtime(workers: usize, stopped: &Arc<AtomicUsize>) -> Runtime {
+    let stopped = stopped.clone();
+    Runtime::builder()
+        .worker_threads(workers)
+        .on_thread_stop(move || {
+            stopped.fetch_add(1, Ordering::SeqCst);
+        })
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn drop_cancels_thousands_of_pending_and_sleeping_tasks() {
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let rt = counted_runtime(2, &stopped);
+    let drops = DropCounter::default();
+    let never = Signal::default();
+    let polled = Arc::new(AtomicUsize::new(0));
+    let mut handles = Vec::new();
+    for i in 0..4000 {
+        let guard = drops.guard();
+        let never = never.clone();
+        let polled = polled.clone();
+        handles.push(rt.spawn(async move {
+            let _guard = guard;
+            polled.fetch_add(1, Ordering::SeqCst);
+            if i % 2 == 0 {
+                // Sleeping forever: parked on a waker nobody will call.
+                never.wait().await;
+            } else {
+                // Pending forever, no waker kept at all.
+                std::future::pending::<()>().await;
+            }
+        }));
+    }
+    // Also tasks that never got to run (queued behind a busy spinner at shutdown time).
+    for _ in 0..1000 {
+        let guard = drops.guard();
+        handles.push(rt.spawn(async move {
+            let _guard = guard;
+            loop {
+                task::yield_now().await;
+            }
+        }));
+    }
+    wait_until("every sleeper polled", || {
+        polled.load(Ordering::SeqCst) == 4000
+    });
+    drop(rt);
+    assert_eq!(drops.count(), 5000, "every task's future was dropped");
+    assert_eq!(
+        stopped.load(Ordering::SeqCst),
+        2,
+        "every worker thread stopped"
+    );
+    for handle in handles {
+        assert!(handle.is_finished());
+        assert!(magpie_executor::block_on(handle)
+            .unwrap_err()
+            .is_cancelled());
+    }
+    drop(never);
+}
+
+#[test]
+fn shutdown_timeout_reports_how_many_tasks_it_cancelled() {
+    let rt = Runtime::builder().worker_threads(2).build().unwrap();
+    let handles: Vec<_> = (0..300)
+        .map(|_| rt.spawn(std::future::pending::<()>()))
+        .collect();
+    let finished = rt.spawn(async {});
+    magpie_executor::block_on(finished).unwrap();
+    let report = rt.shutdown_timeout(Duration::from_secs(10));
+    assert_eq!(report.cancelled, 300);
+    assert_eq!(report.still_running, 0);
+    assert_eq!(report.workers_left_running, 0);
+    for h in handles {
+        assert!(magpie_executor::block_on(h).unwrap_err().is_cancelled());
+    }
+}
+
+#[test]
+fn shutdown_timeout_gives_up_on_a_task_that_never_yields() {
+    let rt = Runtime::builder().worker_threads(2).build().unwrap();
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let stuck = rt.spawn(async move {
+        started_tx.send(()).unwrap();
+        // Blocks its worker: the mistake shutdown_timeout protects against.
+        release_rx.recv().unwrap();
+    });
+    started_rx.recv().unwrap();
+    let report = rt.shutdown_timeout(Duration::from_millis(100));
+    assert_eq!(report.workers_left_running, 1);
+    assert_eq!(report.still_running, 1);
+    // Let the stuck worker go; it finishes its task and leaves.
+    release_tx.send(()).unwrap();
+    magpie_executor::block_on(stuck).unwrap();
+}
+
+#[test]
+fn spawn_after_shutdown_resolves_to_cancelled() {
+    let rt = Runtime::builder().worker_threads(1).build().unwrap();
+    let handle = rt.handle();
+    drop(rt);
+    let drops = DropCounter::default();
+    let guard = drops.guard();
+    let late = handle.spawn(async move { drop(guard) });
+    assert!(magpie_executor::block_on(late).unwrap_err().is_cancelled());
+    assert_eq!(drops.count(), 1);
+}
+
+#[test]
+fn a_task_whose_drop_panics_does_not_stop_shutdown() {
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("drop exploded");
+        }
+    }
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let rt = counted_runtime(2, &stopped);
+    let drops = DropCounter::default();
+    for i in 0..100 {
+        let guard = drops.guard();
+        drop(rt.spawn(async move {
+            let _guard = guard;
+            let _bomb = (i % 10 == 0).then_some(PanicOnDrop);
+            std::future::pending::<()>().await;
+        }));
+    }
+    wait_until("tasks alive", || rt.handle().alive_tasks() == 100);
+    drop(rt);
+    assert_eq!(drops.count(), 100);
+    assert_eq!(stopped.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn dropping_the_runtime_inside_its_own_task_panics_clearly() {
+    let rt = Runtime::builder().worker_threads(2).build().unwrap();
+    let handle = rt.handle();
+    let (tx, rx) = mpsc::channel();
+    let (rt_tx, rt_rx) = mpsc::channel::<Runtime>();
+    rt_tx.send(rt).unwrap();
+    let task = handle.spawn(async move {
+        let rt = rt_rx.recv().unwrap();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(rt)));
+        tx.send(result.map_err(panic_message)).unwrap();
+    });
+    let msg = rx
+        .recv_timeout(Duration::from_secs(20))
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        msg.contains("dropped from inside one of its own tasks"),
+        "{msg}"
+    );
+    // The runtime still shuts down (in the background): the task is finished or cancelled.
+    let _ = magpie_executor::block_on(task);
+    wait_until("runtime shut down", || handle.alive_tasks() == 0);
+}

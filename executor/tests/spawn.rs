@@ -1,0 +1,338 @@
+//! Spawning: many tasks from inside and outside, handles, names, and misuse.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use common::{panic_message, runtime, Signal};
+use magpie_executor::{task, Handle, Runtime};
+
+const TASKS: u64 = 100_000;
+
+fn spawn_many_inside(workers: usize) {
+    let rt = runtime(workers);
+    let sum = rt.block_on(async {
+        let handles: Vec<_> = (0..TASKS)
+            .map(|i| magpie_executor::spawn(async move { i * 2 }))
+            .collect();
+        let mut sum = 0;
+        for h in handles {
+            sum += h.await.unwrap();
+        }
+        sum
+    });
+    assert_eq!(sum, TASKS * (TASKS - 1));
+}
+
+fn spawn_many_inside_tasks(workers: usize) {
+    // Spawned from a worker (not from block_on): exercises the LIFO slot and stealing.
+    let rt = runtime(workers);
+    let sum = rt.block_on(async {
+        magpie_executor::spawn(async {
+            let handles: Vec<_> = (0..TASKS)
+                .map(|i| magpie_executor::spawn(async move { i }))
+                .collect();
+            let mut sum = 0;
+            for h in handles {
+                sum += h.await.unwrap();
+            }
+            sum
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(sum, TASKS * (TASKS - 1) / 2);
+}
+
+fn spawn_many_outside(workers: usize) {
+    let rt = runtime(workers);
+    let handles: Vec<_> = (0..TASKS).map(|i| rt.spawn(async move { i + 1 })).collect();
+    let sum: u64 = handles
+        .into_iter()
+        .map(|h| magpie_executor::block_on(h).unwrap())
+        .sum();
+    assert_eq!(sum, TASKS * (TASKS + 1) / 2);
+}
+
+#[test]
+fn spawn_100k_inside_block_on_on_1_2_4_workers() {
+    for workers in [1, 2, 4] {
+        spawn_many_inside(workers);
+    }
+}
+
+#[test]
+fn spawn_100k_inside_a_task_on_1_2_4_workers() {
+    for workers in [1, 2, 4] {
+        spawn_many_inside_tasks(workers);
+    }
+}
+
+#[test]
+fn spawn_100k_from_outside_on_1_2_4_workers() {
+    for workers in [1, 2, 4] {
+        spawn_many_outside(workers);
+    }
+}
+
+#[test]
+fn handle_spawns_from_plain_threads() {
+    let rt = runtime(2);
+    let handle = rt.handle();
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let handle = handle.clone();
+            std::thread::spawn(move || {
+                let hs: Vec<_> = (0..1000u64)
+                    .map(|i| handle.spawn(async move { t * 1000 + i }))
+                    .collect();
+                hs.into_iter()
+                    .map(|h| magpie_executor::block_on(h).unwrap())
+                    .sum::<u64>()
+            })
+        })
+        .collect();
+    let total: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(total, (0..4000u64).sum::<u64>());
+}
+
+#[test]
+fn nested_spawn_tree_completes() {
+    fn tree(depth: u32) -> std::pin::Pin<Box<dyn std::future::Future<Output = u64> + Send>> {
+        Box::pin(async move {
+            if depth == 0 {
+                return 1;
+            }
+            let children: Vec<_> = (0..5)
+                .map(|_| magpie_executor::spawn(tree(depth - 1)))
+                .collect();
+            let mut n = 1;
+            for c in children {
+                n += c.await.unwrap();
+            }
+            n
+        })
+    }
+    let rt = runtime(2);
+    // 1 + 5 + 25 + 125 + 625 + 3125
+    assert_eq!(rt.block_on(tree(5)), 3906);
+}
+
+#[test]
+fn spawn_outside_a_runtime_panics_with_guidance() {
+    let err = std::panic::catch_unwind(|| drop(magpie_executor::spawn(async {}))).unwrap_err();
+    let msg = panic_message(err);
+    assert!(msg.contains("outside a magpie runtime"), "{msg}");
+    assert!(
+        msg.contains("Runtime::spawn")
+            && msg.contains("Handle::spawn")
+            && msg.contains("magpie::run"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn handle_current_outside_a_runtime_is_an_error() {
+    let err = Handle::try_current().unwrap_err();
+    assert!(err.to_string().contains("no magpie runtime"));
+    let rt = runtime(1);
+    rt.block_on(async { Handle::current().spawn(async {}).await.unwrap() });
+}
+
+#[test]
+fn runtime_block_on_inside_a_worker_panics_with_guidance() {
+    let rt = runtime(1);
+    let inner = runtime(1);
+    let err = rt
+        .block_on(rt.spawn(async move { inner.block_on(async {}) }))
+        .unwrap_err();
+    let msg = panic_message(err.into_panic());
+    assert!(
+        msg.contains("`Runtime::block_on` called from inside a magpie worker"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn worker_threads_zero_is_a_clear_error() {
+    let err = Runtime::builder().worker_threads(0).build().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert_eq!(err.to_string(), "worker_threads must be at least 1 (got 0)");
+    let err = Runtime::builder()
+        .global_queue_interval(0)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "global_queue_interval must be at least 1 (got 0)"
+    );
+    let err = Runtime::builder()
+        .max_blocking_threads(0)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "max_blocking_threads must be at least 1 (got 0)"
+    );
+}
+
+#[test]
+fn thread_names_and_hooks_apply_to_every_worker() {
+    let started = Arc::new(AtomicUsize::new(0));
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let (s, t) = (started.clone(), stopped.clone());
+    let rt = Runtime::builder()
+        .worker_threads(3)
+        .thread_name("app")
+        .on_thread_start(move || {
+            s.fetch_add(1, Ordering::SeqCst);
+        })
+        .on_thread_stop(move || {
+            t.fetch_add(1, Ordering::SeqCst);
+        })
+        .build()
+        .unwrap();
+    let name = rt
+        .block_on(rt.spawn(async { std::thread::current().name().map(str::to_owned) }))
+        .unwrap()
+        .unwrap();
+    assert!(name.starts_with("app-"), "{name}");
+    common::wait_until("workers started", || started.load(Ordering::SeqCst) == 3);
+    drop(rt);
+    assert_eq!(stopped.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn task_names_show_in_debug_and_in_current() {
+    let rt = runtime(1);
+    rt.block_on(async {
+        assert!(task::current().is_none(), "block_on's future is not a task");
+        let handle = task::Builder::new()
+            .name("fetch")
+            .spawn(async {
+                let me = task::current().unwrap();
+                (me.id(), me.name().map(str::to_owned))
+            })
+            .unwrap();
+        let debug = format!("{handle:?}");
+        assert!(debug.contains("\"fetch\""), "{debug}");
+        let id = handle.id();
+        let (seen_id, name) = handle.await.unwrap();
+        assert_eq!(seen_id, id);
+        assert_eq!(name.as_deref(), Some("fetch"));
+    });
+    assert!(task::Builder::new().spawn(async {}).is_err());
+}
+
+#[test]
+fn yield_now_lets_the_other_task_run_on_one_worker() {
+    let rt = runtime(1);
+    let signal = Signal::default();
+    let s = signal.clone();
+    rt.block_on(async move {
+        let spinner = magpie_executor::spawn(async move {
+            let mut yields = 0u64;
+            while !s.is_set() {
+                task::yield_now().await;
+                yields += 1;
+            }
+            yields
+        });
+        let setter = magpie_executor::spawn(async move { signal.set() });
+        setter.await.unwrap();
+        assert!(spinner.await.unwrap() >= 1);
+    });
+}
+
+#[test]
+fn remote_spawn_is_not_starved_by_a_busy_local_queue() {
+    // One worker whose local queue never empties (two tasks yielding forever). A task spawned
+    // from outside must still run: the worker checks the injector every 61 ticks.
+    let rt = runtime(1);
+    let stop = Signal::default();
+    for _ in 0..2 {
+        let stop = stop.clone();
+        rt.spawn(async move {
+            while !stop.is_set() {
+                task::yield_now().await;
+            }
+        });
+    }
+    // From this (outside) thread: goes through the injector.
+    let remote = rt.spawn(async { 5 });
+    assert_eq!(magpie_executor::block_on(remote).unwrap(), 5);
+    stop.set();
+}
+
+#[test]
+fn ping_pong_through_the_lifo_slot_does_not_starve_queued_tasks() {
+    // Two tasks waking each other forever would keep the LIFO slot to themselves; the cap of
+    // three LIFO polls in a row lets the queued task run.
+    let rt = runtime(1);
+    let stop = Signal::default();
+    let (a_stop, b_stop) = (stop.clone(), stop.clone());
+    let ping = Arc::new(PingPong::default());
+    let (p1, p2) = (ping.clone(), ping.clone());
+    rt.block_on(async move {
+        let a = magpie_executor::spawn(async move { p1.play(0, a_stop).await });
+        let b = magpie_executor::spawn(async move { p2.play(1, b_stop).await });
+        let victim = magpie_executor::spawn(async { 9 });
+        assert_eq!(victim.await.unwrap(), 9);
+        stop.set();
+        ping.kick();
+        a.await.unwrap();
+        b.await.unwrap();
+    });
+}
+
+/// Two players take turns; each turn wakes the other (a cross-task wake on one worker).
+#[derive(Default)]
+struct PingPong {
+    turn: AtomicUsize,
+    wakers: std::sync::Mutex<[Option<std::task::Waker>; 2]>,
+}
+
+impl PingPong {
+    async fn play(&self, me: usize, stop: Signal) {
+        loop {
+            std::future::poll_fn(|cx| {
+                if stop.is_set() || self.turn.load(Ordering::SeqCst) == me {
+                    std::task::Poll::Ready(())
+                } else {
+                    self.wakers.lock().unwrap()[me] = Some(cx.waker().clone());
+                    if self.turn.load(Ordering::SeqCst) == me {
+                        return std::task::Poll::Ready(());
+                    }
+                    std::task::Poll::Pending
+                }
+            })
+            .await;
+            if stop.is_set() {
+                return;
+            }
+            self.turn.store(1 - me, Ordering::SeqCst);
+            let other = self.wakers.lock().unwrap()[1 - me].take();
+            if let Some(w) = other {
+                w.wake();
+            }
+        }
+    }
+
+    fn kick(&self) {
+        let wakers = std::mem::take(&mut *self.wakers.lock().unwrap());
+        for w in wakers.into_iter().flatten() {
+            w.wake();
+        }
+    }
+}
+
+#[test]
+fn handle_and_join_handle_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Handle>();
+    assert_send_sync::<Runtime>();
+    assert_send_sync::<magpie_executor::JoinHandle<u8>>();
+    assert_send_sync::<magpie_executor::AbortHandle>();
+    assert_send_sync::<magpie_executor::JoinError>();
+}

@@ -1,0 +1,173 @@
+//! Waking: from plain threads, many times during a poll, after completion, after shutdown.
+
+mod common;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use common::{runtime, wait_until};
+
+/// Pending until `ready` reaches `target`; stores its waker for others to call.
+struct WaitFor {
+    ready: Arc<AtomicUsize>,
+    target: usize,
+    waker: Arc<Mutex<Option<Waker>>>,
+    polls: Arc<AtomicUsize>,
+}
+
+impl Future for WaitFor {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.polls.fetch_add(1, Ordering::SeqCst);
+        *self.waker.lock().unwrap() = Some(cx.waker().clone());
+        if self.ready.load(Ordering::SeqCst) >= self.target {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+#[test]
+fn wake_from_a_plain_std_thread_runs_the_task() {
+    let rt = runtime(2);
+    let ready = Arc::new(AtomicUsize::new(0));
+    let waker = Arc::new(Mutex::new(None::<Waker>));
+    let handle = rt.spawn(WaitFor {
+        ready: ready.clone(),
+        target: 1,
+        waker: waker.clone(),
+        polls: Arc::default(),
+    });
+    wait_until("first poll", || waker.lock().unwrap().is_some());
+    std::thread::spawn(move || {
+        ready.store(1, Ordering::SeqCst);
+        waker.lock().unwrap().take().unwrap().wake();
+    })
+    .join()
+    .unwrap();
+    magpie_executor::block_on(handle).unwrap();
+}
+
+/// Wakes itself `wakes_per_poll` times during each of its first `rounds` polls.
+struct SelfWaker {
+    rounds: usize,
+    wakes_per_poll: usize,
+    polls: Arc<AtomicUsize>,
+}
+
+impl Future for SelfWaker {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let n = self.polls.fetch_add(1, Ordering::SeqCst);
+        if n == self.rounds {
+            return Poll::Ready(());
+        }
+        for _ in 0..self.wakes_per_poll {
+            cx.waker().wake_by_ref();
+            // Deliberately by value too: `wake` consumes the clone's reference.
+            #[allow(clippy::waker_clone_wake)]
+            cx.waker().clone().wake();
+        }
+        Poll::Pending
+    }
+}
+
+#[test]
+fn many_wakes_during_a_poll_cause_exactly_one_more_poll() {
+    let rt = runtime(2);
+    let polls = Arc::new(AtomicUsize::new(0));
+    rt.block_on(rt.spawn(SelfWaker {
+        rounds: 10,
+        wakes_per_poll: 100,
+        polls: polls.clone(),
+    }))
+    .unwrap();
+    assert_eq!(polls.load(Ordering::SeqCst), 11);
+}
+
+#[test]
+fn wakes_from_other_threads_while_running_never_lose_or_double_a_poll() {
+    // Four threads hammer the waker while the task runs; every wake after the last increment
+    // must still lead to the final poll, and the task must finish exactly once.
+    let rt = runtime(2);
+    let ready = Arc::new(AtomicUsize::new(0));
+    let waker = Arc::new(Mutex::new(None::<Waker>));
+    let polls = Arc::new(AtomicUsize::new(0));
+    const WAKES: usize = 10_000;
+    let handle = rt.spawn(WaitFor {
+        ready: ready.clone(),
+        target: 4 * WAKES,
+        waker: waker.clone(),
+        polls: polls.clone(),
+    });
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (ready, waker) = (ready.clone(), waker.clone());
+            std::thread::spawn(move || {
+                for _ in 0..WAKES {
+                    ready.fetch_add(1, Ordering::SeqCst);
+                    let w = waker.lock().unwrap().clone();
+                    if let Some(w) = w {
+                        w.wake();
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    // The last wake may have raced the first registration: wake once more from here.
+    if let Some(w) = waker.lock().unwrap().clone() {
+        w.wake();
+    }
+    magpie_executor::block_on(handle).unwrap();
+    let polls = polls.load(Ordering::SeqCst);
+    assert!((1..=4 * WAKES + 2).contains(&polls), "{polls}");
+}
+
+#[test]
+fn waking_a_finished_task_is_harmless() {
+    let rt = runtime(2);
+    let stash = Arc::new(Mutex::new(None::<Waker>));
+    let s = stash.clone();
+    rt.block_on(rt.spawn(std::future::poll_fn(move |cx| {
+        *s.lock().unwrap() = Some(cx.waker().clone());
+        Poll::Ready(())
+    })))
+    .unwrap();
+    let waker = stash.lock().unwrap().take().unwrap();
+    for _ in 0..1000 {
+        waker.wake_by_ref();
+    }
+    let clones: Vec<_> = (0..100).map(|_| waker.clone()).collect();
+    std::thread::spawn(move || clones.into_iter().for_each(Waker::wake))
+        .join()
+        .unwrap();
+    waker.wake();
+    // The runtime is unaffected.
+    assert_eq!(rt.block_on(rt.spawn(async { 3 })).unwrap(), 3);
+}
+
+#[test]
+fn a_waker_used_after_its_runtime_was_dropped_is_ignored() {
+    let rt = runtime(2);
+    let stash = Arc::new(Mutex::new(None::<Waker>));
+    let s = stash.clone();
+    let handle = rt.spawn(std::future::poll_fn(move |cx| {
+        *s.lock().unwrap() = Some(cx.waker().clone());
+        Poll::<()>::Pending
+    }));
+    wait_until("first poll", || stash.lock().unwrap().is_some());
+    drop(rt);
+    let waker = stash.lock().unwrap().take().unwrap();
+    waker.wake_by_ref();
+    waker.wake();
+    assert!(magpie_executor::block_on(handle)
+        .unwrap_err()
+        .is_cancelled());
+}
