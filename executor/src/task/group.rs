@@ -1,0 +1,289 @@
+//! `TaskGroup`: structured concurrency (asyncio's `TaskGroup`).
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures_lite::{FutureExt, StreamExt};
+
+use super::{AbortHandle, JoinHandle};
+use crate::combinator::as_completed;
+use crate::loom::{lock, Arc, Mutex};
+
+/// Why a [`TaskGroup`] failed: the first of its tasks to fail, and how.
+pub enum GroupError<E> {
+    /// A task returned `Err`.
+    Failed(E),
+    /// A task panicked; [`into_panic`](Self::into_panic) gives the payload.
+    Panicked(Box<dyn Any + Send + 'static>),
+    /// A task was cancelled from outside the group (aborted through its handle's abort
+    /// handle, or dropped by runtime shutdown).
+    Cancelled,
+}
+
+impl<E> GroupError<E> {
+    /// The panic payload, when a task panicked.
+    pub fn into_panic(self) -> Option<Box<dyn Any + Send + 'static>> {
+        match self {
+            GroupError::Panicked(payload) => Some(payload),
+            _ => None,
+        }
+    }
+
+    /// The task's error, when a task returned `Err`.
+    pub fn into_error(self) -> Option<E> {
+        match self {
+            GroupError::Failed(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+fn panic_text(payload: &(dyn Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&'static str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+}
+
+impl<E: fmt::Display> fmt::Display for GroupError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GroupError::Failed(err) => write!(f, "a task of the group failed: {err}"),
+            GroupError::Panicked(payload) => match panic_text(payload.as_ref()) {
+                Some(msg) => write!(f, "a task of the group panicked with message {msg:?}"),
+                None => f.write_str("a task of the group panicked"),
+            },
+            GroupError::Cancelled => f.write_str("a task of the group was cancelled"),
+        }
+    }
+}
+
+impl<E: fmt::Debug> fmt::Debug for GroupError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GroupError::Failed(err) => f.debug_tuple("Failed").field(err).finish(),
+            GroupError::Panicked(payload) => f
+                .debug_tuple("Panicked")
+                .field(&panic_text(payload.as_ref()).unwrap_or(".."))
+                .finish(),
+            GroupError::Cancelled => f.write_str("Cancelled"),
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> std::error::Error for GroupError<E> {}
+
+/// How a task of the group ended badly (what its wrapper hands to `join`).
+enum Failure<E> {
+    Error(E),
+    Panic(Box<dyn Any + Send + 'static>),
+}
+
+/// The group's state shared with the wrappers of its tasks.
+struct Shared {
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    aborts: Vec<AbortHandle>,
+    /// Index of the first task to fail, if any; later spawns are cancelled at once.
+    first_failure: Option<usize>,
+}
+
+impl Shared {
+    /// Records task `index` as failed; the first failure cancels every task of the group.
+    fn fail(&self, index: usize) {
+        let aborts = {
+            let mut inner = lock(&self.inner);
+            if inner.first_failure.is_some() {
+                return;
+            }
+            inner.first_failure = Some(index);
+            std::mem::take(&mut inner.aborts)
+        };
+        // Outside the lock: an abort may run the task's destructors on this thread.
+        for abort in aborts {
+            abort.abort();
+        }
+    }
+
+    fn cancel_all(&self) {
+        let aborts = std::mem::take(&mut lock(&self.inner).aborts);
+        for abort in aborts {
+            abort.abort();
+        }
+    }
+}
+
+/// A group of tasks that succeed or fail together: asyncio's `TaskGroup`.
+///
+/// Tasks spawned into the group run in parallel on the runtime's workers. When one returns
+/// `Err` or panics, every other task of the group is cancelled at once, and
+/// [`join`](Self::join) returns that first failure (after the cancelled tasks are gone). If all
+/// succeed, `join` returns their outputs in spawn order. Dropping the group (for example when
+/// the task holding it is cancelled) cancels every task still in it: no task outlives its
+/// group.
+///
+/// # Examples
+///
+/// ```
+/// use magpie_executor::task::{GroupError, TaskGroup};
+///
+/// magpie_executor::run(async {
+///     let mut group = TaskGroup::new();
+///     for i in 0..3u32 {
+///         group.spawn(async move { Ok::<_, String>(i * 10) });
+///     }
+///     assert_eq!(group.join().await.unwrap(), vec![0, 10, 20]);
+///
+///     let mut group = TaskGroup::new();
+///     group.spawn(async { Err::<u32, _>("bad input".to_string()) });
+///     group.spawn(std::future::pending::<Result<u32, String>>()); // cancelled
+///     match group.join().await {
+///         Err(GroupError::Failed(e)) => assert_eq!(e, "bad input"),
+///         other => panic!("{other:?}"),
+///     }
+/// });
+/// ```
+pub struct TaskGroup<T, E> {
+    handles: Vec<JoinHandle<Result<T, Failure<E>>>>,
+    shared: Arc<Shared>,
+}
+
+impl<T, E> Default for TaskGroup<T, E> {
+    fn default() -> Self {
+        TaskGroup {
+            handles: Vec::new(),
+            shared: Arc::new(Shared {
+                inner: Mutex::new(Inner {
+                    aborts: Vec::new(),
+                    first_failure: None,
+                }),
+            }),
+        }
+    }
+}
+
+impl<T, E> TaskGroup<T, E>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    /// An empty group.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Spawns `future` into the group, on the current runtime.
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime, like [`spawn`](crate::spawn).
+    pub fn spawn<F>(&mut self, future: F)
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let index = self.handles.len();
+        let shared = self.shared.clone();
+        let handle = crate::spawn(async move {
+            let result = match AssertUnwindSafe(future).catch_unwind().await {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(err)) => Failure::Error(err),
+                Err(payload) => Failure::Panic(payload),
+            };
+            shared.fail(index);
+            Err(result)
+        });
+        let mut inner = lock(&self.shared.inner);
+        if inner.first_failure.is_some() {
+            handle.abort();
+        } else {
+            inner.aborts.push(handle.abort_handle());
+        }
+        drop(inner);
+        self.handles.push(handle);
+    }
+
+    /// How many tasks were spawned into the group.
+    pub fn len(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// `true` when no task was spawned into the group.
+    pub fn is_empty(&self) -> bool {
+        self.handles.is_empty()
+    }
+
+    /// Waits for every task of the group. Returns their outputs in spawn order, or the first
+    /// failure; in that case every other task has been cancelled and has finished by the time
+    /// this returns.
+    ///
+    /// # Errors
+    ///
+    /// [`GroupError::Failed`] with the first task's error, [`GroupError::Panicked`] with the
+    /// first panic's payload, or [`GroupError::Cancelled`] when a task was cancelled from
+    /// outside the group.
+    pub async fn join(mut self) -> Result<Vec<T>, GroupError<E>> {
+        let handles = std::mem::take(&mut self.handles);
+        let mut outputs: Vec<Option<T>> = handles.iter().map(|_| None).collect();
+        let mut failures: Vec<Option<Failure<E>>> = handles.iter().map(|_| None).collect();
+        let mut cancelled_from_outside = false;
+        let mut done = as_completed(
+            handles
+                .into_iter()
+                .enumerate()
+                .map(|(i, handle)| async move { (i, handle.await) }),
+        );
+        while let Some((index, result)) = done.next().await {
+            match result {
+                Ok(Ok(value)) => outputs[index] = Some(value),
+                Ok(Err(failure)) => failures[index] = Some(failure),
+                Err(err) => {
+                    // A sibling we cancelled after a failure is expected; any other
+                    // cancellation came from outside the group.
+                    if lock(&self.shared.inner).first_failure.is_none() {
+                        cancelled_from_outside = true;
+                        self.shared.cancel_all();
+                    }
+                    debug_assert!(err.is_cancelled(), "the wrapper catches panics");
+                }
+            }
+        }
+        let first_failure = lock(&self.shared.inner).first_failure;
+        if let Some(index) = first_failure {
+            return Err(match failures[index].take() {
+                Some(Failure::Error(err)) => GroupError::Failed(err),
+                Some(Failure::Panic(payload)) => GroupError::Panicked(payload),
+                // The failed task was itself cancelled from outside while failing.
+                None => GroupError::Cancelled,
+            });
+        }
+        if cancelled_from_outside {
+            return Err(GroupError::Cancelled);
+        }
+        Ok(outputs
+            .into_iter()
+            .map(|o| o.expect("every task of a successful group has an output"))
+            .collect())
+    }
+}
+
+impl<T, E> Drop for TaskGroup<T, E> {
+    fn drop(&mut self) {
+        // After `join` the handles are gone and every task has finished; otherwise the group
+        // is being abandoned, and its tasks must not outlive it.
+        if !self.handles.is_empty() {
+            self.shared.cancel_all();
+        }
+    }
+}
+
+impl<T, E> fmt::Debug for TaskGroup<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskGroup")
+            .field("tasks", &self.handles.len())
+            .finish_non_exhaustive()
+    }
+}

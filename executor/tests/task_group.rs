@@ -1,0 +1,116 @@
+//! `TaskGroup`: structured concurrency.
+
+mod common;
+
+use common::{runtime, wait_until, DropCounter, Signal};
+use magpie_executor::task::{yield_now, GroupError, TaskGroup};
+
+#[test]
+fn ten_thousand_tasks_complete_in_spawn_order() {
+    let rt = runtime(2);
+    let out = rt.block_on(async {
+        let mut group = TaskGroup::new();
+        for i in 0..10_000u64 {
+            group.spawn(async move {
+                if i % 3 == 0 {
+                    yield_now().await;
+                }
+                Ok::<_, ()>(i)
+            });
+        }
+        assert_eq!(group.len(), 10_000);
+        group.join().await.unwrap()
+    });
+    assert_eq!(out, (0..10_000u64).collect::<Vec<_>>());
+}
+
+#[test]
+fn one_failure_cancels_the_siblings_and_is_returned() {
+    let rt = runtime(2);
+    let drops = DropCounter::default();
+    let d = drops.clone();
+    let err = rt.block_on(async move {
+        let mut group = TaskGroup::new();
+        for _ in 0..50 {
+            let guard = d.guard();
+            group.spawn(async move {
+                let _guard = guard;
+                Signal::default().wait().await;
+                Ok::<u32, String>(0)
+            });
+        }
+        group.spawn(async {
+            yield_now().await;
+            Err("boom".to_string())
+        });
+        group.join().await.unwrap_err()
+    });
+    match err {
+        GroupError::Failed(e) => assert_eq!(e, "boom"),
+        other => panic!("unexpected {other:?}"),
+    }
+    // Every sibling's future was dropped before `join` returned.
+    assert_eq!(drops.count(), 50);
+}
+
+#[test]
+fn a_panic_is_reported_with_its_payload() {
+    let rt = runtime(2);
+    let err = rt.block_on(async {
+        let mut group: TaskGroup<(), ()> = TaskGroup::new();
+        group.spawn(async { std::future::pending().await });
+        group.spawn(async { panic!("group member exploded") });
+        group.join().await.unwrap_err()
+    });
+    assert!(
+        format!("{err:?}").contains("group member exploded"),
+        "{err:?}"
+    );
+    let payload = err.into_panic().unwrap();
+    assert_eq!(
+        *payload.downcast::<&str>().unwrap(),
+        "group member exploded"
+    );
+}
+
+#[test]
+fn dropping_the_group_cancels_every_task() {
+    let rt = runtime(2);
+    let drops = DropCounter::default();
+    let d = drops.clone();
+    rt.block_on(async move {
+        let mut group: TaskGroup<(), ()> = TaskGroup::new();
+        for _ in 0..100 {
+            let guard = d.guard();
+            group.spawn(async move {
+                let _guard = guard;
+                std::future::pending().await
+            });
+        }
+        drop(group);
+    });
+    wait_until("every task of the dropped group cancelled", || {
+        drops.count() == 100
+    });
+    assert_eq!(rt.handle().alive_tasks(), 0);
+}
+
+#[test]
+fn group_tasks_run_in_parallel_on_the_workers() {
+    // Two tasks that each wait for the other to have started can only both finish if they
+    // run at the same time on different workers.
+    let rt = runtime(2);
+    let a = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let out = rt.block_on(async move {
+        let mut group = TaskGroup::new();
+        for i in 0..2 {
+            let a = a.clone();
+            group.spawn(async move {
+                a.wait();
+                Ok::<_, ()>(i)
+            });
+        }
+        group.join().await.unwrap()
+    });
+    assert_eq!(out, vec![0, 1]);
+}

@@ -1,0 +1,455 @@
+//! [`Async<T>`]: a non-blocking I/O object registered with the reactor.
+
+use crate::loom::Arc;
+use crate::nonblocking;
+use crate::reactor;
+use crate::source::{Direction, ReadyWaiter, Source};
+use futures_lite::io::{AsyncRead, AsyncWrite};
+use std::fmt;
+use std::future::Future;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// An I/O object in non-blocking mode, registered with magpie's reactor thread.
+///
+/// Operations that would block instead wait — asynchronously — for the reactor to report the
+/// descriptor readable or writable, then retry. Works under any executor: the reactor only
+/// wakes `Waker`s.
+///
+/// # Examples
+///
+/// ```
+/// use magpie_reactor::Async;
+/// use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
+/// use std::os::unix::net::UnixStream;
+///
+/// future::block_on(async {
+///     let (a, b) = UnixStream::pair()?;
+///     let (mut a, mut b) = (Async::new(a)?, Async::new(b)?);
+///     a.write_all(b"ping").await?;
+///     let mut buf = [0; 4];
+///     b.read_exact(&mut buf).await?;
+///     assert_eq!(&buf, b"ping");
+///     std::io::Result::Ok(())
+/// })?;
+/// # std::io::Result::Ok(())
+/// ```
+pub struct Async<T> {
+    /// The reactor registration; deregistered before `io` is dropped.
+    pub(crate) source: Arc<Source>,
+    /// `None` only after `into_inner` took it.
+    io: Option<T>,
+    /// Whether `O_NONBLOCK` was already set before `new`, restored by `into_inner`.
+    was_nonblocking: bool,
+}
+
+impl<T: AsFd> Async<T> {
+    /// Puts `io` in non-blocking mode and registers it with the reactor (starting the reactor
+    /// thread on first use).
+    ///
+    /// # Errors
+    /// The OS's error if `fcntl` or the poller registration fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use magpie_reactor::Async;
+    /// let listener = Async::new(std::net::TcpListener::bind("127.0.0.1:0")?)?;
+    /// assert!(listener.get_ref().local_addr()?.port() != 0);
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn new(io: T) -> io::Result<Async<T>> {
+        let fd = io.as_fd();
+        let was_nonblocking = nonblocking::set_nonblocking(fd)?;
+        // SAFETY: the descriptor belongs to `io`, which the returned `Async` owns and drops
+        // only after deregistering (see `Drop` and `into_inner`). If `io` is leaked with the
+        // `Async`, the descriptor is never closed, which keeps the contract too.
+        match unsafe { reactor::get().register(fd) } {
+            Ok(source) => Ok(Async {
+                source,
+                io: Some(io),
+                was_nonblocking,
+            }),
+            Err(e) => {
+                if !was_nonblocking {
+                    let _ = nonblocking::set_blocking(io.as_fd());
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Deregisters the source and returns the inner I/O object, restoring blocking mode if it
+    /// was blocking when passed to [`Async::new`] (as std's types are by default).
+    ///
+    /// # Errors
+    /// The OS's error if the poller deregistration or `fcntl` fails; the object is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use magpie_reactor::Async;
+    /// let listener = Async::new(std::net::TcpListener::bind("127.0.0.1:0")?)?;
+    /// let std_listener: std::net::TcpListener = listener.into_inner()?;
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn into_inner(mut self) -> io::Result<T> {
+        let io = self.io.take().expect("io is present until into_inner");
+        reactor::get().deregister(&self.source)?;
+        if !self.was_nonblocking {
+            nonblocking::set_blocking(io.as_fd())?;
+        }
+        Ok(io)
+    }
+}
+
+impl<T> Async<T> {
+    /// The inner I/O object.
+    ///
+    /// Reading or writing through it directly is fine (it is non-blocking: expect
+    /// `WouldBlock`); replacing or closing its descriptor is not.
+    pub fn get_ref(&self) -> &T {
+        self.io.as_ref().expect("io is present until into_inner")
+    }
+
+    /// Mutable access to the inner I/O object, for operations that need `&mut T`.
+    ///
+    /// # Safety
+    /// The caller must not close or replace the descriptor (for instance with
+    /// `std::mem::swap` or `std::mem::replace`): it is still registered with the reactor.
+    pub unsafe fn get_mut(&mut self) -> &mut T {
+        self.io.as_mut().expect("io is present until into_inner")
+    }
+
+    /// Waits until the reactor reports the source readable (or hung up / in error).
+    ///
+    /// Readiness may be spurious: the following operation can still return `WouldBlock`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use magpie_reactor::Async;
+    /// use futures_lite::future;
+    /// use std::io::Write;
+    /// use std::os::unix::net::UnixStream;
+    ///
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// let a = Async::new(a)?;
+    /// b.write_all(b"x")?;
+    /// future::block_on(a.readable())?;
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn readable(&self) -> Readiness<'_> {
+        Readiness::new(&self.source, Direction::Read)
+    }
+
+    /// Waits until the reactor reports the source writable (or hung up / in error).
+    ///
+    /// Readiness may be spurious: the following operation can still return `WouldBlock`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use magpie_reactor::Async;
+    /// use futures_lite::future;
+    /// use std::os::unix::net::UnixStream;
+    ///
+    /// let (a, _b) = UnixStream::pair()?;
+    /// let a = Async::new(a)?;
+    /// future::block_on(a.writable())?;
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn writable(&self) -> Readiness<'_> {
+        Readiness::new(&self.source, Direction::Write)
+    }
+
+    /// Runs the non-blocking read-side operation `op` until it stops returning `WouldBlock`,
+    /// waiting for readability in between.
+    ///
+    /// # Errors
+    /// Whatever `op` returns other than `WouldBlock`, or a poller error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use magpie_reactor::Async;
+    /// use futures_lite::future;
+    /// use std::net::{TcpListener, TcpStream};
+    ///
+    /// let listener = Async::new(TcpListener::bind("127.0.0.1:0")?)?;
+    /// let addr = listener.get_ref().local_addr()?;
+    /// let _client = TcpStream::connect(addr)?;
+    /// let (_stream, peer) = future::block_on(listener.read_with(|l| l.accept()))?;
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub async fn read_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        loop {
+            match op(self.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable().await?,
+                result => return result,
+            }
+        }
+    }
+
+    /// Runs the non-blocking write-side operation `op` until it stops returning `WouldBlock`,
+    /// waiting for writability in between.
+    ///
+    /// # Errors
+    /// Whatever `op` returns other than `WouldBlock`, or a poller error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use magpie_reactor::Async;
+    /// use futures_lite::future;
+    /// use std::net::UdpSocket;
+    ///
+    /// let a = Async::new(UdpSocket::bind("127.0.0.1:0")?)?;
+    /// let b = UdpSocket::bind("127.0.0.1:0")?;
+    /// let to = b.local_addr()?;
+    /// let sent = future::block_on(a.write_with(|s| s.send_to(b"hi", to)))?;
+    /// assert_eq!(sent, 2);
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub async fn write_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        loop {
+            match op(self.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable().await?,
+                result => return result,
+            }
+        }
+    }
+
+    /// `poll_*`-style helper: runs `op`; on `WouldBlock` registers `cx`'s waker for `dir`.
+    pub(crate) fn poll_op<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        op: impl FnOnce(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        match op(self.get_ref()) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                // Arming after the failed attempt cannot miss readiness: the poller reports a
+                // descriptor that is already ready at arming time.
+                match self
+                    .source
+                    .register_poll_waker(reactor::get().poller(), dir, cx.waker())
+                {
+                    Ok(()) => Poll::Pending,
+                    Err(e) => Poll::Ready(Err(e)),
+                }
+            }
+            result => Poll::Ready(result),
+        }
+    }
+
+    /// Like [`Async::poll_op`] with `&mut T`.
+    fn poll_op_mut<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        op: impl FnOnce(&mut T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        let io = self.io.as_mut().expect("io is present until into_inner");
+        match op(io) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                match self
+                    .source
+                    .register_poll_waker(reactor::get().poller(), dir, cx.waker())
+                {
+                    Ok(()) => Poll::Pending,
+                    Err(e) => Poll::Ready(Err(e)),
+                }
+            }
+            result => Poll::Ready(result),
+        }
+    }
+}
+
+impl<T> Drop for Async<T> {
+    fn drop(&mut self) {
+        if self.io.is_some() {
+            // The descriptor is still open here (`io` is dropped after this body), as
+            // `deregister` requires. A failure leaves nothing to undo: the close that follows
+            // removes the descriptor from the epoll set anyway.
+            let _ = reactor::get().deregister(&self.source);
+        }
+    }
+}
+
+// `Async` never pins `T` structurally (it is only reached through `&`/`&mut`), so moving an
+// `Async` is always fine.
+impl<T> Unpin for Async<T> {}
+
+impl<T: AsFd> AsFd for Async<T> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.get_ref().as_fd()
+    }
+}
+
+impl<T: AsRawFd> AsRawFd for Async<T> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.get_ref().as_raw_fd()
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Async<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Async").field("io", &self.io).finish()
+    }
+}
+
+/// The future returned by [`Async::readable`] and [`Async::writable`].
+///
+/// Several of these may wait on one source at once; each is woken once per readiness event.
+#[must_use = "futures do nothing unless polled"]
+pub struct Readiness<'a> {
+    source: &'a Source,
+    dir: Direction,
+    waiter: Option<ReadyWaiter>,
+}
+
+impl<'a> Readiness<'a> {
+    fn new(source: &'a Source, dir: Direction) -> Self {
+        Readiness {
+            source,
+            dir,
+            waiter: None,
+        }
+    }
+}
+
+impl Future for Readiness<'_> {
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match this.source.poll_waiter(
+            reactor::get().poller(),
+            this.dir,
+            &mut this.waiter,
+            cx.waker(),
+        ) {
+            Ok(true) => Poll::Ready(Ok(())),
+            Ok(false) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+}
+
+impl Drop for Readiness<'_> {
+    fn drop(&mut self) {
+        if let Some(waiter) = self.waiter.take() {
+            self.source.remove_waiter(self.dir, waiter);
+        }
+    }
+}
+
+impl fmt::Debug for Readiness<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Readiness")
+            .field("direction", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Read> AsyncRead for Async<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut()
+            .poll_op_mut(cx, Direction::Read, |io| io.read(buf))
+    }
+
+    fn poll_read_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut()
+            .poll_op_mut(cx, Direction::Read, |io| io.read_vectored(bufs))
+    }
+}
+
+impl<T> AsyncRead for &Async<T>
+where
+    for<'a> &'a T: Read,
+{
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_op(cx, Direction::Read, |mut io| io.read(buf))
+    }
+
+    fn poll_read_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_op(cx, Direction::Read, |mut io| io.read_vectored(bufs))
+    }
+}
+
+impl<T: Write> AsyncWrite for Async<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut()
+            .poll_op_mut(cx, Direction::Write, |io| io.write(buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut()
+            .poll_op_mut(cx, Direction::Write, |io| io.write_vectored(bufs))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut()
+            .poll_op_mut(cx, Direction::Write, |io| io.flush())
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_flush(cx)
+    }
+}
+
+impl<T> AsyncWrite for &Async<T>
+where
+    for<'a> &'a T: Write,
+{
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_op(cx, Direction::Write, |mut io| io.write(buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_op(cx, Direction::Write, |mut io| io.write_vectored(bufs))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_op(cx, Direction::Write, |mut io| io.flush())
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_flush(cx)
+    }
+}

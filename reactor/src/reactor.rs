@@ -1,0 +1,262 @@
+//! The process-wide reactor: one `magpie-reactor` thread blocked in `Poller::wait`.
+//!
+//! The thread is started by the first registration or notification. Each turn it waits for
+//! I/O events no longer than the timer driver's next deadline, wakes the tasks waiting on the
+//! reported sources (outside every lock), then lets the timer driver fire what has expired.
+
+use crate::loom::{lock, Arc, Mutex};
+use crate::source::Source;
+use crate::source_table::SourceTable;
+use crate::timer_hook;
+use polling::{Event, Events, Poller};
+use std::io;
+use std::num::NonZeroUsize;
+use std::os::fd::BorrowedFd;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::OnceLock;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+/// Events collected per `Poller::wait`.
+const EVENTS_PER_TURN: usize = 1024;
+
+/// How long the loop waits when the timer driver keeps reporting a deadline it has already
+/// been asked to fire (a misbehaving driver): long enough not to spin, short enough to retry.
+const OVERDUE_BACKOFF: Duration = Duration::from_millis(1);
+
+/// The reactor shared by the whole process.
+pub(crate) struct Reactor {
+    poller: Poller,
+    sources: Mutex<SourceTable>,
+}
+
+static REACTOR: OnceLock<Reactor> = OnceLock::new();
+
+/// The reactor, started on first use.
+///
+/// # Panics
+/// If the OS refuses to create the poller or to spawn the reactor thread: without either no
+/// I/O can ever complete, so this is treated like an allocation failure.
+pub(crate) fn get() -> &'static Reactor {
+    REACTOR.get_or_init(|| {
+        let poller = Poller::new()
+            .unwrap_or_else(|e| panic!("magpie-reactor: cannot create the OS poller: {e}"));
+        std::thread::Builder::new()
+            .name("magpie-reactor".into())
+            // The thread looks the reactor up through `get()`, which blocks until this
+            // initialiser has returned, so it never observes a half-built reactor.
+            .spawn(|| get().run())
+            .unwrap_or_else(|e| panic!("magpie-reactor: cannot spawn the reactor thread: {e}"));
+        Reactor {
+            poller,
+            sources: Mutex::new(SourceTable::default()),
+        }
+    })
+}
+
+impl Reactor {
+    /// The poller (for arming interest).
+    pub(crate) fn poller(&self) -> &Poller {
+        &self.poller
+    }
+
+    /// Wakes the thread out of `Poller::wait`.
+    pub(crate) fn notify(&self) {
+        // `notify` only fails if the eventfd write fails, which cannot happen for a counter
+        // far from overflow; there is nothing a caller could do about it anyway.
+        let _ = self.poller.notify();
+    }
+
+    /// Registers `fd` with no interest yet; returns its source.
+    ///
+    /// # Safety
+    /// `fd` must stay open until [`Reactor::deregister`] has been called for the returned
+    /// source.
+    pub(crate) unsafe fn register(&self, fd: BorrowedFd<'_>) -> io::Result<Arc<Source>> {
+        use std::os::fd::AsRawFd;
+        let raw = fd.as_raw_fd();
+        let mut source = None;
+        let key = lock(&self.sources).insert(|key| {
+            let s = Arc::new(Source::new(key, raw));
+            source = Some(s.clone());
+            s
+        })?;
+        let source = source.expect("insert calls its constructor");
+        // SAFETY: the caller keeps `fd` open until `deregister`, which deletes it from the
+        // poller first — exactly `Poller::add`'s contract.
+        if let Err(e) = unsafe { self.poller.add(raw, Event::none(key)) } {
+            lock(&self.sources).remove(key);
+            return Err(e);
+        }
+        Ok(source)
+    }
+
+    /// Deletes `source` from the poller and the table. Call while its fd is still open.
+    pub(crate) fn deregister(&self, source: &Source) -> io::Result<()> {
+        let result = source.deregister(&self.poller);
+        // Removing after `deregister`: an event already collected for this key finds either no
+        // entry, or an entry whose state says `registered == false`; both are ignored.
+        let removed = lock(&self.sources).remove(source.key());
+        drop(removed);
+        result
+    }
+
+    /// Number of registered sources (for tests).
+    #[cfg(test)]
+    pub(crate) fn source_count(&self) -> usize {
+        lock(&self.sources).len()
+    }
+
+    /// The reactor thread's loop. Never returns.
+    fn run(&self) -> ! {
+        let capacity = NonZeroUsize::new(EVENTS_PER_TURN).expect("non-zero");
+        let mut events = Events::with_capacity(capacity);
+        let mut ready: Vec<(Arc<Source>, Event)> = Vec::new();
+        let mut wake: Vec<Waker> = Vec::new();
+        let mut timers = TimerTurn::default();
+        loop {
+            let timeout = timers.fire(Instant::now());
+            events.clear();
+            if let Err(e) = self.poller.wait(&mut events, timeout) {
+                // `wait` already retries EINTR; any other error is unexpected. Do not spin on
+                // it: report once and back off.
+                eprintln!("magpie-reactor: Poller::wait failed: {e}");
+                std::thread::sleep(OVERDUE_BACKOFF);
+            }
+            self.dispatch(&events, &mut ready, &mut wake);
+        }
+    }
+
+    /// Wakes the waiters of every reported source.
+    fn dispatch(
+        &self,
+        events: &Events,
+        ready: &mut Vec<(Arc<Source>, Event)>,
+        wake: &mut Vec<Waker>,
+    ) {
+        {
+            let table = lock(&self.sources);
+            // A key that is no longer in the table (source dropped after the kernel queued the
+            // event) or was reused (different generation) is skipped here.
+            ready.extend(
+                events
+                    .iter()
+                    .filter_map(|ev| table.get(ev.key).map(|s| (s.clone(), ev))),
+            );
+        }
+        for (source, ev) in ready.iter() {
+            source.on_event(&self.poller, ev.readable, ev.writable, wake);
+        }
+        ready.clear();
+        // Every lock is released: wake. A panicking waker (an executor bug) must not take the
+        // process's only reactor thread down with it, or every other task's I/O would hang.
+        for waker in wake.drain(..) {
+            if panic::catch_unwind(AssertUnwindSafe(|| waker.wake())).is_err() {
+                eprintln!("magpie-reactor: a Waker panicked in wake(); continuing");
+            }
+        }
+    }
+}
+
+/// The timer half of the loop: fires expired timers and turns the next deadline into a wait
+/// timeout that always makes progress.
+#[derive(Default)]
+struct TimerTurn {
+    /// Consecutive turns on which the driver returned a deadline it had just been asked to fire.
+    overdue_turns: u32,
+}
+
+impl TimerTurn {
+    /// Fires expired timers and returns the timeout for the next `Poller::wait`.
+    fn fire(&mut self, now: Instant) -> Option<Duration> {
+        let driver = timer_hook::timer_driver()?;
+        match panic::catch_unwind(AssertUnwindSafe(|| driver.fire_expired(now))) {
+            Ok(next) => self.timeout(next, now, Instant::now()),
+            Err(_) => {
+                // Keep serving I/O; retry the driver soon rather than spinning on it.
+                eprintln!("magpie-reactor: the timer driver panicked; retrying");
+                Some(OVERDUE_BACKOFF)
+            }
+        }
+    }
+
+    /// The wait timeout for `next` (returned by `fire_expired(fired_at)`), computed at `now`.
+    ///
+    /// - `None` blocks until I/O or a notification.
+    /// - A deadline still ahead waits for exactly the remaining time; `polling` rounds a
+    ///   non-zero remainder *up* (to the timerfd's nanoseconds or epoll's milliseconds), so the
+    ///   wait never returns early with nothing to fire, and a remainder that is already zero
+    ///   means the next turn's `fire_expired` sees the deadline passed and fires it.
+    /// - A deadline at or before `fired_at` was not fired although it was due (a timer added
+    ///   concurrently, just after the driver looked): poll once without waiting so the next
+    ///   turn fires it; if the driver keeps reporting such a deadline, back off instead of
+    ///   spinning.
+    fn timeout(
+        &mut self,
+        next: Option<Instant>,
+        fired_at: Instant,
+        now: Instant,
+    ) -> Option<Duration> {
+        let next = next?;
+        if next <= fired_at {
+            self.overdue_turns += 1;
+            return Some(if self.overdue_turns == 1 {
+                Duration::ZERO
+            } else {
+                OVERDUE_BACKOFF
+            });
+        }
+        self.overdue_turns = 0;
+        Some(next.saturating_duration_since(now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_deadline_blocks() {
+        let now = Instant::now();
+        assert_eq!(TimerTurn::default().timeout(None, now, now), None);
+    }
+
+    #[test]
+    fn future_deadline_waits_the_remaining_time() {
+        let now = Instant::now();
+        let mut t = TimerTurn::default();
+        let d = now + Duration::from_millis(30);
+        assert_eq!(
+            t.timeout(Some(d), now, now),
+            Some(Duration::from_millis(30))
+        );
+        // Time passed between firing and computing: only the remainder is waited.
+        let later = now + Duration::from_millis(10);
+        assert_eq!(
+            t.timeout(Some(d), now, later),
+            Some(Duration::from_millis(20))
+        );
+        // Already reached by the time the timeout is computed: zero wait, fired next turn.
+        assert_eq!(
+            t.timeout(Some(d), now, d + Duration::from_millis(1)),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn overdue_deadline_polls_once_then_backs_off() {
+        let now = Instant::now();
+        let mut t = TimerTurn::default();
+        let past = now - Duration::from_millis(5);
+        assert_eq!(t.timeout(Some(past), now, now), Some(Duration::ZERO));
+        assert_eq!(t.timeout(Some(past), now, now), Some(OVERDUE_BACKOFF));
+        assert_eq!(t.timeout(Some(past), now, now), Some(OVERDUE_BACKOFF));
+        // A healthy deadline resets the back-off.
+        let ahead = now + Duration::from_millis(3);
+        assert_eq!(
+            t.timeout(Some(ahead), now, now),
+            Some(Duration::from_millis(3))
+        );
+        assert_eq!(t.timeout(Some(past), now, now), Some(Duration::ZERO));
+    }
+}
