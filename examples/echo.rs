@@ -7,10 +7,10 @@
 //! cargo run --release -p magpie-reactor --example echo -- --client    # in-process server
 //! ```
 //!
-//! The tasks run on magpie's executor (`magpie_executor::run`); the I/O is magpie's reactor.
+//! The tasks run on magpie's executor (`magpie::run`); the I/O is magpie's reactor.
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use magpie_reactor::net::{TcpListener, TcpStream};
+use magpie::prelude::{AsyncReadExt, AsyncWriteExt};
+use magpie::net::{TcpListener, TcpStream};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -63,7 +63,7 @@ async fn serve(listener: TcpListener) -> io::Result<()> {
     loop {
         let (stream, _peer) = listener.accept().await?;
         // Dropping the handle detaches the task.
-        drop(magpie_executor::spawn(async move {
+        drop(magpie::spawn(async move {
             let (mut reader, mut writer) = (stream.clone(), stream);
             // Ends when the client closes; errors (a reset peer) just end the task.
             let _ = futures_lite::io::copy(&mut reader, &mut writer).await;
@@ -80,7 +80,7 @@ async fn bench(addr: SocketAddr, connections: usize, seconds: u64) -> io::Result
         let mut stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         let (stop, trips) = (stop.clone(), trips.clone());
-        clients.push(magpie_executor::spawn(async move {
+        clients.push(magpie::spawn(async move {
             let out = [7u8; MESSAGE];
             let mut back = [0u8; MESSAGE];
             while !stop.load(Ordering::Relaxed) {
@@ -113,7 +113,7 @@ fn main() -> io::Result<()> {
         eprintln!("{msg}");
         std::process::exit(2)
     });
-    magpie_executor::run(async move {
+    magpie::run(async move {
         if options.client {
             let addr = match &options.addr {
                 Some(a) => a
@@ -122,7 +122,7 @@ fn main() -> io::Result<()> {
                 None => {
                     let listener = TcpListener::bind("127.0.0.1:0").await?;
                     let addr = listener.local_addr()?;
-                    drop(magpie_executor::spawn(serve(listener)));
+                    drop(magpie::spawn(serve(listener)));
                     println!("in-process echo server on {addr}");
                     addr
                 }
