@@ -219,7 +219,8 @@ impl Future for WakeOnce {
 
 #[test]
 fn join_all_of_100_000_children_polls_only_the_woken_child() {
-    const N: usize = 100_000;
+    // Scaled down under Miri, which interprets every instruction.
+    const N: usize = if cfg!(miri) { 300 } else { 100_000 };
     let wakers = Arc::new(Mutex::new(vec![None; N]));
     let released: Arc<Vec<AtomicBool>> = Arc::new((0..N).map(|_| AtomicBool::new(false)).collect());
     let total_polls = Arc::new(AtomicUsize::new(0));
@@ -268,7 +269,7 @@ fn join_all_of_100_000_children_polls_only_the_woken_child() {
 
 #[test]
 fn join_all_completes_when_children_are_woken_from_other_threads() {
-    const N: usize = 2_000;
+    const N: usize = if cfg!(miri) { 100 } else { 2_000 };
     const THREADS: usize = 4;
     let drops = Arc::new(AtomicUsize::new(0));
     let (senders, receivers) = channels::<usize>(N, &drops);

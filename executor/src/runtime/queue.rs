@@ -3,14 +3,18 @@
 //! Normally these are crossbeam-deque's. crossbeam-deque is not loom-instrumented, so under
 //! `cfg(loom)` this file swaps in a small lock-based model with the same interface (only the
 //! parts the scheduler uses), which loom can explore. Keep the two in step.
+//!
+//! Miri uses the model too: crossbeam-epoch (under crossbeam-deque) casts integers to
+//! pointers, which `-Zmiri-strict-provenance` rejects, and the point of running Miri is to
+//! check *our* unsafe code under the strictest rules.
 
-#[cfg(not(loom))]
+#[cfg(not(any(loom, miri)))]
 pub(crate) use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 
-#[cfg(loom)]
+#[cfg(any(loom, miri))]
 pub(crate) use model::{Injector, Steal, Stealer, Worker};
 
-#[cfg(loom)]
+#[cfg(any(loom, miri))]
 mod model {
     use std::collections::VecDeque;
 
