@@ -51,6 +51,21 @@ pub mod task {
     pub use magpie_executor::task::*;
 }
 
+/// Timers: [`sleep`](time::sleep), [`timeout`](time::timeout) (asyncio's `wait_for`),
+/// [`interval`](time::interval), driven by the reactor thread; they work under any executor.
+pub mod time {
+    pub use magpie_timers::*;
+}
+
+/// asyncio's synchronization primitives, for many threads: [`Lock`](sync::Lock),
+/// [`RwLock`](sync::RwLock), [`Event`](sync::Event), [`Condition`](sync::Condition),
+/// [`Semaphore`](sync::Semaphore), [`Barrier`](sync::Barrier), [`Queue`](sync::Queue),
+/// [`PriorityQueue`](sync::PriorityQueue) and [`oneshot`](sync::oneshot()). They only use
+/// `Waker`s, so they work under any executor.
+pub mod sync {
+    pub use magpie_sync::*;
+}
+
 /// Non-blocking I/O on the shared reactor thread: [`Async`](crate::Async) for any file
 /// descriptor.
 pub use magpie_reactor::Async;
