@@ -9,7 +9,7 @@ use common::{panic_message, runtime, Signal};
 use magpie_executor::{task, Handle, Runtime};
 
 // Miri interprets every instruction: the same paths, at a size it finishes in seconds.
-const TASKS: u64 = if cfg!(miri) { 100 } else { 100_000 };
+const TASKS: u64 = if cfg!(miri) { 30 } else { 100_000 };
 
 fn spawn_many_inside(workers: usize) {
     let rt = runtime(workers);
