@@ -1,0 +1,394 @@
+//! `compare`: runs every workload on magpie, tokio and async-executor, interleaved
+//! repetition by repetition, and prints a markdown table of medians and ratios.
+//!
+//! ```text
+//! cargo run --release -p magpie-benches --bin compare -- \
+//!     [--workers N] [--reps R] [--only a,b] [--json out.json] [--quick]
+//! ```
+//!
+//! Each repetition runs the workload once on every runtime, starting with a different
+//! runtime each time (A B C, B C A, C A B, …), so machine noise hits all alike; ratios are
+//! taken within a repetition, then their median reported. The `idle_task_memory` row is
+//! measured in a child process per runtime (`compare --memory-child NAME`).
+
+use std::fmt::Write as _;
+use std::process::{self, Command};
+use std::time::Instant;
+
+use magpie_benches::stats::{median, median_ratio, pairwise_min};
+use magpie_benches::{memory, workloads, RuntimeKind, Runtimes, Size, Workload};
+
+/// The name of the memory row, for `--only`.
+const MEMORY_ROW: &str = "idle_task_memory";
+
+const USAGE: &str =
+    "usage: compare [--workers N] [--reps R] [--only a,b] [--json out.json] [--quick]
+       compare --single RUNTIME [--workers N] [--reps R] [--only a,b] [--quick]
+       compare --memory-child RUNTIME [--workers N] [--tasks T]";
+
+struct Options {
+    workers: usize,
+    reps: usize,
+    only: Option<Vec<String>>,
+    json: Option<String>,
+    quick: bool,
+    memory_child: Option<RuntimeKind>,
+    single: Option<RuntimeKind>,
+    memory_tasks: Option<usize>,
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("compare: {message}\n{USAGE}");
+    process::exit(2)
+}
+
+fn parse_options() -> Options {
+    let mut options = Options {
+        workers: 2,
+        reps: 0,
+        only: None,
+        json: None,
+        quick: false,
+        memory_child: None,
+        single: None,
+        memory_tasks: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .unwrap_or_else(|| fail(&format!("{name} needs a value")))
+        };
+        let number = |name: &str, text: String| -> usize {
+            match text.parse() {
+                Ok(n) if n > 0 => n,
+                _ => fail(&format!("{name} takes a positive number, not {text:?}")),
+            }
+        };
+        match arg.as_str() {
+            "--workers" => options.workers = number("--workers", value("--workers")),
+            "--reps" => options.reps = number("--reps", value("--reps")),
+            "--only" => {
+                options.only = Some(value("--only").split(',').map(str::to_owned).collect())
+            }
+            "--json" => options.json = Some(value("--json")),
+            "--quick" => options.quick = true,
+            "--memory-child" => {
+                let name = value("--memory-child");
+                options.memory_child = Some(
+                    RuntimeKind::from_name(&name)
+                        .unwrap_or_else(|| fail(&format!("unknown runtime {name:?}"))),
+                );
+            }
+            "--single" => {
+                let name = value("--single");
+                options.single = Some(
+                    RuntimeKind::from_name(&name)
+                        .unwrap_or_else(|| fail(&format!("unknown runtime {name:?}"))),
+                );
+            }
+            "--tasks" => options.memory_tasks = Some(number("--tasks", value("--tasks"))),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                process::exit(0);
+            }
+            other => fail(&format!("unknown argument {other:?}")),
+        }
+    }
+    if options.reps == 0 {
+        options.reps = if options.quick { 3 } else { 10 };
+    }
+    options
+}
+
+/// The samples of one workload: seconds per repetition, per runtime (in `RuntimeKind::ALL`
+/// order), or bytes per task for the memory row.
+struct Row {
+    name: String,
+    unit: Unit,
+    samples: [Vec<f64>; 3],
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Unit {
+    Seconds,
+    BytesPerTask,
+}
+
+impl Row {
+    fn samples(&self, kind: RuntimeKind) -> &[f64] {
+        &self.samples[kind as usize]
+    }
+
+    fn median(&self, kind: RuntimeKind) -> f64 {
+        median(self.samples(kind)).expect("no samples")
+    }
+
+    fn ratio_to_tokio(&self, kind: RuntimeKind) -> f64 {
+        median_ratio(self.samples(kind), self.samples(RuntimeKind::Tokio)).expect("no samples")
+    }
+
+    fn magpie_to_best_peer(&self) -> f64 {
+        let best = pairwise_min(
+            self.samples(RuntimeKind::Tokio),
+            self.samples(RuntimeKind::AsyncExecutor),
+        );
+        median_ratio(self.samples(RuntimeKind::Magpie), &best).expect("no samples")
+    }
+
+    fn format(&self, value: f64) -> String {
+        match self.unit {
+            Unit::BytesPerTask => format!("{value:.0} B/task"),
+            Unit::Seconds if value >= 1.0 => format!("{value:.2} s"),
+            Unit::Seconds if value >= 1e-3 => format!("{:.2} ms", value * 1e3),
+            Unit::Seconds => format!("{:.1} µs", value * 1e6),
+        }
+    }
+}
+
+/// Times `workload` on every runtime: one untimed warm-up run each, then `reps` rounds in
+/// rotating order.
+fn measure(workload: &Workload, runtimes: &Runtimes, reps: usize, size: Size) -> Row {
+    for kind in RuntimeKind::ALL {
+        workload.run(runtimes, kind, size);
+    }
+    let mut samples: [Vec<f64>; 3] = Default::default();
+    for rep in 0..reps {
+        for offset in 0..RuntimeKind::ALL.len() {
+            let kind = RuntimeKind::ALL[(rep + offset) % RuntimeKind::ALL.len()];
+            let start = Instant::now();
+            workload.run(runtimes, kind, size);
+            samples[kind as usize].push(start.elapsed().as_secs_f64());
+        }
+    }
+    Row {
+        name: workload.name.to_owned(),
+        unit: Unit::Seconds,
+        samples,
+    }
+}
+
+/// Measures idle-task memory in one child process per runtime, `reps` times each (bounded
+/// to 3: every child spawns its tasks anew).
+fn measure_memory(options: &Options) -> Row {
+    let exe = std::env::current_exe().expect("cannot find the compare binary");
+    let tasks = memory_tasks(options);
+    let mut samples: [Vec<f64>; 3] = Default::default();
+    for rep in 0..options.reps.min(3) {
+        for offset in 0..RuntimeKind::ALL.len() {
+            let kind = RuntimeKind::ALL[(rep + offset) % RuntimeKind::ALL.len()];
+            let output = Command::new(&exe)
+                .args(["--memory-child", kind.name()])
+                .args(["--workers", &options.workers.to_string()])
+                .args(["--tasks", &tasks.to_string()])
+                .output()
+                .expect("cannot start the memory child");
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                output.status.success(),
+                "memory child for {} failed: {}{}",
+                kind.name(),
+                stdout,
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let bytes = stdout
+                .trim()
+                .strip_prefix("bytes_per_task=")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("memory child printed {stdout:?}"));
+            samples[kind as usize].push(bytes);
+        }
+    }
+    Row {
+        name: format!("{MEMORY_ROW} ({tasks} tasks)"),
+        unit: Unit::BytesPerTask,
+        samples,
+    }
+}
+
+/// `--single RUNTIME`: runs the chosen workloads on that runtime alone, `reps` times each,
+/// printing each run's time; for profilers (callgrind, perf), which want one runtime's code
+/// only.
+fn run_single<'a>(
+    kind: RuntimeKind,
+    options: &Options,
+    chosen: impl Iterator<Item = &'a Workload>,
+    size: Size,
+) {
+    let runtimes = Runtimes::new(options.workers);
+    for workload in chosen {
+        for _ in 0..options.reps {
+            let start = Instant::now();
+            workload.run(&runtimes, kind, size);
+            println!(
+                "{} on {}: {:?}",
+                workload.name,
+                kind.name(),
+                start.elapsed()
+            );
+        }
+    }
+}
+
+fn memory_tasks(options: &Options) -> usize {
+    options
+        .memory_tasks
+        .unwrap_or(if options.quick { 100_000 } else { 1_000_000 })
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split(':').nth(1))
+                .map(|model| model.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn table(rows: &[Row]) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "| workload | magpie | tokio | async-executor | magpie / tokio | async-executor / tokio | magpie / best peer |\n",
+    );
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+    for row in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.2}× | {:.2}× | {:.2}× |",
+            row.name,
+            row.format(row.median(RuntimeKind::Magpie)),
+            row.format(row.median(RuntimeKind::Tokio)),
+            row.format(row.median(RuntimeKind::AsyncExecutor)),
+            row.ratio_to_tokio(RuntimeKind::Magpie),
+            row.ratio_to_tokio(RuntimeKind::AsyncExecutor),
+            row.magpie_to_best_peer(),
+        );
+    }
+    out
+}
+
+fn json_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn json_numbers(values: &[f64]) -> String {
+    let items: Vec<String> = values.iter().map(|v| format!("{v:e}")).collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn json(options: &Options, rows: &[Row]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{{");
+    let _ = writeln!(out, "  \"workers\": {},", options.workers);
+    let _ = writeln!(out, "  \"reps\": {},", options.reps);
+    let _ = writeln!(out, "  \"quick\": {},", options.quick);
+    let _ = writeln!(out, "  \"cpu\": {},", json_string(&cpu_model()));
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let _ = writeln!(out, "  \"cores\": {cores},");
+    let _ = writeln!(out, "  \"workloads\": [");
+    for (i, row) in rows.iter().enumerate() {
+        let unit = match row.unit {
+            Unit::Seconds => "seconds",
+            Unit::BytesPerTask => "bytes_per_task",
+        };
+        let _ = writeln!(out, "    {{");
+        let _ = writeln!(out, "      \"name\": {},", json_string(&row.name));
+        let _ = writeln!(out, "      \"unit\": \"{unit}\",");
+        for kind in RuntimeKind::ALL {
+            let _ = writeln!(
+                out,
+                "      \"{}\": {{\"median\": {:e}, \"ratio_to_tokio\": {:e}, \"samples\": {}}},",
+                kind.name(),
+                row.median(kind),
+                row.ratio_to_tokio(kind),
+                json_numbers(row.samples(kind))
+            );
+        }
+        let _ = writeln!(
+            out,
+            "      \"magpie_to_best_peer\": {:e}",
+            row.magpie_to_best_peer()
+        );
+        let comma = if i + 1 < rows.len() { "," } else { "" };
+        let _ = writeln!(out, "    }}{comma}");
+    }
+    let _ = writeln!(out, "  ]");
+    let _ = writeln!(out, "}}");
+    out
+}
+
+fn main() {
+    let options = parse_options();
+    if let Some(kind) = options.memory_child {
+        let bytes = memory::idle_task_bytes(kind, options.workers, memory_tasks(&options));
+        println!("bytes_per_task={bytes}");
+        return;
+    }
+
+    let size = if options.quick {
+        Size::Quick
+    } else {
+        Size::Full
+    };
+    let all = workloads();
+    let wanted = |name: &str| {
+        options
+            .only
+            .as_ref()
+            .map_or(true, |only| only.iter().any(|o| o == name))
+    };
+    if let Some(only) = &options.only {
+        for name in only {
+            if name != MEMORY_ROW && !all.iter().any(|w| w.name == name) {
+                fail(&format!("unknown workload {name:?}"));
+            }
+        }
+    }
+
+    if let Some(kind) = options.single {
+        run_single(kind, &options, all.iter().filter(|w| wanted(w.name)), size);
+        return;
+    }
+
+    let runtimes = Runtimes::new(options.workers);
+    let mut rows = Vec::new();
+    for workload in all.iter().filter(|w| wanted(w.name)) {
+        eprintln!("compare: {} …", workload.name);
+        rows.push(measure(workload, &runtimes, options.reps, size));
+    }
+    drop(runtimes);
+    if wanted(MEMORY_ROW) {
+        eprintln!("compare: {MEMORY_ROW} …");
+        rows.push(measure_memory(&options));
+    }
+
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "workers = {}, reps = {}{}, {} cores, {}\n",
+        options.workers,
+        options.reps,
+        if options.quick { ", quick" } else { "" },
+        cores,
+        cpu_model()
+    );
+    print!("{}", table(&rows));
+    if let Some(path) = &options.json {
+        std::fs::write(path, json(&options, &rows))
+            .unwrap_or_else(|err| fail(&format!("cannot write {path}: {err}")));
+    }
+}
