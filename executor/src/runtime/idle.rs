@@ -97,6 +97,10 @@ impl Idle {
     pub(crate) fn transition_to_parked(&self, index: usize, was_searching: bool) {
         let mut sleepers = lock(&self.sleepers);
         let dec = UNPARKED_ONE + usize::from(was_searching);
+        // Mutant: register as a sleeper without counting ourselves out of the awake workers,
+        // so producers believe every worker is awake and wake nobody.
+        #[cfg(magpie_mutant = "parked_not_counted")]
+        let dec = dec - UNPARKED_ONE;
         self.state.fetch_sub(dec, Ordering::SeqCst);
         sleepers.push(index);
         drop(sleepers);

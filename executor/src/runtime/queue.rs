@@ -55,12 +55,12 @@ mod model {
         }
     }
 
-    /// Moves about half of `from` (at least one) into `dest` and pops one of them.
-    fn steal_half<T>(from: &mut VecDeque<T>, dest: &Worker<T>) -> Steal<T> {
+    /// Moves about half of `from` (at least one, at most `limit`) into `dest` and pops one.
+    fn steal_half<T>(from: &mut VecDeque<T>, dest: &Worker<T>, limit: usize) -> Steal<T> {
         let Some(first) = from.pop_front() else {
             return Steal::Empty;
         };
-        let more = from.len() / 2;
+        let more = (from.len() / 2).min(limit - 1);
         let mut dest = lock(&dest.0);
         for _ in 0..more {
             dest.extend(from.pop_front());
@@ -70,7 +70,7 @@ mod model {
 
     impl<T> Stealer<T> {
         pub(crate) fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
-            steal_half(&mut lock(&self.0), dest)
+            steal_half(&mut lock(&self.0), dest, usize::MAX)
         }
         pub(crate) fn is_empty(&self) -> bool {
             lock(&self.0).is_empty()
@@ -90,11 +90,28 @@ mod model {
                 None => Steal::Empty,
             }
         }
-        pub(crate) fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
-            steal_half(&mut lock(&self.0), dest)
+        pub(crate) fn steal_batch_with_limit_and_pop(
+            &self,
+            dest: &Worker<T>,
+            limit: usize,
+        ) -> Steal<T> {
+            steal_half(&mut lock(&self.0), dest, limit)
+        }
+        pub(crate) fn steal_batch_with_limit(&self, dest: &Worker<T>, limit: usize) -> Steal<()> {
+            match self.steal_batch_with_limit_and_pop(dest, limit) {
+                Steal::Success(task) => {
+                    dest.push(task);
+                    Steal::Success(())
+                }
+                Steal::Empty => Steal::Empty,
+                Steal::Retry => Steal::Retry,
+            }
         }
         pub(crate) fn is_empty(&self) -> bool {
             lock(&self.0).is_empty()
+        }
+        pub(crate) fn len(&self) -> usize {
+            lock(&self.0).len()
         }
     }
 }

@@ -98,7 +98,8 @@ impl Shared {
         // sees this task, or we see the flag and drain it ourselves; no reference is stranded
         // in the injector of a runtime that is gone.
         fence(Ordering::SeqCst);
-        if self.is_shutdown() {
+        // (Mutant `push_remote_ignores_shutdown`: leave the entry to a shutdown that is over.)
+        if self.is_shutdown() && !cfg!(magpie_mutant = "push_remote_ignores_shutdown") {
             self.drain_injector();
             return;
         }

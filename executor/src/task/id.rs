@@ -12,7 +12,16 @@ pub struct Id(NonZeroU64);
 
 impl Id {
     pub(crate) fn next() -> Id {
+        #[cfg(not(loom))]
         static NEXT: AtomicU64 = AtomicU64::new(1);
+        // Under loom the counter restarts with every explored execution: the id picks the
+        // shard of the live-task list (and so which lock a spawn takes), and a loom model must
+        // do the same thing in every execution. `loom::lazy_static` is per execution; the
+        // counter inside stays a plain std atomic, so it adds no interleavings.
+        #[cfg(loom)]
+        loom::lazy_static! {
+            static ref NEXT: AtomicU64 = AtomicU64::new(1);
+        }
         // Relaxed: uniqueness needs only the atomicity of the increment.
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
         Id(NonZeroU64::new(id).expect("task id counter wrapped around"))

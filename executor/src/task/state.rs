@@ -141,7 +141,29 @@ impl State {
         let mut current = self.0.load(Ordering::Acquire);
         loop {
             let (next, result) = f(current);
-            let Some(next) = next else { return result };
+            let Some(next) = next else {
+                // Mutant: trust the plain load (the bug the no-op CAS below fixes).
+                #[cfg(magpie_mutant = "stale_noop_transition")]
+                return result;
+                // "Nothing to do" must be decided on the latest state, not on a plain load,
+                // which may return an older value of the word: a wake that saw a stale
+                // NOTIFIED (set by an earlier wake, cleared since by the worker that took
+                // RUNNING) would be lost. The no-op CAS reads the latest value in the
+                // modification order; found by the loom model
+                // `task_state::concurrent_wakes_schedule_once`.
+                match self.0.compare_exchange_weak(
+                    current,
+                    current,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => return result,
+                    Err(actual) => {
+                        current = actual;
+                        continue;
+                    }
+                }
+            };
             match self
                 .0
                 .compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire)
@@ -161,7 +183,10 @@ impl State {
                 return (None, ToRunning::Complete);
             }
             let next = (s | RUNNING) & !NOTIFIED;
-            if s & CANCELLED != 0 {
+            // Mutant: poll an aborted task instead of cancelling it.
+            let cancelled =
+                s & CANCELLED != 0 && !cfg!(magpie_mutant = "running_ignores_cancelled");
+            if cancelled {
                 (Some(next), ToRunning::Cancel)
             } else {
                 (Some(next), ToRunning::Poll)
@@ -187,7 +212,8 @@ impl State {
             debug_assert!(s & RUNNING != 0);
             if s & CANCELLED != 0 {
                 (None, ToIdle::Cancel)
-            } else if s & NOTIFIED != 0 {
+            } else if s & NOTIFIED != 0 && !cfg!(magpie_mutant = "idle_ignores_notified") {
+                // (Mutant `idle_ignores_notified`: drop the wake that arrived during the poll.)
                 // The wake during the poll left NOTIFIED set without adding a reference: the
                 // reference this worker holds becomes the new queue entry's.
                 (Some(s & !RUNNING), ToIdle::Notified)
