@@ -9,8 +9,8 @@
 //!
 //! The tasks run on magpie's executor (`magpie::run`); the I/O is magpie's reactor.
 
-use magpie::prelude::{AsyncReadExt, AsyncWriteExt};
 use magpie::net::{TcpListener, TcpStream};
+use magpie::prelude::{AsyncReadExt, AsyncWriteExt};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -42,6 +42,11 @@ impl Error for Elapsed {}
 /// the deadline has passed, and one that is ready on its first poll never touches the timer
 /// store. A duration too long to represent means no time limit.
 ///
+/// As with `wait_for`, the clock starts when the timeout is awaited, not when it is created:
+/// the deadline is `duration` after the first poll that finds `future` pending. A future that
+/// is ready at once therefore never even reads the clock (reading it costs more than the rest
+/// of the call).
+///
 /// # Examples
 /// ```
 /// use std::time::Duration;
@@ -56,7 +61,7 @@ impl Error for Elapsed {}
 pub fn timeout<F: IntoFuture>(duration: Duration, future: F) -> Timeout<F::IntoFuture> {
     Timeout::new(
         store::global(),
-        Instant::now().checked_add(duration),
+        Limit::After(duration),
         future.into_future(),
     )
 }
@@ -75,7 +80,20 @@ pub fn timeout<F: IntoFuture>(duration: Duration, future: F) -> Timeout<F::IntoF
 /// });
 /// ```
 pub fn timeout_at<F: IntoFuture>(deadline: Instant, future: F) -> Timeout<F::IntoFuture> {
-    Timeout::new(store::global(), Some(deadline), future.into_future())
+    Timeout::new(
+        store::global(),
+        Limit::At(Some(deadline)),
+        future.into_future(),
+    )
+}
+
+/// When a [`Timeout`] expires.
+#[derive(Debug, Clone, Copy)]
+enum Limit {
+    /// At this instant (`None`: never).
+    At(Option<Instant>),
+    /// This long after the first poll that finds the inner future pending.
+    After(Duration),
 }
 
 /// The future returned by [`timeout`] and [`timeout_at`].
@@ -85,23 +103,24 @@ pub fn timeout_at<F: IntoFuture>(deadline: Instant, future: F) -> Timeout<F::Int
 pub struct Timeout<F> {
     /// Structurally pinned; `None` once completed (the inner future has been dropped).
     future: Option<F>,
-    deadline: Option<Instant>,
+    limit: Limit,
     /// Created on the first poll that finds the inner future pending.
     sleep: Option<Sleep>,
     store: &'static TimerStore,
 }
 
 impl<F: Future> Timeout<F> {
-    fn new(store: &'static TimerStore, deadline: Option<Instant>, future: F) -> Self {
+    fn new(store: &'static TimerStore, limit: Limit, future: F) -> Self {
         Timeout {
             future: Some(future),
-            deadline,
+            limit,
             sleep: None,
             store,
         }
     }
 
-    /// The deadline, or `None` for no time limit.
+    /// The deadline, or `None` for no time limit — and, for [`timeout`], `None` until the
+    /// first poll that found the inner future pending started the clock.
     ///
     /// # Examples
     /// ```
@@ -111,7 +130,10 @@ impl<F: Future> Timeout<F> {
     /// assert_eq!(magpie_timers::timeout_at(deadline, async {}).deadline(), Some(deadline));
     /// ```
     pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        match self.limit {
+            Limit::At(deadline) => deadline,
+            Limit::After(_) => None,
+        }
     }
 }
 
@@ -137,10 +159,17 @@ impl<F: Future> Future for Timeout<F> {
             this.sleep = None;
             return Poll::Ready(Ok(output));
         }
-        let (store, deadline) = (this.store, this.deadline);
-        let sleep = this
-            .sleep
-            .get_or_insert_with(|| Sleep::new_in(store, deadline));
+        if let Limit::After(duration) = this.limit {
+            // The first time the inner future is pending: start the clock.
+            this.limit = Limit::At(Instant::now().checked_add(duration));
+        }
+        let (store, limit) = (this.store, this.limit);
+        let sleep = this.sleep.get_or_insert_with(|| {
+            let Limit::At(deadline) = limit else {
+                unreachable!("the clock was started above")
+            };
+            Sleep::new_in(store, deadline)
+        });
         if Pin::new(sleep).poll(cx).is_ready() {
             // Cancel the inner future now, as `wait_for` does, not when `Timeout` is dropped.
             future.set(None);
@@ -154,7 +183,7 @@ impl<F: Future> Future for Timeout<F> {
 impl<F> fmt::Debug for Timeout<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Timeout")
-            .field("deadline", &self.deadline)
+            .field("limit", &self.limit)
             .field("completed", &self.future.is_none())
             .finish()
     }
@@ -178,11 +207,28 @@ mod tests {
     }
 
     #[test]
+    fn timeout_starts_its_clock_at_the_first_pending_poll() {
+        let store = leaked_test_store();
+        let mut t = Box::pin(Timeout::new(
+            store,
+            Limit::After(Duration::from_secs(60)),
+            std::future::pending::<()>(),
+        ));
+        assert_eq!(t.deadline(), None, "not started before the first poll");
+        std::thread::sleep(Duration::from_millis(20));
+        let before = Instant::now();
+        assert!(poll(t.as_mut()).is_pending());
+        let deadline = t.deadline().expect("started by the pending poll");
+        assert!(deadline >= before + Duration::from_secs(60));
+        assert_eq!(store.len(), 1);
+    }
+
+    #[test]
     fn ready_future_never_registers_a_timer() {
         let store = leaked_test_store();
         let deadline = Some(Instant::now() + Duration::from_secs(1));
         for _ in 0..1000 {
-            let mut t = std::pin::pin!(Timeout::new(store, deadline, async { 5 }));
+            let mut t = std::pin::pin!(Timeout::new(store, Limit::At(deadline), async { 5 }));
             assert_eq!(poll(t.as_mut()), Poll::Ready(Ok(5)));
         }
         assert_eq!(store.len(), 0);
@@ -192,7 +238,11 @@ mod tests {
     fn pending_future_registers_once_and_drop_removes() {
         let store = leaked_test_store();
         let deadline = Some(Instant::now() + Duration::from_secs(60));
-        let mut t = Box::pin(Timeout::new(store, deadline, std::future::pending::<()>()));
+        let mut t = Box::pin(Timeout::new(
+            store,
+            Limit::At(deadline),
+            std::future::pending::<()>(),
+        ));
         assert!(poll(t.as_mut()).is_pending());
         assert!(poll(t.as_mut()).is_pending());
         assert_eq!(store.len(), 1);
@@ -204,7 +254,7 @@ mod tests {
     #[should_panic(expected = "`Timeout` polled after it completed")]
     fn polling_after_completion_panics() {
         let store = leaked_test_store();
-        let mut t = std::pin::pin!(Timeout::new(store, None, async {}));
+        let mut t = std::pin::pin!(Timeout::new(store, Limit::At(None), async {}));
         assert!(poll(t.as_mut()).is_ready());
         let _ = poll(t.as_mut());
     }
