@@ -143,10 +143,10 @@ impl<F: Future> Future for Timeout<F> {
     /// # Panics
     /// When polled again after it completed.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: `future` is the only structurally pinned field: it is never moved out of
-        // `self`, only polled through a `Pin` and dropped in place with `Pin::set`, and
-        // `Timeout` has no `Drop` impl and is `Unpin` only when `F` is. The other fields are
-        // not pinned and are only accessed by `&mut`.
+        // `future` is the only structurally pinned field: it is never moved out of `self`,
+        // only polled through a `Pin` and dropped in place with `Pin::set`, and `Timeout` has
+        // no `Drop` impl and is `Unpin` only when `F` is. The other fields are not pinned.
+        // SAFETY: by the above, nothing pinned is moved through this `&mut`.
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: see above; `this.future` stays where it is until it is dropped.
         let mut future = unsafe { Pin::new_unchecked(&mut this.future) };

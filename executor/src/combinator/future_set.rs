@@ -18,11 +18,11 @@ pub(crate) struct FutureSet<F> {
 
 /// Child `index` of a pinned slice, still pinned.
 fn pinned_slot<T>(slots: Pin<&mut [T]>, index: usize) -> Pin<&mut T> {
-    // SAFETY: pinning a slice pins its elements in place (structural pinning): the
-    // element lives inside the slice's allocation, which the `Pin` promises will not move
-    // or be freed before being dropped in place. We never hand out an unpinned `&mut` to
-    // an element, and elements are only moved out when they are `Unpin`
-    // (`FutureSet::take_remaining`), so the element is never moved while pinned.
+    // Pinning a slice pins its elements in place (structural pinning): an element lives
+    // inside the slice's allocation, which the `Pin` promises will not move or be freed
+    // before being dropped in place. We never hand out an unpinned `&mut` to an element, and
+    // elements are moved out only when they are `Unpin` (`FutureSet::take_remaining`).
+    // SAFETY: by the above, the element is never moved while pinned.
     unsafe { slots.map_unchecked_mut(|slots| &mut slots[index]) }
 }
 

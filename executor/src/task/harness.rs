@@ -144,11 +144,12 @@ unsafe fn cancel_and_complete<F: Future>(ptr: NonNull<Header>) {
 unsafe fn finish<F: Future>(ptr: NonNull<Header>, result: Result<F::Output, JoinError>) {
     // SAFETY: the caller keeps the cell alive.
     let cell = unsafe { cell::<F>(ptr) };
-    // SAFETY: `RUNNING` gives us exclusive access to the stage. The future is dropped in
-    // place; a panicking destructor must not unwind through the worker.
-    let future = cell
-        .stage
-        .with_mut(|stage| unsafe { mem::replace(&mut *stage, Stage::Consumed) });
+    // The future is moved out and dropped; a panicking destructor must not unwind through
+    // the worker.
+    let future = cell.stage.with_mut(|stage| {
+        // SAFETY: `RUNNING` gives us exclusive access to the stage.
+        unsafe { mem::replace(&mut *stage, Stage::Consumed) }
+    });
     swallow_panic(|| drop(future));
     // SAFETY: as above.
     cell.stage
