@@ -161,12 +161,19 @@ impl<T> Channel<T> {
 
     /// A put future dropped before completion. A parked value is dropped with it; an accepted
     /// one stays in the queue (that put had already happened).
+    /// A future that never parked has nothing to undo and returns here, inline.
+    #[inline]
     pub(crate) fn cancel_put(&self, waiter: Option<WaiterId>) {
         if let Some(id) = waiter {
-            let removed = self.state.lock().putters.remove(id);
-            // Drop the value (user code) outside the lock.
-            drop(removed);
+            self.cancel_parked_put(id);
         }
+    }
+
+    #[cold]
+    fn cancel_parked_put(&self, id: WaiterId) {
+        let removed = self.state.lock().putters.remove(id);
+        // Drop the value (user code) outside the lock.
+        drop(removed);
     }
 
     pub(crate) fn try_get(&self) -> Result<T, TryGetError> {
@@ -222,9 +229,17 @@ impl<T> Channel<T> {
         Poll::Ready(result)
     }
 
-    /// A get future dropped before completion; an item already handed to it is passed on.
+    /// A get future dropped before completion; an item already handed to it is passed on. A
+    /// future that never queued has nothing to undo and returns here, inline.
+    #[inline]
     pub(crate) fn cancel_get(&self, waiter: Option<WaiterId>) {
-        let Some(id) = waiter else { return };
+        if let Some(id) = waiter {
+            self.cancel_queued_get(id);
+        }
+    }
+
+    #[cold]
+    fn cancel_queued_get(&self, id: WaiterId) {
         let mut state = self.state.lock();
         let mut wakers = WakeList::new();
         if let Some(item) = state.getters.remove(id).value {

@@ -11,6 +11,15 @@ pub(crate) use std::sync::Arc;
 pub(crate) use loom::sync::Arc;
 
 #[cfg(not(loom))]
+pub(crate) use std::sync::atomic::AtomicUsize;
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::AtomicUsize;
+
+/// Loom uses std's `Ordering`, so there is a single one for both builds.
+pub(crate) use std::sync::atomic::Ordering;
+
+#[cfg(not(loom))]
 use std::sync::{Mutex as RawMutex, MutexGuard as RawMutexGuard};
 
 #[cfg(loom)]

@@ -287,8 +287,17 @@ impl Semaphore {
         }
     }
 
+    /// Called when an acquiring future is dropped. One that never queued has nothing to undo
+    /// and returns here, inline, without touching the mutex.
+    #[inline]
     fn cancel(&self, waiter: Option<WaiterId>) {
-        let Some(id) = waiter else { return };
+        if let Some(id) = waiter {
+            self.cancel_queued(id);
+        }
+    }
+
+    #[cold]
+    fn cancel_queued(&self, id: WaiterId) {
         let mut state = self.state.lock();
         let removed = state.waiters.remove(id);
         // Mutant for the loom models (issue 7): permits granted to a cancelled waiter are lost.
@@ -313,6 +322,10 @@ impl Semaphore {
     fn release(&self, n: usize) {
         let mut state = self.state.lock();
         state.permits += n;
+        if state.waiters.is_empty() {
+            // The usual case: nobody to hand permits to or wake, so skip the dispatch.
+            return;
+        }
         let wakers = state.dispatch();
         drop(state);
         wakers.wake_all();

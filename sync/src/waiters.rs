@@ -191,25 +191,68 @@ impl<T> WaitList<T> {
 }
 
 /// Wakers collected under a lock, to be woken once it is released.
+///
+/// The first two live inline, so the common release allocates nothing; more spill into a
+/// `Vec`. Two, because almost every release wakes one waiter (a lock handoff, one permit, one
+/// item) and a queue operation at most a getter and a putter; only broadcasts (`Event::set`,
+/// `close`, `notify_all`) go beyond, and they spill. Wakers are woken in the order they were
+/// pushed. The inline slots are two plain fields rather than an indexed array so that an empty
+/// list (the usual case: a release nobody waits for) costs a few register moves and one check.
 #[derive(Debug, Default)]
-pub(crate) struct WakeList(Vec<Waker>);
+pub(crate) struct WakeList {
+    /// Filled first; `second` is only `Some` if `first` is.
+    first: Option<Waker>,
+    second: Option<Waker>,
+    /// Only touched (and only allocated) once both inline slots are full.
+    spilled: Vec<Waker>,
+}
 
 impl WakeList {
+    #[inline]
     pub(crate) fn new() -> Self {
-        WakeList(Vec::new())
+        WakeList::default()
     }
 
+    #[inline]
     pub(crate) fn push(&mut self, waker: Option<Waker>) {
-        if let Some(waker) = waker {
-            self.0.push(waker);
+        let Some(waker) = waker else { return };
+        if self.first.is_none() {
+            self.first = Some(waker);
+        } else if self.second.is_none() {
+            self.second = Some(waker);
+        } else {
+            self.spilled.push(waker);
         }
     }
 
-    /// Wakes everything collected. Call only after the primitive's lock has been released.
+    /// Wakes everything collected, in push order. Call only after the primitive's lock has been
+    /// released.
+    #[inline]
     pub(crate) fn wake_all(self) {
-        for waker in self.0 {
-            waker.wake();
+        // The usual empty list costs one check here; the waking itself stays out of line.
+        if self.first.is_some() {
+            self.wake_nonempty();
+        } else {
+            // Filled in order, so with `first` empty there is nothing to drop: skip the
+            // (out-of-line) drop glue. Were that ever untrue this would leak, never be unsound.
+            debug_assert!(self.second.is_none() && self.spilled.capacity() == 0);
+            std::mem::forget(self);
         }
+    }
+
+    #[inline(never)]
+    fn wake_nonempty(self) {
+        let WakeList {
+            first,
+            second,
+            spilled,
+        } = self;
+        // Filled in order: `second` and `spilled` are empty whenever `first` is.
+        first
+            .into_iter()
+            .chain(second)
+            .chain(spilled)
+            .for_each(Waker::wake);
     }
 }
 
@@ -257,5 +300,30 @@ mod tests {
         assert!(list.remove(c).notified && list.remove(d).notified);
         assert!(list.is_empty());
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    }
+
+    /// Records, in order, which waker (by id) was woken.
+    struct Recorder(usize, Arc<std::sync::Mutex<Vec<usize>>>);
+    impl Wake for Recorder {
+        fn wake(self: Arc<Self>) {
+            self.1.lock().unwrap().push(self.0);
+        }
+    }
+
+    #[test]
+    fn wake_list_wakes_everything_in_push_order_inline_and_spilled() {
+        const INLINE_WAKERS: usize = 2; // `first` and `second`
+        for pushed in [0, 1, INLINE_WAKERS, INLINE_WAKERS + 3] {
+            let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let mut wakers = WakeList::new();
+            for id in 0..pushed {
+                wakers.push(Some(Waker::from(Arc::new(Recorder(id, log.clone())))));
+                wakers.push(None); // ignored
+            }
+            assert_eq!(wakers.spilled.len(), pushed.saturating_sub(INLINE_WAKERS));
+            assert_eq!(wakers.first.is_some(), pushed > 0);
+            wakers.wake_all();
+            assert_eq!(*log.lock().unwrap(), (0..pushed).collect::<Vec<_>>());
+        }
     }
 }

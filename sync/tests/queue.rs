@@ -299,15 +299,18 @@ fn priority_queue_shares_close_join_and_cancellation() {
     assert_eq!(queue.try_get(), Err(TryGetError::Closed));
 }
 
-/// 4 producers × 4 consumers move 1 000 000 items through `Queue::bounded(64)` on a tokio
-/// multi-threaded runtime: every item arrives exactly once and the sum matches.
+/// 4 producers × 4 consumers move 1 000 000 items through `Queue::bounded(64)` (200 items through
+/// `Queue::bounded(4)` under Miri) on a tokio multi-threaded runtime: every item arrives exactly
+/// once and the sum matches.
 #[test]
 fn stress_mpmc_bounded_moves_every_item_exactly_once() {
     const PRODUCERS: usize = 4;
     const CONSUMERS: usize = 4;
-    const ITEMS: usize = 1_000_000;
+    // Scaled down under Miri, which interprets every instruction (still contended).
+    const ITEMS: usize = if cfg!(miri) { 200 } else { 1_000_000 };
+    const CAPACITY: usize = if cfg!(miri) { 4 } else { 64 };
     const PER_PRODUCER: usize = ITEMS / PRODUCERS;
-    let queue = Queue::bounded(64);
+    let queue = Queue::bounded(CAPACITY);
     let seen: Arc<Vec<AtomicUsize>> = Arc::new((0..ITEMS).map(|_| AtomicUsize::new(0)).collect());
     let (sum, count) = tokio_rt(4).block_on(async {
         let producers: Vec<_> = (0..PRODUCERS)
@@ -358,7 +361,8 @@ fn stress_mpmc_bounded_moves_every_item_exactly_once() {
 /// Getters cancelled at random points while items flow: nothing is lost or duplicated.
 #[test]
 fn stress_cancelled_getters_lose_nothing() {
-    const ITEMS: usize = 20_000;
+    // Scaled down under Miri, which interprets every instruction (still contended).
+    const ITEMS: usize = if cfg!(miri) { 100 } else { 20_000 };
     let queue = Queue::bounded(8);
     let received = AtomicUsize::new(0);
     let sum = AtomicUsize::new(0);
