@@ -3,7 +3,7 @@
 use crate::loom::Arc;
 use crate::nonblocking;
 use crate::reactor;
-use crate::source::{Direction, ReadyWaiter, Source};
+use crate::source::{Direction, Source, WaitPoll, WaitState};
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use std::fmt;
 use std::future::Future;
@@ -123,7 +123,8 @@ impl<T> Async<T> {
         self.io.as_mut().expect("io is present until into_inner")
     }
 
-    /// Waits until the reactor reports the source readable (or hung up / in error).
+    /// Waits until the source is readable (or hung up / in error): completes at once if it is
+    /// readable now, else when the reactor next reports it readable.
     ///
     /// Readiness may be spurious: the following operation can still return `WouldBlock`.
     ///
@@ -145,7 +146,8 @@ impl<T> Async<T> {
         Readiness::new(&self.source, Direction::Read)
     }
 
-    /// Waits until the reactor reports the source writable (or hung up / in error).
+    /// Waits until the source is writable (or hung up / in error): completes at once if it is
+    /// writable now, else when the reactor next reports it writable.
     ///
     /// Readiness may be spurious: the following operation can still return `WouldBlock`.
     ///
@@ -184,13 +186,8 @@ impl<T> Async<T> {
     /// let (_stream, peer) = future::block_on(listener.read_with(|l| l.accept()))?;
     /// # std::io::Result::Ok(())
     /// ```
-    pub async fn read_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        loop {
-            match op(self.get_ref()) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable().await?,
-                result => return result,
-            }
-        }
+    pub async fn read_with<R>(&self, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        self.retry_with(Direction::Read, op).await
     }
 
     /// Runs the non-blocking write-side operation `op` until it stops returning `WouldBlock`,
@@ -213,10 +210,25 @@ impl<T> Async<T> {
     /// assert_eq!(sent, 2);
     /// # std::io::Result::Ok(())
     /// ```
-    pub async fn write_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+    pub async fn write_with<R>(&self, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        self.retry_with(Direction::Write, op).await
+    }
+
+    /// `read_with`/`write_with`: runs `op` until it stops returning `WouldBlock`, waiting in
+    /// between for an edge reported after the tick read before the failed attempt.
+    async fn retry_with<R>(
+        &self,
+        dir: Direction,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+    ) -> io::Result<R> {
         loop {
+            // Read before the attempt: an edge reported while `op` runs moves it, so the wait
+            // below returns at once instead of missing that edge.
+            let tick = self.source.tick(dir);
             match op(self.get_ref()) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable().await?,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    Readiness::not_ready_at(&self.source, dir, tick).await?
+                }
                 result => return result,
             }
         }
@@ -227,21 +239,21 @@ impl<T> Async<T> {
         &self,
         cx: &mut Context<'_>,
         dir: Direction,
-        op: impl FnOnce(&T) -> io::Result<R>,
+        mut op: impl FnMut(&T) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
-        match op(self.get_ref()) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                // Arming after the failed attempt cannot miss readiness: the poller reports a
-                // descriptor that is already ready at arming time.
-                match self
-                    .source
-                    .register_poll_waker(reactor::get().poller(), dir, cx.waker())
-                {
-                    Ok(()) => Poll::Pending,
-                    Err(e) => Poll::Ready(Err(e)),
+        loop {
+            // Read before the attempt; if an edge is reported while `op` runs, the
+            // registration below refuses and the attempt is retried (each retry follows a
+            // genuine new edge, so this cannot spin).
+            let tick = self.source.tick(dir);
+            match op(self.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.source.register_poll_waker(dir, tick, cx.waker()) {
+                        return Poll::Pending;
+                    }
                 }
+                result => return Poll::Ready(result),
             }
-            result => Poll::Ready(result),
         }
     }
 
@@ -250,20 +262,19 @@ impl<T> Async<T> {
         &mut self,
         cx: &mut Context<'_>,
         dir: Direction,
-        op: impl FnOnce(&mut T) -> io::Result<R>,
+        mut op: impl FnMut(&mut T) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
         let io = self.io.as_mut().expect("io is present until into_inner");
-        match op(io) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                match self
-                    .source
-                    .register_poll_waker(reactor::get().poller(), dir, cx.waker())
-                {
-                    Ok(()) => Poll::Pending,
-                    Err(e) => Poll::Ready(Err(e)),
+        loop {
+            let tick = self.source.tick(dir);
+            match op(io) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.source.register_poll_waker(dir, tick, cx.waker()) {
+                        return Poll::Pending;
+                    }
                 }
+                result => return Poll::Ready(result),
             }
-            result => Poll::Ready(result),
         }
     }
 }
@@ -306,9 +317,10 @@ impl<T: fmt::Debug> fmt::Debug for Async<T> {
 /// Several of these may wait on one source at once; each is woken once per readiness event.
 #[must_use = "futures do nothing unless polled"]
 pub struct Readiness<'a> {
+    /// Borrowed from an `Async`, which keeps the descriptor open while this future lives.
     source: &'a Source,
     dir: Direction,
-    waiter: Option<ReadyWaiter>,
+    wait: WaitState,
 }
 
 impl<'a> Readiness<'a> {
@@ -316,7 +328,16 @@ impl<'a> Readiness<'a> {
         Readiness {
             source,
             dir,
-            waiter: None,
+            wait: WaitState::Start,
+        }
+    }
+
+    /// A wait that starts from a `WouldBlock` seen by an attempt begun at `tick`.
+    pub(crate) fn not_ready_at(source: &'a Source, dir: Direction, tick: u64) -> Self {
+        Readiness {
+            source,
+            dir,
+            wait: WaitState::NotReadyAt(tick),
         }
     }
 }
@@ -326,24 +347,34 @@ impl Future for Readiness<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        match this.source.poll_waiter(
-            reactor::get().poller(),
-            this.dir,
-            &mut this.waiter,
-            cx.waker(),
-        ) {
-            Ok(true) => Poll::Ready(Ok(())),
-            Ok(false) => Poll::Pending,
-            Err(e) => Poll::Ready(Err(e)),
+        loop {
+            match this
+                .source
+                .poll_waiter(this.dir, &mut this.wait, cx.waker())
+            {
+                WaitPoll::Ready => return Poll::Ready(Ok(())),
+                WaitPoll::Pending => return Poll::Pending,
+                WaitPoll::Probe { tick } => match this.source.probe(this.dir) {
+                    Ok(true) => {
+                        this.wait = WaitState::Done;
+                        return Poll::Ready(Ok(()));
+                    }
+                    // Not ready at `tick`: the next round registers, unless an edge came in
+                    // since (then it completes).
+                    Ok(false) => this.wait = WaitState::NotReadyAt(tick),
+                    Err(e) => {
+                        this.wait = WaitState::Done;
+                        return Poll::Ready(Err(e));
+                    }
+                },
+            }
         }
     }
 }
 
 impl Drop for Readiness<'_> {
     fn drop(&mut self) {
-        if let Some(waiter) = self.waiter.take() {
-            self.source.remove_waiter(self.dir, waiter);
-        }
+        self.source.remove_waiter(self.dir, self.wait);
     }
 }
 

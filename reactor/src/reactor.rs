@@ -8,7 +8,7 @@ use crate::loom::{lock, Arc, Mutex};
 use crate::source::Source;
 use crate::source_table::SourceTable;
 use crate::timer_hook;
-use polling::{Event, Events, Poller};
+use polling::{Event, Events, PollMode, Poller};
 use std::io;
 use std::num::NonZeroUsize;
 use std::os::fd::BorrowedFd;
@@ -55,11 +55,6 @@ pub(crate) fn get() -> &'static Reactor {
 }
 
 impl Reactor {
-    /// The poller (for arming interest).
-    pub(crate) fn poller(&self) -> &Poller {
-        &self.poller
-    }
-
     /// Wakes the thread out of `Poller::wait`.
     pub(crate) fn notify(&self) {
         // `notify` only fails if the eventfd write fails, which cannot happen for a counter
@@ -67,7 +62,7 @@ impl Reactor {
         let _ = self.poller.notify();
     }
 
-    /// Registers `fd` with no interest yet; returns its source.
+    /// Registers `fd` for both directions in edge-triggered mode; returns its source.
     ///
     /// # Safety
     /// `fd` must stay open until [`Reactor::deregister`] has been called for the returned
@@ -82,9 +77,14 @@ impl Reactor {
             s
         })?;
         let source = source.expect("insert calls its constructor");
+        // Once, for good: edge-triggered interest in both directions is never re-armed (see
+        // `source.rs` for how an edge with no waiter yet is kept).
         // SAFETY: the caller keeps `fd` open until `deregister`, which deletes it from the
-        // poller first — exactly `Poller::add`'s contract.
-        if let Err(e) = unsafe { self.poller.add(raw, Event::none(key)) } {
+        // poller first — exactly `Poller::add_with_mode`'s contract.
+        if let Err(e) = unsafe {
+            self.poller
+                .add_with_mode(raw, Event::all(key), PollMode::Edge)
+        } {
             lock(&self.sources).remove(key);
             return Err(e);
         }
@@ -94,8 +94,8 @@ impl Reactor {
     /// Deletes `source` from the poller and the table. Call while its fd is still open.
     pub(crate) fn deregister(&self, source: &Source) -> io::Result<()> {
         let result = source.deregister(&self.poller);
-        // Removing after `deregister`: an event already collected for this key finds either no
-        // entry, or an entry whose state says `registered == false`; both are ignored.
+        // An event already collected for this key either finds no entry (ignored) or finds the
+        // source before removal and only bumps its ticks: the reactor never touches its fd.
         let removed = lock(&self.sources).remove(source.key());
         drop(removed);
         result
@@ -145,7 +145,7 @@ impl Reactor {
             );
         }
         for (source, ev) in ready.iter() {
-            source.on_event(&self.poller, ev.readable, ev.writable, wake);
+            source.on_event(ev.readable, ev.writable, wake);
         }
         ready.clear();
         // Every lock is released: wake. A panicking waker (an executor bug) must not take the

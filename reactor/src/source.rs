@@ -1,16 +1,30 @@
-//! One registered I/O source: its readiness counters and the wakers waiting on each direction.
+//! One registered I/O source: its per-direction readiness state and the wakers waiting on it.
 //!
-//! Interest is armed in the poller's oneshot mode: the poller reports a source at most once per
-//! arming, and the source is re-armed (with `Poller::modify`) only while some task waits on it.
-//! So a socket that stays ready never makes the reactor spin, and arming after a `WouldBlock` can
-//! never miss readiness (epoll reports a level that is already true at arming time).
+//! Sources are registered once, for both directions, in the poller's **edge-triggered** mode:
+//! the poller reports a direction when it *becomes* ready (new data, freed send buffer, a hang-up),
+//! not while it stays ready. So a socket that stays ready with nobody consuming it never makes
+//! the reactor spin, and no `epoll_ctl` call is needed per wait — interest is never re-armed.
 //!
-//! All changes of the interest happen under the source's lock and only while `registered` is
-//! true, so the reactor never touches a file descriptor after its owner deregistered it (and
-//! may have closed it, letting the OS reuse the number).
+//! The price of edges is that one reported while no task waits must not be lost. Each direction
+//! therefore keeps a `tick` (bumped by every reported edge) and a `ready` flag ("an edge was
+//! reported since the last confirmed `WouldBlock`"):
+//!
+//! - an operation reads the tick *before* its syscall; on `WouldBlock` it registers its waker
+//!   only if the tick has not moved meanwhile (else an edge arrived during the attempt: retry),
+//!   and then clears `ready`. Both happen under the source's lock, which the reactor also holds
+//!   while it bumps the tick and drains the waiters, so an edge is either seen by the check or
+//!   wakes the registered waiter — never neither.
+//! - a bare [`Readiness`](crate::Readiness) wait (no failed attempt to start from) registers at
+//!   once when `ready` is clear (nothing became ready since a confirmed `WouldBlock`); when it
+//!   is set it asks the OS with a zero-timeout `poll(2)` whether the direction is ready right
+//!   now, and if not waits from the tick it read before that probe. (Returning `Ready` on the
+//!   flag alone would make a manual `read`/`readable()` loop spin on a stale flag.)
+//!
+//! The reactor never touches a source's descriptor after registration: only the owner calls
+//! `Poller::delete` (on deregistration) and `poll(2)` (while it borrows the open descriptor).
 
 use crate::loom::{lock, Mutex};
-use polling::{Event, Poller};
+use polling::Poller;
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::task::Waker;
@@ -24,41 +38,76 @@ pub(crate) enum Direction {
     Write = 1,
 }
 
+impl Direction {
+    /// The `poll(2)` events that mean this direction is ready (errors and hang-ups are always
+    /// reported in `revents` on top of these).
+    fn poll_events(self) -> libc::c_short {
+        match self {
+            Direction::Read => libc::POLLIN | libc::POLLPRI,
+            Direction::Write => libc::POLLOUT,
+        }
+    }
+}
+
 /// One waiting task.
 struct Waiter {
-    /// `Some(id)` for a [`ReadyWaiter`] future (so re-polls replace its waker); `None` for a
-    /// `poll_read`-style caller, which is matched by `Waker::will_wake` instead.
+    /// `Some(id)` for a [`Readiness`](crate::Readiness) future (so re-polls replace its waker);
+    /// `None` for a `poll_read`-style caller, which is matched by `Waker::will_wake` instead.
     id: Option<u64>,
     waker: Waker,
 }
 
 /// Readiness bookkeeping of one direction.
-#[derive(Default)]
 struct DirectionState {
-    /// Bumped every time the reactor reports this direction ready; a waiter that registered at
-    /// tick `t` is ready once the tick differs from `t`.
+    /// Bumped every time the reactor reports an edge for this direction; a waiter that
+    /// registered at tick `t` is ready once the tick differs from `t`.
     tick: u64,
-    /// Every task waiting for this direction; all are drained and woken by one event.
+    /// An edge was reported (or the source was just registered) since the last `WouldBlock`
+    /// confirmed at an unchanged tick. While clear, the direction is known not to have become
+    /// ready: a bare readiness wait can register without asking the OS.
+    ready: bool,
+    /// Every task waiting for this direction; all are drained and woken by one edge.
     waiters: Vec<Waiter>,
+}
+
+impl Default for DirectionState {
+    fn default() -> Self {
+        DirectionState {
+            tick: 0,
+            // Nothing is known about a new descriptor: it may already be ready.
+            ready: true,
+            waiters: Vec::new(),
+        }
+    }
+}
+
+impl DirectionState {
+    /// Adds a `Readiness`-future waiter with id `id`, remembering the current tick.
+    fn push_future_waiter(&mut self, id: u64, waker: &Waker) -> WaitState {
+        self.waiters.push(Waiter {
+            id: Some(id),
+            waker: waker.clone(),
+        });
+        WaitState::Registered {
+            id,
+            tick: self.tick,
+        }
+    }
 }
 
 /// The mutable part of a source.
 #[derive(Default)]
 struct State {
-    /// False once the owner deregistered the source: no more `modify` calls on its fd.
-    registered: bool,
     dirs: [DirectionState; 2],
-    /// Source of ids for [`ReadyWaiter`]s.
+    /// Source of ids for `Readiness` futures' waiters.
     next_id: u64,
 }
 
 impl State {
-    fn interest(&self, key: usize) -> Event {
-        Event::new(
-            key,
-            !self.dirs[Direction::Read as usize].waiters.is_empty(),
-            !self.dirs[Direction::Write as usize].waiters.is_empty(),
-        )
+    fn next_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        id
     }
 }
 
@@ -71,11 +120,30 @@ pub(crate) struct Source {
     state: Mutex<State>,
 }
 
-/// How a future-style waiter remembers its registration between polls.
+/// Where a `Readiness` future stands.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct ReadyWaiter {
-    id: u64,
-    tick: u64,
+pub(crate) enum WaitState {
+    /// Not polled yet, and no failed attempt to start from: ask whether the direction is ready.
+    Start,
+    /// The direction was found not ready at tick `tick` (an operation returned `WouldBlock`, or
+    /// a `poll(2)` probe said so): ready as soon as the tick moves.
+    NotReadyAt(u64),
+    /// In the waiter list as `id` since tick `tick`.
+    Registered { id: u64, tick: u64 },
+    /// Completed (or never to be woken again).
+    Done,
+}
+
+/// What a poll of a `Readiness` future found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WaitPoll {
+    /// The direction is (or became) ready.
+    Ready,
+    /// The waker is registered; an edge will wake it.
+    Pending,
+    /// An edge may have been reported since the last confirmed `WouldBlock`: probe the OS,
+    /// then continue from `NotReadyAt(tick)` if the direction is not ready.
+    Probe { tick: u64 },
 }
 
 impl Source {
@@ -84,10 +152,7 @@ impl Source {
         Source {
             key,
             raw,
-            state: Mutex::new(State {
-                registered: true,
-                ..State::default()
-            }),
+            state: Mutex::new(State::default()),
         }
     }
 
@@ -96,170 +161,159 @@ impl Source {
         self.key
     }
 
-    /// Arms the poller with the current interest, if any task waits.
-    fn arm(&self, state: &State, poller: &Poller) -> io::Result<()> {
-        let interest = state.interest(self.key);
-        if !state.registered || (!interest.readable && !interest.writable) {
-            return Ok(());
-        }
-        // SAFETY: `registered` is true and we hold the state lock, and the owner clears
-        // `registered` under this lock *before* it deletes and closes the descriptor, so `raw`
-        // is an open descriptor for the whole duration of this borrow.
-        let fd = unsafe { BorrowedFd::borrow_raw(self.raw) };
-        poller.modify(fd, interest)
+    /// The tick of `dir` now; read before an attempt so a `WouldBlock` can be matched with it.
+    pub(crate) fn tick(&self, dir: Direction) -> u64 {
+        lock(&self.state).dirs[dir as usize].tick
     }
 
-    /// Registers `waker` for `dir` as a `poll_*`-style waiter and arms the poller.
+    /// After an attempt started at `seen_tick` returned `WouldBlock`: registers `waker` for
+    /// `dir` as a `poll_*`-style waiter and returns `true`, or — if an edge was reported since
+    /// `seen_tick` — registers nothing and returns `false` (the caller retries the attempt).
     ///
     /// A waiter whose waker `will_wake` the same task is replaced, not duplicated.
     pub(crate) fn register_poll_waker(
         &self,
-        poller: &Poller,
         dir: Direction,
+        seen_tick: u64,
         waker: &Waker,
-    ) -> io::Result<()> {
+    ) -> bool {
         let mut state = lock(&self.state);
-        let waiters = &mut state.dirs[dir as usize].waiters;
-        let was_empty = waiters.is_empty();
-        match waiters
+        let d = &mut state.dirs[dir as usize];
+        if d.tick != seen_tick {
+            return false;
+        }
+        d.ready = false;
+        match d
+            .waiters
             .iter_mut()
             .find(|w| w.id.is_none() && w.waker.will_wake(waker))
         {
             Some(existing) => existing.waker.clone_from(waker),
-            None => waiters.push(Waiter {
+            None => d.waiters.push(Waiter {
                 id: None,
                 waker: waker.clone(),
             }),
         }
-        self.arm_if_first(&mut state, poller, dir, was_empty)
+        true
     }
 
-    /// Arms the poller when a direction just got its first waiter.
-    ///
-    /// Invariant: a direction with waiters is armed, or an event that disarmed it is on its
-    /// way to `on_event`, which re-arms every direction that still has waiters. So a waiter
-    /// joining a non-empty list needs no `modify` syscall.
-    ///
-    /// If arming fails, the direction's list (which holds only the new waiter) is emptied
-    /// again, so the invariant keeps holding and the next waiter retries the `modify`.
-    fn arm_if_first(
-        &self,
-        state: &mut State,
-        poller: &Poller,
-        dir: Direction,
-        was_empty: bool,
-    ) -> io::Result<()> {
-        if !was_empty {
-            return Ok(());
-        }
-        let result = self.arm(state, poller);
-        if result.is_err() {
-            state.dirs[dir as usize].waiters.clear();
-        }
-        result
-    }
-
-    /// Polls a future-style waiter: registers it on the first call, reports ready once the
-    /// reactor has reported `dir` since the registration, else refreshes its waker.
+    /// Polls a `Readiness` future in state `wait` (see [`WaitState`]), updating it.
     pub(crate) fn poll_waiter(
         &self,
-        poller: &Poller,
         dir: Direction,
-        slot: &mut Option<ReadyWaiter>,
+        wait: &mut WaitState,
         waker: &Waker,
-    ) -> io::Result<bool> {
-        let mut state = lock(&self.state);
-        if let Some(registered) = *slot {
-            let d = &mut state.dirs[dir as usize];
-            if d.tick != registered.tick {
-                // The event that bumped the tick drained (and woke) this waiter.
-                *slot = None;
-                return Ok(true);
-            }
-            if let Some(w) = d.waiters.iter_mut().find(|w| w.id == Some(registered.id)) {
-                w.waker.clone_from(waker);
-                return Ok(false);
-            }
-        }
-        let id = state.next_id;
-        state.next_id = state.next_id.wrapping_add(1);
+    ) -> WaitPoll {
+        let mut guard = lock(&self.state);
+        let state = &mut *guard;
         let d = &mut state.dirs[dir as usize];
-        let was_empty = d.waiters.is_empty();
-        d.waiters.push(Waiter {
-            id: Some(id),
-            waker: waker.clone(),
-        });
-        *slot = Some(ReadyWaiter { id, tick: d.tick });
-        if let Err(e) = self.arm_if_first(&mut state, poller, dir, was_empty) {
-            *slot = None;
-            return Err(e);
+        match *wait {
+            WaitState::Done => WaitPoll::Ready,
+            WaitState::Start if d.ready => WaitPoll::Probe { tick: d.tick },
+            WaitState::Start => {
+                // Clear flag: found not ready at this very tick, and no edge since.
+                let id = state.next_id();
+                *wait = state.dirs[dir as usize].push_future_waiter(id, waker);
+                WaitPoll::Pending
+            }
+            WaitState::NotReadyAt(tick) | WaitState::Registered { tick, .. } if d.tick != tick => {
+                // The edge that bumped the tick drained (and woke) any waiter of ours.
+                *wait = WaitState::Done;
+                WaitPoll::Ready
+            }
+            WaitState::NotReadyAt(_) => {
+                d.ready = false;
+                let id = state.next_id();
+                *wait = state.dirs[dir as usize].push_future_waiter(id, waker);
+                WaitPoll::Pending
+            }
+            WaitState::Registered { id, .. } => {
+                if let Some(w) = d.waiters.iter_mut().find(|w| w.id == Some(id)) {
+                    w.waker.clone_from(waker);
+                } else {
+                    // Drained without a tick change: only a deregistration does that, and none
+                    // happens while a `Readiness` borrows the `Async`; stay registered anyway.
+                    *wait = d.push_future_waiter(id, waker);
+                }
+                WaitPoll::Pending
+            }
         }
-        Ok(false)
     }
 
-    /// Forgets a future-style waiter that is dropped before it became ready.
-    pub(crate) fn remove_waiter(&self, dir: Direction, waiter: ReadyWaiter) {
+    /// Asks the OS whether `dir` is ready right now (a zero-timeout `poll(2)`), for a bare
+    /// readiness wait whose `ready` flag was set. Errors and hang-ups count as ready.
+    ///
+    /// The caller must keep the descriptor open (it borrows the owning `Async`).
+    pub(crate) fn probe(&self, dir: Direction) -> io::Result<bool> {
+        let mut pfd = libc::pollfd {
+            fd: self.raw,
+            events: dir.poll_events(),
+            revents: 0,
+        };
+        loop {
+            // SAFETY: `pfd` is one valid, writable `pollfd` and we pass a count of 1; a zero
+            // timeout never blocks. (`poll` never invalidates memory for a closed descriptor,
+            // it reports POLLNVAL; the caller keeps it open anyway so the answer is its own.)
+            let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+            if n >= 0 {
+                return Ok(n > 0 && pfd.revents != 0);
+            }
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+
+    /// Forgets a `Readiness` future's waiter when the future is dropped.
+    pub(crate) fn remove_waiter(&self, dir: Direction, wait: WaitState) {
+        let WaitState::Registered { id, tick } = wait else {
+            return;
+        };
         let removed = {
             let mut state = lock(&self.state);
             let d = &mut state.dirs[dir as usize];
-            if d.tick != waiter.tick {
+            if d.tick != tick {
                 return;
             }
             d.waiters
                 .iter()
-                .position(|w| w.id == Some(waiter.id))
+                .position(|w| w.id == Some(id))
                 .map(|i| d.waiters.swap_remove(i))
         };
         // Dropped outside the lock: a waker's drop may run executor code.
         drop(removed);
     }
 
-    /// Called by the reactor for an event on this source: bumps the tick of each ready
-    /// direction, moves its waiters into `wake`, and re-arms whatever interest remains.
-    pub(crate) fn on_event(
-        &self,
-        poller: &Poller,
-        readable: bool,
-        writable: bool,
-        wake: &mut Vec<Waker>,
-    ) {
+    /// Called by the reactor for an edge on this source: for each reported direction, bumps
+    /// its tick, sets its `ready` flag and moves its waiters into `wake`. No syscall: the
+    /// edge-triggered registration needs no re-arming.
+    pub(crate) fn on_event(&self, readable: bool, writable: bool, wake: &mut Vec<Waker>) {
         let mut state = lock(&self.state);
-        if !state.registered {
-            return;
-        }
-        for (dir, ready) in [(Direction::Read, readable), (Direction::Write, writable)] {
-            if ready {
+        for (dir, reported) in [(Direction::Read, readable), (Direction::Write, writable)] {
+            if reported {
                 let d = &mut state.dirs[dir as usize];
                 d.tick = d.tick.wrapping_add(1);
-                wake.extend(d.waiters.drain(..).map(|w| w.waker));
-            }
-        }
-        // The oneshot registration is now disarmed; waiters of the other direction need it back.
-        if self.arm(&state, poller).is_err() {
-            // Cannot arm: wake everyone so they retry their operation (and meet the error, or
-            // re-arm) instead of sleeping forever.
-            for d in &mut state.dirs {
-                d.tick = d.tick.wrapping_add(1);
+                d.ready = true;
                 wake.extend(d.waiters.drain(..).map(|w| w.waker));
             }
         }
     }
 
-    /// Stops all interest in the descriptor and removes it from the poller. Must be called
-    /// while the descriptor is still open; afterwards the reactor never touches it again.
+    /// Removes the descriptor from the poller and forgets every waiter. Must be called while
+    /// the descriptor is still open; afterwards nothing touches it again.
     pub(crate) fn deregister(&self, poller: &Poller) -> io::Result<()> {
-        let (result, waiters) = {
+        // SAFETY: the owner calls this before closing the descriptor, so it is open for the
+        // duration of this borrow.
+        let fd = unsafe { BorrowedFd::borrow_raw(self.raw) };
+        let result = poller.delete(fd);
+        let waiters: Vec<Waiter> = {
             let mut state = lock(&self.state);
-            state.registered = false;
-            // SAFETY: the owner calls this before closing the descriptor, so it is open.
-            let fd = unsafe { BorrowedFd::borrow_raw(self.raw) };
-            let result = poller.delete(fd);
-            let waiters: Vec<Waiter> = state
+            state
                 .dirs
                 .iter_mut()
                 .flat_map(|d| d.waiters.drain(..))
-                .collect();
-            (result, waiters)
+                .collect()
         };
         // Dropped outside the lock: a waker's drop may run executor code.
         drop(waiters);
