@@ -1,0 +1,157 @@
+//! Loom models of the scheduler: the park/notify handshake (`runtime/idle.rs`,
+//! `runtime/worker.rs`), stealing, the local queue's overflow into the injector, shutdown, and
+//! `block_on`. Under `cfg(loom)` the run queues are a lock-based model of crossbeam-deque with
+//! a local capacity of 2, so the overflow path is reachable with a handful of tasks.
+#![cfg(loom)]
+
+use std::future::poll_fn;
+use std::task::{Poll, Waker};
+
+use loom::sync::{Arc, Mutex};
+use loom::thread;
+use magpie_executor::{block_on, Runtime};
+use magpie_loom_tests::{model, Counter, DropCounter};
+
+fn runtime(workers: usize) -> Runtime {
+    Runtime::builder().worker_threads(workers).build().unwrap()
+}
+
+/// A task spawned from outside while both workers are on their way to park still runs: the
+/// producer's notify and the workers' last look at the queues cannot both miss each other
+/// (a lost wakeup would leave every thread blocked, which loom reports as a deadlock).
+#[test]
+fn spawn_from_outside_while_workers_park() {
+    model(|| {
+        let rt = runtime(2);
+        let runs = Counter::new();
+        let handle = {
+            let runs = runs.clone();
+            rt.spawn(async move {
+                runs.incr();
+            })
+        };
+        block_on(handle).unwrap();
+        assert_eq!(runs.get(), 1);
+        drop(rt);
+    });
+}
+
+/// One task spawns two children on its worker and awaits them: the second child takes the
+/// LIFO slot and pushes the first to the local queue, and the other worker, woken for the
+/// shared work, may steal it while its owner pops it. Every child runs exactly once.
+#[test]
+fn stealing_runs_every_task_once() {
+    model(|| {
+        let rt = runtime(2);
+        let runs: Vec<Counter> = (0..2).map(|_| Counter::new()).collect();
+        let parent = {
+            let runs = runs.clone();
+            rt.spawn(async move {
+                let children: Vec<_> = runs
+                    .into_iter()
+                    .map(|runs| {
+                        magpie_executor::spawn(async move {
+                            runs.incr();
+                        })
+                    })
+                    .collect();
+                for child in children {
+                    child.await.unwrap();
+                }
+            })
+        };
+        block_on(parent).unwrap();
+        for count in &runs {
+            assert_eq!(count.get(), 1);
+        }
+        drop(rt);
+    });
+}
+
+/// One task spawns four children on a one-worker runtime: with a local capacity of 2 the
+/// fourth push moves the oldest queued task to the injector. Every child runs exactly once,
+/// whichever queue it ran from.
+#[test]
+fn local_overflow_into_injector_loses_nothing() {
+    model(|| {
+        let rt = runtime(1);
+        let runs: Vec<Counter> = (0..4).map(|_| Counter::new()).collect();
+        let parent = {
+            let runs = runs.clone();
+            rt.spawn(async move {
+                let children: Vec<_> = runs
+                    .into_iter()
+                    .map(|runs| {
+                        magpie_executor::spawn(async move {
+                            runs.incr();
+                        })
+                    })
+                    .collect();
+                for child in children {
+                    child.await.unwrap();
+                }
+            })
+        };
+        block_on(parent).unwrap();
+        for count in &runs {
+            assert_eq!(count.get(), 1);
+        }
+        drop(rt);
+    });
+}
+
+/// The runtime is dropped while another thread spawns a task and wakes a pending one through
+/// a `Handle`. Each task's future is dropped exactly once (run to completion or cancelled),
+/// and no task leaks: a task or queue entry left behind would keep the runtime's `Arc` alive,
+/// which loom reports as a leak.
+#[test]
+fn shutdown_racing_spawn_and_wake() {
+    model(|| {
+        let rt = runtime(1);
+        let pending_drops = DropCounter::new();
+        let spawned_drops = DropCounter::new();
+        let waker_slot: Arc<Mutex<Option<Waker>>> = Arc::default();
+        let pending = {
+            let (guard, slot) = (pending_drops.guard(), waker_slot.clone());
+            rt.spawn(poll_fn(move |cx| {
+                let _keep = &guard;
+                *slot.lock().unwrap() = Some(cx.waker().clone());
+                Poll::<()>::Pending
+            }))
+        };
+        drop(pending);
+        let outside = {
+            let handle = rt.handle();
+            let guard = spawned_drops.guard();
+            let slot = waker_slot.clone();
+            thread::spawn(move || {
+                drop(handle.spawn(async move { drop(guard) }));
+                let waker = slot.lock().unwrap().take();
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            })
+        };
+        drop(rt);
+        outside.join().unwrap();
+        // The pending task's waker may still be in the slot (it is a reference to the task).
+        drop(waker_slot.lock().unwrap().take());
+        assert_eq!(pending_drops.count(), 1);
+        assert_eq!(spawned_drops.count(), 1);
+    });
+}
+
+/// `Runtime::block_on` waits for a task that runs on the worker and completes; the worker then
+/// parks, and dropping the runtime wakes and joins it.
+#[test]
+fn block_on_completes_while_workers_park() {
+    model(|| {
+        let rt = runtime(1);
+        let out = rt.block_on(async {
+            let child = magpie_executor::spawn(async { 40 });
+            child.await.unwrap() + 2
+        });
+        assert_eq!(out, 42);
+        drop(rt);
+    });
+}

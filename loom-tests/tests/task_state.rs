@@ -1,0 +1,213 @@
+//! Loom models of the task state machine (`executor/src/task/state.rs` and the harness around
+//! it), driven through the public API: a one-worker runtime, `spawn`, `JoinHandle`, `abort`,
+//! and the task's own `Waker` taken from `poll_fn`.
+#![cfg(loom)]
+
+use std::future::poll_fn;
+use std::task::Poll;
+
+use loom::sync::{Arc, Mutex, Notify};
+use loom::thread;
+use magpie_executor::{block_on, Runtime};
+use magpie_loom_tests::{model, Counter, DropCounter};
+
+fn runtime() -> Runtime {
+    Runtime::builder().worker_threads(1).build().unwrap()
+}
+
+/// A slot for the thread a task starts from inside its poll, so the model can join it.
+type ThreadSlot = Arc<Mutex<Vec<thread::JoinHandle<()>>>>;
+
+fn join_all(slot: &ThreadSlot) {
+    let threads = std::mem::take(&mut *slot.lock().unwrap());
+    for thread in threads {
+        thread.join().unwrap();
+    }
+}
+
+/// The first poll hands a clone of the task's waker to another thread, which wakes it while
+/// the poll may still be running: the task is polled exactly once more, never lost.
+#[test]
+fn wake_during_poll_repolls_once() {
+    model(|| {
+        let rt = runtime();
+        let polls = Counter::new();
+        let threads = ThreadSlot::default();
+        let handle = {
+            let (polls, threads) = (polls.clone(), threads.clone());
+            rt.spawn(poll_fn(move |cx| {
+                if polls.incr() == 0 {
+                    let waker = cx.waker().clone();
+                    threads
+                        .lock()
+                        .unwrap()
+                        .push(thread::spawn(move || waker.wake()));
+                    Poll::Pending
+                } else {
+                    Poll::Ready(())
+                }
+            }))
+        };
+        block_on(handle).unwrap();
+        join_all(&threads);
+        assert_eq!(polls.get(), 2);
+        drop(rt);
+    });
+}
+
+/// Two wakes race on one task: one from another thread (started by the first poll) and one
+/// the first poll makes itself before returning `Pending`. Each wake is counted before it is
+/// made; every poll after the first must see a wake that the previous poll did not (a task
+/// scheduled twice for one notification would be polled with nothing new), and the task
+/// finishes.
+#[test]
+fn concurrent_wakes_schedule_once() {
+    model(|| {
+        let rt = runtime();
+        let polls = Counter::new();
+        let wakes = Counter::new();
+        let threads = ThreadSlot::default();
+        let handle = {
+            let (polls, wakes, threads) = (polls.clone(), wakes.clone(), threads.clone());
+            let mut seen = 0;
+            rt.spawn(poll_fn(move |cx| {
+                if polls.incr() == 0 {
+                    let (waker, other_wakes) = (cx.waker().clone(), wakes.clone());
+                    threads.lock().unwrap().push(thread::spawn(move || {
+                        other_wakes.incr();
+                        waker.wake();
+                    }));
+                    wakes.incr();
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                let now = wakes.get();
+                assert!(now > seen, "polled again without a new wake");
+                seen = now;
+                if now == 2 {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            }))
+        };
+        block_on(handle).unwrap();
+        join_all(&threads);
+        assert!((2..=3).contains(&polls.get()), "polls: {}", polls.get());
+        drop(rt);
+    });
+}
+
+/// The `JoinHandle` is dropped while the worker completes the task: the future and the output
+/// are each dropped exactly once (loom also fails the model if the task cell, which holds an
+/// `Arc` of the runtime, leaks).
+#[test]
+fn join_handle_dropped_while_task_completes() {
+    model(|| {
+        let rt = runtime();
+        let future_drops = DropCounter::new();
+        let output_drops = DropCounter::new();
+        let (in_future, output) = (future_drops.guard(), output_drops.guard());
+        let handle = rt.spawn(async move {
+            let _in_future = in_future;
+            output
+        });
+        drop(handle);
+        drop(rt);
+        assert_eq!(future_drops.count(), 1);
+        assert_eq!(output_drops.count(), 1);
+    });
+}
+
+/// `abort()` races the task's only poll: the handle yields the output (and the future was
+/// polled) or a cancelled error (and it never was), never both; the future and the output are
+/// dropped exactly once.
+#[test]
+fn abort_racing_completion() {
+    model(|| {
+        let rt = runtime();
+        let polls = Counter::new();
+        let future_drops = DropCounter::new();
+        let output_drops = DropCounter::new();
+        let handle = {
+            let polls = polls.clone();
+            let (in_future, output) = (future_drops.guard(), output_drops.guard());
+            rt.spawn(async move {
+                let _in_future = in_future;
+                polls.incr();
+                (7u32, output)
+            })
+        };
+        handle.abort();
+        match block_on(handle) {
+            Ok((value, output)) => {
+                assert_eq!(value, 7);
+                assert_eq!(polls.get(), 1);
+                drop(output);
+            }
+            Err(err) => {
+                assert!(err.is_cancelled());
+                assert_eq!(polls.get(), 0);
+            }
+        }
+        assert_eq!(future_drops.count(), 1);
+        assert_eq!(output_drops.count(), 1);
+        drop(rt);
+    });
+}
+
+/// `abort()` of a task that has been polled and is pending (the abort races the end of that
+/// poll): the task is cancelled without another poll and its future dropped exactly once.
+#[test]
+fn abort_of_pending_task_cancels_without_polling() {
+    model(|| {
+        let rt = runtime();
+        let polls = Counter::new();
+        let future_drops = DropCounter::new();
+        let polled = Arc::new(Notify::new());
+        let handle = {
+            let (polls, polled, guard) = (polls.clone(), polled.clone(), future_drops.guard());
+            rt.spawn(poll_fn(move |_| {
+                let _keep = &guard;
+                polls.incr();
+                polled.notify();
+                Poll::<()>::Pending
+            }))
+        };
+        // loom's `Notify` may wake spuriously: wait until the poll really happened.
+        while polls.get() == 0 {
+            polled.wait();
+        }
+        handle.abort();
+        assert!(block_on(handle).unwrap_err().is_cancelled());
+        assert_eq!(polls.get(), 1);
+        assert_eq!(future_drops.count(), 1);
+        drop(rt);
+    });
+}
+
+/// A clone of the task's waker is cloned, woken and dropped on another thread while the task
+/// completes and its handle is consumed: no reference is lost or freed twice (a leaked task
+/// would leak the runtime's `Arc`, which loom reports).
+#[test]
+fn waker_dropped_on_other_thread_while_task_completes() {
+    model(|| {
+        let rt = runtime();
+        let threads = ThreadSlot::default();
+        let handle = {
+            let threads = threads.clone();
+            rt.spawn(poll_fn(move |cx| {
+                let waker = cx.waker().clone();
+                threads.lock().unwrap().push(thread::spawn(move || {
+                    let again = waker.clone();
+                    waker.wake();
+                    drop(again);
+                }));
+                Poll::Ready(5)
+            }))
+        };
+        assert_eq!(block_on(handle).unwrap(), 5);
+        join_all(&threads);
+        drop(rt);
+    });
+}
