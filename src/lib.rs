@@ -80,3 +80,8 @@ pub mod net {
 pub mod prelude {
     pub use futures_lite::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, FutureExt, StreamExt};
 }
+
+/// The README's examples, compiled and run as doctests so that they cannot rot.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
