@@ -124,10 +124,4 @@ impl Idle {
     pub(crate) fn is_parked(&self, index: usize) -> bool {
         lock(&self.sleepers).contains(&index)
     }
-
-    /// How many workers are searching right now (for tests and the loom models).
-    #[allow(dead_code)]
-    pub(crate) fn num_searching(&self) -> usize {
-        searching(self.state.load(Ordering::SeqCst))
-    }
 }

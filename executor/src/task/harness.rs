@@ -4,7 +4,6 @@
 //! Every function takes a pointer to the header of a live `Cell<F>` and relies on the state
 //! word (see `state.rs`) for exclusive access to the stage.
 
-use std::any::Any;
 use std::future::Future;
 use std::mem;
 use std::panic::{self, AssertUnwindSafe};
@@ -110,7 +109,7 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) {
             unsafe { drop_reference(ptr) };
         }
         Err(payload) => {
-            report_panic(header, &payload);
+            report_panic(header);
             // SAFETY: `RUNNING` is ours; we own a reference.
             unsafe { finish::<F>(ptr, Err(JoinError::panic(header.id, payload))) };
             // SAFETY: as above.
@@ -120,7 +119,7 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) {
 }
 
 /// Names the task in the panic report the hook printed already, when it has a name.
-fn report_panic(header: &Header, _payload: &Box<dyn Any + Send>) {
+fn report_panic(header: &Header) {
     if let Some(name) = &header.name {
         eprintln!("(the panic above was in task {} named {name:?})", header.id);
     }

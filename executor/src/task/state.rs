@@ -246,6 +246,21 @@ impl State {
         })
     }
 
+    /// A waker fired *by value*: on `Submit` the waker's own reference becomes the queue
+    /// entry's (no increment, and no decrement by the caller); on `Nothing` the caller still
+    /// owns the waker's reference and must drop it.
+    pub(crate) fn transition_to_notified_by_val(&self) -> ToNotified {
+        self.update(|s| {
+            if s & (COMPLETE | NOTIFIED) != 0 {
+                (None, ToNotified::Nothing)
+            } else if s & RUNNING != 0 {
+                (Some(s | NOTIFIED), ToNotified::Nothing)
+            } else {
+                (Some(s | NOTIFIED), ToNotified::Submit)
+            }
+        })
+    }
+
     /// `abort()`.
     pub(crate) fn transition_to_cancelled(&self) -> ToCancelled {
         self.update(|s| {
@@ -346,6 +361,22 @@ mod tests {
         assert_eq!(s.transition_to_notified(), ToNotified::Submit);
         assert_eq!(s.transition_to_notified(), ToNotified::Nothing);
         assert_eq!(s.load().ref_count(), 3);
+    }
+
+    #[test]
+    fn wake_by_value_hands_its_reference_to_the_queue() {
+        let s = State::new(2);
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        assert_eq!(s.transition_to_idle(), ToIdle::Idle);
+        s.ref_inc(); // a waker
+        let refs = s.load().ref_count();
+        assert_eq!(s.transition_to_notified_by_val(), ToNotified::Submit);
+        assert_eq!(
+            s.load().ref_count(),
+            refs,
+            "the waker's reference moved to the entry"
+        );
+        assert_eq!(s.transition_to_notified_by_val(), ToNotified::Nothing);
     }
 
     #[test]
