@@ -304,7 +304,9 @@ impl PingPong {
                     std::task::Poll::Ready(())
                 } else {
                     self.wakers.lock().unwrap()[me] = Some(cx.waker().clone());
-                    if self.turn.load(Ordering::SeqCst) == me {
+                    // Check both conditions again: `kick` may have taken the wakers between the
+                    // first check and the store above, and then nobody would wake this player.
+                    if stop.is_set() || self.turn.load(Ordering::SeqCst) == me {
                         return std::task::Poll::Ready(());
                     }
                     std::task::Poll::Pending
