@@ -118,3 +118,27 @@ fn group_tasks_run_in_parallel_on_the_workers() {
     });
     assert_eq!(out, vec![0, 1]);
 }
+
+#[test]
+fn group_error_is_send_sync_and_fits_a_boxed_error() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<GroupError<std::io::Error>>();
+    assert_send_sync::<magpie_executor::task::PanicPayload>();
+
+    let rt = runtime(1);
+    let err = rt.block_on(async {
+        let mut group: TaskGroup<(), std::io::Error> = TaskGroup::new();
+        group.spawn(async { panic!("member {} exploded", 7) });
+        group.join().await.unwrap_err()
+    });
+    match &err {
+        GroupError::Panicked(payload) => assert_eq!(payload.message(), Some("member 7 exploded")),
+        other => panic!("unexpected {other:?}"),
+    }
+    // `?` into the usual boxed error type works.
+    let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(err);
+    assert_eq!(
+        boxed.to_string(),
+        "a task of the group panicked with message \"member 7 exploded\""
+    );
+}

@@ -16,7 +16,7 @@ pub enum GroupError<E> {
     /// A task returned `Err`.
     Failed(E),
     /// A task panicked; [`into_panic`](Self::into_panic) gives the payload.
-    Panicked(Box<dyn Any + Send + 'static>),
+    Panicked(PanicPayload),
     /// A task was cancelled from outside the group (aborted through its handle's abort
     /// handle, or dropped by runtime shutdown).
     Cancelled,
@@ -26,7 +26,7 @@ impl<E> GroupError<E> {
     /// The panic payload, when a task panicked.
     pub fn into_panic(self) -> Option<Box<dyn Any + Send + 'static>> {
         match self {
-            GroupError::Panicked(payload) => Some(payload),
+            GroupError::Panicked(payload) => Some(payload.into_inner()),
             _ => None,
         }
     }
@@ -40,18 +40,68 @@ impl<E> GroupError<E> {
     }
 }
 
-fn panic_text(payload: &(dyn Any + Send)) -> Option<&str> {
-    payload
-        .downcast_ref::<&'static str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+/// The payload of a panic in a task of a [`TaskGroup`], with its message when it had one.
+///
+/// It is `Send` and `Sync` (the payload itself is only `Send`), so a [`GroupError`] fits in
+/// `Box<dyn Error + Send + Sync>`.
+///
+/// # Examples
+///
+/// ```
+/// use magpie_executor::task::{GroupError, TaskGroup};
+///
+/// let err = magpie_executor::run(async {
+///     let mut group = TaskGroup::<(), ()>::new();
+///     group.spawn(async { panic!("boom") });
+///     group.join().await.unwrap_err()
+/// });
+/// let GroupError::Panicked(payload) = err else { unreachable!() };
+/// assert_eq!(payload.message(), Some("boom"));
+/// // `into_inner` gives the payload back, e.g. for `std::panic::resume_unwind`.
+/// assert_eq!(*payload.into_inner().downcast::<&str>().unwrap(), "boom");
+/// ```
+pub struct PanicPayload {
+    message: Option<String>,
+    // The Mutex makes the payload shareable (`Sync`); it is only ever unlocked by value.
+    payload: std::sync::Mutex<Box<dyn Any + Send + 'static>>,
+}
+
+impl PanicPayload {
+    fn new(payload: Box<dyn Any + Send + 'static>) -> PanicPayload {
+        let message = payload
+            .downcast_ref::<&'static str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned());
+        PanicPayload {
+            message,
+            payload: std::sync::Mutex::new(payload),
+        }
+    }
+
+    /// The panic's message, when the payload was a `&str` or a `String` (as `panic!` makes).
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    /// The payload, to inspect it or pass it to [`std::panic::resume_unwind`].
+    pub fn into_inner(self) -> Box<dyn Any + Send + 'static> {
+        self.payload.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl fmt::Debug for PanicPayload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("PanicPayload")
+            .field(&self.message().unwrap_or(".."))
+            .finish()
+    }
 }
 
 impl<E: fmt::Display> fmt::Display for GroupError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             GroupError::Failed(err) => write!(f, "a task of the group failed: {err}"),
-            GroupError::Panicked(payload) => match panic_text(payload.as_ref()) {
+            GroupError::Panicked(payload) => match payload.message() {
                 Some(msg) => write!(f, "a task of the group panicked with message {msg:?}"),
                 None => f.write_str("a task of the group panicked"),
             },
@@ -66,7 +116,7 @@ impl<E: fmt::Debug> fmt::Debug for GroupError<E> {
             GroupError::Failed(err) => f.debug_tuple("Failed").field(err).finish(),
             GroupError::Panicked(payload) => f
                 .debug_tuple("Panicked")
-                .field(&panic_text(payload.as_ref()).unwrap_or(".."))
+                .field(&payload.message().unwrap_or(".."))
                 .finish(),
             GroupError::Cancelled => f.write_str("Cancelled"),
         }
@@ -255,7 +305,7 @@ where
         if let Some(index) = first_failure {
             return Err(match failures[index].take() {
                 Some(Failure::Error(err)) => GroupError::Failed(err),
-                Some(Failure::Panic(payload)) => GroupError::Panicked(payload),
+                Some(Failure::Panic(payload)) => GroupError::Panicked(PanicPayload::new(payload)),
                 // The failed task was itself cancelled from outside while failing.
                 None => GroupError::Cancelled,
             });

@@ -18,7 +18,7 @@ use std::future::Future;
 pub use builder::Builder;
 pub use current::{current, CurrentTask};
 pub use error::JoinError;
-pub use group::{GroupError, TaskGroup};
+pub use group::{GroupError, PanicPayload, TaskGroup};
 pub use id::Id;
 pub use join::{AbortHandle, JoinHandle};
 pub use yield_now::{yield_now, YieldNow};
