@@ -292,6 +292,16 @@ impl State {
     /// The `JoinHandle` stored a waker in the slot and hands the slot to the runtime.
     /// Fails (returns the snapshot) when the task completed meanwhile.
     pub(crate) fn set_join_waker(&self) -> Result<(), Snapshot> {
+        // Mutant: hand the slot over without checking COMPLETE. A completion that ran between
+        // the handle's last look and this point saw no JOIN_WAKER and woke nobody; the handle
+        // then waits for a wake that never comes.
+        if cfg!(magpie_mutant = "join_waker_ignores_complete") {
+            self.0.fetch_or(JOIN_WAKER, Ordering::AcqRel);
+            return Ok(());
+        }
+        // Setting JOIN_WAKER and checking COMPLETE in one read-modify-write is the handshake:
+        // either the completion sees JOIN_WAKER (and wakes the handle), or this sees COMPLETE
+        // (and the handle reads the output now).
         self.update(|s| {
             debug_assert!(s & JOIN_WAKER == 0);
             if s & COMPLETE != 0 {
