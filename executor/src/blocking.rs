@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::loom::{lock, thread, Arc, Condvar, Mutex};
 use crate::runtime::context;
+use crate::runtime::shared::Shared;
 use crate::runtime::{Builder, Handle, Scheduler};
 use crate::task::raw::Notified;
 use crate::task::{new_task, JoinHandle, NewTask};
@@ -79,18 +80,18 @@ impl Pool {
         *lock(&self.handle) = Some(handle);
     }
 
-    pub(crate) fn spawn<F, R>(pool: &Arc<Pool>, f: F) -> JoinHandle<R>
+    pub(crate) fn spawn<F, R>(shared: &Arc<Shared>, f: F) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
         let NewTask { notified, join, .. } = new_task(
             BlockingTask(Some(f)),
-            Scheduler::Blocking(pool.clone()),
+            Scheduler::new(shared.clone()),
             None,
-            false,
+            true,
         );
-        Pool::push(pool, notified);
+        Pool::push(&shared.blocking, notified);
         join
     }
 

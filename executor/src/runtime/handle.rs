@@ -68,7 +68,7 @@ impl Handle {
         Shared::spawn(&self.shared, future, None)
     }
 
-    pub(crate) fn spawn_named<F>(&self, future: F, name: Option<Box<str>>) -> JoinHandle<F::Output>
+    pub(crate) fn spawn_named<F>(&self, future: F, name: Option<String>) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -83,7 +83,7 @@ impl Handle {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        crate::blocking::Pool::spawn(&self.shared.blocking, f)
+        crate::blocking::Pool::spawn(&self.shared, f)
     }
 
     /// How many tasks of this runtime are alive (spawned and not yet finished).

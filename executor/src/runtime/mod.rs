@@ -7,7 +7,7 @@ mod idle;
 mod owned;
 pub(crate) mod park;
 pub(crate) mod queue;
-mod shared;
+pub(crate) mod shared;
 mod shutdown;
 mod worker;
 
@@ -31,36 +31,42 @@ use park::Parker;
 use queue::{Injector, Worker};
 use shared::{Config, Shared};
 
-/// Where a task goes when it is woken.
-pub(crate) enum Scheduler {
-    /// A task of a runtime's workers.
-    Workers(Arc<Shared>),
-    /// A `spawn_blocking` task of a blocking pool.
-    Blocking(Arc<Pool>),
-}
+/// Where a task goes when it is woken: its runtime. Whether the task is one of the workers'
+/// or of the blocking pool is a property of its type, kept in its vtable (`Vtable::blocking`),
+/// so this is one pointer wide: it is in every task's header.
+pub(crate) struct Scheduler(Arc<Shared>);
 
 impl Scheduler {
+    pub(crate) fn new(shared: Arc<Shared>) -> Scheduler {
+        Scheduler(shared)
+    }
+
     /// A wake (or an abort) made the task runnable.
     pub(crate) fn schedule(&self, task: Notified) {
-        match self {
-            Scheduler::Workers(shared) => shared.schedule(task, false),
-            Scheduler::Blocking(pool) => Pool::push(pool, task),
+        if task.header().vtable.blocking {
+            // Not reached today: a blocking task is queued or running from its spawn to its
+            // completion, so no wake or abort ever submits it again. Kept correct anyway.
+            Pool::push(&self.0.blocking, task);
+        } else {
+            self.0.schedule(task, false);
         }
     }
 
     /// The task woke itself during its poll: queue it behind the others.
     pub(crate) fn reschedule(&self, task: Notified) {
-        match self {
-            Scheduler::Workers(shared) => shared.schedule(task, true),
-            Scheduler::Blocking(pool) => Pool::push(pool, task),
+        if task.header().vtable.blocking {
+            Pool::push(&self.0.blocking, task);
+        } else {
+            self.0.schedule(task, true);
         }
     }
 
-    /// The task completed: take it off the live-task list.
+    /// The task completed: take it off the live-task list (blocking tasks are not on it).
     pub(crate) fn release(&self, header: &Header) -> Option<OwnedTask> {
-        match self {
-            Scheduler::Workers(shared) => shared.owned.remove(header),
-            Scheduler::Blocking(_) => None,
+        if header.vtable.blocking {
+            None
+        } else {
+            self.0.owned.remove(header)
         }
     }
 }

@@ -48,7 +48,7 @@ impl Shared {
     pub(crate) fn spawn<F>(
         this: &Arc<Shared>,
         future: F,
-        name: Option<Box<str>>,
+        name: Option<String>,
     ) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -58,7 +58,7 @@ impl Shared {
             notified,
             owned,
             join,
-        } = new_task(future, Scheduler::Workers(this.clone()), name, true);
+        } = new_task(future, Scheduler::new(this.clone()), name, false);
         let owned = owned.expect("runtime tasks are tracked");
         if let Err(owned) = this.owned.insert(owned) {
             // Shutting down: the task is cancelled before it ever runs.

@@ -22,7 +22,7 @@ use crate::runtime::Handle;
 /// ```
 #[derive(Debug, Default, Clone)]
 pub struct Builder {
-    name: Option<Box<str>>,
+    name: Option<String>,
 }
 
 impl Builder {
@@ -33,7 +33,7 @@ impl Builder {
 
     /// Names the task.
     pub fn name(mut self, name: impl Into<String>) -> Builder {
-        self.name = Some(name.into().into_boxed_str());
+        self.name = Some(name.into());
         self
     }
 

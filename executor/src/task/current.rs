@@ -29,7 +29,10 @@ impl CurrentTask {
     /// The task's name, if it was spawned with one through [`Builder`](super::Builder).
     pub fn name(&self) -> Option<&str> {
         // SAFETY: our reference keeps the task alive.
-        unsafe { self.raw.header() }.name.as_deref()
+        unsafe { self.raw.header() }
+            .name
+            .as_deref()
+            .map(String::as_str)
     }
 }
 

@@ -27,7 +27,9 @@ enum Repr {
     Cancelled,
     // The Mutex makes the payload (only `Send`) shareable, so that `JoinError` is `Sync` and
     // fits in `Box<dyn Error + Send + Sync>`; it is only ever locked through `&mut`/by value.
-    Panic(Mutex<Box<dyn Any + Send + 'static>>),
+    // Boxed: every task's cell has room for a `Result<Output, JoinError>`, so the error is kept
+    // at two words (panics are rare; the extra allocation is on the panic path only).
+    Panic(Box<Mutex<Box<dyn Any + Send + 'static>>>),
 }
 
 impl JoinError {
@@ -41,7 +43,7 @@ impl JoinError {
     pub(crate) fn panic(id: Id, payload: Box<dyn Any + Send + 'static>) -> JoinError {
         JoinError {
             id,
-            repr: Repr::Panic(Mutex::new(payload)),
+            repr: Repr::Panic(Box::new(Mutex::new(payload))),
         }
     }
 
@@ -74,7 +76,7 @@ impl JoinError {
     /// The panic payload, or the error itself back when the task was cancelled.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self.repr {
-            Repr::Panic(payload) => Ok(payload.into_inner().unwrap_or_else(|p| p.into_inner())),
+            Repr::Panic(payload) => Ok((*payload).into_inner().unwrap_or_else(|p| p.into_inner())),
             Repr::Cancelled => Err(self),
         }
     }

@@ -16,19 +16,39 @@ use super::raw::{Notified, RawTask};
 use super::state::{ToIdle, ToRunning};
 use super::{waker, JoinError};
 
-pub(crate) fn vtable<F>() -> &'static Vtable
+pub(crate) fn vtable<F>(blocking: bool) -> &'static Vtable
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    // A constant promoted to a `'static`, one per future type.
-    &Vtable {
+    if blocking {
+        &VtableOf::<F>::BLOCKING
+    } else {
+        &VtableOf::<F>::WORKER
+    }
+}
+
+/// The two vtables of a future type, as constants (a reference to one is promoted to a
+/// `'static`).
+struct VtableOf<F>(std::marker::PhantomData<F>);
+
+impl<F> VtableOf<F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    const WORKER: Vtable = Vtable {
         run: run::<F>,
         shutdown: shutdown::<F>,
         try_read_output: try_read_output::<F>,
         drop_join_handle: drop_join_handle::<F>,
         dealloc: dealloc::<F>,
-    }
+        blocking: false,
+    };
+    const BLOCKING: Vtable = Vtable {
+        blocking: true,
+        ..Self::WORKER
+    };
 }
 
 /// # Safety

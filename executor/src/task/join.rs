@@ -84,7 +84,7 @@ impl<T> JoinHandle<T> {
 
     /// The task's name, if it was given one with [`task::Builder`](crate::task::Builder).
     pub fn name(&self) -> Option<&str> {
-        self.header().name.as_deref()
+        self.header().name.as_deref().map(String::as_str)
     }
 
     /// A handle that can cancel the task from elsewhere, without awaiting it.

@@ -43,15 +43,17 @@ pub(crate) struct NewTask<T> {
 pub(crate) fn new_task<F>(
     future: F,
     scheduler: Scheduler,
-    name: Option<Box<str>>,
-    tracked: bool,
+    name: Option<String>,
+    blocking: bool,
 ) -> NewTask<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    // A worker task is also on the runtime's list of live tasks; a blocking task is not.
+    let tracked = !blocking;
     let refs = if tracked { 3 } else { 2 };
-    let ptr = Cell::allocate(future, scheduler, Id::next(), name, refs);
+    let ptr = Cell::allocate(future, scheduler, Id::next(), name, refs, blocking);
     let raw = RawTask::from_header(ptr);
     // SAFETY: the task was made with `refs` references and NOTIFIED | JOIN_INTEREST set: one
     // each for the queue entry, the JoinHandle (whose output type is `F::Output`) and, when
