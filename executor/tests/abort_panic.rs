@@ -43,7 +43,10 @@ fn abort_before_the_task_runs() {
     let rt = runtime(1);
     // Keep the only worker busy so the next task cannot start.
     let (release, wait) = mpsc::channel::<()>();
-    let blocker = rt.spawn(async move { wait.recv().unwrap() });
+    let blocker = rt.spawn(async move {
+        wait.recv_timeout(std::time::Duration::from_secs(20))
+            .unwrap()
+    });
     let polled = Arc::new(AtomicBool::new(false));
     let drops = DropCounter::default();
     let (p, guard) = (polled.clone(), drops.guard());
@@ -76,11 +79,15 @@ fn abort_while_the_task_is_running_cancels_at_its_next_yield() {
         let _guard = guard;
         started_tx.send(()).unwrap();
         // Still inside the first poll when `abort` is called.
-        go_rx.recv().unwrap();
+        go_rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .unwrap();
         task::yield_now().await;
         r.store(true, Ordering::SeqCst);
     });
-    started_rx.recv().unwrap();
+    started_rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .unwrap();
     handle.abort();
     go_tx.send(()).unwrap();
     assert!(magpie_executor::block_on(handle)

@@ -16,7 +16,9 @@ fn blocking_work_does_not_stall_the_workers() {
     let rt = Runtime::builder().worker_threads(1).build().unwrap();
     let (tx, rx) = mpsc::channel::<u32>();
     let out = rt.block_on(async move {
-        let blocking = magpie_executor::spawn_blocking(move || rx.recv().unwrap() * 2);
+        let blocking = magpie_executor::spawn_blocking(move || {
+            rx.recv_timeout(Duration::from_secs(20)).unwrap() * 2
+        });
         magpie_executor::spawn(async move { tx.send(21).unwrap() })
             .await
             .unwrap();
@@ -101,18 +103,27 @@ fn queued_blocking_tasks_are_cancelled_at_shutdown() {
         .max_blocking_threads(1)
         .build()
         .unwrap();
+    // `first` holds the only blocking thread until `queued`'s closure is dropped, which only
+    // its cancellation does: the order is forced, whatever the threads' timing.
+    struct ReleaseOnDrop(mpsc::Sender<()>);
+    impl Drop for ReleaseOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.send(());
+        }
+    }
     let (started_tx, started_rx) = mpsc::channel::<()>();
     let (release_tx, release_rx) = mpsc::channel::<()>();
     let first = rt.spawn_blocking(move || {
         started_tx.send(()).unwrap();
-        release_rx.recv().unwrap();
+        release_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the queued blocking task was never cancelled");
     });
-    started_rx.recv().unwrap();
-    let queued = rt.spawn_blocking(|| ());
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(50));
-        release_tx.send(()).unwrap();
-    });
+    started_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the first blocking task never started");
+    let release = ReleaseOnDrop(release_tx);
+    let queued = rt.spawn_blocking(move || drop(release));
     drop(rt);
     magpie_executor::block_on(first).unwrap();
     assert!(magpie_executor::block_on(queued)

@@ -89,7 +89,8 @@ fn shutdown_timeout_reports_how_many_tasks_it_cancelled() {
         .collect();
     let finished = rt.spawn(async {});
     magpie_executor::block_on(finished).unwrap();
-    let report = rt.shutdown_timeout(Duration::from_secs(10));
+    // Generous: it returns as soon as the workers are out; only a starved machine needs more.
+    let report = rt.shutdown_timeout(Duration::from_secs(60));
     assert_eq!(report.cancelled, 300);
     assert_eq!(report.still_running, 0);
     assert_eq!(report.workers_left_running, 0);
@@ -100,15 +101,21 @@ fn shutdown_timeout_reports_how_many_tasks_it_cancelled() {
 
 #[test]
 fn shutdown_timeout_gives_up_on_a_task_that_never_yields() {
-    let rt = Runtime::builder().worker_threads(2).build().unwrap();
+    // One worker, held by the stuck task: with a second, idle worker the count of workers left
+    // running would depend on that worker getting the CPU within the timeout.
+    let rt = Runtime::builder().worker_threads(1).build().unwrap();
     let (started_tx, started_rx) = mpsc::channel::<()>();
     let (release_tx, release_rx) = mpsc::channel::<()>();
     let stuck = rt.spawn(async move {
         started_tx.send(()).unwrap();
         // Blocks its worker: the mistake shutdown_timeout protects against.
-        release_rx.recv().unwrap();
+        release_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("never released");
     });
-    started_rx.recv().unwrap();
+    started_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the task never started");
     let report = rt.shutdown_timeout(Duration::from_millis(100));
     assert_eq!(report.workers_left_running, 1);
     assert_eq!(report.still_running, 1);
@@ -167,7 +174,7 @@ fn dropping_the_runtime_inside_its_own_task_panics_clearly() {
     let (rt_tx, rt_rx) = mpsc::channel::<Runtime>();
     rt_tx.send(rt).unwrap();
     let task = handle.spawn(async move {
-        let rt = rt_rx.recv().unwrap();
+        let rt = rt_rx.recv_timeout(Duration::from_secs(20)).unwrap();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(rt)));
         tx.send(result.map_err(panic_message)).unwrap();
     });

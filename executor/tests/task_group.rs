@@ -103,14 +103,19 @@ fn dropping_the_group_cancels_every_task() {
 fn group_tasks_run_in_parallel_on_the_workers() {
     // Two tasks that each wait for the other to have started can only both finish if they
     // run at the same time on different workers.
+    // Each blocks its worker thread until both have started (bounded, so that a bug fails the
+    // test instead of hanging it).
     let rt = runtime(2);
-    let a = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let started = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let out = rt.block_on(async move {
         let mut group = TaskGroup::new();
         for i in 0..2 {
-            let a = a.clone();
+            let started = started.clone();
             group.spawn(async move {
-                a.wait();
+                started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                wait_until("both group tasks running at once", || {
+                    started.load(std::sync::atomic::Ordering::SeqCst) == 2
+                });
                 Ok::<_, ()>(i)
             });
         }
