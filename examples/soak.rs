@@ -418,10 +418,14 @@ fn main() -> ExitCode {
     } else {
         options.duration / 10
     };
+    // The warm-up is also measured in work, not only in time: on a starved machine a few
+    // seconds hold only a few rounds, too few for the allocator to settle.
+    let min_warm_up_rounds = if options.quick { 20 } else { 50 };
     // The level after warm-up is the highest RSS sampled after each warm-up round: how much
     // memory glibc's arenas keep depends on the busiest moment so far, not only the latest.
     let mut after_warm_up: Option<Usage> = None;
     let mut warm_up_rss_kb = 0;
+    let mut warm_up_rounds = 0u64;
     let mut rounds = 0u64;
     runtime.block_on(async {
         loop {
@@ -430,14 +434,18 @@ fn main() -> ExitCode {
             if after_warm_up.is_none() {
                 let now = Usage::now();
                 warm_up_rss_kb = warm_up_rss_kb.max(now.rss_kb);
-                if start.elapsed() >= warm_up && rounds >= 2 {
+                if start.elapsed() >= warm_up && rounds >= min_warm_up_rounds {
                     after_warm_up = Some(Usage {
                         rss_kb: warm_up_rss_kb,
                         ..now
                     });
+                    warm_up_rounds = rounds;
                 }
             }
+            // At least as many rounds after the warm-up as in it, whatever the CPU share.
             if start.elapsed() >= options.duration
+                && after_warm_up.is_some()
+                && rounds >= 2 * warm_up_rounds
                 && Counters::get(&counters.spawned) >= options.min_tasks
             {
                 break;
@@ -449,8 +457,9 @@ fn main() -> ExitCode {
     let handle: Handle = runtime.handle();
     // A join handle resolves as soon as the output is stored; the task leaves the runtime's
     // list just after. Wait (bounded) for the last ones to leave.
+    // (Up to 30 s: only a starved machine needs more than a few milliseconds.)
     let mut alive_before_drop = handle.alive_tasks();
-    for _ in 0..100 {
+    for _ in 0..3000 {
         if alive_before_drop == 0 {
             break;
         }
@@ -461,7 +470,7 @@ fn main() -> ExitCode {
     // Worker threads have been joined by the drop; give the kernel a moment to retire them
     // from /proc (bounded: a real leak stays).
     let mut after_drop = Usage::now();
-    for _ in 0..100 {
+    for _ in 0..3000 {
         if after_drop.threads <= baseline.threads && after_drop.fds <= baseline.fds {
             break;
         }
