@@ -31,6 +31,7 @@ mod loom;
 mod sleep;
 mod store;
 mod timeout;
+mod timeout_clock;
 mod wheel;
 
 pub use interval::{interval, interval_at, Interval, MissedTicks};

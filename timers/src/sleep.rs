@@ -185,11 +185,22 @@ impl Sleep {
         }
     }
 
-    /// Removes any registration (the sleep completed or is being dropped).
-    fn deregister(&mut self) {
+    /// Removes any registration and drops any parked waker (the sleep completed, is being
+    /// dropped, or its `Timeout` completed). Inlined so that a sleep that holds nothing costs
+    /// one comparison; the store is called only for a registered one.
+    #[inline]
+    pub(crate) fn deregister(&mut self) {
         if let State::Registered(handle) = std::mem::replace(&mut self.state, State::Idle) {
             self.store.cancel(handle);
         }
+    }
+}
+
+#[cfg(test)]
+impl Sleep {
+    /// Is this sleep registered in its store?
+    pub(crate) fn is_registered(&self) -> bool {
+        matches!(self.state, State::Registered(_))
     }
 }
 
@@ -231,6 +242,7 @@ impl Future for Sleep {
 }
 
 impl Drop for Sleep {
+    #[inline]
     fn drop(&mut self) {
         self.deregister();
     }

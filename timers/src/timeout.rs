@@ -7,8 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::sleep::Sleep;
-use crate::store::{self, TimerStore};
+use crate::timeout_clock::Clock;
 
 /// The error of [`timeout`] and [`timeout_at`]: the deadline passed before the future completed.
 ///
@@ -58,12 +57,9 @@ impl Error for Elapsed {}
 ///     assert_eq!(timeout(Duration::from_millis(1), slow).await, Err(Elapsed::new()));
 /// });
 /// ```
+#[inline]
 pub fn timeout<F: IntoFuture>(duration: Duration, future: F) -> Timeout<F::IntoFuture> {
-    Timeout::new(
-        store::global(),
-        Limit::After(duration),
-        future.into_future(),
-    )
+    Timeout::new(Clock::after(duration), future.into_future())
 }
 
 /// Runs `future` until `deadline`; see [`timeout`].
@@ -79,21 +75,9 @@ pub fn timeout<F: IntoFuture>(duration: Duration, future: F) -> Timeout<F::IntoF
 ///     assert!(Instant::now() >= deadline);
 /// });
 /// ```
+#[inline]
 pub fn timeout_at<F: IntoFuture>(deadline: Instant, future: F) -> Timeout<F::IntoFuture> {
-    Timeout::new(
-        store::global(),
-        Limit::At(Some(deadline)),
-        future.into_future(),
-    )
-}
-
-/// When a [`Timeout`] expires.
-#[derive(Debug, Clone, Copy)]
-enum Limit {
-    /// At this instant (`None`: never).
-    At(Option<Instant>),
-    /// This long after the first poll that finds the inner future pending.
-    After(Duration),
+    Timeout::new(Clock::at(Some(deadline)), future.into_future())
 }
 
 /// The future returned by [`timeout`] and [`timeout_at`].
@@ -103,19 +87,15 @@ enum Limit {
 pub struct Timeout<F> {
     /// Structurally pinned; `None` once completed (the inner future has been dropped).
     future: Option<F>,
-    limit: Limit,
-    /// Created on the first poll that finds the inner future pending.
-    sleep: Option<Sleep>,
-    store: &'static TimerStore,
+    clock: Clock,
 }
 
-impl<F: Future> Timeout<F> {
-    fn new(store: &'static TimerStore, limit: Limit, future: F) -> Self {
+impl<F> Timeout<F> {
+    #[inline]
+    fn new(clock: Clock, future: F) -> Self {
         Timeout {
             future: Some(future),
-            limit,
-            sleep: None,
-            store,
+            clock,
         }
     }
 
@@ -130,10 +110,7 @@ impl<F: Future> Timeout<F> {
     /// assert_eq!(magpie_timers::timeout_at(deadline, async {}).deadline(), Some(deadline));
     /// ```
     pub fn deadline(&self) -> Option<Instant> {
-        match self.limit {
-            Limit::At(deadline) => deadline,
-            Limit::After(_) => None,
-        }
+        self.clock.deadline()
     }
 }
 
@@ -142,57 +119,57 @@ impl<F: Future> Future for Timeout<F> {
 
     /// # Panics
     /// When polled again after it completed.
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // `future` is the only structurally pinned field: it is never moved out of `self`,
         // only polled through a `Pin` and dropped in place with `Pin::set`, and `Timeout` has
-        // no `Drop` impl and is `Unpin` only when `F` is. The other fields are not pinned.
+        // no `Drop` impl and is `Unpin` only when `F` is. `clock` is not pinned.
         // SAFETY: by the above, nothing pinned is moved through this `&mut`.
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: see above; `this.future` stays where it is until it is dropped.
         let mut future = unsafe { Pin::new_unchecked(&mut this.future) };
-        let inner = future
-            .as_mut()
-            .as_pin_mut()
-            .expect("`Timeout` polled after it completed");
+        let Some(inner) = future.as_mut().as_pin_mut() else {
+            polled_after_completion()
+        };
         if let Poll::Ready(output) = inner.poll(cx) {
             future.set(None);
-            this.sleep = None;
+            this.clock.disarm();
             return Poll::Ready(Ok(output));
         }
-        if let Limit::After(duration) = this.limit {
-            // The first time the inner future is pending: start the clock.
-            this.limit = Limit::At(Instant::now().checked_add(duration));
-        }
-        let (store, limit) = (this.store, this.limit);
-        let sleep = this.sleep.get_or_insert_with(|| {
-            let Limit::At(deadline) = limit else {
-                unreachable!("the clock was started above")
-            };
-            Sleep::new_in(store, deadline)
-        });
-        if Pin::new(sleep).poll(cx).is_ready() {
+        if this.clock.poll_expired(cx).is_ready() {
             // Cancel the inner future now, as `wait_for` does, not when `Timeout` is dropped.
             future.set(None);
-            this.sleep = None;
             return Poll::Ready(Err(Elapsed(())));
         }
         Poll::Pending
     }
 }
 
+/// The panic of polling a completed [`Timeout`], out of line to keep `poll` small.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn polled_after_completion() -> ! {
+    panic!("`Timeout` polled after it completed")
+}
+
 impl<F> fmt::Debug for Timeout<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Timeout")
-            .field("limit", &self.limit)
-            .field("completed", &self.future.is_none())
-            .finish()
+        let mut s = f.debug_struct("Timeout");
+        match self.clock.unstarted_duration() {
+            Some(duration) => s.field("after", &duration),
+            None => s.field("deadline", &self.clock.deadline()),
+        };
+        s.field("completed", &self.future.is_none()).finish()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::leaked_test_store;
+    use crate::sleep::Sleep;
+    use crate::store::{leaked_test_store, TimerStore};
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     use std::task::{Wake, Waker};
 
@@ -206,12 +183,41 @@ mod tests {
         t.poll(&mut Context::from_waker(&waker))
     }
 
+    /// A clock already holding its (unregistered) sleep in a private store, so that tests can
+    /// count registrations; `timeout_at` behaves the same with the process store.
+    fn sleeping_in(store: &'static TimerStore, deadline: Option<Instant>) -> Clock {
+        Clock::sleeping(Sleep::new_in(store, deadline))
+    }
+
+    /// Pending on its first poll, ready on its second.
+    struct ReadyOnSecondPoll(bool);
+    impl Future for ReadyOnSecondPoll {
+        type Output = u8;
+        fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<u8> {
+            if std::mem::replace(&mut self.0, true) {
+                Poll::Ready(9)
+            } else {
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Sets its flag when dropped.
+    struct DropFlag(Arc<AtomicBool>);
+    impl Drop for DropFlag {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn is_registered<F>(t: &Timeout<F>) -> bool {
+        t.clock.is_registered()
+    }
+
     #[test]
     fn timeout_starts_its_clock_at_the_first_pending_poll() {
-        let store = leaked_test_store();
-        let mut t = Box::pin(Timeout::new(
-            store,
-            Limit::After(Duration::from_secs(60)),
+        let mut t = Box::pin(timeout(
+            Duration::from_secs(60),
             std::future::pending::<()>(),
         ));
         assert_eq!(t.deadline(), None, "not started before the first poll");
@@ -220,16 +226,25 @@ mod tests {
         assert!(poll(t.as_mut()).is_pending());
         let deadline = t.deadline().expect("started by the pending poll");
         assert!(deadline >= before + Duration::from_secs(60));
-        assert_eq!(store.len(), 1);
+        assert!(is_registered(&t));
+        assert!(poll(t.as_mut()).is_pending());
+        assert_eq!(t.deadline(), Some(deadline), "started only once");
     }
 
     #[test]
-    fn ready_future_never_registers_a_timer() {
+    fn ready_future_never_reads_the_clock_nor_registers() {
+        let mut t = std::pin::pin!(timeout(Duration::from_secs(60), async { 5 }));
+        assert_eq!(poll(t.as_mut()), Poll::Ready(Ok(5)));
+        assert!(t.future.is_none());
+        assert_eq!(t.clock.unstarted_duration(), Some(Duration::from_secs(60)));
+        assert_eq!(t.deadline(), None);
+
         let store = leaked_test_store();
         let deadline = Some(Instant::now() + Duration::from_secs(1));
         for _ in 0..1000 {
-            let mut t = std::pin::pin!(Timeout::new(store, Limit::At(deadline), async { 5 }));
+            let mut t = std::pin::pin!(Timeout::new(sleeping_in(store, deadline), async { 5 }));
             assert_eq!(poll(t.as_mut()), Poll::Ready(Ok(5)));
+            assert_eq!(t.deadline(), deadline);
         }
         assert_eq!(store.len(), 0);
     }
@@ -239,8 +254,7 @@ mod tests {
         let store = leaked_test_store();
         let deadline = Some(Instant::now() + Duration::from_secs(60));
         let mut t = Box::pin(Timeout::new(
-            store,
-            Limit::At(deadline),
+            sleeping_in(store, deadline),
             std::future::pending::<()>(),
         ));
         assert!(poll(t.as_mut()).is_pending());
@@ -253,9 +267,71 @@ mod tests {
     #[test]
     #[should_panic(expected = "`Timeout` polled after it completed")]
     fn polling_after_completion_panics() {
-        let store = leaked_test_store();
-        let mut t = std::pin::pin!(Timeout::new(store, Limit::At(None), async {}));
+        let mut t = std::pin::pin!(timeout_at(Instant::now(), async {}));
         assert!(poll(t.as_mut()).is_ready());
         let _ = poll(t.as_mut());
+    }
+
+    #[test]
+    fn completion_removes_the_timer_before_drop_and_keeps_the_deadline() {
+        let store = leaked_test_store();
+        let deadline = Some(Instant::now() + Duration::from_secs(60));
+        let mut t = Box::pin(Timeout::new(
+            sleeping_in(store, deadline),
+            ReadyOnSecondPoll(false),
+        ));
+        assert!(poll(t.as_mut()).is_pending());
+        assert_eq!(store.len(), 1);
+        assert_eq!(poll(t.as_mut()), Poll::Ready(Ok(9)));
+        assert_eq!(store.len(), 0, "removed when the future completed");
+        assert_eq!(t.deadline(), deadline);
+
+        let mut t = Box::pin(timeout(Duration::from_secs(60), ReadyOnSecondPoll(false)));
+        assert!(poll(t.as_mut()).is_pending());
+        assert!(is_registered(&t));
+        let started = t.deadline().expect("started by the pending poll");
+        assert_eq!(poll(t.as_mut()), Poll::Ready(Ok(9)));
+        assert!(!is_registered(&t), "its registration was removed");
+        assert_eq!(t.deadline(), Some(started));
+    }
+
+    #[test]
+    fn inner_future_is_dropped_on_completion_or_with_the_timeout() {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let flag = DropFlag(dropped.clone());
+        let mut t = Box::pin(timeout(Duration::from_secs(60), async move {
+            let _flag = flag;
+            3
+        }));
+        assert_eq!(poll(t.as_mut()), Poll::Ready(Ok(3)));
+        assert!(dropped.load(Ordering::SeqCst), "dropped when it completed");
+        drop(t);
+
+        // Never polled: dropped with the `Timeout`.
+        let dropped = Arc::new(AtomicBool::new(false));
+        let flag = DropFlag(dropped.clone());
+        let t = timeout(Duration::from_secs(60), async move {
+            let _flag = flag;
+        });
+        assert!(!dropped.load(Ordering::SeqCst));
+        drop(t);
+        assert!(dropped.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn expiry_drops_the_inner_future_before_returning() {
+        let store = leaked_test_store();
+        let dropped = Arc::new(AtomicBool::new(false));
+        let flag = DropFlag(dropped.clone());
+        let inner = async move {
+            let _flag = flag;
+            std::future::pending::<()>().await
+        };
+        let past = Some(Instant::now());
+        let mut t = Box::pin(Timeout::new(sleeping_in(store, past), inner));
+        assert_eq!(poll(t.as_mut()), Poll::Ready(Err(Elapsed::new())));
+        assert!(dropped.load(Ordering::SeqCst));
+        assert_eq!(store.len(), 0);
+        assert_eq!(t.deadline(), past);
     }
 }

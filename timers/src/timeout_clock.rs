@@ -1,0 +1,149 @@
+//! The state of a `Timeout`'s time limit: not started yet, or the `Sleep` that ends it.
+//!
+//! Most timeouts wrap a future that is ready at once, so that path does as little as possible:
+//! creating `timeout(d, f)`'s clock writes the duration and a tag, and neither the clock nor the
+//! timer store is touched until the inner future has been found pending (the `Sleep` is
+//! created then).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::sleep::Sleep;
+use crate::store;
+
+/// A `Timeout`'s time limit.
+#[derive(Debug)]
+pub(crate) enum Clock {
+    /// `timeout`: the deadline will be this long after the first poll that finds the inner
+    /// future pending.
+    After(Duration),
+    /// `timeout_at`, not yet polled pending: this deadline (`None`: never).
+    At(Option<Instant>),
+    /// The sleep that ends the time limit (it registers on its first poll).
+    Sleeping(Sleep),
+}
+
+impl Clock {
+    /// The clock of `timeout(duration, _)`: it starts at the first poll that finds the inner
+    /// future pending.
+    #[inline]
+    pub(crate) fn after(duration: Duration) -> Clock {
+        Clock::After(duration)
+    }
+
+    /// The clock of `timeout_at(deadline, _)` (`None`: never).
+    #[inline]
+    pub(crate) fn at(deadline: Option<Instant>) -> Clock {
+        Clock::At(deadline)
+    }
+
+    /// A clock that is already `sleep` (for tests, with a sleep in a private store).
+    #[cfg(test)]
+    pub(crate) fn sleeping(sleep: Sleep) -> Clock {
+        Clock::Sleeping(sleep)
+    }
+
+    /// The deadline, if it is known: `None` before a `timeout`'s clock started, or for no
+    /// time limit.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match self {
+            Clock::After(_) => None,
+            Clock::At(deadline) => *deadline,
+            Clock::Sleeping(sleep) => sleep.deadline(),
+        }
+    }
+
+    /// `timeout`'s duration if its clock has not started.
+    pub(crate) fn unstarted_duration(&self) -> Option<Duration> {
+        match self {
+            Clock::After(duration) => Some(*duration),
+            _ => None,
+        }
+    }
+
+    /// Is the clock's sleep registered in its store?
+    #[cfg(test)]
+    pub(crate) fn is_registered(&self) -> bool {
+        matches!(self, Clock::Sleeping(sleep) if sleep.is_registered())
+    }
+
+    /// The inner future is pending: starts the clock if it has not started, then polls the
+    /// sleep. Ready once the deadline has passed (the sleep then holds no registration).
+    ///
+    /// Out of line and non-generic: only the ready path of `Timeout::poll` is inlined into
+    /// its caller.
+    pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let deadline = match *self {
+            Clock::Sleeping(ref mut sleep) => return Pin::new(sleep).poll(cx),
+            // The clock starts now, at the first poll that found the inner future pending.
+            Clock::After(duration) => Instant::now().checked_add(duration),
+            Clock::At(deadline) => deadline,
+        };
+        *self = Clock::Sleeping(Sleep::new_in(store::global(), deadline));
+        let Clock::Sleeping(sleep) = self else {
+            unreachable!("set just above")
+        };
+        Pin::new(sleep).poll(cx)
+    }
+
+    /// The inner future completed: removes the sleep's registration (if any) now rather than
+    /// when the `Timeout` is dropped. The deadline stays readable. For a clock that never
+    /// started, this is one comparison.
+    #[inline]
+    pub(crate) fn disarm(&mut self) {
+        if let Clock::Sleeping(sleep) = self {
+            sleep.deregister();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::leaked_test_store;
+
+    #[test]
+    fn after_has_no_deadline_until_it_starts() {
+        for duration in [Duration::ZERO, Duration::new(7, 999_999_999), Duration::MAX] {
+            let mut clock = Clock::after(duration);
+            assert_eq!(clock.unstarted_duration(), Some(duration));
+            assert_eq!(clock.deadline(), None);
+            clock.disarm();
+            assert_eq!(clock.unstarted_duration(), Some(duration));
+            assert_eq!(clock.deadline(), None);
+        }
+    }
+
+    #[test]
+    fn disarm_removes_the_registration_and_keeps_the_deadline() {
+        struct Noop;
+        impl std::task::Wake for Noop {
+            fn wake(self: std::sync::Arc<Self>) {}
+        }
+        let waker = std::task::Waker::from(std::sync::Arc::new(Noop));
+        let store = leaked_test_store();
+        let deadline = Some(Instant::now() + Duration::from_secs(60));
+        let mut clock = Clock::sleeping(Sleep::new_in(store, deadline));
+        assert!(clock
+            .poll_expired(&mut Context::from_waker(&waker))
+            .is_pending());
+        assert!(clock.is_registered());
+        assert_eq!(store.len(), 1);
+        clock.disarm();
+        assert_eq!(store.len(), 0);
+        assert!(!clock.is_registered());
+        assert_eq!(clock.deadline(), deadline);
+    }
+
+    #[test]
+    fn at_keeps_its_deadline() {
+        let deadline = Some(Instant::now());
+        let mut clock = Clock::at(deadline);
+        assert_eq!(clock.deadline(), deadline);
+        assert_eq!(clock.unstarted_duration(), None);
+        clock.disarm();
+        assert_eq!(clock.deadline(), deadline);
+    }
+}
