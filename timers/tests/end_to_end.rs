@@ -55,22 +55,36 @@ fn public_types_are_send_and_sync() {
 #[test]
 fn timers_fire_in_deadline_order() {
     let log = Arc::new(Mutex::new(Vec::new()));
-    // Far enough ahead that registering all 30 finishes before the first is due.
-    let start = Instant::now() + ms(1000);
-    // Deadlines 3 ms apart, registered in scrambled order.
-    let order: Vec<usize> = (0..30).map(|i| (i * 17) % 30).collect();
-    let mut sleeps: Vec<Sleep> = order
-        .iter()
-        .map(|&id| {
-            let mut s = sleep_until(start + ms(3 * id as u64));
-            let waker = Waker::from(Arc::new(Recorder {
-                id,
-                log: log.clone(),
-            }));
-            assert!(poll_once(&mut s, &waker).is_pending());
-            s
-        })
-        .collect();
+    // Registering all 30 must finish before the first is due; a thread stalled past that
+    // starts over (bounded), so that only the store's order is tested, not the machine's speed.
+    let mut sleeps: Vec<Sleep> = Vec::new();
+    for attempt in 0.. {
+        assert!(
+            attempt < 20,
+            "could not register 30 sleeps within 1 s, 20 times"
+        );
+        log.lock().unwrap().clear();
+        let start = Instant::now() + ms(1000);
+        // Deadlines 3 ms apart, registered in scrambled order.
+        let order: Vec<usize> = (0..30).map(|i| (i * 17) % 30).collect();
+        sleeps = order
+            .iter()
+            .map(|&id| {
+                let mut s = sleep_until(start + ms(3 * id as u64));
+                let waker = Waker::from(Arc::new(Recorder {
+                    id,
+                    log: log.clone(),
+                }));
+                let _ = poll_once(&mut s, &waker);
+                s
+            })
+            .collect();
+        if Instant::now() < start {
+            // Polled before any deadline: every sleep registered, none completed.
+            break;
+        }
+        drop(std::mem::take(&mut sleeps));
+    }
     let give_up = Instant::now() + SAFETY_NET;
     while log.lock().unwrap().len() < 30 && Instant::now() < give_up {
         thread::sleep(ms(5));
@@ -177,10 +191,22 @@ struct Stalled {
 
 fn stall_interval(policy: MissedTicks, ticks_after: usize) -> Stalled {
     let period = ms(20);
-    let start = Instant::now();
-    let mut every = interval_at(start, period);
-    every.set_missed_ticks(policy);
-    assert_eq!(block_on(every.tick()), start);
+    // The first tick must be taken on time, or the missed-tick policy would already apply to
+    // it; a thread stalled for a period here starts over (bounded).
+    let (start, mut every) = (0..)
+        .map(|attempt| {
+            assert!(
+                attempt < 20,
+                "could not take a first tick on time, 20 times"
+            );
+            let start = Instant::now();
+            let mut every = interval_at(start, period);
+            every.set_missed_ticks(policy);
+            assert_eq!(block_on(every.tick()), start);
+            (start, every)
+        })
+        .find(|(start, _)| Instant::now() < *start + period)
+        .expect("an endless range");
     // Block the thread (not just the task) for five and a half periods.
     thread::sleep(period * 11 / 2);
     let after = (0..ticks_after)
