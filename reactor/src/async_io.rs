@@ -235,26 +235,49 @@ impl<T> Async<T> {
     }
 
     /// `poll_*`-style helper: runs `op`; on `WouldBlock` registers `cx`'s waker for `dir`.
+    ///
+    /// With [`Attempt::NeedsReadiness`], if `dir` is known not ready (no edge since a
+    /// confirmed `WouldBlock`), `op` is not tried at all: it could only return `WouldBlock`, so
+    /// the waker is registered directly.
     pub(crate) fn poll_op<R>(
         &self,
         cx: &mut Context<'_>,
         dir: Direction,
+        attempt: Attempt,
         mut op: impl FnMut(&T) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
-        loop {
-            // Read before the attempt; if an edge is reported while `op` runs, the
-            // registration below refuses and the attempt is retried (each retry follows a
-            // genuine new edge, so this cannot spin).
-            let tick = self.source.tick(dir);
-            match op(self.get_ref()) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if self.source.register_poll_waker(dir, tick, cx.waker()) {
-                        return Poll::Pending;
-                    }
-                }
-                result => return Poll::Ready(result),
+        let io = self.get_ref();
+        poll_attempts(&self.source, cx, dir, attempt, || op(io)).map(|(result, _)| result)
+    }
+
+    /// Like [`Async::poll_op`] for a byte-stream read of `len` bytes: a read that returns
+    /// fewer bytes than asked for (but some) drained the receive queue, so it clears the
+    /// direction's readiness as a `WouldBlock` would, saving the next read's failing syscall
+    /// (see [`Source::clear_after_short_read`]).
+    ///
+    /// Only for streams whose reads stop short solely because the queue ran dry (TCP).
+    pub(crate) fn poll_stream_read(
+        &self,
+        cx: &mut Context<'_>,
+        len: usize,
+        mut op: impl FnMut(&T) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        let io = self.get_ref();
+        let (result, tick) = std::task::ready!(poll_attempts(
+            &self.source,
+            cx,
+            Direction::Read,
+            Attempt::for_len(len),
+            || op(io)
+        ));
+        if let Ok(n) = result {
+            // Linux reads at most `MAX_READ_BYTES` per call, so a read of more is judged
+            // against that.
+            if n > 0 && n < len.min(MAX_READ_BYTES) {
+                self.source.clear_after_short_read(Direction::Read, tick);
             }
         }
+        Poll::Ready(result)
     }
 
     /// Like [`Async::poll_op`] with `&mut T`.
@@ -262,19 +285,75 @@ impl<T> Async<T> {
         &mut self,
         cx: &mut Context<'_>,
         dir: Direction,
+        attempt: Attempt,
         mut op: impl FnMut(&mut T) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
         let io = self.io.as_mut().expect("io is present until into_inner");
-        loop {
-            let tick = self.source.tick(dir);
-            match op(io) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if self.source.register_poll_waker(dir, tick, cx.waker()) {
-                        return Poll::Pending;
-                    }
+        poll_attempts(&self.source, cx, dir, attempt, || op(io)).map(|(result, _)| result)
+    }
+}
+
+/// The most bytes one `read`/`readv` returns on Linux (`MAX_RW_COUNT`: `INT_MAX` rounded down
+/// to a page): a read that returned this many stopped at the kernel's limit, not because the
+/// receive queue ran dry.
+const MAX_READ_BYTES: usize = 0x7fff_f000;
+
+/// Whether a `poll_*` operation can be skipped while its direction is known not ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Attempt {
+    /// It can only succeed once the direction is ready (a non-empty read or write, an
+    /// accept): while the direction is known not ready, skip it and wait.
+    NeedsReadiness,
+    /// It may succeed whatever the readiness (a flush, a zero-length read or write, which
+    /// return at once): always try it.
+    Always,
+}
+
+impl Attempt {
+    /// For a read or write of `len` bytes.
+    pub(crate) fn for_len(len: usize) -> Attempt {
+        if len == 0 {
+            Attempt::Always
+        } else {
+            Attempt::NeedsReadiness
+        }
+    }
+}
+
+/// The [`Attempt`] for a vectored read or write of `bufs`.
+pub(crate) fn attempt_for<B: std::ops::Deref<Target = [u8]>>(bufs: &[B]) -> Attempt {
+    Attempt::for_len(bufs.iter().map(|b| b.len()).sum())
+}
+
+/// The loop behind every `poll_*` operation: unless `dir` is known not ready and `kind` allows
+/// skipping (then only the waker is registered), runs `attempt` until it returns something other than `WouldBlock`
+/// or its `WouldBlock` is confirmed at an unchanged tick (then the waker is registered).
+/// Returns the result with the tick read before the attempt that produced it.
+fn poll_attempts<R>(
+    source: &Source,
+    cx: &mut Context<'_>,
+    dir: Direction,
+    kind: Attempt,
+    mut attempt: impl FnMut() -> io::Result<R>,
+) -> Poll<(io::Result<R>, u64)> {
+    loop {
+        // Read before the attempt; if an edge is reported while it runs, the registration
+        // below refuses and the attempt is retried (each retry follows a genuine new edge, so
+        // this cannot spin).
+        let tick = match kind {
+            Attempt::NeedsReadiness => match source.tick_or_wait(dir, cx.waker()) {
+                Some(tick) => tick,
+                None => return Poll::Pending,
+            },
+            Attempt::Always => source.tick(dir),
+        };
+        match attempt() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if source.register_poll_waker(dir, tick, cx.waker()) {
+                    return Poll::Pending;
                 }
-                result => return Poll::Ready(result),
             }
+            result => return Poll::Ready((result, tick)),
         }
     }
 }
@@ -393,7 +472,9 @@ impl<T: Read> AsyncRead for Async<T> {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         self.get_mut()
-            .poll_op_mut(cx, Direction::Read, |io| io.read(buf))
+            .poll_op_mut(cx, Direction::Read, Attempt::for_len(buf.len()), |io| {
+                io.read(buf)
+            })
     }
 
     fn poll_read_vectored(
@@ -402,7 +483,9 @@ impl<T: Read> AsyncRead for Async<T> {
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
         self.get_mut()
-            .poll_op_mut(cx, Direction::Read, |io| io.read_vectored(bufs))
+            .poll_op_mut(cx, Direction::Read, attempt_for(bufs), |io| {
+                io.read_vectored(bufs)
+            })
     }
 }
 
@@ -415,7 +498,12 @@ where
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_op(cx, Direction::Read, |mut io| io.read(buf))
+        self.poll_op(
+            cx,
+            Direction::Read,
+            Attempt::for_len(buf.len()),
+            |mut io| io.read(buf),
+        )
     }
 
     fn poll_read_vectored(
@@ -423,7 +511,9 @@ where
         cx: &mut Context<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.poll_op(cx, Direction::Read, |mut io| io.read_vectored(bufs))
+        self.poll_op(cx, Direction::Read, attempt_for(bufs), |mut io| {
+            io.read_vectored(bufs)
+        })
     }
 }
 
@@ -434,7 +524,9 @@ impl<T: Write> AsyncWrite for Async<T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         self.get_mut()
-            .poll_op_mut(cx, Direction::Write, |io| io.write(buf))
+            .poll_op_mut(cx, Direction::Write, Attempt::for_len(buf.len()), |io| {
+                io.write(buf)
+            })
     }
 
     fn poll_write_vectored(
@@ -443,12 +535,14 @@ impl<T: Write> AsyncWrite for Async<T> {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         self.get_mut()
-            .poll_op_mut(cx, Direction::Write, |io| io.write_vectored(bufs))
+            .poll_op_mut(cx, Direction::Write, attempt_for(bufs), |io| {
+                io.write_vectored(bufs)
+            })
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.get_mut()
-            .poll_op_mut(cx, Direction::Write, |io| io.flush())
+            .poll_op_mut(cx, Direction::Write, Attempt::Always, |io| io.flush())
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -465,7 +559,12 @@ where
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_op(cx, Direction::Write, |mut io| io.write(buf))
+        self.poll_op(
+            cx,
+            Direction::Write,
+            Attempt::for_len(buf.len()),
+            |mut io| io.write(buf),
+        )
     }
 
     fn poll_write_vectored(
@@ -473,11 +572,13 @@ where
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.poll_op(cx, Direction::Write, |mut io| io.write_vectored(bufs))
+        self.poll_op(cx, Direction::Write, attempt_for(bufs), |mut io| {
+            io.write_vectored(bufs)
+        })
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_op(cx, Direction::Write, |mut io| io.flush())
+        self.poll_op(cx, Direction::Write, Attempt::Always, |mut io| io.flush())
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

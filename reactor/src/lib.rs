@@ -11,6 +11,8 @@
 #![cfg(unix)]
 
 mod async_io;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod epoll;
 mod loom;
 pub mod net;
 mod nonblocking;
@@ -23,6 +25,8 @@ pub use async_io::{Async, Readiness};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_short_read;
 
 /// Wakes the reactor thread (starting it if needed) so it re-reads the timer deadline.
 fn reactor_notify() {

@@ -1,14 +1,18 @@
-//! The process-wide reactor: one `magpie-reactor` thread blocked in `Poller::wait`.
+//! The process-wide reactor: one `magpie-reactor` thread blocked waiting on the poller.
 //!
 //! The thread is started by the first registration or notification. Each turn it waits for
 //! I/O events no longer than the timer driver's next deadline, wakes the tasks waiting on the
 //! reported sources (outside every lock), then lets the timer driver fire what has expired.
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use crate::epoll;
 use crate::loom::{lock, Arc, Mutex};
-use crate::source::Source;
+use crate::source::{Source, SourceEvent};
 use crate::source_table::SourceTable;
 use crate::timer_hook;
-use polling::{Event, Events, PollMode, Poller};
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+use polling::{Event, PollMode};
+use polling::{Events, Poller};
 use std::io;
 use std::num::NonZeroUsize;
 use std::os::fd::BorrowedFd;
@@ -45,7 +49,10 @@ pub(crate) fn get() -> &'static Reactor {
             .name("magpie-reactor".into())
             // The thread looks the reactor up through `get()`, which blocks until this
             // initialiser has returned, so it never observes a half-built reactor.
-            .spawn(|| get().run())
+            .spawn(|| {
+                batch_scheduling();
+                get().run()
+            })
             .unwrap_or_else(|e| panic!("magpie-reactor: cannot spawn the reactor thread: {e}"));
         Reactor {
             poller,
@@ -80,15 +87,33 @@ impl Reactor {
         // Once, for good: edge-triggered interest in both directions is never re-armed (see
         // `source.rs` for how an edge with no waiter yet is kept).
         // SAFETY: the caller keeps `fd` open until `deregister`, which deletes it from the
-        // poller first — exactly `Poller::add_with_mode`'s contract.
-        if let Err(e) = unsafe {
-            self.poller
-                .add_with_mode(raw, Event::all(key), PollMode::Edge)
-        } {
+        // poller first — exactly `Poller::add_with_mode`'s (and `epoll::add_edge`'s) contract.
+        if let Err(e) = unsafe { self.add(raw, key) } {
             lock(&self.sources).remove(key);
             return Err(e);
         }
         Ok(source)
+    }
+
+    /// Adds `raw` to the poller under `key`, edge-triggered, both directions.
+    ///
+    /// # Safety
+    /// `raw` must stay open until it is deleted from the poller.
+    unsafe fn add(&self, raw: std::os::fd::RawFd, key: usize) -> io::Result<()> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            use std::os::fd::AsFd;
+            // SAFETY: forwarded from the caller.
+            unsafe { epoll::add_edge(self.poller.as_fd(), raw, key) }
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            // SAFETY: forwarded from the caller.
+            unsafe {
+                self.poller
+                    .add_with_mode(raw, Event::all(key), PollMode::Edge)
+            }
+        }
     }
 
     /// Deletes `source` from the poller and the table. Call while its fd is still open.
@@ -111,41 +136,97 @@ impl Reactor {
     fn run(&self) -> ! {
         let capacity = NonZeroUsize::new(EVENTS_PER_TURN).expect("non-zero");
         let mut events = Events::with_capacity(capacity);
-        let mut ready: Vec<(Arc<Source>, Event)> = Vec::new();
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let mut raw = epoll::RawEvents::with_capacity(EVENTS_PER_TURN);
+        let mut ready: Vec<(Arc<Source>, SourceEvent)> = Vec::new();
         let mut wake: Vec<Waker> = Vec::new();
         let mut timers = TimerTurn::default();
+        // Set while polling's notifier may be left disarmed (its re-arming wait failed): until
+        // a `Poller::wait` succeeds, every turn goes through it, so a later notification (a
+        // timer registered while the reactor sleeps) is never missed.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let mut rearm_pending = false;
         loop {
             let timeout = timers.fire(Instant::now());
-            events.clear();
-            if let Err(e) = self.poller.wait(&mut events, timeout) {
-                // `wait` already retries EINTR; any other error is unexpected. Do not spin on
-                // it: report once and back off.
-                eprintln!("magpie-reactor: Poller::wait failed: {e}");
-                std::thread::sleep(OVERDUE_BACKOFF);
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            if !rearm_pending && matches!(timeout, None | Some(Duration::ZERO)) {
+                // No deadline, or none to wait for: skip polling's per-wait timer and
+                // notifier bookkeeping (see `epoll.rs`).
+                use std::os::fd::AsFd;
+                if let Err(e) = raw.wait(self.poller.as_fd(), timeout.is_none()) {
+                    wait_failed(&e);
+                }
+                let poller_event = raw.iter().any(|(key, _)| key == epoll::POLLER_KEY);
+                self.dispatch(raw.iter(), &mut ready, &mut wake);
+                if poller_event {
+                    // A notification (or a stale timer expiry): let polling consume it and
+                    // re-arm its descriptors, without waiting.
+                    rearm_pending = !self.wait_polling(
+                        &mut events,
+                        Some(Duration::ZERO),
+                        &mut ready,
+                        &mut wake,
+                    );
+                }
+                continue;
             }
-            self.dispatch(&events, &mut ready, &mut wake);
+            let waited = self.wait_polling(&mut events, timeout, &mut ready, &mut wake);
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            {
+                rearm_pending = !waited;
+            }
+            #[cfg(not(any(target_os = "linux", target_os = "android")))]
+            let _ = waited;
         }
+    }
+
+    /// One `Poller::wait` with `timeout`, then dispatch of what it returned. Returns whether
+    /// the wait succeeded (and so re-armed polling's notifier).
+    fn wait_polling(
+        &self,
+        events: &mut Events,
+        timeout: Option<Duration>,
+        ready: &mut Vec<(Arc<Source>, SourceEvent)>,
+        wake: &mut Vec<Waker>,
+    ) -> bool {
+        events.clear();
+        let waited = match self.poller.wait(events, timeout) {
+            Ok(_) => true,
+            Err(e) => {
+                wait_failed(&e);
+                false
+            }
+        };
+        let reported = events.iter().map(|ev| {
+            let source_event = SourceEvent {
+                readable: ev.readable,
+                writable: ev.writable,
+                // polling's events do not say whether a read edge came with an end-of-stream:
+                // assume it may have.
+                suspect: ev.readable,
+            };
+            (ev.key, source_event)
+        });
+        self.dispatch(reported, ready, wake);
+        waited
     }
 
     /// Wakes the waiters of every reported source.
     fn dispatch(
         &self,
-        events: &Events,
-        ready: &mut Vec<(Arc<Source>, Event)>,
+        reported: impl Iterator<Item = (usize, SourceEvent)>,
+        ready: &mut Vec<(Arc<Source>, SourceEvent)>,
         wake: &mut Vec<Waker>,
     ) {
         {
             let table = lock(&self.sources);
             // A key that is no longer in the table (source dropped after the kernel queued the
-            // event) or was reused (different generation) is skipped here.
-            ready.extend(
-                events
-                    .iter()
-                    .filter_map(|ev| table.get(ev.key).map(|s| (s.clone(), ev))),
-            );
+            // event) or was reused (different generation) is skipped here, as is the poller's
+            // own key.
+            ready.extend(reported.filter_map(|(key, ev)| table.get(key).map(|s| (s.clone(), ev))));
         }
         for (source, ev) in ready.iter() {
-            source.on_event(ev.readable, ev.writable, wake);
+            source.on_event(*ev, wake);
         }
         ready.clear();
         // Every lock is released: wake. A panicking waker (an executor bug) must not take the
@@ -156,6 +237,36 @@ impl Reactor {
             }
         }
     }
+}
+
+/// Puts the calling (reactor) thread in the `SCHED_BATCH` policy, where the OS supports it.
+///
+/// Under the default policy a thread woken from `epoll_wait` preempts the thread running on
+/// its CPU. Every send on a busy socket wakes the reactor, so when the CPUs are saturated (the
+/// executor's workers busy) each readiness event cost two context switches — 1.2 to 1.5 per
+/// loopback round trip in `tcp_echo` — and the reactor dispatched one event per wait. A
+/// `SCHED_BATCH` thread gets the same share of CPU time but does not preempt on wake-up: it
+/// runs on an idle CPU at once, and on a busy one when the running thread blocks (a worker
+/// parking for lack of tasks) or its time slice ends, then dispatches every event that came in
+/// meanwhile in one turn. The cost is that, while every CPU is busy, readiness and timer
+/// expiries may be handled up to a scheduler slice (a few milliseconds) late — the same order
+/// as the OS's own scheduling granularity. Failing to change the policy is harmless: the
+/// reactor then runs under the default one.
+fn batch_scheduling() {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `param` is a valid `sched_param` for the call's duration; pid 0 is the
+        // calling thread, and `SCHED_BATCH` with priority 0 needs no privilege.
+        let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+    }
+}
+
+/// Reports a failed wait. The waits already retry `EINTR`; any other error is unexpected. Do
+/// not spin on it: report and back off.
+fn wait_failed(e: &io::Error) {
+    eprintln!("magpie-reactor: waiting for events failed: {e}");
+    std::thread::sleep(OVERDUE_BACKOFF);
 }
 
 /// The timer half of the loop: fires expired timers and turns the next deadline into a wait

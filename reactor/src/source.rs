@@ -66,6 +66,12 @@ struct DirectionState {
     /// confirmed at an unchanged tick. While clear, the direction is known not to have become
     /// ready: a bare readiness wait can register without asking the OS.
     ready: bool,
+    /// An edge of this direction may have come with a hang-up, an error or urgent data (or
+    /// was reported by a path that cannot tell): the descriptor may hold something a short
+    /// read leaves behind (a pending end-of-stream or error), so a short read must not clear
+    /// `ready`. Cleared only by a `WouldBlock` confirmed at an unchanged tick, which proves
+    /// nothing is pending (a pending end-of-stream or error makes a read return, not block).
+    suspect: bool,
     /// Every task waiting for this direction; all are drained and woken by one edge.
     waiters: Vec<Waiter>,
 }
@@ -76,12 +82,35 @@ impl Default for DirectionState {
             tick: 0,
             // Nothing is known about a new descriptor: it may already be ready.
             ready: true,
+            suspect: true,
             waiters: Vec::new(),
         }
     }
 }
 
 impl DirectionState {
+    /// Records that the direction was confirmed not ready (an operation returned `WouldBlock`
+    /// or a `poll(2)` probe said so) at the current tick.
+    fn confirm_not_ready(&mut self) {
+        self.ready = false;
+        self.suspect = false;
+    }
+
+    /// Adds (or refreshes) a `poll_*`-style waiter for `waker`'s task.
+    fn push_poll_waiter(&mut self, waker: &Waker) {
+        match self
+            .waiters
+            .iter_mut()
+            .find(|w| w.id.is_none() && w.waker.will_wake(waker))
+        {
+            Some(existing) => existing.waker.clone_from(waker),
+            None => self.waiters.push(Waiter {
+                id: None,
+                waker: waker.clone(),
+            }),
+        }
+    }
+
     /// Adds a `Readiness`-future waiter with id `id`, remembering the current tick.
     fn push_future_waiter(&mut self, id: u64, waker: &Waker) -> WaitState {
         self.waiters.push(Waiter {
@@ -118,6 +147,18 @@ pub(crate) struct Source {
     /// The file descriptor, owned by the `Async` that registered it.
     raw: RawFd,
     state: Mutex<State>,
+}
+
+/// One edge reported for a source, as the reactor hands it over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SourceEvent {
+    /// Readable (or hung up / in error).
+    pub(crate) readable: bool,
+    /// Writable (or hung up / in error).
+    pub(crate) writable: bool,
+    /// The edge came with a hang-up, an error or urgent data, or the poller path that
+    /// reported it cannot tell: a short read must not clear read readiness.
+    pub(crate) suspect: bool,
 }
 
 /// Where a `Readiness` future stands.
@@ -182,19 +223,41 @@ impl Source {
         if d.tick != seen_tick {
             return false;
         }
-        d.ready = false;
-        match d
-            .waiters
-            .iter_mut()
-            .find(|w| w.id.is_none() && w.waker.will_wake(waker))
-        {
-            Some(existing) => existing.waker.clone_from(waker),
-            None => d.waiters.push(Waiter {
-                id: None,
-                waker: waker.clone(),
-            }),
-        }
+        d.confirm_not_ready();
+        d.push_poll_waiter(waker);
         true
+    }
+
+    /// Before a `poll_*`-style attempt: if `dir` is known not ready (`ready` clear: no edge
+    /// since it was last confirmed or inferred empty), registers `waker` as a `poll_*`-style
+    /// waiter and returns `None` — the attempt would only return `WouldBlock`, so it is
+    /// skipped. Otherwise returns the current tick, to be passed to
+    /// [`Source::register_poll_waker`] or [`Source::clear_after_short_read`] after the attempt.
+    pub(crate) fn tick_or_wait(&self, dir: Direction, waker: &Waker) -> Option<u64> {
+        let mut state = lock(&self.state);
+        let d = &mut state.dirs[dir as usize];
+        if d.ready {
+            Some(d.tick)
+        } else {
+            d.push_poll_waiter(waker);
+            None
+        }
+    }
+
+    /// After a stream read started at `seen_tick` returned fewer bytes than asked for (but
+    /// more than zero): the receive queue was empty when the read finished, so clears `ready`
+    /// as a `WouldBlock` would — unless an edge was reported since `seen_tick` (it may carry
+    /// new data) or the direction is `suspect` (a hang-up, error or urgent data may still be
+    /// pending behind the data just read). Registers no waiter.
+    ///
+    /// Only for byte streams whose reads stop short solely because the queue ran dry (TCP):
+    /// a wrongly cleared flag makes the next read wait for an edge that never comes.
+    pub(crate) fn clear_after_short_read(&self, dir: Direction, seen_tick: u64) {
+        let mut state = lock(&self.state);
+        let d = &mut state.dirs[dir as usize];
+        if d.tick == seen_tick && !d.suspect {
+            d.ready = false;
+        }
     }
 
     /// Polls a `Readiness` future in state `wait` (see [`WaitState`]), updating it.
@@ -222,7 +285,7 @@ impl Source {
                 WaitPoll::Ready
             }
             WaitState::NotReadyAt(_) => {
-                d.ready = false;
+                d.confirm_not_ready();
                 let id = state.next_id();
                 *wait = state.dirs[dir as usize].push_future_waiter(id, waker);
                 WaitPoll::Pending
@@ -286,15 +349,20 @@ impl Source {
     }
 
     /// Called by the reactor for an edge on this source: for each reported direction, bumps
-    /// its tick, sets its `ready` flag and moves its waiters into `wake`. No syscall: the
-    /// edge-triggered registration needs no re-arming.
-    pub(crate) fn on_event(&self, readable: bool, writable: bool, wake: &mut Vec<Waker>) {
+    /// its tick, sets its `ready` flag and moves its waiters into `wake`; `suspect` (a hang-up,
+    /// error or urgent data came with it, or the caller cannot tell) marks the read direction
+    /// suspect. No syscall: the edge-triggered registration needs no re-arming.
+    pub(crate) fn on_event(&self, ev: SourceEvent, wake: &mut Vec<Waker>) {
         let mut state = lock(&self.state);
-        for (dir, reported) in [(Direction::Read, readable), (Direction::Write, writable)] {
+        for (dir, reported) in [
+            (Direction::Read, ev.readable),
+            (Direction::Write, ev.writable),
+        ] {
             if reported {
                 let d = &mut state.dirs[dir as usize];
                 d.tick = d.tick.wrapping_add(1);
                 d.ready = true;
+                d.suspect |= ev.suspect;
                 wake.extend(d.waiters.drain(..).map(|w| w.waker));
             }
         }
@@ -318,6 +386,18 @@ impl Source {
         // Dropped outside the lock: a waker's drop may run executor code.
         drop(waiters);
         result
+    }
+
+    /// Whether `dir`'s `ready` flag is set (for tests).
+    #[cfg(test)]
+    pub(crate) fn is_ready(&self, dir: Direction) -> bool {
+        lock(&self.state).dirs[dir as usize].ready
+    }
+
+    /// Whether `dir` is marked suspect (for tests).
+    #[cfg(test)]
+    pub(crate) fn is_suspect(&self, dir: Direction) -> bool {
+        lock(&self.state).dirs[dir as usize].suspect
     }
 
     /// Number of tasks waiting on `dir` (for tests).

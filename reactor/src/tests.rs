@@ -289,3 +289,38 @@ fn a_source_that_stays_readable_is_reported_once_per_edge() {
     b.write_all(b"y").unwrap();
     wait_for_edge(&a, Direction::Read, after_edge);
 }
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[test]
+fn the_reactor_thread_runs_in_the_batch_scheduling_policy() {
+    // Where the OS refuses the policy (musl, some seccomp sandboxes) the reactor runs under the
+    // default one by design; probe on a thread of our own and check only where it is allowed.
+    let allowed = std::thread::spawn(|| {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `param` is valid for the call; pid 0 is this (throwaway) thread.
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) == 0 }
+    })
+    .join()
+    .unwrap();
+    if !allowed {
+        eprintln!("SCHED_BATCH is refused here: nothing to check");
+        return;
+    }
+    reactor::get();
+    // The thread names itself at spawn and sets its policy first thing: find it by name.
+    let mut policy = None;
+    wait_until(|| {
+        for task in std::fs::read_dir("/proc/self/task").unwrap() {
+            let task = task.unwrap();
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if comm.trim_end() == "magpie-reactor" {
+                let tid: libc::pid_t = task.file_name().to_str().unwrap().parse().unwrap();
+                // SAFETY: `sched_getscheduler` only reads the scheduling policy of `tid`.
+                policy = Some(unsafe { libc::sched_getscheduler(tid) });
+                return policy == Some(libc::SCHED_BATCH);
+            }
+        }
+        false
+    });
+    assert_eq!(policy, Some(libc::SCHED_BATCH));
+}

@@ -122,3 +122,35 @@ fn second_driver_is_rejected() {
     };
     assert_eq!(set_timer_driver(&OTHER), Err(DriverAlreadySet));
 }
+
+#[test]
+fn every_notification_wakes_an_idle_reactor_which_then_sleeps() {
+    let _g = serial();
+    let d = driver();
+    // No deadline pending: the reactor blocks with no timeout. Each notification must wake it
+    // (so the notifier is re-armed after every one it consumes) ...
+    for _ in 0..100 {
+        let before = d.state.lock().unwrap().calls;
+        notify_reactor();
+        let start = Instant::now();
+        let mut s = d.state.lock().unwrap();
+        while s.calls == before {
+            assert!(
+                start.elapsed() < SAFETY,
+                "a notification did not wake the reactor"
+            );
+            s = d
+                .changed
+                .wait_timeout(s, Duration::from_millis(100))
+                .unwrap()
+                .0;
+        }
+    }
+    // ... and, with nothing to do, it then sleeps instead of turning. (Sleep so a spinning loop
+    // would have had thousands of turns; the assertion is on the count.)
+    std::thread::sleep(Duration::from_millis(20));
+    let before = d.state.lock().unwrap().calls;
+    std::thread::sleep(Duration::from_millis(50));
+    let turns = d.state.lock().unwrap().calls - before;
+    assert!(turns < 10, "idle reactor loop spun: {turns} turns");
+}

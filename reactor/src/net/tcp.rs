@@ -2,6 +2,7 @@
 
 use super::addr::{resolve, try_each, ToSocketAddrs};
 use super::sys::{self, Connect};
+use crate::async_io::{attempt_for, Attempt};
 use crate::loom::Arc;
 use crate::source::Direction;
 use crate::Async;
@@ -127,7 +128,7 @@ impl Stream for Incoming<'_> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.listener
             .inner
-            .poll_op(cx, Direction::Read, |l| l.accept())
+            .poll_op(cx, Direction::Read, Attempt::NeedsReadiness, |l| l.accept())
             .map(|r| Some(r.and_then(|(s, _)| TcpStream::from_std(s))))
     }
 }
@@ -241,6 +242,19 @@ impl TcpStream {
     }
 }
 
+#[cfg(test)]
+impl TcpStream {
+    /// The stream's reactor source (for the crate's tests).
+    pub(crate) fn source(&self) -> &crate::source::Source {
+        &self.inner.source
+    }
+
+    /// The std stream inside (for the crate's tests).
+    pub(crate) fn inner_std(&self) -> &std::net::TcpStream {
+        self.inner.get_ref()
+    }
+}
+
 /// Connects to one address with a non-blocking `connect`.
 async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
     let domain = match addr {
@@ -291,14 +305,20 @@ impl AsRawFd for TcpStream {
 
 macro_rules! stream_io {
     ($ty:ty, $std:ty, $shutdown:path) => {
+        $crate::net::tcp::stream_io!($ty, $std, $shutdown, poll_op);
+    };
+    // `$read` is the `Async` method reads go through: `poll_stream_read` (TCP: a short read
+    // clears read readiness) or `poll_op` (always try the syscall; see `unix.rs` for why).
+    ($ty:ty, $std:ty, $shutdown:path, $read:ident) => {
         impl AsyncRead for $ty {
             fn poll_read(
                 self: Pin<&mut Self>,
                 cx: &mut Context<'_>,
                 buf: &mut [u8],
             ) -> Poll<io::Result<usize>> {
-                self.inner
-                    .poll_op(cx, Direction::Read, |mut s: &$std| s.read(buf))
+                let len = buf.len();
+                $crate::net::tcp::stream_read!(self.inner, $read, cx, len, |mut s: &$std| s
+                    .read(buf))
             }
 
             fn poll_read_vectored(
@@ -306,8 +326,15 @@ macro_rules! stream_io {
                 cx: &mut Context<'_>,
                 bufs: &mut [IoSliceMut<'_>],
             ) -> Poll<io::Result<usize>> {
-                self.inner
-                    .poll_op(cx, Direction::Read, |mut s: &$std| s.read_vectored(bufs))
+                // Only the buffers one `readv` can fill count: std passes at most
+                // `READV_MAX_BUFFERS` of them, and a read that filled those is not short.
+                let len: usize = bufs
+                    .iter()
+                    .take($crate::net::tcp::READV_MAX_BUFFERS)
+                    .map(|b| b.len())
+                    .sum();
+                $crate::net::tcp::stream_read!(self.inner, $read, cx, len, |mut s: &$std| s
+                    .read_vectored(bufs))
             }
         }
 
@@ -317,8 +344,12 @@ macro_rules! stream_io {
                 cx: &mut Context<'_>,
                 buf: &[u8],
             ) -> Poll<io::Result<usize>> {
-                self.inner
-                    .poll_op(cx, Direction::Write, |mut s: &$std| s.write(buf))
+                self.inner.poll_op(
+                    cx,
+                    Direction::Write,
+                    Attempt::for_len(buf.len()),
+                    |mut s: &$std| s.write(buf),
+                )
             }
 
             fn poll_write_vectored(
@@ -327,7 +358,9 @@ macro_rules! stream_io {
                 bufs: &[IoSlice<'_>],
             ) -> Poll<io::Result<usize>> {
                 self.inner
-                    .poll_op(cx, Direction::Write, |mut s: &$std| s.write_vectored(bufs))
+                    .poll_op(cx, Direction::Write, attempt_for(bufs), |mut s: &$std| {
+                        s.write_vectored(bufs)
+                    })
             }
 
             fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -344,5 +377,36 @@ macro_rules! stream_io {
 }
 pub(crate) use stream_io;
 
-stream_io!(TcpStream, std::net::TcpStream, Shutdown::Write);
-stream_io!(&TcpStream, std::net::TcpStream, Shutdown::Write);
+/// One read through `$inner.$read`: `poll_op` takes a direction, `poll_stream_read` the
+/// requested length.
+/// The most buffers one `readv` is given: std's `read_vectored` passes at most `UIO_MAXIOV`
+/// (1024 on Linux, the only platform where a short read clears readiness) and ignores the
+/// rest, so a vectored read over more buffers fills at most these and must not be judged
+/// short against the whole list (regression: `a_vectored_read_over_more_than_iov_max_buffers_keeps_readiness`).
+pub(crate) const READV_MAX_BUFFERS: usize = 1024;
+
+macro_rules! stream_read {
+    ($inner:expr, poll_op, $cx:expr, $len:expr, $op:expr) => {
+        $inner.poll_op($cx, Direction::Read, Attempt::for_len($len), $op)
+    };
+    ($inner:expr, poll_stream_read, $cx:expr, $len:expr, $op:expr) => {
+        $inner.poll_stream_read($cx, $len, $op)
+    };
+}
+pub(crate) use stream_read;
+
+// A TCP read stops short only when the receive queue runs dry (or at a pending end-of-stream,
+// error or urgent mark, which the reactor flags as `suspect`), so a short read may clear read
+// readiness.
+stream_io!(
+    TcpStream,
+    std::net::TcpStream,
+    Shutdown::Write,
+    poll_stream_read
+);
+stream_io!(
+    &TcpStream,
+    std::net::TcpStream,
+    Shutdown::Write,
+    poll_stream_read
+);
