@@ -17,7 +17,7 @@ use crate::waiters::{WaitList, WaiterId, WakeList};
 /// next cannot be missed. Notifications are not stored: with no waiter, they do nothing.
 ///
 /// **Fairness:** notifications wake waiters in the order they started waiting; re-acquiring the
-/// lock afterwards is FIFO too (see [`Lock`]).
+/// lock afterwards follows [`Lock`]'s rules (FIFO queue, bounded barging).
 ///
 /// **Cancellation:** dropping a `wait` future after it was notified, but before it returned,
 /// passes that notification on to the next waiter, so no notification is lost.
@@ -55,7 +55,7 @@ impl<T> Condition<T> {
         }
     }
 
-    /// Waits for the condition's lock (FIFO, see [`Lock::lock`]).
+    /// Waits for the condition's lock (as [`Lock::lock`] does).
     pub fn lock(&self) -> LockFuture<'_, T> {
         self.lock.lock()
     }

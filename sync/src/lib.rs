@@ -15,9 +15,11 @@
 //! | [`oneshot()`] | `loop.create_future()` + `set_result` |
 //!
 //! They only use [`Waker`](std::task::Waker)s, so they work under any executor (magpie, tokio,
-//! `futures_lite::future::block_on`, …). Every waiter is served in FIFO order, and dropping a
-//! pending future is always safe: it leaves the queue, and anything already handed to it (a
-//! lock, permits, an item) passes on to the next waiter. Internally every primitive keeps its
+//! `futures_lite::future::block_on`, …). Waiters queue in FIFO order (`Lock` and `Semaphore`
+//! let a newcomer take a free resource ahead of them, a bounded number of times: see
+//! [`Semaphore`]), and dropping a pending future is always safe: it leaves the queue, and
+//! anything already handed to it (a lock, permits, an item, a turn to retry) passes on to the
+//! next waiter. Internally every primitive keeps its
 //! waiters in one shared FIFO waiter list, touched only inside short critical sections; no
 //! OS lock is ever held across an `.await`, and wakers run after those locks are released.
 //!
@@ -35,6 +37,7 @@ pub mod oneshot;
 mod queue;
 mod queue_error;
 mod raw_lock;
+mod raw_semaphore;
 mod rwlock;
 mod semaphore;
 mod waiters;

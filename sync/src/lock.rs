@@ -15,12 +15,16 @@ use crate::waiters::WaiterId;
 /// An async mutual-exclusion lock that owns the data it protects (asyncio's `Lock`, shaped like
 /// `std::sync::Mutex`).
 ///
-/// **Fairness:** waiters are served in the order they started waiting (FIFO). Unlocking hands the
-/// lock straight to the first waiter, so neither a newcomer nor [`try_lock`](Lock::try_lock) can
-/// barge ahead of someone already waiting.
+/// **Fairness (bounded barging):** waiters queue in the order they started waiting (FIFO) and
+/// only the first is woken. Unlocking makes the lock free for anyone — a newcomer,
+/// [`try_lock`](Lock::try_lock), or the task that just unlocked it — while the first waiter is
+/// woken to retry; so a task that unlocks and relocks need not suspend. A woken waiter that
+/// finds the lock taken retries at its next poll (it wakes itself at once); after 4 such failed
+/// polls it is handed the lock directly at the next unlock, and nobody can take it in between:
+/// no waiter starves.
 ///
 /// **Cancellation:** dropping a pending [`lock`](Lock::lock) future removes it from the queue; if
-/// the lock had already been handed to it, it is passed on to the next waiter.
+/// it had been woken to retry or handed the lock, the next waiter gets the turn instead.
 ///
 /// No OS lock is held while a [`LockGuard`] is alive; holding the guard across `.await` is fine.
 ///
@@ -61,8 +65,9 @@ impl<T> Lock<T> {
 
     /// Waits for the lock and returns a guard giving access to the data.
     ///
-    /// Waiters are served in FIFO order. Dropping the future before it completes gives up its
-    /// place (and passes the lock on if it had just been handed to it).
+    /// Waiters queue in FIFO order, with bounded barging (see [`Lock`]). Dropping the future
+    /// before it completes gives up its place (and passes the turn on if it had just been woken
+    /// or handed the lock).
     ///
     /// # Examples
     ///
@@ -82,7 +87,8 @@ impl<T> Lock<T> {
         }
     }
 
-    /// Takes the lock if it is free right now. It is never free while others wait for it.
+    /// Takes the lock if it is free right now, even if others wait, unless it is owed to a
+    /// waiter (see [`Lock`]).
     ///
     /// # Examples
     ///

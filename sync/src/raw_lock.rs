@@ -1,76 +1,38 @@
-//! The fair acquire/release protocol behind [`Lock`](crate::Lock) (one job: who owns the lock).
+//! The acquire/release protocol behind [`Lock`](crate::Lock) (one job: who owns the lock).
 //!
-//! Releasing never sets the lock free while someone waits: ownership is *handed* to the front
-//! waiter, so a newcomer (or `try_lock`) cannot barge ahead of it. A waiter dropped after the
-//! handoff releases again, which hands the lock to the next waiter.
-//!
-//! # Fast path
-//!
-//! Who owns the lock is one atomic word, [`RawLock::state`], with two bits:
-//!
-//! - [`LOCKED`]: someone owns the lock (a guard, or a waiter it was handed to).
-//! - [`HAS_WAITERS`]: the waiter list is non-empty.
-//!
-//! Only three values occur: `0` (free), `LOCKED`, and `LOCKED | HAS_WAITERS` (waiters are only
-//! queued while the lock is held, and a handoff keeps `LOCKED` set). Without waiters, acquiring
-//! is one CAS `0 -> LOCKED` and releasing one CAS `LOCKED -> 0`; neither touches the internal
-//! mutex nor the waiter list. Both CASes fail while `HAS_WAITERS` is set, which is what keeps
-//! the lock FIFO: a fast-path acquire can never barge past a queued waiter, and a release that
-//! sees waiters takes the slow path and hands the lock over.
-//!
-//! **Invariant:** `HAS_WAITERS` is set and cleared only while holding the internal mutex, and
-//! whenever that mutex is free, `HAS_WAITERS` is set exactly when the list has a queued waiter.
-//! So while `HAS_WAITERS` is set, nothing changes `state` without the mutex (both fast-path
-//! CASes fail), and the slow paths below can rely on the word they read under the mutex.
-//!
-//! **No lost wakeup.** A registering waiter (under the mutex) sets `HAS_WAITERS` with a CAS
-//! that expects `LOCKED`; a fast release is a CAS that expects `LOCKED`. Both are read-modify-
-//! writes of the same word, so one of them comes first in its modification order:
-//! - the release first: the waiter's CAS fails, it sees the lock free and takes it itself
-//!   instead of queueing;
-//! - the waiter first: the release's CAS fails on `HAS_WAITERS` and the releaser takes the slow
-//!   path. Its mutex section must come *after* the waiter's: had it come before, the releaser's
-//!   failed CAS (sequenced before its mutex section) would happen-before the waiter's CAS and
-//!   could not have read its value. So the releaser finds the waiter queued and hands it the
-//!   lock (or, if the waiter was cancelled meanwhile and `HAS_WAITERS` cleared, frees the lock).
+//! A lock is a semaphore with one permit: [`RawSemaphore`]'s protocol (see its module docs)
+//! gives the lock its fast path (one CAS to lock, one to unlock, neither touching the internal
+//! mutex while nobody sleeps or while a woken waiter is already on its way), its bounded
+//! barging (an unlocked lock is free for anyone; the front waiter is woken to retry and, after
+//! a few misses, is handed the lock directly), and its cancellation (a dropped waiter that was
+//! woken or handed the lock passes it on).
 
 use std::task::{Context, Poll};
 
-use crate::loom::{AtomicUsize, Mutex, Ordering};
-use crate::waiters::{WaitList, WaiterId, WakeList};
-
-/// Someone owns the lock.
-const LOCKED: usize = 0b01;
-/// The waiter list has at least one queued (not yet notified) waiter. Implies `LOCKED`.
-const HAS_WAITERS: usize = 0b10;
+use crate::raw_semaphore::{RawSemaphore, TakeError};
+use crate::waiters::WaiterId;
 
 #[derive(Debug)]
 pub(crate) struct RawLock {
-    /// `LOCKED` / `HAS_WAITERS`; see the module docs for the protocol.
-    state: AtomicUsize,
-    /// The queued acquirers, in FIFO order. Only touched when `HAS_WAITERS` is (being) set.
-    waiters: Mutex<WaitList<()>>,
+    /// One permit: held means locked.
+    permit: RawSemaphore,
 }
 
 impl RawLock {
     pub(crate) fn new() -> Self {
         RawLock {
-            state: AtomicUsize::new(0),
-            waiters: Mutex::new(WaitList::new()),
+            permit: RawSemaphore::new(1),
         }
     }
 
-    /// Takes the lock if it is free (it is never free while someone waits).
+    /// Takes the lock if it is free (and no starving waiter is owed it).
     #[inline]
     pub(crate) fn try_acquire(&self) -> bool {
-        // Acquire on success: synchronizes with the Release that freed the lock (a fast release,
-        // or the slow release's store of 0), so the previous owner's writes to the data are
-        // visible to us. Fails (never spuriously: strong CAS) if the lock is held or anyone
-        // waits, so this never barges past a queued waiter. Relaxed on failure: we learn
-        // nothing we act on.
-        self.state
-            .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+        match self.permit.try_acquire_one_of_one() {
+            Ok(()) => true,
+            Err(TakeError::NoPermits) => false,
+            Err(TakeError::Closed) => unreachable!("a lock's semaphore is never closed"),
+        }
     }
 
     /// One poll of an acquiring future whose queue entry lives in `waiter`.
@@ -83,233 +45,123 @@ impl RawLock {
         if waiter.is_none() && self.try_acquire() {
             return Poll::Ready(());
         }
-        self.poll_acquire_slow(waiter, cx)
-    }
-
-    #[inline(never)]
-    fn poll_acquire_slow(&self, waiter: &mut Option<WaiterId>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut waiters = self.waiters.lock();
-        let Some(id) = waiter else {
-            // First poll and the fast path failed: queue up, unless the lock was freed
-            // meanwhile. `HAS_WAITERS` cannot change under us (we hold the mutex), but `0 <->
-            // LOCKED` can (fast acquire/release), hence the loop.
-            // Relaxed: this load only picks the CAS to try; each CAS re-checks the value.
-            let mut current = self.state.load(Ordering::Relaxed);
-            loop {
-                debug_assert!(
-                    current == 0 || current & LOCKED != 0,
-                    "waiters imply LOCKED"
-                );
-                if current & HAS_WAITERS != 0 {
-                    // Others already queue (and the invariant holds: the list is non-empty).
-                    break;
-                }
-                let (new, success) = if current == 0 {
-                    // Free and nobody queued (invariant), so taking it is fair. Acquire: as in
-                    // `try_acquire`, pairs with the Release that freed it.
-                    (LOCKED, Ordering::Acquire)
-                } else {
-                    // Held, nobody queued: announce ourselves so that the owner's fast release
-                    // fails and it hands the lock over (the no-lost-wakeup race, module docs).
-                    // Relaxed suffices: the handoff itself is published through the mutex, and
-                    // the releaser's slow path is ordered after this section by coherence.
-                    (LOCKED | HAS_WAITERS, Ordering::Relaxed)
-                };
-                match self
-                    .state
-                    .compare_exchange(current, new, success, Ordering::Relaxed)
-                {
-                    Ok(_) if new == LOCKED => return Poll::Ready(()),
-                    Ok(_) => break,
-                    // The owner released (or someone took the free lock): look again.
-                    Err(actual) => current = actual,
-                }
-            }
-            *waiter = Some(waiters.push_back((), cx.waker()));
-            return Poll::Pending;
-        };
-        if waiters.is_queued(id) {
-            waiters.set_waker(id, cx.waker());
-            return Poll::Pending;
-        }
-        // Notified: the releaser handed us the lock (`LOCKED` stayed set). The releaser's writes
-        // to the data happened before it unlocked the mutex we now hold, so they are visible.
-        let id = waiter.take().expect("matched Some above");
-        waiters.remove(id);
-        Poll::Ready(())
+        self.permit
+            .poll_acquire_slow(1, waiter, cx)
+            .map(|result| result.expect("a lock's semaphore is never closed"))
     }
 
     /// Called when an acquiring future is dropped before completing. A future that never
     /// queued (`None`) has nothing to undo, and returns without touching the mutex.
     #[inline]
     pub(crate) fn cancel(&self, waiter: Option<WaiterId>) {
-        if let Some(id) = waiter {
-            self.cancel_queued(id);
-        }
-    }
-
-    #[cold]
-    fn cancel_queued(&self, id: WaiterId) {
-        let mut waiters = self.waiters.lock();
-        let notified = waiters.remove(id).notified;
-        // Mutant for the loom models (issue 7): forget to pass on a lock handed to us.
-        #[cfg(magpie_mutant = "lock_cancel_keeps_handoff")]
-        let notified = notified && false;
-        let wakers = if notified {
-            // We own the lock without ever having returned it: pass it on.
-            self.release_locked(&mut waiters)
-        } else {
-            // Still queued: we just left. If we were the last one queued, clear `HAS_WAITERS`
-            // (keeps the invariant; the owner's release can take the fast path again).
-            // Relaxed: nothing else can change `state` while `HAS_WAITERS` is set and we hold
-            // the mutex; an owner whose fast release already failed will find the list empty
-            // under the mutex and free the lock there.
-            if waiters.is_empty() {
-                self.state.fetch_and(!HAS_WAITERS, Ordering::Relaxed);
-            }
-            WakeList::new()
-        };
-        drop(waiters);
-        wakers.wake_all();
+        self.permit.cancel(waiter);
     }
 
     /// Releases the lock held by the caller.
     #[inline]
     pub(crate) fn release(&self) {
-        // Release on success: publishes our writes to the data to the next owner, whose acquire
-        // CAS reads this value. Fails if `HAS_WAITERS` is set (then the lock is handed over
-        // below, not freed). Relaxed on failure: the slow path re-reads under the mutex.
-        if self
-            .state
-            .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
-            .is_err()
-        {
-            self.release_slow();
-        }
-    }
-
-    #[inline(never)]
-    fn release_slow(&self) {
-        let mut waiters = self.waiters.lock();
-        let wakers = self.release_locked(&mut waiters);
-        drop(waiters);
-        wakers.wake_all();
-    }
-
-    /// Hands the lock to the front waiter, or frees it if none is queued. The caller owns the
-    /// lock and holds the mutex (`waiters` is its guard).
-    fn release_locked(&self, waiters: &mut WaitList<()>) -> WakeList {
-        // Under the mutex only we (the owner) change `state`: fast acquires fail while it is
-        // `LOCKED`, and the fast release is ours. Relaxed: a plain read of that stable word.
-        debug_assert!(self.state.load(Ordering::Relaxed) & LOCKED != 0);
-        let mut wakers = WakeList::new();
-        match waiters.notify_front() {
-            // Handoff: the lock stays locked and now belongs to that waiter, which will see
-            // this (and our writes to the data) through the mutex.
-            Some(((), waker)) => {
-                wakers.push(waker);
-                if waiters.is_empty() {
-                    // Keep the invariant. Relaxed: no one else writes `state` now (above), and
-                    // the new owner reads it only after taking the mutex we hold.
-                    self.state.store(LOCKED, Ordering::Relaxed);
-                }
-            }
-            // Nobody queued (the last waiter may have left since our fast release failed;
-            // `HAS_WAITERS` is then already clear): free the lock. Release: publishes our writes
-            // to the data to the next acquirer's Acquire CAS.
-            None => self.state.store(0, Ordering::Release),
-        }
-        wakers
+        self.permit.release_one_of_one();
     }
 }
 
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize as StdAtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     use std::task::{Wake, Waker};
 
-    struct Count(StdAtomicUsize);
+    struct Count(AtomicUsize);
     impl Wake for Count {
         fn wake(self: Arc<Self>) {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
     }
 
-    fn state(lock: &RawLock) -> usize {
-        lock.state.load(Ordering::SeqCst)
+    fn counter() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        (count, waker)
     }
 
     #[test]
-    fn uncontended_lock_uses_only_the_state_word() {
+    fn uncontended_lock_and_unlock_leave_no_waiter() {
         let lock = RawLock::new();
         assert!(lock.try_acquire());
-        assert_eq!(state(&lock), LOCKED);
         assert!(!lock.try_acquire());
         lock.release();
-        assert_eq!(state(&lock), 0);
-        assert!(lock.waiters.lock().is_empty());
+        assert_eq!(lock.permit.available_permits(), 1);
+        assert_eq!(lock.permit.queued(), 0);
+        assert!(lock.try_acquire());
     }
 
     #[test]
-    fn waiters_set_the_flag_and_handoff_keeps_the_lock_locked() {
-        let count = Arc::new(Count(StdAtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
+    fn unlock_wakes_the_front_waiter_once_and_a_releaser_may_relock() {
+        let (count, waker) = counter();
         let mut cx = Context::from_waker(&waker);
         let lock = RawLock::new();
         assert!(lock.try_acquire());
         let (mut a, mut b) = (None, None);
         assert!(lock.poll_acquire(&mut a, &mut cx).is_pending());
         assert!(lock.poll_acquire(&mut b, &mut cx).is_pending());
-        assert_eq!(state(&lock), LOCKED | HAS_WAITERS);
-        // Handoff to `a`; `b` still queued, so the flag stays.
+        // Unlocking wakes `a` (only `a`) to retry; the lock is free meanwhile.
         lock.release();
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
-        assert_eq!(state(&lock), LOCKED | HAS_WAITERS);
-        assert!(!lock.try_acquire(), "no barging past the handoff");
+        assert!(lock.try_acquire(), "a free lock may be taken by a newcomer");
+        // While `a` is on its way, unlocking again wakes nobody else.
+        lock.release();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
         assert!(lock.poll_acquire(&mut a, &mut cx).is_ready());
-        // Handoff to `b`, the last one queued: the flag is cleared, the lock stays held.
+        // `a` held it while `b` slept: unlocking now wakes `b`.
         lock.release();
-        assert_eq!(state(&lock), LOCKED);
+        assert_eq!(count.0.load(Ordering::SeqCst), 2);
         assert!(lock.poll_acquire(&mut b, &mut cx).is_ready());
-        // No waiters left: the fast release frees it.
         lock.release();
-        assert_eq!(state(&lock), 0);
+        assert!(lock.try_acquire());
     }
 
     #[test]
-    fn last_waiter_leaving_clears_the_flag_and_a_handed_waiter_passes_it_on() {
-        let count = Arc::new(Count(StdAtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
+    fn a_waiter_overtaken_too_often_is_handed_the_lock() {
+        let (count, waker) = counter();
         let mut cx = Context::from_waker(&waker);
         let lock = RawLock::new();
         assert!(lock.try_acquire());
         let mut a = None;
         assert!(lock.poll_acquire(&mut a, &mut cx).is_pending());
-        lock.cancel(a.take());
-        assert_eq!(state(&lock), LOCKED);
+        // Each round: unlock (waking `a`), a newcomer takes the lock first, `a` misses.
+        let mut misses = 0;
+        loop {
+            lock.release();
+            if !lock.try_acquire() {
+                // No barging any more: the lock was handed to `a`.
+                break;
+            }
+            assert!(lock.poll_acquire(&mut a, &mut cx).is_pending());
+            misses += 1;
+            assert!(misses <= 10, "the waiter must not be overtaken forever");
+        }
+        assert_eq!(misses, 4, "MAX_MISSES misses, then a handoff");
+        assert!(lock.poll_acquire(&mut a, &mut cx).is_ready());
+        assert!(count.0.load(Ordering::SeqCst) >= 1);
         lock.release();
-        assert_eq!(state(&lock), 0);
+        assert!(lock.try_acquire(), "barging is allowed again");
+    }
 
-        // Handed the lock, then dropped: it is passed to the next waiter.
+    #[test]
+    fn a_dropped_woken_waiter_passes_the_lock_on() {
+        let (count, waker) = counter();
+        let mut cx = Context::from_waker(&waker);
+        let lock = RawLock::new();
         assert!(lock.try_acquire());
         let (mut a, mut b) = (None, None);
         assert!(lock.poll_acquire(&mut a, &mut cx).is_pending());
         assert!(lock.poll_acquire(&mut b, &mut cx).is_pending());
         lock.release();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
         lock.cancel(a.take());
-        assert_eq!(count.0.load(Ordering::SeqCst), 2);
-        assert_eq!(state(&lock), LOCKED);
+        assert_eq!(count.0.load(Ordering::SeqCst), 2, "`b` is woken instead");
         assert!(lock.poll_acquire(&mut b, &mut cx).is_ready());
         lock.release();
-        // Handed the lock with nobody behind: dropping it frees the lock.
-        assert!(lock.try_acquire());
-        let mut c = None;
-        assert!(lock.poll_acquire(&mut c, &mut cx).is_pending());
-        lock.release();
-        lock.cancel(c.take());
-        assert_eq!(state(&lock), 0);
         assert!(lock.try_acquire());
     }
 }

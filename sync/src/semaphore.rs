@@ -1,4 +1,4 @@
-//! [`Semaphore`]: a fair counting semaphore (asyncio's `Semaphore`).
+//! [`Semaphore`]: a counting semaphore with bounded barging (asyncio's `Semaphore`).
 
 use std::error::Error;
 use std::fmt;
@@ -7,41 +7,8 @@ use std::pin::Pin;
 use std::sync::Arc as StdArc;
 use std::task::{Context, Poll};
 
-use crate::loom::Mutex;
-use crate::waiters::{WaitList, WaiterId, WakeList};
-
-/// A queued request: how many permits it wants and, once notified, whether it got them
-/// (`false` means the semaphore was closed).
-#[derive(Debug)]
-struct Request {
-    permits: usize,
-    granted: bool,
-}
-
-#[derive(Debug)]
-struct State {
-    permits: usize,
-    closed: bool,
-    waiters: WaitList<Request>,
-}
-
-impl State {
-    /// Grants permits to front waiters while the front one can be satisfied. A large request at
-    /// the front blocks smaller ones behind it: strict FIFO, so it cannot be starved.
-    fn dispatch(&mut self) -> WakeList {
-        let mut wakers = WakeList::new();
-        while let Some(request) = self.waiters.front() {
-            if request.permits > self.permits {
-                break;
-            }
-            let (request, waker) = self.waiters.notify_front().expect("front exists");
-            self.permits -= request.permits;
-            request.granted = true;
-            wakers.push(waker);
-        }
-        wakers
-    }
-}
+use crate::raw_semaphore::{ClosedError, RawSemaphore, TakeError};
+use crate::waiters::WaiterId;
 
 /// The error of [`Semaphore::acquire`] and friends: the semaphore was closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -60,7 +27,7 @@ impl Error for AcquireError {}
 pub enum TryAcquireError {
     /// The semaphore was closed.
     Closed,
-    /// Not enough permits are available right now (or others are already waiting for them).
+    /// Not enough permits are available right now (or they are owed to a waiter).
     NoPermits,
 }
 
@@ -77,12 +44,18 @@ impl Error for TryAcquireError {}
 
 /// A counting semaphore (asyncio's `Semaphore`), with RAII permits.
 ///
-/// **Fairness:** requests are served in FIFO order. A request that cannot be satisfied yet
-/// blocks the requests behind it, even smaller ones, so a large request is never starved;
-/// `try_acquire` does not overtake waiters either.
+/// **Fairness (bounded barging):** waiters queue in FIFO order and only the front one is woken
+/// or served. Returning permits that the front waiter can use wakes it to retry; until it has
+/// run, the free permits may be taken by anyone — a newcomer, `try_acquire`, or the task that
+/// just released them — so a task that releases and re-acquires need not suspend each time.
+/// While waiters sleep and none has been woken, nobody can take permits past them (so a large
+/// request at the front blocks smaller ones). A woken waiter that finds its permits taken retries
+/// at its next poll (it wakes itself at once); after 4 such failed polls it is handed the next
+/// permits directly, and nobody else may take permits until it has them: no waiter starves.
 ///
-/// **Cancellation:** dropping a pending `acquire` future removes its request; if the permits had
-/// already been granted to it, they are returned and passed on to the next waiters.
+/// **Cancellation:** dropping a pending `acquire` future removes its request; if it had been
+/// woken to retry, the next waiter is woken instead (when the free permits suffice for it), and if permits had already been handed
+/// to it, they are returned and passed on.
 ///
 /// **Closing:** after [`close`](Semaphore::close), pending and later acquires fail with
 /// [`AcquireError`]; permits already held stay valid.
@@ -103,18 +76,14 @@ impl Error for TryAcquireError {}
 /// });
 /// ```
 pub struct Semaphore {
-    state: Mutex<State>,
+    raw: RawSemaphore,
 }
 
 impl Semaphore {
     /// Creates a semaphore with `permits` permits.
     pub fn new(permits: usize) -> Self {
         Semaphore {
-            state: Mutex::new(State {
-                permits,
-                closed: false,
-                waiters: WaitList::new(),
-            }),
+            raw: RawSemaphore::new(permits),
         }
     }
 
@@ -141,12 +110,12 @@ impl Semaphore {
         }
     }
 
-    /// Takes one permit if available now without overtaking a waiter.
+    /// Takes one permit if one is free now and not owed to a waiter (see **Fairness**).
     pub fn try_acquire(&self) -> Result<SemaphorePermit<'_>, TryAcquireError> {
         self.try_acquire_many(1)
     }
 
-    /// Takes `n` permits if available now without overtaking a waiter.
+    /// Takes `n` permits if they are free now and not owed to a waiter (see **Fairness**).
     pub fn try_acquire_many(&self, n: usize) -> Result<SemaphorePermit<'_>, TryAcquireError> {
         self.try_take(n).map(|()| SemaphorePermit {
             semaphore: self,
@@ -189,25 +158,18 @@ impl Semaphore {
         })
     }
 
-    /// Adds `n` permits, waking waiters they satisfy.
+    /// Adds `n` permits, waking a waiter they may satisfy.
     ///
     /// # Panics
     ///
     /// Panics if the number of available permits would overflow `usize`.
     pub fn add_permits(&self, n: usize) {
-        let mut state = self.state.lock();
-        state.permits = state
-            .permits
-            .checked_add(n)
-            .expect("Semaphore::add_permits: permit count overflowed usize");
-        let wakers = state.dispatch();
-        drop(state);
-        wakers.wake_all();
+        self.raw.add_permits(n);
     }
 
     /// The number of permits available right now.
     pub fn available_permits(&self) -> usize {
-        self.state.lock().permits
+        self.raw.available_permits()
     }
 
     /// Closes the semaphore: pending and later acquires fail with [`AcquireError`]. Permits
@@ -221,32 +183,19 @@ impl Semaphore {
     /// assert!(futures_lite::future::block_on(sem.acquire()).is_err());
     /// ```
     pub fn close(&self) {
-        let mut state = self.state.lock();
-        state.closed = true;
-        let mut wakers = WakeList::new();
-        // Notified with `granted == false`: they will report `AcquireError`.
-        while let Some((_, waker)) = state.waiters.notify_front() {
-            wakers.push(waker);
-        }
-        drop(state);
-        wakers.wake_all();
+        self.raw.close();
     }
 
     /// Whether [`close`](Semaphore::close) was called.
     pub fn is_closed(&self) -> bool {
-        self.state.lock().closed
+        self.raw.is_closed()
     }
 
     fn try_take(&self, n: usize) -> Result<(), TryAcquireError> {
-        let mut state = self.state.lock();
-        if state.closed {
-            Err(TryAcquireError::Closed)
-        } else if state.waiters.is_empty() && state.permits >= n {
-            state.permits -= n;
-            Ok(())
-        } else {
-            Err(TryAcquireError::NoPermits)
-        }
+        self.raw.try_acquire(n).map_err(|err| match err {
+            TakeError::Closed => TryAcquireError::Closed,
+            TakeError::NoPermits => TryAcquireError::NoPermits,
+        })
     }
 
     fn poll_acquire(
@@ -255,90 +204,27 @@ impl Semaphore {
         waiter: &mut Option<WaiterId>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), AcquireError>> {
-        let mut state = self.state.lock();
-        match waiter {
-            None if state.closed => Poll::Ready(Err(AcquireError(()))),
-            None if state.waiters.is_empty() && state.permits >= n => {
-                state.permits -= n;
-                Poll::Ready(Ok(()))
-            }
-            None => {
-                let request = Request {
-                    permits: n,
-                    granted: false,
-                };
-                *waiter = Some(state.waiters.push_back(request, cx.waker()));
-                Poll::Pending
-            }
-            Some(id) if state.waiters.is_queued(id) => {
-                state.waiters.set_waker(id, cx.waker());
-                Poll::Pending
-            }
-            Some(_) => {
-                let removed = state
-                    .waiters
-                    .remove(waiter.take().expect("matched Some above"));
-                if removed.value.granted {
-                    Poll::Ready(Ok(()))
-                } else {
-                    Poll::Ready(Err(AcquireError(())))
-                }
-            }
-        }
+        self.raw
+            .poll_acquire(n, waiter, cx)
+            .map(|result| result.map_err(|ClosedError| AcquireError(())))
     }
 
-    /// Called when an acquiring future is dropped. One that never queued has nothing to undo
-    /// and returns here, inline, without touching the mutex.
     #[inline]
     fn cancel(&self, waiter: Option<WaiterId>) {
-        if let Some(id) = waiter {
-            self.cancel_queued(id);
-        }
-    }
-
-    #[cold]
-    fn cancel_queued(&self, id: WaiterId) {
-        let mut state = self.state.lock();
-        let removed = state.waiters.remove(id);
-        // Mutant for the loom models (issue 7): permits granted to a cancelled waiter are lost.
-        #[cfg(magpie_mutant = "semaphore_cancel_loses_permits")]
-        let removed = crate::waiters::Removed {
-            value: Request {
-                permits: 0,
-                ..removed.value
-            },
-            ..removed
-        };
-        if removed.value.granted {
-            // Granted but never returned to the caller: give the permits back.
-            state.permits += removed.value.permits;
-        }
-        // Even a plain removal may unblock the requests behind a large one.
-        let wakers = state.dispatch();
-        drop(state);
-        wakers.wake_all();
+        self.raw.cancel(waiter);
     }
 
     fn release(&self, n: usize) {
-        let mut state = self.state.lock();
-        state.permits += n;
-        if state.waiters.is_empty() {
-            // The usual case: nobody to hand permits to or wake, so skip the dispatch.
-            return;
-        }
-        let wakers = state.dispatch();
-        drop(state);
-        wakers.wake_all();
+        self.raw.release(n);
     }
 }
 
 impl fmt::Debug for Semaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.state.lock();
         f.debug_struct("Semaphore")
-            .field("permits", &state.permits)
-            .field("closed", &state.closed)
-            .field("waiters", &state.waiters.len())
+            .field("permits", &self.raw.available_permits())
+            .field("closed", &self.raw.is_closed())
+            .field("waiters", &self.raw.queued())
             .finish()
     }
 }

@@ -133,6 +133,41 @@ impl<T> WaitList<T> {
         }
     }
 
+    /// The value of a waiter's entry, queued or notified.
+    pub(crate) fn get(&self, id: &WaiterId) -> &T {
+        &self.entry(id.0).value
+    }
+
+    /// The value of a waiter's entry, queued or notified, for updating in place.
+    pub(crate) fn get_mut(&mut self, id: &WaiterId) -> &mut T {
+        &mut self.entry_mut(id.0).value
+    }
+
+    /// Puts a notified waiter back at the *front* of the queue (it keeps its place in line),
+    /// waiting again with `waker`.
+    pub(crate) fn relink_front(&mut self, id: &WaiterId, waker: &Waker) {
+        let index = id.0;
+        let old_head = self.head;
+        {
+            let entry = self.entry_mut(index);
+            debug_assert!(!entry.queued, "only a notified waiter can be put back");
+            entry.queued = true;
+            entry.prev = NIL;
+            entry.next = old_head;
+            match &entry.waker {
+                Some(current) if current.will_wake(waker) => {}
+                _ => entry.waker = Some(waker.clone()),
+            }
+        }
+        if old_head == NIL {
+            self.tail = index;
+        } else {
+            self.entry_mut(old_head).prev = index;
+        }
+        self.head = index;
+        self.queued += 1;
+    }
+
     /// The value of the waiter at the front of the queue.
     pub(crate) fn front(&self) -> Option<&T> {
         (self.head != NIL).then(|| &self.entry(self.head).value)
@@ -300,6 +335,30 @@ mod tests {
         assert!(list.remove(c).notified && list.remove(d).notified);
         assert!(list.is_empty());
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_relinked_waiter_goes_back_to_the_front() {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut list = WaitList::new();
+        let a = list.push_back(1, &waker);
+        let b = list.push_back(2, &waker);
+        assert_eq!(*list.notify_front().unwrap().0, 1);
+        *list.get_mut(&a) = 10;
+        list.relink_front(&a, &waker);
+        assert!(list.is_queued(&a));
+        assert_eq!(list.len(), 2);
+        assert_eq!(list.front(), Some(&10));
+        assert_eq!(*list.get(&b), 2);
+        assert_eq!(*list.notify_front().unwrap().0, 10);
+        assert_eq!(*list.notify_front().unwrap().0, 2);
+        // Relinking into an empty list makes it the only entry.
+        list.relink_front(&b, &waker);
+        assert_eq!(list.len(), 1);
+        assert_eq!(*list.notify_front().unwrap().0, 2);
+        assert!(list.notify_front().is_none());
+        assert!(list.remove(a).notified && list.remove(b).notified);
     }
 
     /// Records, in order, which waker (by id) was woken.

@@ -1,4 +1,5 @@
-//! `Lock`: semantics, FIFO fairness, cancellation, and a multi-threaded stress test.
+//! `Lock`: semantics, FIFO order with bounded barging, cancellation, and a multi-threaded
+//! stress test.
 
 mod common;
 
@@ -33,19 +34,52 @@ fn waiter_is_woken_when_lock_is_released() {
 }
 
 #[test]
-fn try_lock_does_not_barge_past_a_waiter() {
+fn try_lock_may_take_a_freed_lock_while_the_woken_waiter_retries() {
     let lock = Lock::new(());
     let guard = lock.try_lock().unwrap();
+    let wakes = WakeCounter::new();
     let mut waiting = lock.lock();
-    assert!(poll_once(&mut waiting).is_pending());
+    assert!(poll_with(&mut waiting, &wakes.waker()).is_pending());
     drop(guard);
-    // The lock was handed to the waiter: it is not free for a newcomer.
-    assert!(lock.try_lock().is_none());
+    assert_eq!(wakes.count(), 1, "the front waiter is woken to retry");
+    // The lock is free: a newcomer may take it before the woken waiter runs.
+    let barger = lock
+        .try_lock()
+        .expect("an unlocked lock is free for anyone");
+    assert!(poll_with(&mut waiting, &wakes.waker()).is_pending());
+    drop(barger);
     let Poll::Ready(guard) = poll_once(&mut waiting) else {
-        panic!("the waiter was handed the lock");
+        panic!("the lock is free for the retrying waiter");
     };
     drop(guard);
     assert!(lock.try_lock().is_some());
+}
+
+#[test]
+fn a_waiter_overtaken_4_times_is_handed_the_lock() {
+    let lock = Lock::new(0);
+    let mut guard = lock.try_lock().unwrap();
+    let mut waiting = lock.lock();
+    assert!(poll_once(&mut waiting).is_pending());
+    let mut overtaken = 0;
+    loop {
+        drop(guard);
+        match lock.try_lock() {
+            Some(next) => guard = next,
+            // No barging any more: the lock was handed to the waiter.
+            None => break,
+        }
+        overtaken += 1;
+        assert!(overtaken <= 10, "the waiter must not be overtaken forever");
+        assert!(poll_once(&mut waiting).is_pending());
+    }
+    assert_eq!(overtaken, 4);
+    let Poll::Ready(mut guard) = poll_once(&mut waiting) else {
+        panic!("the lock was handed to the waiter");
+    };
+    *guard += 1;
+    drop(guard);
+    assert_eq!(*lock.try_lock().expect("barging is allowed again"), 1);
 }
 
 #[test]
@@ -98,7 +132,7 @@ fn dropping_a_queued_waiter_removes_it() {
 }
 
 #[test]
-fn waiter_dropped_right_after_handoff_passes_the_lock_on() {
+fn waiter_dropped_right_after_being_woken_passes_the_lock_on() {
     let lock = Lock::new(0);
     let guard = lock.try_lock().unwrap();
     let mut first = lock.lock();
@@ -106,7 +140,7 @@ fn waiter_dropped_right_after_handoff_passes_the_lock_on() {
     assert!(poll_once(&mut first).is_pending());
     let wakes = WakeCounter::new();
     assert!(poll_with(&mut second, &wakes.waker()).is_pending());
-    drop(guard); // handed to `first`
+    drop(guard); // `first` is woken to take it
     assert_eq!(wakes.count(), 0);
     drop(first); // …which is cancelled before it could run
     assert_eq!(
@@ -125,7 +159,7 @@ fn waiter_dropped_right_after_handoff_passes_the_lock_on() {
 }
 
 #[test]
-fn handoff_to_a_dropped_waiter_with_no_successor_frees_the_lock() {
+fn a_woken_waiter_dropped_with_no_successor_leaves_the_lock_free() {
     let lock = Lock::new(());
     let guard = lock.try_lock().unwrap();
     let mut only = lock.lock();
@@ -133,6 +167,35 @@ fn handoff_to_a_dropped_waiter_with_no_successor_frees_the_lock() {
     drop(guard);
     drop(only);
     assert!(lock.try_lock().is_some());
+}
+
+#[test]
+fn waiter_dropped_right_after_handoff_passes_the_lock_on() {
+    let lock = Lock::new(0);
+    let mut guard = lock.try_lock().unwrap();
+    let mut first = lock.lock();
+    assert!(poll_once(&mut first).is_pending());
+    // Overtaken until it starves: the next unlock hands the lock to it.
+    for _ in 0..4 {
+        drop(guard);
+        guard = lock
+            .try_lock()
+            .expect("barging is allowed until it starves");
+        assert!(poll_once(&mut first).is_pending());
+    }
+    let mut second = lock.lock();
+    let wakes = WakeCounter::new();
+    assert!(poll_with(&mut second, &wakes.waker()).is_pending());
+    drop(guard); // handed to `first`
+    assert!(lock.try_lock().is_none(), "the lock belongs to `first` now");
+    drop(first); // …which is cancelled before it could run
+    assert_eq!(wakes.count(), 1, "the lock was passed on");
+    let Poll::Ready(mut guard) = poll_once(&mut second) else {
+        panic!("second waiter should get the lock");
+    };
+    *guard += 1;
+    drop(guard);
+    assert_eq!(*lock.try_lock().unwrap(), 1);
 }
 
 #[test]

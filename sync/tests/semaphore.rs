@@ -1,4 +1,4 @@
-//! `Semaphore`: permits, FIFO fairness, close, cancellation, stress.
+//! `Semaphore`: permits, FIFO order with bounded barging, close, cancellation, stress.
 
 mod common;
 
@@ -56,6 +56,23 @@ fn add_permits_overflow_panics() {
 }
 
 #[test]
+fn permits_beyond_the_fast_path_range_still_work() {
+    let sem = Semaphore::new(usize::MAX - 1);
+    assert_eq!(sem.available_permits(), usize::MAX - 1);
+    let all = sem.try_acquire_many(usize::MAX - 2).unwrap();
+    let mut two = sem.acquire_many(2);
+    assert!(poll_once(&mut two).is_pending());
+    drop(all);
+    let Poll::Ready(Ok(two)) = poll_once(&mut two) else {
+        panic!("the permits came back");
+    };
+    assert_eq!(sem.available_permits(), usize::MAX - 3);
+    drop(two);
+    sem.add_permits(1);
+    assert_eq!(sem.available_permits(), usize::MAX);
+}
+
+#[test]
 fn waiters_are_served_in_arrival_order() {
     let sem = Semaphore::new(1);
     let held = sem.try_acquire().unwrap();
@@ -85,12 +102,62 @@ fn waiters_are_served_in_arrival_order() {
 }
 
 #[test]
+fn a_freed_permit_may_be_taken_while_the_woken_waiter_retries() {
+    let sem = Semaphore::new(1);
+    let held = sem.try_acquire().unwrap();
+    let wakes = WakeCounter::new();
+    let mut waiting = sem.acquire();
+    assert!(poll_with(&mut waiting, &wakes.waker()).is_pending());
+    drop(held);
+    assert_eq!(wakes.count(), 1, "the front waiter is woken to retry");
+    // The permit is free: a newcomer may take it before the woken waiter runs.
+    let barger = sem
+        .try_acquire()
+        .expect("a freed permit is free for anyone");
+    // The waiter misses, and stays on its way (it wakes itself to retry later).
+    assert!(poll_with(&mut waiting, &wakes.waker()).is_pending());
+    assert_eq!(wakes.count(), 2);
+    drop(barger);
+    assert!(matches!(poll_once(&mut waiting), Poll::Ready(Ok(_))));
+}
+
+#[test]
+fn a_woken_waiter_overtaken_4_times_is_handed_the_next_permit() {
+    let sem = Semaphore::new(1);
+    let mut held = sem.try_acquire().unwrap();
+    let mut waiting = sem.acquire();
+    assert!(poll_once(&mut waiting).is_pending());
+    let mut overtaken = 0;
+    loop {
+        drop(held);
+        match sem.try_acquire() {
+            Ok(permit) => held = permit,
+            // No barging any more: the permit was handed to the waiter.
+            Err(err) => {
+                assert_eq!(err, TryAcquireError::NoPermits);
+                break;
+            }
+        }
+        overtaken += 1;
+        assert!(overtaken <= 10, "the waiter must not be overtaken forever");
+        assert!(poll_once(&mut waiting).is_pending());
+    }
+    assert_eq!(overtaken, 4);
+    assert_eq!(sem.available_permits(), 0);
+    let Poll::Ready(Ok(permit)) = poll_once(&mut waiting) else {
+        panic!("the permit was handed to the waiter");
+    };
+    drop(permit);
+    assert!(sem.try_acquire().is_ok(), "barging is allowed again");
+}
+
+#[test]
 fn a_large_request_at_the_front_is_not_overtaken() {
     let sem = Semaphore::new(1);
     let mut big = sem.acquire_many(3);
     assert!(poll_once(&mut big).is_pending());
     let mut small = sem.acquire();
-    // A permit is available, but the large request arrived first.
+    // A permit is available, but the large request arrived first and sleeps: it is owed it.
     assert!(poll_once(&mut small).is_pending());
     assert_eq!(sem.try_acquire().unwrap_err(), TryAcquireError::NoPermits);
     sem.add_permits(2);
@@ -116,15 +183,44 @@ fn dropping_a_queued_large_request_lets_the_ones_behind_it_in() {
 }
 
 #[test]
-fn waiter_dropped_right_after_grant_returns_its_permits_to_the_next() {
+fn waiter_dropped_right_after_being_woken_passes_the_turn_on() {
     let sem = Semaphore::new(0);
     let mut first = sem.acquire_many(2);
     let mut second = sem.acquire_many(2);
     assert!(poll_once(&mut first).is_pending());
     let wakes = WakeCounter::new();
     assert!(poll_with(&mut second, &wakes.waker()).is_pending());
-    sem.add_permits(2); // granted to `first`
-    assert_eq!(sem.available_permits(), 0);
+    sem.add_permits(2); // `first` is woken to take them
+    assert_eq!(wakes.count(), 0);
+    drop(first); // cancelled before it ran
+    assert_eq!(wakes.count(), 1, "`second` is woken instead");
+    let Poll::Ready(Ok(permit)) = poll_once(&mut second) else {
+        panic!("the permits were passed on");
+    };
+    drop(permit);
+    drop(second);
+    assert_eq!(sem.available_permits(), 2, "no permit lost");
+}
+
+#[test]
+fn waiter_dropped_right_after_handoff_returns_its_permits_to_the_next() {
+    let sem = Semaphore::new(0);
+    let mut first = sem.acquire_many(2);
+    assert!(poll_once(&mut first).is_pending());
+    sem.add_permits(2); // `first` is woken to take them…
+                        // …but a newcomer takes them first, 4 times: `first` starves, and the permits that newcomer
+                        // returns are handed to it.
+    for _ in 0..4 {
+        let barger = sem
+            .try_acquire_many(2)
+            .expect("free while `first` is on its way");
+        assert!(poll_once(&mut first).is_pending());
+        drop(barger);
+    }
+    assert_eq!(sem.available_permits(), 0, "handed to `first`");
+    let mut second = sem.acquire_many(2);
+    let wakes = WakeCounter::new();
+    assert!(poll_with(&mut second, &wakes.waker()).is_pending());
     drop(first); // cancelled before it ran
     assert_eq!(wakes.count(), 1);
     let Poll::Ready(Ok(permit)) = poll_once(&mut second) else {
@@ -168,7 +264,7 @@ fn owned_permits_through_arc() {
 }
 
 #[test]
-fn owned_waiter_dropped_after_grant_returns_permits() {
+fn owned_waiter_dropped_after_being_woken_leaves_the_permit() {
     let sem = Arc::new(Semaphore::new(0));
     let mut waiting = sem.clone().acquire_owned();
     assert!(poll_once(&mut waiting).is_pending());
