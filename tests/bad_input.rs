@@ -104,7 +104,10 @@ fn semaphore_acquire_many_beyond_the_permits_waits_and_add_permits_overflow_pani
     // The permit went back on drop: the semaphore holds usize::MAX permits now.
     assert_eq!(sem.available_permits(), usize::MAX);
     let msg = panic_of(|| sem.add_permits(1));
-    assert_eq!(msg, "Semaphore::add_permits: permit count overflowed usize");
+    assert_eq!(
+        msg,
+        "Semaphore: the free permit count overflowed usize (more than usize::MAX permits in all)"
+    );
 
     // Closing fails a request that can never be met.
     let sem = Semaphore::new(0);

@@ -141,6 +141,13 @@ impl<T> Drop for Sender<T> {
         let mut inner = shared.lock();
         inner.sender_alive = false;
         let waker = inner.receiver_waker.take();
+        // Mutant for the loom models (issue 7): a sender dropped unsent wakes nobody, so a
+        // receiver that registered its waker first waits forever.
+        #[cfg(magpie_mutant = "oneshot_drop_wakes_nobody")]
+        let waker: Option<Waker> = {
+            drop(waker);
+            None
+        };
         drop(inner);
         if let Some(waker) = waker {
             waker.wake();

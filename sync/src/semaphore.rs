@@ -162,7 +162,10 @@ impl Semaphore {
     ///
     /// # Panics
     ///
-    /// Panics if the number of available permits would overflow `usize`.
+    /// Panics if the number of available permits would overflow `usize`, with the message
+    /// `"Semaphore: the free permit count overflowed usize (more than usize::MAX permits in
+    /// all)"`. Returning permits panics the same way if this made more than `usize::MAX`
+    /// permits exist in all (held plus free).
     pub fn add_permits(&self, n: usize) {
         self.raw.add_permits(n);
     }
