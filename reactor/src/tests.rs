@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Safety net for waits that take microseconds when things work.
-const SAFETY: Duration = Duration::from_secs(20);
+pub(crate) const SAFETY: Duration = Duration::from_secs(20);
 
+/// A waker that counts its wakes.
 #[derive(Default)]
-struct CountingWaker {
-    wakes: AtomicUsize,
+pub(crate) struct CountingWaker {
+    pub(crate) wakes: AtomicUsize,
 }
 
 impl Wake for CountingWaker {
@@ -33,7 +34,8 @@ impl Wake for CountingWaker {
     }
 }
 
-fn wait_until(mut cond: impl FnMut() -> bool) {
+/// Waits (polling every millisecond) until `cond` holds; fails the test after [`SAFETY`].
+pub(crate) fn wait_until(mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
         assert!(start.elapsed() < SAFETY, "condition never became true");

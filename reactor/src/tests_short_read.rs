@@ -4,39 +4,15 @@
 
 use crate::net::{TcpStream, UnixStream};
 use crate::source::{Direction, Source};
+use crate::tests::{wait_until, CountingWaker, SAFETY};
 use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWriteExt};
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpListener};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
-use std::task::{Context, Poll, Wake, Waker};
-use std::time::{Duration, Instant};
-
-/// Safety net for waits that take microseconds when things work.
-const SAFETY: Duration = Duration::from_secs(20);
-
-#[derive(Default)]
-struct CountingWaker {
-    wakes: AtomicUsize,
-}
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.wakes.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn wait_until(mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < SAFETY, "condition never became true");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 /// Runs `f` on its own thread and fails the test (instead of hanging it) if it has not
 /// finished within the safety net — a lost wake-up shows up as that failure.
