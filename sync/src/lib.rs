@@ -38,6 +38,7 @@ mod queue;
 mod queue_error;
 mod raw_lock;
 mod raw_semaphore;
+mod ring;
 mod rwlock;
 mod semaphore;
 mod waiters;

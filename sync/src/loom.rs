@@ -16,6 +16,12 @@ pub(crate) use std::sync::atomic::AtomicUsize;
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::AtomicUsize;
 
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::fence;
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::fence;
+
 /// Loom uses std's `Ordering`, so there is a single one for both builds.
 pub(crate) use std::sync::atomic::Ordering;
 

@@ -25,19 +25,20 @@ macro_rules! queue_handle {
         }
 
         impl<T> $name<T> {
-            fn with_buffer(buffer: Buffer<T>, capacity: Option<usize>) -> Self {
+            fn with_channel(channel: Channel<T>) -> Self {
                 $name {
-                    channel: Arc::new(Channel::new(buffer, capacity)),
+                    channel: Arc::new(channel),
                     stream_waiter: None,
                 }
             }
 
             /// Puts `value` in the queue, waiting while it is full.
             ///
-            /// Waiting putters are served in FIFO order. Fails, handing `value` back, if the
-            /// queue is closed (before or while waiting). Dropping the future while it waits
-            /// drops `value` and gives up its place; if the value had already been accepted,
-            /// it stays in the queue.
+            /// Waiting putters are served in FIFO order (a bounded [`Queue`]: FIFO with bounded
+            /// barging, see its docs). Fails, handing `value` back, if the queue is closed
+            /// (before or while waiting). Dropping the future while it waits drops `value` and
+            /// gives up its place (passing on a turn it had been woken for); if the value had
+            /// already been accepted, it stays in the queue.
             pub fn put(&self, value: T) -> Put<'_, T> {
                 Put {
                     channel: &self.channel,
@@ -46,7 +47,9 @@ macro_rules! queue_handle {
                 }
             }
 
-            /// Puts `value` if there is room right now (without overtaking waiting putters).
+            /// Puts `value` if there is room right now: it never overtakes putters that sleep
+            /// in the queue, but on a bounded [`Queue`] it may take room that a woken putter
+            /// was woken for (bounded barging, see its docs).
             pub fn try_put(&self, value: T) -> Result<(), TryPutError<T>> {
                 self.channel.try_put(value)
             }
@@ -54,9 +57,10 @@ macro_rules! queue_handle {
             #[doc = concat!("Takes the next item (", $order, "), waiting while the queue is empty.")]
             ///
             /// Waiting getters are served in FIFO order: an item put while getters wait goes
-            /// straight to the first of them. After [`close`](Self::close), the remaining items
-            /// are still returned, then `Err(Closed)`. Dropping the future gives up its place;
-            /// an item already handed to it goes to the next getter or back to the queue.
+            /// straight to the first of them (a bounded [`Queue`]: FIFO with bounded barging,
+            /// see its docs). After [`close`](Self::close), the remaining items are still
+            /// returned, then `Err(Closed)`. Dropping the future gives up its place; an item
+            /// already handed to it goes to the next getter or back to the queue.
             pub fn get(&self) -> Get<'_, T> {
                 Get {
                     channel: &self.channel,
@@ -156,7 +160,16 @@ queue_handle! {
     /// Cloning gives another handle to the same queue; every handle can put and get, and each
     /// implements [`Stream`] (the items until the queue is closed and drained).
     ///
-    /// **Fairness:** waiting putters and waiting getters are each served in FIFO order.
+    /// **Fairness:** waiting putters and waiting getters each queue in FIFO order.
+    /// [`unbounded`](Queue::unbounded): strict handoff, as for [`PriorityQueue`].
+    /// [`bounded`](Queue::bounded) (up to 65 536 items; above, as unbounded): *bounded
+    /// barging*. Puts and gets that need not wait take
+    /// no lock. The front waiter of each side is woken (one at a time) when an item (room)
+    /// appears; until it runs, a newcomer or `try_get`/`try_put` may take it first (a
+    /// *miss*: the waiter goes back to the front of the queue). At its 4th miss it is served
+    /// before anyone else: the next item is left for it (room is filled with its value
+    /// directly). Waiters behind it keep their order. Items are never handed to a getter
+    /// that has not run, so nothing is ever in flight.
     /// **Cancellation:** see [`put`](Queue::put) and [`get`](Queue::get): no item is ever lost
     /// or duplicated by dropping a pending future.
     ///
@@ -183,10 +196,14 @@ queue_handle! {
 impl<T> Queue<T> {
     /// Creates a queue without a capacity limit.
     pub fn unbounded() -> Self {
-        Self::with_buffer(Buffer::fifo(), None)
+        Self::with_channel(Channel::locked(Buffer::fifo(), None))
     }
 
-    /// Creates a queue holding at most `capacity` items.
+    /// Creates a queue holding at most `capacity` items, with lock-free puts and gets and
+    /// bounded barging (see the type's docs). The ring that makes puts and gets lock-free
+    /// allocates its slots up front, so a capacity above 65 536 gets the mutex-guarded
+    /// channel instead (the same as [`Queue::unbounded`]'s, with strict FIFO handoff and no
+    /// allocation ahead of use).
     ///
     /// # Panics
     ///
@@ -204,7 +221,14 @@ impl<T> Queue<T> {
             capacity > 0,
             "Queue::bounded: capacity must be at least 1 (use Queue::unbounded for no limit)"
         );
-        Self::with_buffer(Buffer::fifo(), Some(capacity))
+        // The ring allocates a sequence word and an `Option<T>` per slot up front: 1 MiB for
+        // small items at this bound.
+        const RING_MAX_CAPACITY: usize = 1 << 16;
+        if capacity <= RING_MAX_CAPACITY {
+            Self::with_channel(Channel::ring(capacity))
+        } else {
+            Self::with_channel(Channel::locked(Buffer::fifo(), Some(capacity)))
+        }
     }
 }
 
@@ -234,7 +258,7 @@ queue_handle! {
 impl<T: Ord> PriorityQueue<T> {
     /// Creates a priority queue without a capacity limit.
     pub fn unbounded() -> Self {
-        Self::with_buffer(Buffer::min_heap(), None)
+        Self::with_channel(Channel::locked(Buffer::min_heap(), None))
     }
 
     /// Creates a priority queue holding at most `capacity` items.
@@ -247,7 +271,7 @@ impl<T: Ord> PriorityQueue<T> {
             capacity > 0,
             "PriorityQueue::bounded: capacity must be at least 1 (use PriorityQueue::unbounded for no limit)"
         );
-        Self::with_buffer(Buffer::min_heap(), Some(capacity))
+        Self::with_channel(Channel::locked(Buffer::min_heap(), Some(capacity)))
     }
 }
 

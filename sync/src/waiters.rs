@@ -173,6 +173,15 @@ impl<T> WaitList<T> {
         (self.head != NIL).then(|| &self.entry(self.head).value)
     }
 
+    /// The value of the waiter at the front of the queue, for updating in place.
+    pub(crate) fn front_mut(&mut self) -> Option<&mut T> {
+        if self.head == NIL {
+            return None;
+        }
+        let head = self.head;
+        Some(&mut self.entry_mut(head).value)
+    }
+
     fn unlink(&mut self, index: usize) {
         let (prev, next) = {
             let entry = self.entry_mut(index);

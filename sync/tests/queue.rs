@@ -48,16 +48,17 @@ fn put_waits_while_full_and_completes_when_room_appears() {
     let mut put = queue.put(2);
     assert!(poll_with(&mut put, &wakes.waker()).is_pending());
     assert_eq!(queue.try_get(), Ok(1));
-    // Taking made room: the parked value moved in and the putter was woken.
+    // Taking made room: the putter was woken to retry (bounded queue: bounded barging).
     assert_eq!(wakes.count(), 1);
-    assert_eq!(queue.len(), 1);
     assert_eq!(poll_once(&mut put), Poll::Ready(Ok(())));
+    assert_eq!(queue.len(), 1);
     assert_eq!(queue.try_get(), Ok(2));
 }
 
+/// The unbounded `Queue` and `PriorityQueue` keep strict FIFO handoff to parked putters.
 #[test]
-fn waiting_putters_are_served_in_order_and_not_overtaken() {
-    let queue = Queue::bounded(1);
+fn priority_queue_putters_are_served_in_order_and_not_overtaken() {
+    let queue = PriorityQueue::bounded(1);
     queue.try_put(0).unwrap();
     let mut p1 = queue.put(1);
     let mut p2 = queue.put(2);
@@ -69,6 +70,97 @@ fn waiting_putters_are_served_in_order_and_not_overtaken() {
     assert_eq!(queue.try_get(), Ok(1));
     assert_eq!(queue.try_get(), Ok(2));
     assert!(poll_once(&mut p1).is_ready() && poll_once(&mut p2).is_ready());
+}
+
+/// The documented bound (`docs/sync.md`): a woken waiter misses at most this many times.
+const MAX_MISSES: usize = 4;
+
+/// Bounded `Queue`: parked putters are woken in order, one at a time; a newcomer may take the
+/// room first (a miss), but at its 4th miss the front putter is handed the next room directly.
+#[test]
+fn a_putter_overtaken_4_times_is_handed_the_room() {
+    let queue = Queue::bounded(1);
+    queue.try_put(0).unwrap();
+    let (w1, w2) = (WakeCounter::new(), WakeCounter::new());
+    let mut p1 = queue.put(1);
+    let mut p2 = queue.put(2);
+    assert!(poll_with(&mut p1, &w1.waker()).is_pending());
+    assert!(poll_with(&mut p2, &w2.waker()).is_pending());
+    for miss in 1..=MAX_MISSES {
+        assert_eq!(
+            queue.try_get(),
+            Ok(if miss == 1 { 0 } else { 100 + miss - 1 })
+        );
+        assert_eq!(w1.count(), miss, "the front putter is woken");
+        assert_eq!(w2.count(), 0, "only the front putter is woken");
+        // A newcomer barges into the room before the woken putter runs.
+        queue.try_put(100 + miss).unwrap();
+        assert!(poll_with(&mut p1, &w1.waker()).is_pending(), "miss {miss}");
+    }
+    // Starving: the next room goes to p1's value directly; newcomers cannot take it.
+    assert_eq!(queue.try_get(), Ok(100 + MAX_MISSES));
+    assert_eq!(w1.count(), MAX_MISSES + 1);
+    assert!(queue.try_put(9).unwrap_err().is_full());
+    assert_eq!(queue.len(), 1);
+    assert_eq!(poll_once(&mut p1), Poll::Ready(Ok(())));
+    // p2 kept its place behind p1.
+    assert_eq!(queue.try_get(), Ok(1));
+    assert_eq!(w2.count(), 1);
+    assert_eq!(poll_once(&mut p2), Poll::Ready(Ok(())));
+    assert_eq!(queue.try_get(), Ok(2));
+}
+
+/// Bounded `Queue`: a getter woken for an item may be overtaken (by `try_get` here) at most 4
+/// times; then the next item is kept for it.
+#[test]
+fn a_getter_overtaken_4_times_is_handed_the_next_item() {
+    let queue = Queue::bounded(4);
+    let wakes = WakeCounter::new();
+    let mut getter = queue.get();
+    assert!(poll_with(&mut getter, &wakes.waker()).is_pending());
+    for miss in 1..=MAX_MISSES {
+        queue.try_put(miss).unwrap();
+        assert_eq!(wakes.count(), miss, "the waiting getter is woken");
+        assert_eq!(queue.try_get(), Ok(miss), "a newcomer barges");
+        assert!(
+            poll_with(&mut getter, &wakes.waker()).is_pending(),
+            "miss {miss}"
+        );
+    }
+    queue.try_put(7).unwrap();
+    assert_eq!(
+        queue.try_get(),
+        Err(TryGetError::Empty),
+        "kept for the starving getter"
+    );
+    let mut newcomer = queue.get();
+    assert!(
+        poll_once(&mut newcomer).is_pending(),
+        "newcomers queue behind it"
+    );
+    assert_eq!(poll_once(&mut getter), Poll::Ready(Ok(7)));
+    // Barging is allowed again.
+    queue.try_put(8).unwrap();
+    assert_eq!(queue.try_get(), Ok(8));
+    drop(newcomer);
+}
+
+/// Bounded `Queue`: only one waiting getter is woken at a time; when it has taken its item, it
+/// wakes the next one if more items are there.
+#[test]
+fn woken_getters_pass_the_turn_on() {
+    let queue = Queue::bounded(4);
+    let (w1, w2) = (WakeCounter::new(), WakeCounter::new());
+    let mut g1 = queue.get();
+    let mut g2 = queue.get();
+    assert!(poll_with(&mut g1, &w1.waker()).is_pending());
+    assert!(poll_with(&mut g2, &w2.waker()).is_pending());
+    queue.try_put("a").unwrap();
+    queue.try_put("b").unwrap();
+    assert_eq!((w1.count(), w2.count()), (1, 0));
+    assert_eq!(poll_once(&mut g1), Poll::Ready(Ok("a")));
+    assert_eq!(w2.count(), 1);
+    assert_eq!(poll_once(&mut g2), Poll::Ready(Ok("b")));
 }
 
 #[test]
@@ -113,17 +205,56 @@ fn getter_dropped_right_after_handoff_passes_the_item_to_the_next_getter() {
 
 #[test]
 fn getter_dropped_right_after_handoff_puts_the_item_back_in_front() {
-    let queue = Queue::bounded(2);
+    let queue = PriorityQueue::bounded(2);
     let mut getter = queue.get();
     assert!(poll_once(&mut getter).is_pending());
-    queue.try_put(1).unwrap(); // handed to the getter
-    queue.try_put(2).unwrap();
+    queue.try_put(2).unwrap(); // handed to the getter
+    queue.try_put(1).unwrap();
     // The handed-off item still counts against the capacity.
     assert!(queue.try_put(3).unwrap_err().is_full());
     drop(getter);
     assert_eq!(queue.len(), 2);
     assert_eq!(queue.try_get(), Ok(1));
     assert_eq!(queue.try_get(), Ok(2));
+}
+
+/// Bounded `Queue`: an item never leaves the queue for a getter that has not run, so a woken
+/// getter dropped before running loses nothing, and its turn passes to the next getter.
+#[test]
+fn bounded_getter_dropped_after_being_woken_passes_the_turn_on() {
+    let queue = Queue::bounded(2);
+    let wakes = WakeCounter::new();
+    let mut first = queue.get();
+    let mut second = queue.get();
+    assert!(poll_once(&mut first).is_pending());
+    assert!(poll_with(&mut second, &wakes.waker()).is_pending());
+    queue.try_put(1).unwrap(); // `first` is woken for it
+    assert_eq!(queue.len(), 1, "the item stays in the queue");
+    queue.try_put(2).unwrap();
+    assert!(queue.try_put(3).unwrap_err().is_full());
+    drop(first);
+    assert_eq!(wakes.count(), 1);
+    assert_eq!(poll_once(&mut second), Poll::Ready(Ok(1)));
+    assert_eq!(queue.try_get(), Ok(2));
+}
+
+/// Bounded `Queue`: getters still waiting after `close` are woken (and see `Closed`) when the
+/// last item is taken, even though nothing more is ever put.
+#[test]
+fn getters_left_waiting_after_close_see_closed_once_drained() {
+    let queue = Queue::bounded(2);
+    let mut g1 = queue.get();
+    let mut g2 = queue.get();
+    assert!(poll_once(&mut g1).is_pending());
+    assert!(poll_once(&mut g2).is_pending());
+    queue.try_put(5).unwrap(); // `g1` is woken for it
+    queue.close(); // `g2` is woken by the close
+    let wakes = WakeCounter::new();
+    // The item is still there, and `g1` is on its way for it: `g2` waits again.
+    assert!(poll_with(&mut g2, &wakes.waker()).is_pending());
+    assert_eq!(poll_once(&mut g1), Poll::Ready(Ok(5)));
+    assert_eq!(wakes.count(), 1);
+    assert_eq!(poll_once(&mut g2), Poll::Ready(Err(Closed)));
 }
 
 #[test]
@@ -146,13 +277,52 @@ fn putter_dropped_while_waiting_withdraws_its_value() {
 
 #[test]
 fn putter_dropped_after_its_value_was_accepted_leaves_it_queued() {
-    let queue = Queue::bounded(1);
+    let queue = PriorityQueue::bounded(1);
     queue.try_put(1).unwrap();
     let mut put = queue.put(2);
     assert!(poll_once(&mut put).is_pending());
     assert_eq!(queue.try_get(), Ok(1)); // accepts the parked 2
     drop(put);
     assert_eq!(queue.try_get(), Ok(2));
+}
+
+/// Bounded `Queue`: a putter woken to retry and dropped first withdraws its value and passes
+/// the turn on; one whose value was handed the room (after starving) leaves it queued.
+#[test]
+fn bounded_putter_dropped_after_being_woken_passes_the_turn_on() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let queue = Queue::bounded(1);
+    queue.try_put(DropCounter(drops.clone())).unwrap();
+    let wakes = WakeCounter::new();
+    let mut p1 = queue.put(DropCounter(drops.clone()));
+    let mut p2 = queue.put(DropCounter(drops.clone()));
+    assert!(poll_once(&mut p1).is_pending());
+    assert!(poll_with(&mut p2, &wakes.waker()).is_pending());
+    drop(queue.try_get().unwrap()); // `p1` is woken to retry
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+    drop(p1);
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        2,
+        "the withdrawn value was dropped"
+    );
+    assert_eq!(wakes.count(), 1, "the turn passed to p2");
+    assert!(poll_once(&mut p2).is_ready());
+    assert_eq!(queue.len(), 1);
+
+    // Starve a putter, then drop it after its value was handed the room.
+    let queue = Queue::bounded(1);
+    queue.try_put(0).unwrap();
+    let mut put = queue.put(1);
+    assert!(poll_once(&mut put).is_pending());
+    for miss in 1..=MAX_MISSES {
+        queue.try_get().unwrap();
+        queue.try_put(10 + miss).unwrap();
+        assert!(poll_once(&mut put).is_pending());
+    }
+    queue.try_get().unwrap(); // accepts the parked 1
+    drop(put);
+    assert_eq!(queue.try_get(), Ok(1));
 }
 
 #[test]
@@ -229,13 +399,29 @@ fn join_waits_for_every_task_done() {
 
 #[test]
 fn items_accepted_from_parked_putters_count_for_join() {
-    let queue = Queue::bounded(1);
+    let queue = PriorityQueue::bounded(1);
     queue.try_put(1).unwrap();
     let mut put = queue.put(2);
     assert!(poll_once(&mut put).is_pending());
     queue.try_get().unwrap();
     queue.task_done();
     // 2 was accepted from the parked putter: join still waits for it.
+    assert!(poll_once(&mut queue.join()).is_pending());
+    queue.try_get().unwrap();
+    queue.task_done();
+    assert!(poll_once(&mut queue.join()).is_ready());
+}
+
+#[test]
+fn items_from_woken_putters_count_for_join() {
+    let queue = Queue::bounded(1);
+    queue.try_put(1).unwrap();
+    let mut put = queue.put(2);
+    assert!(poll_once(&mut put).is_pending());
+    queue.try_get().unwrap();
+    queue.task_done();
+    assert!(poll_once(&mut put).is_ready());
+    // 2 was put by the woken putter: join still waits for it.
     assert!(poll_once(&mut queue.join()).is_pending());
     queue.try_get().unwrap();
     queue.task_done();
@@ -358,6 +544,48 @@ fn stress_mpmc_bounded_moves_every_item_exactly_once() {
     );
 }
 
+/// The bounded queue's slow paths under load: capacity 1 makes nearly every operation wait, be
+/// woken, miss, or starve. 4 producers × 4 consumers on a tokio runtime; every item once.
+#[test]
+fn stress_mpmc_capacity_one_moves_every_item_exactly_once() {
+    const ITEMS: usize = if cfg!(miri) { 100 } else { 100_000 };
+    let queue = Queue::bounded(1);
+    let seen: Arc<Vec<AtomicUsize>> = Arc::new((0..ITEMS).map(|_| AtomicUsize::new(0)).collect());
+    tokio_rt(4).block_on(async {
+        let producers: Vec<_> = (0..4)
+            .map(|p| {
+                let queue = queue.clone();
+                tokio::spawn(async move {
+                    for i in (p..ITEMS).step_by(4) {
+                        queue.put(i).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        let consumers: Vec<_> = (0..4)
+            .map(|_| {
+                let (queue, seen) = (queue.clone(), seen.clone());
+                tokio::spawn(async move {
+                    while let Ok(item) = queue.get().await {
+                        seen[item].fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        for producer in producers {
+            producer.await.unwrap();
+        }
+        queue.close();
+        for consumer in consumers {
+            consumer.await.unwrap();
+        }
+    });
+    assert!(
+        seen.iter().all(|n| n.load(Ordering::Relaxed) == 1),
+        "an item was lost or duplicated"
+    );
+}
+
 /// Getters cancelled at random points while items flow: nothing is lost or duplicated.
 #[test]
 fn stress_cancelled_getters_lose_nothing() {
@@ -418,4 +646,23 @@ fn debug_names_the_queue_kind() {
         "{text}"
     );
     assert!(format!("{:?}", Queue::<u8>::unbounded()).starts_with("Queue {"));
+}
+
+/// Regression (found in review): the ring allocated every slot up front, so
+/// `Queue::bounded(usize::MAX)` panicked with "capacity overflow". Capacities beyond the
+/// ring's bound get the mutex-guarded channel and keep their limit.
+#[test]
+fn a_huge_bounded_capacity_allocates_nothing_up_front() {
+    let queue = Queue::<u8>::bounded(usize::MAX);
+    assert_eq!(queue.capacity(), Some(usize::MAX));
+    queue.try_put(1).unwrap();
+    queue.try_put(2).unwrap();
+    assert_eq!(queue.len(), 2);
+    assert_eq!(queue.try_get(), Ok(1));
+    let small = Queue::<u8>::bounded(65_537);
+    for i in 0..3 {
+        small.try_put(i).unwrap();
+    }
+    assert_eq!(small.capacity(), Some(65_537));
+    assert_eq!(small.try_get(), Ok(0));
 }
