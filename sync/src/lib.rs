@@ -15,13 +15,14 @@
 //! | [`oneshot()`] | `loop.create_future()` + `set_result` |
 //!
 //! They only use [`Waker`](std::task::Waker)s, so they work under any executor (magpie, tokio,
-//! `futures_lite::future::block_on`, …). Waiters queue in FIFO order (`Lock` and `Semaphore`
-//! let a newcomer take a free resource ahead of them, a bounded number of times: see
-//! [`Semaphore`]), and dropping a pending future is always safe: it leaves the queue, and
-//! anything already handed to it (a lock, permits, an item, a turn to retry) passes on to the
-//! next waiter. Internally every primitive keeps its
-//! waiters in one shared FIFO waiter list, touched only inside short critical sections; no
-//! OS lock is ever held across an `.await`, and wakers run after those locks are released.
+//! `futures_lite::future::block_on`, …). Waiters queue in FIFO order (`Lock`, `Semaphore` and a
+//! bounded [`Queue`] let a newcomer take a free resource ahead of them, a bounded number of
+//! times: see [`Semaphore`] and [`Queue`]), and dropping a pending future is always safe: it
+//! leaves the queue, and anything already handed to it (a lock, permits, an item, a turn to
+//! retry) passes on to the next waiter. Internally every primitive keeps its waiters in one
+//! shared FIFO waiter list, touched only inside short critical sections (a bounded `Queue`'s
+//! items live in a lock-free ring beside it); no OS lock is ever held across an `.await`, and
+//! wakers run after those locks are released.
 //!
 //! With `RUSTFLAGS="--cfg loom"` the primitives are built on loom's types, so a loom model using
 //! them explores their interleavings.
