@@ -58,16 +58,41 @@ fn peer_sends(stream: &TcpStream, peer: &mut std::net::TcpStream, data: &[u8]) {
     wait_until(|| stream.source().tick(Direction::Read) != t);
 }
 
+/// A connected pair whose magpie side has a confirmed-empty read direction (not suspect), then
+/// `data` from the peer with its read edge dispatched; `wakes` counts the wakes of `waker`,
+/// which is registered for reads.
+struct PendingData {
+    s: TcpStream,
+    peer: std::net::TcpStream,
+    wakes: Arc<CountingWaker>,
+    waker: Waker,
+}
+
+fn pair_with_pending(data: &[u8]) -> PendingData {
+    let (mut s, mut peer) = tcp_pair();
+    let wakes = Arc::new(CountingWaker::default());
+    let waker = Waker::from(wakes.clone());
+    drain_to_would_block(&mut s, &waker);
+    peer_sends(&s, &mut peer, data);
+    PendingData {
+        s,
+        peer,
+        wakes,
+        waker,
+    }
+}
+
 // Linux only: elsewhere every read edge is `suspect` (the reactor cannot tell a pending
 // end-of-stream from data there), so a short read never clears readiness.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[test]
 fn a_short_tcp_read_clears_read_readiness_and_the_next_edge_wakes_the_reader() {
-    let (mut s, mut peer) = tcp_pair();
-    let c = Arc::new(CountingWaker::default());
-    let waker = Waker::from(c.clone());
-    drain_to_would_block(&mut s, &waker);
-    peer_sends(&s, &mut peer, b"abc");
+    let PendingData {
+        mut s,
+        mut peer,
+        wakes: c,
+        waker,
+    } = pair_with_pending(b"abc");
     let mut buf = [0u8; 16];
     assert!(matches!(
         poll_read(&mut s, &mut buf, &waker),
@@ -92,10 +117,12 @@ fn a_short_tcp_read_clears_read_readiness_and_the_next_edge_wakes_the_reader() {
 
 #[test]
 fn a_read_that_fills_the_buffer_exactly_keeps_readiness() {
-    let (mut s, mut peer) = tcp_pair();
-    let waker = Waker::from(Arc::new(CountingWaker::default()));
-    drain_to_would_block(&mut s, &waker);
-    peer_sends(&s, &mut peer, &[7u8; 16]);
+    let PendingData {
+        mut s,
+        peer: _peer, // kept open: closing it would end the stream
+        waker,
+        wakes: _,
+    } = pair_with_pending(&[7u8; 16]);
     // Exactly 8 of the 16 bytes: more may be queued, so readiness must stay set and the next
     // read must get the rest without any further edge (the peer sends nothing more).
     let mut buf = [0u8; 8];
@@ -146,11 +173,12 @@ fn end_of_stream_behind_a_short_read_is_still_seen() {
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[test]
 fn end_of_stream_after_a_cleared_short_read_wakes_the_reader() {
-    let (mut s, mut peer) = tcp_pair();
-    let c = Arc::new(CountingWaker::default());
-    let waker = Waker::from(c.clone());
-    drain_to_would_block(&mut s, &waker);
-    peer_sends(&s, &mut peer, b"abc");
+    let PendingData {
+        mut s,
+        peer,
+        wakes: c,
+        waker,
+    } = pair_with_pending(b"abc");
     let mut buf = [0u8; 16];
     assert!(matches!(
         poll_read(&mut s, &mut buf, &waker),
@@ -372,10 +400,12 @@ fn a_short_unix_stream_read_keeps_readiness() {
 
 #[test]
 fn an_edge_between_a_short_read_and_the_clearing_keeps_readiness() {
-    let (mut s, mut peer) = tcp_pair();
-    let waker = Waker::from(Arc::new(CountingWaker::default()));
-    drain_to_would_block(&mut s, &waker);
-    peer_sends(&s, &mut peer, b"abc");
+    let PendingData {
+        mut s,
+        mut peer,
+        waker,
+        wakes: _,
+    } = pair_with_pending(b"abc");
     // The `poll_stream_read` steps, with new data arriving — and its edge dispatched — after
     // the short read and before the clearing.
     let t = s.source().tick(Direction::Read);
@@ -455,10 +485,12 @@ fn flushing_an_async_whose_write_direction_is_not_ready_completes() {
 #[test]
 fn a_vectored_read_over_more_than_iov_max_buffers_keeps_readiness() {
     use std::io::IoSliceMut;
-    let (mut s, mut peer) = tcp_pair();
-    let waker = Waker::from(Arc::new(CountingWaker::default()));
-    drain_to_would_block(&mut s, &waker);
-    peer_sends(&s, &mut peer, &[9u8; 1500]);
+    let PendingData {
+        mut s,
+        peer: _peer, // kept open: closing it would end the stream
+        waker,
+        wakes: _,
+    } = pair_with_pending(&[9u8; 1500]);
     let mut store = vec![[0u8; 1]; 2000];
     let mut bufs: Vec<IoSliceMut<'_>> = store.iter_mut().map(|b| IoSliceMut::new(b)).collect();
     let r = Pin::new(&mut s).poll_read_vectored(&mut Context::from_waker(&waker), &mut bufs);
