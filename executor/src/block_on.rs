@@ -3,29 +3,14 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::pin;
-use std::sync::Arc as StdArc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 
 use crate::loom::thread_local;
-use crate::runtime::park::{Parker, Unparker};
-
-/// Wakes the parked `block_on` thread. (`std::task::Wake` needs std's `Arc`; the parker inside
-/// is the loom-aware one.)
-struct ParkWaker(Unparker);
-
-impl Wake for ParkWaker {
-    fn wake(self: StdArc<Self>) {
-        self.0.unpark();
-    }
-
-    fn wake_by_ref(self: &StdArc<Self>) {
-        self.0.unpark();
-    }
-}
+use crate::runtime::park::Parker;
 
 fn new_parker() -> (Parker, Waker) {
     let parker = Parker::new();
-    let waker = Waker::from(StdArc::new(ParkWaker(parker.unparker())));
+    let waker = parker.unparker().into_waker();
     (parker, waker)
 }
 

@@ -2,15 +2,18 @@
 //!
 //! - [`Async<T>`] turns any file descriptor owner (`T: AsFd`) into an async I/O object.
 //! - [`net`] has async TCP, UDP and Unix-domain sockets built on it.
-//! - [`timer_hook`] lets a timer store be driven by the reactor thread's loop.
+//! - [`timer_hook`] lets a timer store be driven by whoever drives the reactor.
+//! - [`driver`] lets an idle executor thread drive the reactor itself (the I/O fast path).
 //!
-//! The reactor is one process-wide thread, `magpie-reactor`, started on first use and shared
-//! by every runtime and by plain `block_on`: it knows nothing of executors and only wakes
-//! `Waker`s. See `docs/reactor.md` for its design.
+//! The reactor is one process-wide poller with its thread, `magpie-reactor`, started on first
+//! use and shared by every runtime and by plain `block_on`: it knows nothing of executors and
+//! only wakes `Waker`s. Idle executor workers take the driving turn from that thread, so the
+//! tasks their events wake run where they were woken. See `docs/reactor.md` for its design.
 
 #![cfg(unix)]
 
 mod async_io;
+pub mod driver;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod epoll;
 mod loom;
@@ -20,6 +23,7 @@ mod reactor;
 mod source;
 mod source_table;
 pub mod timer_hook;
+mod turn;
 
 pub use async_io::{Async, Readiness};
 
@@ -28,7 +32,7 @@ mod tests;
 #[cfg(test)]
 mod tests_short_read;
 
-/// Wakes the reactor thread (starting it if needed) so it re-reads the timer deadline.
+/// Wakes whoever drives the reactor (starting it if needed) so it re-reads the timer deadline.
 fn reactor_notify() {
     reactor::get().notify();
 }

@@ -1,13 +1,14 @@
 //! The concurrency primitives the reactor uses: std's normally, loom's under `cfg(loom)`.
 //!
-//! Every lock and `Arc` that the source table and the per-source waiter lists use is
-//! taken from here, so that a loom model can swap them for loom's checked versions.
+//! Every lock, condvar, atomic and `Arc` that the source table, the per-source waiter lists and
+//! the driving turn (`turn.rs`) use is taken from here, so that a loom model can swap them for
+//! loom's checked versions.
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
+pub(crate) use std::sync::{atomic, Arc, Condvar, Mutex, MutexGuard};
 
 #[cfg(loom)]
-pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
+pub(crate) use loom::sync::{atomic, Arc, Condvar, Mutex, MutexGuard};
 
 /// Locks `mutex`, ignoring poisoning: every critical section in this crate leaves the protected
 /// data consistent before it can panic (they only push/pop vectors and bump counters), so a

@@ -1,8 +1,10 @@
-//! The process-wide reactor: one `magpie-reactor` thread blocked waiting on the poller.
+//! The process-wide reactor: one poller, one source table, one timer store, and the thread
+//! `magpie-reactor` that drives them whenever no idle worker does.
 //!
-//! The thread is started by the first registration or notification. Each turn it waits for
-//! I/O events no longer than the timer driver's next deadline, wakes the tasks waiting on the
-//! reported sources (outside every lock), then lets the timer driver fire what has expired.
+//! The thread is started by the first registration or notification. Whoever holds the driving
+//! turn (`turn.rs`) — the thread, or an idle executor worker through [`crate::driver`] — runs
+//! rounds of [`Reactor::drive_round`]: fire expired timers, wait for I/O no longer than the
+//! next deadline, wake the tasks waiting on the reported sources (outside every lock).
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 use crate::epoll;
@@ -10,10 +12,12 @@ use crate::loom::{lock, Arc, Mutex};
 use crate::source::{Source, SourceEvent};
 use crate::source_table::SourceTable;
 use crate::timer_hook;
+use crate::turn::Turn;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-use polling::{Event, PollMode};
-use polling::{Events, Poller};
+use polling::{Event, Events, PollMode};
+use polling::Poller;
 use std::io;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
 use std::num::NonZeroUsize;
 use std::os::fd::BorrowedFd;
 use std::panic::{self, AssertUnwindSafe};
@@ -21,17 +25,47 @@ use std::sync::OnceLock;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-/// Events collected per `Poller::wait`.
+/// Events collected per wait.
 const EVENTS_PER_TURN: usize = 1024;
 
 /// How long the loop waits when the timer driver keeps reporting a deadline it has already
 /// been asked to fire (a misbehaving driver): long enough not to spin, short enough to retry.
 const OVERDUE_BACKOFF: Duration = Duration::from_millis(1);
 
+/// How often the reactor thread looks at the turn while it stands by (`turn.rs`, step 6): a
+/// turn left vacant this long (twice, at worst) by busy workers is taken over, which bounds how
+/// late I/O and timers are delivered while every worker is busy. Short enough to be far below
+/// any network timeout; long enough that the look — one atomic load and a sleep — costs under
+/// a thousandth of a core while the service is busy. It costs nothing while the process is
+/// idle: then the thread sleeps until a worker leaves the poller.
+const WATCH_INTERVAL: Duration = Duration::from_millis(1);
+
+/// The environment variable that keeps the reactor thread in the default scheduling policy
+/// (`MAGPIE_REACTOR_SCHED_BATCH=0`); see `batch_scheduling`.
+const SCHED_BATCH_VAR: &str = "MAGPIE_REACTOR_SCHED_BATCH";
+
 /// The reactor shared by the whole process.
 pub(crate) struct Reactor {
     poller: Poller,
     sources: Mutex<SourceTable>,
+    /// Who drives now.
+    pub(crate) turn: Turn,
+    /// What a driver needs between waits. Locked only by the turn's holder, so never contended.
+    drive: Mutex<DriveState>,
+    /// Interrupts the current wait (Linux; elsewhere `Poller::notify`).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    notifier: epoll::Notifier,
+}
+
+/// The buffers and the timer bookkeeping of whoever holds the turn.
+struct DriveState {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    raw: epoll::RawEvents,
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    events: Events,
+    ready: Vec<(Arc<Source>, SourceEvent)>,
+    wake: Vec<Waker>,
+    timers: TimerTurn,
 }
 
 static REACTOR: OnceLock<Reactor> = OnceLock::new();
@@ -45,6 +79,12 @@ pub(crate) fn get() -> &'static Reactor {
     REACTOR.get_or_init(|| {
         let poller = Poller::new()
             .unwrap_or_else(|e| panic!("magpie-reactor: cannot create the OS poller: {e}"));
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let notifier = {
+            use std::os::fd::AsFd;
+            epoll::Notifier::new(poller.as_fd())
+                .unwrap_or_else(|e| panic!("magpie-reactor: cannot create the notifier: {e}"))
+        };
         std::thread::Builder::new()
             .name("magpie-reactor".into())
             // The thread looks the reactor up through `get()`, which blocks until this
@@ -57,15 +97,42 @@ pub(crate) fn get() -> &'static Reactor {
         Reactor {
             poller,
             sources: Mutex::new(SourceTable::default()),
+            turn: Turn::new(),
+            drive: Mutex::new(DriveState::new()),
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            notifier,
         }
     })
 }
 
+/// The reactor, if something has started it.
+pub(crate) fn started() -> Option<&'static Reactor> {
+    REACTOR.get()
+}
+
+impl DriveState {
+    fn new() -> DriveState {
+        DriveState {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            raw: epoll::RawEvents::with_capacity(EVENTS_PER_TURN),
+            #[cfg(not(any(target_os = "linux", target_os = "android")))]
+            events: Events::with_capacity(NonZeroUsize::new(EVENTS_PER_TURN).expect("non-zero")),
+            ready: Vec::new(),
+            wake: Vec::new(),
+            timers: TimerTurn::default(),
+        }
+    }
+}
+
 impl Reactor {
-    /// Wakes the thread out of `Poller::wait`.
+    /// Interrupts the current driver's wait (a notification sent while nobody waits makes the
+    /// next wait return at once).
     pub(crate) fn notify(&self) {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        self.notifier.notify();
         // `notify` only fails if the eventfd write fails, which cannot happen for a counter
         // far from overflow; there is nothing a caller could do about it anyway.
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
         let _ = self.poller.notify();
     }
 
@@ -132,83 +199,62 @@ impl Reactor {
         lock(&self.sources).len()
     }
 
-    /// The reactor thread's loop. Never returns.
+    /// The reactor thread's loop (`turn.rs`, steps 4 to 6). Never returns.
     fn run(&self) -> ! {
-        let capacity = NonZeroUsize::new(EVENTS_PER_TURN).expect("non-zero");
-        let mut events = Events::with_capacity(capacity);
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        let mut raw = epoll::RawEvents::with_capacity(EVENTS_PER_TURN);
-        let mut ready: Vec<(Arc<Source>, SourceEvent)> = Vec::new();
-        let mut wake: Vec<Waker> = Vec::new();
-        let mut timers = TimerTurn::default();
-        // Set while polling's notifier may be left disarmed (its re-arming wait failed): until
-        // a `Poller::wait` succeeds, every turn goes through it, so a later notification (a
-        // timer registered while the reactor sleeps) is never missed.
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        let mut rearm_pending = false;
         loop {
-            let timeout = timers.fire(Instant::now());
-            #[cfg(any(target_os = "linux", target_os = "android"))]
-            if !rearm_pending && matches!(timeout, None | Some(Duration::ZERO)) {
-                // No deadline, or none to wait for: skip polling's per-wait timer and
-                // notifier bookkeeping (see `epoll.rs`).
-                use std::os::fd::AsFd;
-                if let Err(e) = raw.wait(self.poller.as_fd(), timeout.is_none()) {
-                    wait_failed(&e);
-                }
-                let poller_event = raw.iter().any(|(key, _)| key == epoll::POLLER_KEY);
-                self.dispatch(raw.iter(), &mut ready, &mut wake);
-                if poller_event {
-                    // A notification (or a stale timer expiry): let polling consume it and
-                    // re-arm its descriptors, without waiting.
-                    rearm_pending = !self.wait_polling(
-                        &mut events,
-                        Some(Duration::ZERO),
-                        &mut ready,
-                        &mut wake,
-                    );
-                }
-                continue;
+            self.drive_round(&|| false);
+            if self.turn.hand_over_if_wanted() {
+                let _ = self.turn.stand_by(|| {
+                    std::thread::sleep(WATCH_INTERVAL);
+                    true
+                });
             }
-            let waited = self.wait_polling(&mut events, timeout, &mut ready, &mut wake);
-            #[cfg(any(target_os = "linux", target_os = "android"))]
-            {
-                rearm_pending = !waited;
-            }
-            #[cfg(not(any(target_os = "linux", target_os = "android")))]
-            let _ = waited;
         }
     }
 
-    /// One `Poller::wait` with `timeout`, then dispatch of what it returned. Returns whether
-    /// the wait succeeded (and so re-armed polling's notifier).
-    fn wait_polling(
-        &self,
-        events: &mut Events,
-        timeout: Option<Duration>,
-        ready: &mut Vec<(Arc<Source>, SourceEvent)>,
-        wake: &mut Vec<Waker>,
-    ) -> bool {
-        events.clear();
-        let waited = match self.poller.wait(events, timeout) {
-            Ok(_) => true,
-            Err(e) => {
+    /// One round of driving, by the holder of the turn: fires expired timers; unless
+    /// `has_work` then says the caller has tasks to run (a timer woke one of its own), waits
+    /// for I/O no longer than the next deadline (or until notified) and wakes the tasks of the
+    /// reported sources on this thread.
+    pub(crate) fn drive_round(&self, has_work: &dyn Fn() -> bool) {
+        let mut guard = lock(&self.drive);
+        let st = &mut *guard;
+        let timeout = st.timers.fire(Instant::now());
+        if has_work() {
+            return;
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            use std::os::fd::AsFd;
+            if let Err(e) = st.raw.wait(self.poller.as_fd(), timeout) {
                 wait_failed(&e);
-                false
             }
-        };
-        let reported = events.iter().map(|ev| {
-            let source_event = SourceEvent {
-                readable: ev.readable,
-                writable: ev.writable,
-                // polling's events do not say whether a read edge came with an end-of-stream:
-                // assume it may have.
-                suspect: ev.readable,
-            };
-            (ev.key, source_event)
-        });
-        self.dispatch(reported, ready, wake);
-        waited
+            if st.raw.iter().any(|(key, _)| key == epoll::NOTIFY_KEY) {
+                // Before dispatching: a notification sent from now on interrupts the next
+                // wait; what the ones before asked for is re-read by our caller after this
+                // round (a parker's token, a turn request) or by the next round (deadlines).
+                self.notifier.consume();
+            }
+            self.dispatch(st.raw.iter(), &mut st.ready, &mut st.wake);
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            st.events.clear();
+            if let Err(e) = self.poller.wait(&mut st.events, timeout) {
+                wait_failed(&e);
+            }
+            let reported = st.events.iter().map(|ev| {
+                let source_event = SourceEvent {
+                    readable: ev.readable,
+                    writable: ev.writable,
+                    // polling's events do not say whether a read edge came with an
+                    // end-of-stream: assume it may have.
+                    suspect: ev.readable,
+                };
+                (ev.key, source_event)
+            });
+            self.dispatch(reported, &mut st.ready, &mut st.wake);
+        }
     }
 
     /// Wakes the waiters of every reported source.
@@ -221,16 +267,17 @@ impl Reactor {
         {
             let table = lock(&self.sources);
             // A key that is no longer in the table (source dropped after the kernel queued the
-            // event) or was reused (different generation) is skipped here, as is the poller's
-            // own key.
+            // event) or was reused (different generation) is skipped here, as are the
+            // notifier's and the poller's own keys.
             ready.extend(reported.filter_map(|(key, ev)| table.get(key).map(|s| (s.clone(), ev))));
         }
         for (source, ev) in ready.iter() {
             source.on_event(*ev, wake);
         }
         ready.clear();
-        // Every lock is released: wake. A panicking waker (an executor bug) must not take the
-        // process's only reactor thread down with it, or every other task's I/O would hang.
+        // Every lock is released but the drive state's, which only the turn's holder takes:
+        // wake. A panicking waker (an executor bug) must not take the driver down with it —
+        // the reactor thread is the process's only fallback driver.
         for waker in wake.drain(..) {
             if panic::catch_unwind(AssertUnwindSafe(|| waker.wake())).is_err() {
                 eprintln!("magpie-reactor: a Waker panicked in wake(); continuing");
@@ -251,8 +298,12 @@ impl Reactor {
 /// meanwhile in one turn. The cost is that, while every CPU is busy, readiness and timer
 /// expiries may be handled up to a scheduler slice (a few milliseconds) late — the same order
 /// as the OS's own scheduling granularity. Failing to change the policy is harmless: the
-/// reactor then runs under the default one.
+/// reactor then runs under the default one. `MAGPIE_REACTOR_SCHED_BATCH=0` in the environment
+/// keeps the default policy.
 fn batch_scheduling() {
+    if std::env::var_os(SCHED_BATCH_VAR).is_some_and(|v| v == "0") {
+        return;
+    }
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         let param = libc::sched_param { sched_priority: 0 };

@@ -93,8 +93,11 @@ impl Idle {
         searching(state) == 0 && unparked(state) < self.num_workers
     }
 
-    /// Steps (a) and (b): the worker is about to park.
-    pub(crate) fn transition_to_parked(&self, index: usize, was_searching: bool) {
+    /// Steps (a) and (b): the worker is about to park. A worker that will sleep in the
+    /// reactor's poller (`driving`) goes to the far end of the list, so producers wake the
+    /// workers sleeping on their condvars first and leave the poller's wait alone while they
+    /// can: the driver keeps delivering I/O.
+    pub(crate) fn transition_to_parked(&self, index: usize, was_searching: bool, driving: bool) {
         let mut sleepers = lock(&self.sleepers);
         let dec = UNPARKED_ONE + usize::from(was_searching);
         // Mutant: register as a sleeper without counting ourselves out of the awake workers,
@@ -102,21 +105,28 @@ impl Idle {
         #[cfg(magpie_mutant = "parked_not_counted")]
         let dec = dec - UNPARKED_ONE;
         self.state.fetch_sub(dec, Ordering::SeqCst);
-        sleepers.push(index);
+        if driving {
+            sleepers.insert(0, index);
+        } else {
+            sleepers.push(index);
+        }
         drop(sleepers);
         // Step (b).
         fence(Ordering::SeqCst);
     }
 
     /// The worker saw work after registering as parked: takes itself off the list, as a
-    /// searcher. Returns `false` if a producer had already taken it off (and counted it).
-    pub(crate) fn unpark_self(&self, index: usize) -> bool {
+    /// searcher (`searching`: it saw work in other queues) or not (the work is in its own
+    /// queue: its drive of the reactor woke tasks of its own). Returns `false` if a producer
+    /// had already taken it off (and counted it as a searcher).
+    pub(crate) fn unpark_self(&self, index: usize, searching: bool) -> bool {
         let mut sleepers = lock(&self.sleepers);
         let Some(pos) = sleepers.iter().position(|&i| i == index) else {
             return false;
         };
-        sleepers.swap_remove(pos);
-        self.state.fetch_add(UNPARKED_ONE + 1, Ordering::SeqCst);
+        sleepers.remove(pos);
+        self.state
+            .fetch_add(UNPARKED_ONE + usize::from(searching), Ordering::SeqCst);
         true
     }
 

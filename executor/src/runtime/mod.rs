@@ -2,6 +2,7 @@
 
 mod builder;
 pub(crate) mod context;
+mod drive;
 mod handle;
 mod idle;
 mod owned;
@@ -112,7 +113,9 @@ impl Runtime {
     fn start(builder: &Builder) -> io::Result<Runtime> {
         let num_workers = builder.resolved_worker_threads();
         let locals: Vec<Worker<Notified>> = (0..num_workers).map(|_| Worker::new_fifo()).collect();
-        let parkers: Vec<Parker> = (0..num_workers).map(|_| Parker::new()).collect();
+        let parkers: Vec<Parker> = (0..num_workers)
+            .map(|_| Parker::with_driver(drive::notify_driver()))
+            .collect();
         let shared = Arc::new(Shared {
             injector: Injector::new(),
             stealers: locals.iter().map(Worker::stealer).collect(),

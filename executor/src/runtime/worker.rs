@@ -1,7 +1,11 @@
 //! A worker thread: runs tasks from its LIFO slot and local queue, takes from the injector,
-//! steals from the other workers, and parks when there is nothing to do.
+//! steals from the other workers, and parks when there is nothing to do — in the shared
+//! reactor's poller if it can take the driving turn (`drive.rs`), else on its condvar.
+
+use std::task::Waker;
 
 use super::context;
+use super::drive::Turn;
 use super::park::Parker;
 use super::queue::{Steal, Worker};
 use super::shared::Shared;
@@ -51,6 +55,11 @@ impl Core {
 
     pub(crate) fn shared(&self) -> &Shared {
         &self.shared
+    }
+
+    /// Whether this worker's own LIFO slot or queue holds a task.
+    fn has_local_work(&self) -> bool {
+        self.lifo.is_some() || !self.local.is_empty()
     }
 
     /// A task spawned or woken on this worker takes the LIFO slot; the one it displaces goes to
@@ -205,13 +214,15 @@ fn next_step() -> Step {
 pub(crate) fn run(core: Box<Core>, parker: Parker) {
     let shared = core.shared.clone();
     let index = core.index;
+    // Woken when the reactor thread hands this worker the driving turn it asked for.
+    let requester = parker.unparker().into_waker();
     context::set_core(core);
     loop {
         match next_step() {
             // The core is not borrowed while the task runs, so the task may spawn and wake.
             Step::Run(task) => task.run(),
             Step::Park => {
-                if !park(&shared, index, &parker) {
+                if !park(&shared, index, &parker, &requester) {
                     break;
                 }
             }
@@ -232,26 +243,38 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
 }
 
 /// Parks the worker until there may be work. Returns `false` when the runtime shuts down.
-fn park(shared: &Shared, index: usize, parker: &Parker) -> bool {
+///
+/// While it can hold the reactor's driving turn it sleeps in the poller, and the tasks its
+/// events and timers wake land in its own LIFO slot and queue: then it leaves the park to run
+/// them, not counted as a searcher (the work is its own).
+fn park(shared: &Shared, index: usize, parker: &Parker, requester: &Waker) -> bool {
     let was_searching = context::with_core(|core| {
         let core = core.expect("a worker thread has its core");
         std::mem::replace(&mut core.searching, false)
     });
+    // The turn first: a driving worker registers at the far end of the sleepers (`idle.rs`).
+    let mut turn = Turn::try_take(requester);
     // Protocol steps (a) and (b) of `idle.rs`.
-    shared.idle.transition_to_parked(index, was_searching);
+    shared
+        .idle
+        .transition_to_parked(index, was_searching, turn.is_some());
     // Step (c): look again. This also covers the producers that woke nobody because we were
     // searching when they looked. (Mutant `park_skips_recheck`: sleep without looking.)
     if !cfg!(magpie_mutant = "park_skips_recheck")
         && (shared.has_visible_work() || shared.is_shutdown())
     {
+        drop(turn);
         // Either we take ourselves off the list, or a producer did already; both count us as
         // searching.
-        let _ = shared.idle.unpark_self(index);
+        let _ = shared.idle.unpark_self(index, true);
         set_searching(true);
         return !shared.is_shutdown();
     }
     loop {
-        parker.park();
+        match turn.as_mut() {
+            Some(turn) => parker.park_driving(|| turn.drive(&has_local_work)),
+            None => parker.park(),
+        }
         // SeqCst: read the flag after the unpark that shutdown issues after setting it.
         fence(Ordering::SeqCst);
         if shared.is_shutdown() {
@@ -262,8 +285,25 @@ fn park(shared: &Shared, index: usize, parker: &Parker) -> bool {
             set_searching(true);
             return true;
         }
-        // A stale token from an earlier unpark: sleep again.
+        if has_local_work() {
+            // Our own drive woke tasks of ours. If a producer took us off the list meanwhile,
+            // it counted us as a searcher.
+            if !shared.idle.unpark_self(index, false) {
+                set_searching(true);
+            }
+            return true;
+        }
+        if turn.is_none() {
+            // Woken with nothing to do: by the reactor thread handing over the turn we asked
+            // for, or a stale token.
+            turn = Turn::try_take(requester);
+        }
     }
+}
+
+/// Whether this worker's own queues hold a task (`false` off a worker).
+fn has_local_work() -> bool {
+    context::with_core(|core| core.is_some_and(|core| core.has_local_work()))
 }
 
 fn set_searching(searching: bool) {

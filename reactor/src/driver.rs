@@ -1,0 +1,95 @@
+//! Driving the shared reactor from an idle thread: the fast path for executors.
+//!
+//! The process has one poller, and by default its `magpie-reactor` thread waits on it and wakes
+//! tasks from there — a cross-thread handoff per event (an injector push, a futex wake, a
+//! context switch). An executor worker with nothing to run can do better: take the **driving
+//! turn** with [`DrivingTurn::try_take`], then wait on the poller itself with
+//! [`DrivingTurn::drive`]. The tasks that the events it collects wake are woken *on that
+//! thread*, so an executor that queues a task woken on one of its workers locally runs it
+//! there at once. The reactor thread stands by meanwhile and takes over when the turn is left
+//! vacant — every worker busy — so I/O and timers are always delivered. See `docs/reactor.md`
+//! for the protocol.
+//!
+//! magpie's runtime does this in its workers' park; any other executor may do the same.
+//!
+//! # Examples
+//!
+//! ```
+//! use magpie_reactor::driver::{self, DrivingTurn};
+//! use std::task::Waker;
+//!
+//! // A thread with nothing to do: drive the reactor for a round if nobody else does.
+//! // (`Waker::noop()`: this thread does not want to be woken when the reactor thread hands
+//! // the turn over; an executor passes a waker that unparks the worker.)
+//! magpie_reactor::timer_hook::notify_reactor(); // starts the reactor (a socket would too)
+//! if let Some(mut turn) = DrivingTurn::try_take(Waker::noop()) {
+//!     driver::notify(); // whatever else happens, this round returns at once
+//!     turn.drive(&|| false);
+//! } // dropping the turn hands it back
+//! ```
+
+use crate::reactor::{self, Reactor};
+use crate::turn::Take;
+use std::fmt;
+use std::marker::PhantomData;
+use std::task::Waker;
+
+/// The driving turn, held by the calling thread: while it lives, this thread (and no other)
+/// waits on the shared poller. Dropping it hands the turn back.
+///
+/// Not `Send`: it is taken and given back on one thread.
+pub struct DrivingTurn {
+    reactor: &'static Reactor,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl DrivingTurn {
+    /// Takes the driving turn if the reactor is running and nobody drives it.
+    ///
+    /// Returns `None` when the reactor has not been started (nothing to drive: no socket and
+    /// no timer ever used it), when another thread of this kind holds the turn, or when the
+    /// reactor thread holds it. In that last case the reactor thread is asked to hand the
+    /// turn over, and `requester` is woken once it has: try again then.
+    pub fn try_take(requester: &Waker) -> Option<DrivingTurn> {
+        let reactor = reactor::started()?;
+        match reactor.turn.take(Some(requester), || reactor.notify()) {
+            Take::Taken => Some(DrivingTurn {
+                reactor,
+                _not_send: PhantomData,
+            }),
+            Take::Requested | Take::HeldByWorker => None,
+        }
+    }
+
+    /// One round of driving: fires the timers that are due; then, unless `has_work()` says
+    /// this thread has tasks to run (a timer woke one of its own), waits for I/O until an
+    /// event, the next timer's deadline or a [`notify`], and wakes the tasks of the reported
+    /// sources — on this thread.
+    pub fn drive(&mut self, has_work: &dyn Fn() -> bool) {
+        self.reactor.drive_round(has_work);
+    }
+}
+
+impl Drop for DrivingTurn {
+    fn drop(&mut self) {
+        self.reactor.turn.release();
+    }
+}
+
+impl fmt::Debug for DrivingTurn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DrivingTurn").finish_non_exhaustive()
+    }
+}
+
+/// Interrupts the wait of whichever thread drives the reactor now (a [`DrivingTurn`] holder or
+/// the reactor thread); if none waits, the next wait returns at once. Does nothing when the
+/// reactor has not been started.
+///
+/// An executor calls this to wake a worker that waits in [`DrivingTurn::drive`] (a task was
+/// spawned or woken for it).
+pub fn notify() {
+    if let Some(reactor) = reactor::started() {
+        reactor.notify();
+    }
+}
