@@ -16,7 +16,8 @@ root="${MUTANTS_TARGET_DIR:-$PWD/target/loom-mutants}"
 limit="${MUTANT_TIMEOUT:-900}"
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
 
-# name | test file (loom-tests/tests/<file>.rs) | model | what the bug is
+# name | test file (loom-tests/tests/<file>.rs, or lib:PACKAGE for a model beside its code in
+# that package's library) | model (for lib: its full test path) | what the bug is
 mutants=(
   "stale_noop_transition|task_state|concurrent_wakes_schedule_once|a state transition decides 'nothing to do' on a plain (possibly stale) load"
   "idle_ignores_notified|task_state|wake_during_poll_repolls_once|a wake that arrives during a poll is not re-queued when the poll ends"
@@ -31,6 +32,9 @@ mutants=(
   "semaphore_cancel_loses_permits|sync_semaphore|permits_conserved_under_cancellation|permits handed to a cancelled Semaphore waiter are lost"
   "oneshot_drop_wakes_nobody|sync_oneshot|sender_dropped_while_receiving|a oneshot Sender dropped unsent does not wake the waiting receiver"
   "granted_cancel_loses_permits|sync_semaphore|starved_waiter_dropped_after_the_handoff_returns_the_permit|permits handed (by a starvation handoff) to a cancelled Semaphore waiter are lost"
+  "release_skips_standby_wake|lib:magpie-reactor|turn::models::event_racing_the_hand_back_is_collected|a worker releasing the driving turn leaves the sleeping reactor thread asleep"
+  "request_skips_notify|lib:magpie-reactor|turn::models::a_request_interrupts_the_reactor_and_is_granted|a worker asks for the driving turn without interrupting the reactor thread's wait"
+  "unpark_ignores_driving|lib:magpie-executor|runtime::park::models::shutdown_with_a_worker_in_the_poller_ends|an unpark of a worker sleeping in the poller does not interrupt the poller's wait"
 )
 
 selected=("$@")
@@ -51,8 +55,13 @@ for entry in "${mutants[@]}"; do
   log="$target/mutant.log"
   mkdir -p "$target"
   echo "== mutant $name -> $file::$model"
+  if [[ "$file" == lib:* ]]; then
+    target_args=(-p "${file#lib:}" --release --lib)
+  else
+    target_args=(-p magpie-loom-tests --release --test "$file")
+  fi
   if ! RUSTFLAGS="$flags" CARGO_TARGET_DIR="$target" \
-      cargo test -p magpie-loom-tests --release --test "$file" --no-run >"$log" 2>&1; then
+      cargo test "${target_args[@]}" --no-run >"$log" 2>&1; then
     echo "   BUILD FAILED (see $log)"
     results+=("$name|$file::$model|build failed")
     status=1
@@ -60,7 +69,7 @@ for entry in "${mutants[@]}"; do
   fi
   start=$(date +%s)
   RUSTFLAGS="$flags" CARGO_TARGET_DIR="$target" timeout "$limit" \
-    cargo test -p magpie-loom-tests --release --test "$file" -- --exact "$model" >>"$log" 2>&1
+    cargo test "${target_args[@]}" -- --exact "$model" >>"$log" 2>&1
   rc=$?
   secs=$(( $(date +%s) - start ))
   if [[ $rc -eq 0 ]]; then

@@ -22,6 +22,7 @@
 //! }
 //! ```
 
+pub mod http;
 pub mod io;
 pub mod memory;
 mod runtimes;
@@ -109,5 +110,6 @@ pub fn workloads() -> Vec<Workload> {
     all.extend(sync::workloads());
     all.extend(timers::workloads());
     all.extend(io::workloads());
+    all.extend(http::workloads());
     all
 }

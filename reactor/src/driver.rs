@@ -6,9 +6,10 @@
 //! turn** with [`DrivingTurn::try_take`], then wait on the poller itself with
 //! [`DrivingTurn::drive`]. The tasks that the events it collects wake are woken *on that
 //! thread*, so an executor that queues a task woken on one of its workers locally runs it
-//! there at once. The reactor thread stands by meanwhile and takes over when the turn is left
-//! vacant — every worker busy — so I/O and timers are always delivered. See `docs/reactor.md`
-//! for the protocol.
+//! there at once. A busy executor collects I/O between its tasks with [`DrivingTurn::poll`].
+//! The reactor thread stands by meanwhile and takes over when the turn is left vacant for a
+//! while — every worker stuck in a long task — so I/O and timers are always delivered. See
+//! `docs/reactor.md` for the protocol.
 //!
 //! magpie's runtime does this in its workers' park; any other executor may do the same.
 //!
@@ -28,7 +29,7 @@
 //! } // dropping the turn hands it back
 //! ```
 
-use crate::reactor::{self, Reactor};
+use crate::reactor::{self, Reactor, Round};
 use crate::turn::Take;
 use std::fmt;
 use std::marker::PhantomData;
@@ -66,7 +67,15 @@ impl DrivingTurn {
     /// event, the next timer's deadline or a [`notify`], and wakes the tasks of the reported
     /// sources — on this thread.
     pub fn drive(&mut self, has_work: &dyn Fn() -> bool) {
-        self.reactor.drive_round(has_work);
+        self.reactor.drive_round(Round::Wait(has_work));
+    }
+
+    /// One round without waiting: fires the timers that are due and wakes the tasks of the
+    /// sources that are ready now — on this thread. A busy executor calls this every so many
+    /// tasks, so that I/O is collected in batches between its tasks (no thread has to wait
+    /// in the poller and hand each event over).
+    pub fn poll(&mut self) {
+        self.reactor.drive_round(Round::Poll);
     }
 }
 

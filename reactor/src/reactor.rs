@@ -57,6 +57,16 @@ pub(crate) struct Reactor {
     notifier: epoll::Notifier,
 }
 
+/// What one round of driving does after firing the timers that are due.
+#[derive(Clone, Copy)]
+pub(crate) enum Round<'a> {
+    /// Wait for I/O until an event, a notification or the next deadline — unless the check
+    /// returns `true` (the caller has tasks to run).
+    Wait(&'a dyn Fn() -> bool),
+    /// Collect the events that are ready now, without waiting.
+    Poll,
+}
+
 /// The buffers and the timer bookkeeping of whoever holds the turn.
 struct DriveState {
     #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -194,7 +204,7 @@ impl Reactor {
     }
 
     /// Number of registered sources (for tests).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn source_count(&self) -> usize {
         lock(&self.sources).len()
     }
@@ -202,7 +212,7 @@ impl Reactor {
     /// The reactor thread's loop (`turn.rs`, steps 4 to 6). Never returns.
     fn run(&self) -> ! {
         loop {
-            self.drive_round(&|| false);
+            self.drive_round(Round::Wait(&|| false));
             if self.turn.hand_over_if_wanted() {
                 let _ = self.turn.stand_by(|| {
                     std::thread::sleep(WATCH_INTERVAL);
@@ -212,17 +222,20 @@ impl Reactor {
         }
     }
 
-    /// One round of driving, by the holder of the turn: fires expired timers; unless
-    /// `has_work` then says the caller has tasks to run (a timer woke one of its own), waits
-    /// for I/O no longer than the next deadline (or until notified) and wakes the tasks of the
-    /// reported sources on this thread.
-    pub(crate) fn drive_round(&self, has_work: &dyn Fn() -> bool) {
+    /// One round of driving, by the holder of the turn: fires expired timers; then, for
+    /// [`Round::Wait`] unless its check says the caller has tasks to run (a timer woke one of
+    /// its own), waits for I/O no longer than the next deadline (or until notified), and for
+    /// [`Round::Poll`] collects what is ready without waiting; wakes the tasks of the reported
+    /// sources on this thread.
+    pub(crate) fn drive_round(&self, round: Round<'_>) {
         let mut guard = lock(&self.drive);
         let st = &mut *guard;
-        let timeout = st.timers.fire(Instant::now());
-        if has_work() {
-            return;
-        }
+        let next = st.timers.fire(Instant::now());
+        let timeout = match round {
+            Round::Poll => Some(Duration::ZERO),
+            Round::Wait(has_work) if has_work() => return,
+            Round::Wait(_) => next,
+        };
         #[cfg(any(target_os = "linux", target_os = "android"))]
         {
             use std::os::fd::AsFd;

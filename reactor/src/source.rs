@@ -389,19 +389,19 @@ impl Source {
     }
 
     /// Whether `dir`'s `ready` flag is set (for tests).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn is_ready(&self, dir: Direction) -> bool {
         lock(&self.state).dirs[dir as usize].ready
     }
 
     /// Whether `dir` is marked suspect (for tests).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn is_suspect(&self, dir: Direction) -> bool {
         lock(&self.state).dirs[dir as usize].suspect
     }
 
     /// Number of tasks waiting on `dir` (for tests).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn waiter_count(&self, dir: Direction) -> usize {
         lock(&self.state).dirs[dir as usize].waiters.len()
     }

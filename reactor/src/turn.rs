@@ -423,3 +423,192 @@ mod tests {
         assert_eq!(intervals, 2);
     }
 }
+
+/// Loom models of the protocol, through this code. A stand-in poller replaces epoll: events
+/// posted by a producer wait in it until a driver collects them, and `notify` interrupts a
+/// wait, as the reactor's eventfd does.
+#[cfg(all(test, loom))]
+mod models {
+    use super::*;
+    use crate::loom::atomic::AtomicUsize;
+    use crate::loom::Arc;
+    use loom::thread;
+    use std::sync::Arc as StdArc;
+    use std::task::Wake;
+
+    #[derive(Default)]
+    struct Pending {
+        events: usize,
+        notified: bool,
+    }
+
+    /// The stand-in poller.
+    struct ModelPoller {
+        pending: Mutex<Pending>,
+        ready: Condvar,
+        /// Events collected by any driver.
+        delivered: AtomicUsize,
+    }
+
+    impl ModelPoller {
+        fn new() -> ModelPoller {
+            ModelPoller {
+                pending: Mutex::new(Pending::default()),
+                ready: Condvar::new(),
+                delivered: AtomicUsize::new(0),
+            }
+        }
+
+        /// An event arrives (a packet, a hang-up).
+        fn post(&self) {
+            lock(&self.pending).events += 1;
+            self.ready.notify_all();
+        }
+
+        /// Interrupts the current wait, or makes the next one return at once.
+        fn notify(&self) {
+            lock(&self.pending).notified = true;
+            self.ready.notify_all();
+        }
+
+        /// A round that waits: until an event or a notification; collects every event.
+        fn wait(&self) {
+            let mut pending = lock(&self.pending);
+            while pending.events == 0 && !pending.notified {
+                pending = self.ready.wait(pending).unwrap();
+            }
+            self.collect(&mut pending);
+        }
+
+        /// A round that does not wait.
+        fn poll(&self) {
+            self.collect(&mut lock(&self.pending));
+        }
+
+        fn collect(&self, pending: &mut Pending) {
+            self.delivered.fetch_add(pending.events, Ordering::SeqCst);
+            pending.events = 0;
+            pending.notified = false;
+        }
+
+        fn delivered(&self) -> usize {
+            self.delivered.load(Ordering::SeqCst)
+        }
+    }
+
+    /// A worker's condvar park, woken through a `Waker`.
+    struct ModelParker {
+        woken: Mutex<bool>,
+        wake: Condvar,
+    }
+
+    impl ModelParker {
+        fn park(&self) {
+            let mut woken = lock(&self.woken);
+            while !*woken {
+                woken = self.wake.wait(woken).unwrap();
+            }
+            *woken = false;
+        }
+    }
+
+    impl Wake for ModelParker {
+        fn wake(self: StdArc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &StdArc<Self>) {
+            *lock(&self.woken) = true;
+            self.wake.notify_one();
+        }
+    }
+
+    /// A turn handed to the reactor thread's standby (it asked nothing of it yet).
+    fn vacant_turn() -> Turn {
+        let turn = Turn::new();
+        assert_eq!(turn.take(None, || {}), Take::Requested);
+        assert!(turn.hand_over_if_wanted());
+        turn
+    }
+
+    /// An event that arrives while a worker takes the turn, collects what is ready and hands
+    /// the turn back is collected exactly once: by that worker, or by the reactor thread, which
+    /// takes over the vacant turn — also when it had gone to sleep while the worker drove
+    /// (the release must wake it: mutant `release_skips_standby_wake`).
+    #[test]
+    fn event_racing_the_hand_back_is_collected() {
+        loom::model(|| {
+            let turn = Arc::new(vacant_turn());
+            let poller = Arc::new(ModelPoller::new());
+            let producer = {
+                let poller = poller.clone();
+                thread::spawn(move || poller.post())
+            };
+            let worker = {
+                let (turn, poller) = (turn.clone(), poller.clone());
+                thread::spawn(move || {
+                    if turn.take(None, || poller.notify()) == Take::Taken {
+                        poller.poll();
+                        turn.release();
+                    }
+                })
+            };
+            // This thread is the reactor thread.
+            let standby = turn.stand_by(|| {
+                if poller.delivered() == 1 {
+                    return false;
+                }
+                thread::yield_now();
+                true
+            });
+            if standby == Standby::Took {
+                while poller.delivered() == 0 {
+                    poller.wait();
+                }
+            }
+            producer.join().unwrap();
+            worker.join().unwrap();
+            assert_eq!(poller.delivered(), 1);
+        });
+    }
+
+    /// A worker that asks the reactor thread for the turn while that thread waits in the
+    /// poller with nothing to collect gets it: the request interrupts the wait (mutant
+    /// `request_skips_notify`), the thread hands the turn over and wakes the requester.
+    #[test]
+    fn a_request_interrupts_the_reactor_and_is_granted() {
+        loom::model(|| {
+            let turn = Arc::new(Turn::new());
+            let poller = Arc::new(ModelPoller::new());
+            let parker = StdArc::new(ModelParker {
+                woken: Mutex::new(false),
+                wake: Condvar::new(),
+            });
+            let worker = {
+                let (turn, poller) = (turn.clone(), poller.clone());
+                thread::spawn(move || {
+                    let waker = Waker::from(parker.clone());
+                    loop {
+                        match turn.take(Some(&waker), || poller.notify()) {
+                            Take::Taken => {
+                                poller.poll();
+                                turn.release();
+                                return;
+                            }
+                            Take::Requested => parker.park(),
+                            Take::HeldByWorker => unreachable!("no other worker"),
+                        }
+                    }
+                })
+            };
+            // The reactor thread: drives until asked, then hands over.
+            loop {
+                poller.wait();
+                if turn.hand_over_if_wanted() {
+                    break;
+                }
+            }
+            worker.join().unwrap();
+        });
+    }
+}

@@ -9,12 +9,15 @@
 //! Each repetition runs the workload once on every runtime, starting with a different
 //! runtime each time (A B C, B C A, C A B, …), so machine noise hits all alike; ratios are
 //! taken within a repetition, then their median reported. The `idle_task_memory` row is
-//! measured in a child process per runtime (`compare --memory-child NAME`).
+//! measured in a child process per runtime (`compare --memory-child NAME`). Workloads that
+//! serve requests (`http_hello`) also get a second table: requests per second and p99
+//! latency, medians over the repetitions.
 
 use std::fmt::Write as _;
 use std::process::{self, Command};
 use std::time::Instant;
 
+use magpie_benches::http::{self, RequestStats};
 use magpie_benches::stats::{median, median_ratio, pairwise_min};
 use magpie_benches::{memory, workloads, RuntimeKind, Runtimes, Size, Workload};
 
@@ -102,11 +105,13 @@ fn parse_options() -> Options {
 }
 
 /// The samples of one workload: seconds per repetition, per runtime (in `RuntimeKind::ALL`
-/// order), or bytes per task for the memory row.
+/// order), or bytes per task for the memory row; and, for a workload that serves requests,
+/// what its client saw in each repetition (empty for the others).
 struct Row {
     name: String,
     unit: Unit,
     samples: [Vec<f64>; 3],
+    requests: [Vec<RequestStats>; 3],
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -139,12 +144,53 @@ impl Row {
     fn format(&self, value: f64) -> String {
         match self.unit {
             Unit::BytesPerTask => format!("{value:.0} B/task"),
-            Unit::Seconds if value >= 1.0 => format!("{value:.2} s"),
-            Unit::Seconds if value >= 1e-3 => format!("{:.2} ms", value * 1e3),
-            Unit::Seconds => format!("{:.1} µs", value * 1e6),
+            Unit::Seconds => format_seconds(value),
         }
     }
+
+    fn has_requests(&self) -> bool {
+        self.requests.iter().any(|stats| !stats.is_empty())
+    }
+
+    /// One figure of the request stats of `kind`, per repetition.
+    fn request_samples(&self, kind: RuntimeKind, figure: fn(&RequestStats) -> f64) -> Vec<f64> {
+        self.requests[kind as usize].iter().map(figure).collect()
+    }
 }
+
+fn format_seconds(value: f64) -> String {
+    if value >= 1.0 {
+        format!("{value:.2} s")
+    } else if value >= 1e-3 {
+        format!("{:.2} ms", value * 1e3)
+    } else {
+        format!("{:.1} µs", value * 1e6)
+    }
+}
+
+/// The request figures of the second table and the JSON: name, JSON key, how to get it, how
+/// to print it.
+type RequestFigure = (
+    &'static str,
+    &'static str,
+    fn(&RequestStats) -> f64,
+    fn(f64) -> String,
+);
+
+const REQUEST_FIGURES: [RequestFigure; 2] = [
+    (
+        "requests/s",
+        "requests_per_second",
+        |stats| stats.requests_per_second,
+        |value| format!("{value:.0}"),
+    ),
+    (
+        "p99 latency",
+        "p99_latency_seconds",
+        |stats| stats.p99_latency,
+        format_seconds,
+    ),
+];
 
 /// Times `workload` on every runtime: one untimed warm-up run each, then `reps` rounds in
 /// rotating order.
@@ -152,19 +198,24 @@ fn measure(workload: &Workload, runtimes: &Runtimes, reps: usize, size: Size) ->
     for kind in RuntimeKind::ALL {
         workload.run(runtimes, kind, size);
     }
+    // The warm-up's request stats are not kept.
+    let _ = http::take_last_stats();
     let mut samples: [Vec<f64>; 3] = Default::default();
+    let mut requests: [Vec<RequestStats>; 3] = Default::default();
     for rep in 0..reps {
         for offset in 0..RuntimeKind::ALL.len() {
             let kind = RuntimeKind::ALL[(rep + offset) % RuntimeKind::ALL.len()];
             let start = Instant::now();
             workload.run(runtimes, kind, size);
             samples[kind as usize].push(start.elapsed().as_secs_f64());
+            requests[kind as usize].extend(http::take_last_stats());
         }
     }
     Row {
         name: workload.name.to_owned(),
         unit: Unit::Seconds,
         samples,
+        requests,
     }
 }
 
@@ -203,6 +254,7 @@ fn measure_memory(options: &Options) -> Row {
         name: format!("{MEMORY_ROW} ({tasks} tasks)"),
         unit: Unit::BytesPerTask,
         samples,
+        requests: Default::default(),
     }
 }
 
@@ -220,11 +272,19 @@ fn run_single<'a>(
         for _ in 0..options.reps {
             let start = Instant::now();
             workload.run(&runtimes, kind, size);
+            let elapsed = start.elapsed();
+            let requests = http::take_last_stats().map_or(String::new(), |stats| {
+                format!(
+                    " ({:.0} requests/s, p99 {})",
+                    stats.requests_per_second,
+                    format_seconds(stats.p99_latency)
+                )
+            });
             println!(
-                "{} on {}: {:?}",
+                "{} on {}: {:?}{requests}",
                 workload.name,
                 kind.name(),
-                start.elapsed()
+                elapsed
             );
         }
     }
@@ -270,6 +330,33 @@ fn table(rows: &[Row]) -> String {
     out
 }
 
+/// The second table: for each row with request stats, its requests per second and p99
+/// latency per runtime (medians over the repetitions), and magpie's over tokio's.
+fn request_table(rows: &[Row]) -> String {
+    let mut out = String::new();
+    for row in rows.iter().filter(|row| row.has_requests()) {
+        let _ = writeln!(
+            out,
+            "\n| {} | magpie | tokio | async-executor | magpie / tokio |",
+            row.name
+        );
+        out.push_str("|---|---:|---:|---:|---:|\n");
+        for (label, _, figure, format) in REQUEST_FIGURES {
+            let samples = RuntimeKind::ALL.map(|kind| row.request_samples(kind, figure));
+            let [magpie, tokio, async_executor] = samples
+                .each_ref()
+                .map(|s| median(s).map_or("-".to_owned(), format));
+            let ratio = median_ratio(&samples[0], &samples[1])
+                .map_or("-".to_owned(), |ratio| format!("{ratio:.2}×"));
+            let _ = writeln!(
+                out,
+                "| {label} | {magpie} | {tokio} | {async_executor} | {ratio} |"
+            );
+        }
+    }
+    out
+}
+
 fn json_string(text: &str) -> String {
     let mut out = String::from("\"");
     for c in text.chars() {
@@ -310,9 +397,21 @@ fn json(options: &Options, rows: &[Row]) -> String {
         let _ = writeln!(out, "      \"name\": {},", json_string(&row.name));
         let _ = writeln!(out, "      \"unit\": \"{unit}\",");
         for kind in RuntimeKind::ALL {
+            let mut requests = String::new();
+            if row.has_requests() {
+                for (_, key, figure, _) in REQUEST_FIGURES {
+                    let samples = row.request_samples(kind, figure);
+                    let median = median(&samples).unwrap_or(f64::NAN);
+                    let _ = write!(
+                        requests,
+                        ", \"{key}\": {{\"median\": {median:e}, \"samples\": {}}}",
+                        json_numbers(&samples)
+                    );
+                }
+            }
             let _ = writeln!(
                 out,
-                "      \"{}\": {{\"median\": {:e}, \"ratio_to_tokio\": {:e}, \"samples\": {}}},",
+                "      \"{}\": {{\"median\": {:e}, \"ratio_to_tokio\": {:e}, \"samples\": {}{requests}}},",
                 kind.name(),
                 row.median(kind),
                 row.ratio_to_tokio(kind),
@@ -387,6 +486,7 @@ fn main() {
         cpu_model()
     );
     print!("{}", table(&rows));
+    print!("{}", request_table(&rows));
     if let Some(path) = &options.json {
         std::fs::write(path, json(&options, &rows))
             .unwrap_or_else(|err| fail(&format!("cannot write {path}: {err}")));

@@ -29,6 +29,11 @@ mod imp {
         pub(crate) fn drive(&mut self, has_work: &dyn Fn() -> bool) {
             self.0.drive(has_work);
         }
+
+        /// Collects ready I/O and due timers without waiting (see `DrivingTurn::poll`).
+        pub(crate) fn poll(&mut self) {
+            self.0.poll();
+        }
     }
 
     /// How a parker interrupts a worker's wait in the poller.
@@ -50,6 +55,10 @@ mod imp {
         }
 
         pub(crate) fn drive(&mut self, _has_work: &dyn Fn() -> bool) {
+            match *self {}
+        }
+
+        pub(crate) fn poll(&mut self) {
             match *self {}
         }
     }

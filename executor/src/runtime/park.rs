@@ -206,3 +206,65 @@ impl Wake for ParkWaker {
         self.0.unpark();
     }
 }
+
+/// Loom models of the `DRIVING` state, with a stand-in driver: its wait returns once
+/// notified (as the reactor's eventfd interrupts `epoll_wait`).
+#[cfg(all(test, loom))]
+mod models {
+    use super::*;
+    use crate::loom::atomic::AtomicBool;
+    use crate::loom::thread;
+
+    /// The stand-in driver's wait.
+    struct ModelPoller {
+        notified: Mutex<bool>,
+        wake: Condvar,
+    }
+
+    impl ModelPoller {
+        fn notify(&self) {
+            *lock(&self.notified) = true;
+            self.wake.notify_all();
+        }
+
+        fn wait(&self) {
+            let mut notified = lock(&self.notified);
+            while !*notified {
+                notified = self.wake.wait(notified).unwrap();
+            }
+            *notified = false;
+        }
+    }
+
+    /// Shutdown (a flag, then an unpark, as `shutdown::run` does) while the worker sleeps in
+    /// the poller ends the worker: the unpark of a `DRIVING` parker interrupts the driver's
+    /// wait (mutant `unpark_ignores_driving`), or the worker sees the flag or the token before
+    /// it waits. The same path wakes a driving worker for a spawned or woken task.
+    #[test]
+    fn shutdown_with_a_worker_in_the_poller_ends() {
+        loom::model(|| {
+            let poller = Arc::new(ModelPoller {
+                notified: Mutex::new(false),
+                wake: Condvar::new(),
+            });
+            let notify: DriverNotify = {
+                let poller = poller.clone();
+                StdArc::new(move || poller.notify())
+            };
+            let parker = Parker::with_driver(Some(notify));
+            let unparker = parker.unparker();
+            let shutdown = Arc::new(AtomicBool::new(false));
+            let worker = {
+                let shutdown = shutdown.clone();
+                thread::spawn(move || {
+                    while !shutdown.load(Ordering::SeqCst) {
+                        parker.park_driving(|| poller.wait());
+                    }
+                })
+            };
+            shutdown.store(true, Ordering::SeqCst);
+            unparker.unpark();
+            worker.join().unwrap();
+        });
+    }
+}

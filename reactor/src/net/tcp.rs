@@ -242,7 +242,7 @@ impl TcpStream {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 impl TcpStream {
     /// The stream's reactor source (for the crate's tests).
     pub(crate) fn source(&self) -> &crate::source::Source {

@@ -225,7 +225,7 @@ impl UnixStream {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 impl UnixStream {
     /// The stream's reactor source (for the crate's tests).
     pub(crate) fn source(&self) -> &crate::source::Source {
