@@ -219,7 +219,12 @@ impl Notifier {
         // SAFETY: `ev` is valid for the call; both descriptors are open, and `fd` lives in the
         // notifier for as long as the reactor (the whole process), so it stays registered.
         let rc = unsafe {
-            libc::epoll_ctl(epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd.as_raw_fd(), &mut ev)
+            libc::epoll_ctl(
+                epoll.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                fd.as_raw_fd(),
+                &mut ev,
+            )
         };
         if rc < 0 {
             return Err(io::Error::last_os_error());
@@ -285,7 +290,10 @@ mod tests {
         assert_eq!(millis_rounded_up(Some(Duration::ZERO)), 0);
         assert_eq!(millis_rounded_up(Some(Duration::from_nanos(1))), 1);
         assert_eq!(millis_rounded_up(Some(Duration::from_micros(1_500))), 2);
-        assert_eq!(millis_rounded_up(Some(Duration::from_secs(u64::MAX))), libc::c_int::MAX);
+        assert_eq!(
+            millis_rounded_up(Some(Duration::from_secs(u64::MAX))),
+            libc::c_int::MAX
+        );
     }
 
     #[test]

@@ -13,9 +13,9 @@ use crate::source::{Source, SourceEvent};
 use crate::source_table::SourceTable;
 use crate::timer_hook;
 use crate::turn::Turn;
+use polling::Poller;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 use polling::{Event, Events, PollMode};
-use polling::Poller;
 use std::io;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 use std::num::NonZeroUsize;

@@ -349,7 +349,11 @@ mod tests {
         assert_eq!(turn.take(Some(&waker), || notified += 1), Take::Requested);
         assert_eq!(notified, 1);
         assert!(turn.hand_over_if_wanted());
-        assert_eq!(count.0.load(Ordering::SeqCst), 1, "the requester is woken once");
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "the requester is woken once"
+        );
         assert_eq!(turn.take(None, || unreachable!()), Take::Taken);
         assert_eq!(turn.take(None, || unreachable!()), Take::HeldByWorker);
         turn.release();
