@@ -404,3 +404,35 @@ fn readable_completes_for_an_already_readable_source() {
     })
     .unwrap();
 }
+
+/// One `poll_write_vectored` writes every buffer in one `writev` (as hyper writes a response's
+/// head and body): it returns the total length, where the trait's default would write the
+/// first buffer only; the peer reads the buffers concatenated, in order. TCP and Unix streams.
+#[test]
+fn vectored_writes_send_every_buffer_in_one_call() {
+    use std::io::IoSlice;
+    let head = b"HTTP/1.1 200 OK\r\ncontent-length: 13\r\n\r\n".as_slice();
+    let body = b"Hello, World!".as_slice();
+    let tail = b"\r\n".as_slice();
+    let expected: Vec<u8> = [head, body, tail].concat();
+    let slices = [IoSlice::new(head), IoSlice::new(body), IoSlice::new(tail)];
+
+    future::block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        let written = client.write_vectored(&slices).await.unwrap();
+        assert_eq!(written, expected.len(), "one call writes every buffer");
+        let mut got = vec![0u8; expected.len()];
+        server.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, expected);
+
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        let written = a.write_vectored(&slices).await.unwrap();
+        assert_eq!(written, expected.len(), "one call writes every buffer");
+        let mut got = vec![0u8; expected.len()];
+        b.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, expected);
+    });
+}
