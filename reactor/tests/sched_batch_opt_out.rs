@@ -19,11 +19,14 @@ impl Wake for Signal {
 fn the_opt_out_variable_keeps_the_default_policy() {
     std::env::set_var("MAGPIE_REACTOR_SCHED_BATCH", "0");
     magpie_reactor::timer_hook::notify_reactor(); // starts the reactor thread
-    // Ask the reactor thread for the driving turn and wait for the hand-over: by then it has
-    // passed the point where it would have changed its policy.
+                                                  // Ask the reactor thread for the driving turn and wait for the hand-over: by then it has
+                                                  // passed the point where it would have changed its policy.
     let (tx, rx) = mpsc::channel();
     let waker = Waker::from(std::sync::Arc::new(Signal(std::sync::Mutex::new(tx))));
-    assert!(DrivingTurn::try_take(&waker).is_none(), "the reactor thread drives first");
+    assert!(
+        DrivingTurn::try_take(&waker).is_none(),
+        "the reactor thread drives first"
+    );
     rx.recv_timeout(Duration::from_secs(10))
         .expect("the reactor thread hands the turn over");
     let mut found = false;
