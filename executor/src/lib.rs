@@ -21,6 +21,8 @@
 mod block_on;
 mod blocking;
 pub mod combinator;
+#[cfg(feature = "hyper")]
+mod hyper_executor;
 pub(crate) mod loom;
 mod runtime;
 pub mod task;
@@ -29,6 +31,8 @@ use std::future::Future;
 
 pub use block_on::block_on;
 pub use blocking::spawn_blocking;
+#[cfg(feature = "hyper")]
+pub use hyper_executor::HyperExecutor;
 pub use runtime::{Builder, Handle, Runtime, ShutdownReport, TryCurrentError};
 pub use task::{AbortHandle, JoinError, JoinHandle};
 

@@ -3,6 +3,7 @@
 //! - [`Async<T>`] turns any file descriptor owner (`T: AsFd`) into an async I/O object.
 //! - [`net`] has async TCP, UDP and Unix-domain sockets built on it.
 //! - [`timer_hook`] lets a timer store be driven by whoever drives the reactor.
+//! - [`signal`] turns Unix signals into streams (`SIGTERM`, `SIGINT`, `SIGHUP`, …).
 //! - [`driver`] lets an idle executor thread drive the reactor itself (the I/O fast path).
 //!
 //! The reactor is one process-wide poller with its thread, `magpie-reactor`, started on first
@@ -20,6 +21,7 @@ mod loom;
 pub mod net;
 mod nonblocking;
 mod reactor;
+pub mod signal;
 mod source;
 mod source_table;
 pub mod timer_hook;

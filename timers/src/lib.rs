@@ -26,6 +26,8 @@
 //! });
 //! ```
 
+#[cfg(feature = "hyper")]
+mod hyper_timer;
 mod interval;
 mod loom;
 mod sleep;
@@ -34,6 +36,8 @@ mod timeout;
 mod timeout_clock;
 mod wheel;
 
+#[cfg(feature = "hyper")]
+pub use hyper_timer::HyperTimer;
 pub use interval::{interval, interval_at, Interval, MissedTicks};
 pub use sleep::{sleep, sleep_until, Sleep};
 pub use timeout::{timeout, timeout_at, Elapsed, Timeout};

@@ -29,6 +29,8 @@
 //! ```
 
 mod addr;
+#[cfg(feature = "hyper")]
+mod hyper_io;
 mod sys;
 mod tcp;
 mod udp;

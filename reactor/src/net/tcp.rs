@@ -169,7 +169,7 @@ impl fmt::Debug for Incoming<'_> {
 /// ```
 #[derive(Clone)]
 pub struct TcpStream {
-    inner: Arc<Async<std::net::TcpStream>>,
+    pub(super) inner: Arc<Async<std::net::TcpStream>>,
 }
 
 impl TcpStream {

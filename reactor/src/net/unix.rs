@@ -150,7 +150,7 @@ impl fmt::Debug for UnixIncoming<'_> {
 /// ```
 #[derive(Clone)]
 pub struct UnixStream {
-    inner: Arc<Async<std_unix::UnixStream>>,
+    pub(super) inner: Arc<Async<std_unix::UnixStream>>,
 }
 
 impl UnixStream {

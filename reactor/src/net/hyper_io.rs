@@ -1,0 +1,104 @@
+//! hyper's I/O traits on magpie's streams (feature `hyper`): `hyper::rt::Read` and
+//! `hyper::rt::Write` for [`TcpStream`](super::TcpStream) and
+//! [`UnixStream`](super::UnixStream), so a hyper connection takes them with no adapter.
+//!
+//! Reads go straight into hyper's uninitialised buffer (one `recv`, no zeroing, no copy) and
+//! keep the streams' readiness rules (a short TCP read clears read readiness). Writes are
+//! vectored: hyper hands a response's head and body as separate buffers, which go out in one
+//! `writev`.
+
+use std::io::{self, IoSlice};
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use futures_lite::AsyncWrite;
+use hyper::rt::ReadBufCursor;
+
+use super::{TcpStream, UnixStream};
+use crate::async_io::Attempt;
+use crate::source::Direction;
+
+/// One `recv` of at most `len` bytes into `ptr`.
+///
+/// # Safety
+/// `ptr` must be valid for writes of `len` bytes for the duration of the call.
+unsafe fn recv_into(fd: RawFd, ptr: *mut u8, len: usize) -> io::Result<usize> {
+    // SAFETY: the caller guarantees `ptr..ptr + len` is writable; `recv` writes at most `len`
+    // bytes there and nothing else. An invalid `fd` is reported as `EBADF`, not UB.
+    let n = unsafe { libc::recv(fd, ptr.cast(), len, 0) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// `hyper::rt::Read::poll_read` for a stream: `$read` is the `Async` method the stream's
+/// `AsyncRead` uses (see `stream_io!` in `tcp.rs`).
+macro_rules! hyper_io {
+    ($ty:ty, $read:ident) => {
+        impl hyper::rt::Read for $ty {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                mut buf: ReadBufCursor<'_>,
+            ) -> Poll<io::Result<()>> {
+                let fd = self.as_raw_fd();
+                // SAFETY: the slice is only written to (by `recv`), never de-initialised.
+                let spare = unsafe { buf.as_mut() };
+                let len = spare.len();
+                if len == 0 {
+                    // Nothing to read into; a zero-length `recv` would look like end-of-stream.
+                    return Poll::Ready(Ok(()));
+                }
+                let ptr = spare.as_mut_ptr().cast::<u8>();
+                let n = ready!($crate::net::tcp::stream_read!(
+                    self.inner,
+                    $read,
+                    cx,
+                    len,
+                    // SAFETY: `ptr..ptr + len` is the cursor's spare room, borrowed for this
+                    // whole call.
+                    |_| unsafe { recv_into(fd, ptr, len) }
+                ))?;
+                // SAFETY: `recv` initialised the first `n` (≤ `len`) bytes of the spare room.
+                unsafe { buf.advance(n) };
+                Poll::Ready(Ok(()))
+            }
+        }
+
+        impl hyper::rt::Write for $ty {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                AsyncWrite::poll_write(self, cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                AsyncWrite::poll_write_vectored(self, cx, bufs)
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                true
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                AsyncWrite::poll_flush(self, cx)
+            }
+
+            fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                AsyncWrite::poll_close(self, cx)
+            }
+        }
+    };
+}
+
+hyper_io!(TcpStream, poll_stream_read);
+hyper_io!(UnixStream, poll_op);
