@@ -99,6 +99,35 @@ fn dropping_the_group_cancels_every_task() {
     });
 }
 
+/// A `join` dropped before it completes (a timeout around it, the losing branch of a race)
+/// cancels the tasks still running: they do not outlive the group.
+#[test]
+fn dropping_a_join_in_progress_cancels_the_tasks_left() {
+    let rt = runtime(2);
+    let drops = DropCounter::default();
+    let d = drops.clone();
+    rt.block_on(async move {
+        let mut group: TaskGroup<(), ()> = TaskGroup::new();
+        group.spawn(async { Ok(()) });
+        for _ in 0..10 {
+            let guard = d.guard();
+            group.spawn(async move {
+                let _guard = guard;
+                std::future::pending().await
+            });
+        }
+        let mut join = Box::pin(group.join());
+        // Polled once (the group's handles are now inside the join), then abandoned.
+        assert!(futures_lite::future::poll_once(join.as_mut())
+            .await
+            .is_none());
+        drop(join);
+    });
+    wait_until("every task left in the abandoned join cancelled", || {
+        drops.count() == 10 && rt.handle().alive_tasks() == 0
+    });
+}
+
 #[test]
 fn group_tasks_run_in_parallel_on_the_workers() {
     // Two tasks that each wait for the other to have started can only both finish if they

@@ -322,11 +322,10 @@ where
 
 impl<T, E> Drop for TaskGroup<T, E> {
     fn drop(&mut self) {
-        // After `join` the handles are gone and every task has finished; otherwise the group
-        // is being abandoned, and its tasks must not outlive it.
-        if !self.handles.is_empty() {
-            self.shared.cancel_all();
-        }
+        // The group's tasks must not outlive it: abandoned before `join`, or with a `join`
+        // dropped before it completed (a timeout around it, a `select` that took the other
+        // branch). After a completed `join` every task has finished and this aborts nothing.
+        self.shared.cancel_all();
     }
 }
 
