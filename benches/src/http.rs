@@ -4,8 +4,8 @@
 //! The server: an accept loop spawned on the runtime, one task per connection running
 //! `http1::Builder::serve_connection` with `header_read_timeout(30 s)` and the runtime's own
 //! timer: hyper-util's `TokioIo` and `TokioTimer` on tokio, smol-hyper's `FuturesIo` and
-//! `SmolTimer` on async-executor, and `FuturesIo` over `magpie_reactor::net::TcpStream` with
-//! [`MagpieTimer`] on magpie.
+//! `SmolTimer` on async-executor, and magpie's own hyper support on magpie (its `TcpStream`
+//! implements hyper's I/O traits; `magpie_timers::HyperTimer`), no adapter.
 //!
 //! The client does not run on the runtime under test: [`CLIENT_THREADS`] std threads, each
 //! looping over its share of the [`CONNECTIONS`] keep-alive connections with blocking
@@ -18,15 +18,14 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::pin::Pin;
-use std::task::{Context, Poll};
+
 use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::rt::{Sleep, Timer};
+use hyper::rt::Timer;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -86,46 +85,6 @@ pub fn take_last_stats() -> Option<RequestStats> {
     LAST_STATS.with(Cell::take)
 }
 
-/// hyper's [`Timer`] on magpie's timers ([`magpie_timers::sleep`], [`magpie_timers::sleep_until`],
-/// [`magpie_timers::Sleep::reset`]), for the header-read timeout.
-///
-/// Bench glue until magpie ships its own hyper support.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MagpieTimer;
-
-/// A [`magpie_timers::Sleep`] as hyper's [`Sleep`] (which is sealed to types of the user's
-/// own, and must be `Send + Sync`).
-struct MagpieSleep(magpie_timers::Sleep);
-
-impl Future for MagpieSleep {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // `magpie_timers::Sleep` is `Unpin`.
-        Pin::new(&mut self.0).poll(cx)
-    }
-}
-
-impl Sleep for MagpieSleep {}
-
-impl Timer for MagpieTimer {
-    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Sleep>> {
-        Box::pin(MagpieSleep(magpie_timers::sleep(duration)))
-    }
-
-    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn Sleep>> {
-        Box::pin(MagpieSleep(magpie_timers::sleep_until(deadline)))
-    }
-
-    /// Moves a sleep of ours in place (no new allocation); replaces any other.
-    fn reset(&self, sleep: &mut Pin<Box<dyn Sleep>>, new_deadline: Instant) {
-        match sleep.as_mut().downcast_mut_pin::<MagpieSleep>() {
-            Some(mut ours) => ours.0.reset(new_deadline),
-            None => *sleep = self.sleep_until(new_deadline),
-        }
-    }
-}
-
 /// The service: `200 OK`, `Hello, World!`, whatever the request.
 async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(Response::new(Full::new(Bytes::from_static(BODY))))
@@ -172,16 +131,16 @@ where
 pub mod http_hello {
     use super::*;
 
-    /// On magpie: `FuturesIo` over `magpie_reactor::net::TcpStream`, and [`MagpieTimer`].
+    /// On magpie: `magpie_reactor::net::TcpStream` as it is (it implements hyper's I/O
+    /// traits), and `magpie_timers::HyperTimer`.
     pub fn magpie(rt: &magpie_executor::Runtime, size: Size) {
         use magpie_reactor::net::TcpListener;
-        use smol_hyper::rt::FuturesIo;
         let listener = rt.block_on(TcpListener::bind(LOOPBACK)).expect("bind");
         let addr = listener.local_addr().expect("local_addr");
         let server = rt.spawn(async move {
             let start = |stream: magpie_reactor::net::TcpStream| {
                 stream.set_nodelay(true).expect("nodelay");
-                let task = magpie_executor::spawn(serve(FuturesIo::new(stream), MagpieTimer));
+                let task = magpie_executor::spawn(serve(stream, magpie_timers::HyperTimer));
                 async { task.await.expect("http_hello: connection task failed") }
             };
             accept_all(|| listener.accept(), start).await
@@ -339,19 +298,6 @@ fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn magpie_timer_sleeps_and_resets_in_place() {
-        let timer = MagpieTimer;
-        futures_lite::future::block_on(async {
-            let mut sleep = timer.sleep(Duration::from_secs(3600));
-            let soon = Instant::now() + Duration::from_millis(2);
-            timer.reset(&mut sleep, soon);
-            assert!(sleep.as_mut().downcast_mut_pin::<MagpieSleep>().is_some());
-            sleep.await;
-            assert!(Instant::now() >= soon);
-        });
-    }
 
     #[test]
     fn http_hello_runs_on_every_runtime() {
