@@ -3,6 +3,7 @@
 //! - [`Async<T>`] turns any file descriptor owner (`T: AsFd`) into an async I/O object.
 //! - [`net`] has async TCP, UDP and Unix-domain sockets built on it.
 //! - [`timer_hook`] lets a timer store be driven by whoever drives the reactor.
+//! - [`process`] runs subprocesses with async pipes and exit waits (no thread per child).
 //! - [`signal`] turns Unix signals into streams (`SIGTERM`, `SIGINT`, `SIGHUP`, …).
 //! - [`driver`] lets an idle executor thread drive the reactor itself (the I/O fast path).
 //!
@@ -20,6 +21,7 @@ mod epoll;
 mod loom;
 pub mod net;
 mod nonblocking;
+pub mod process;
 mod reactor;
 pub mod signal;
 mod source;

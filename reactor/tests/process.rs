@@ -1,0 +1,167 @@
+//! Subprocesses: piped stdio as async streams, exit waits with no thread per child, clear
+//! results for waiting twice, killing an exited child and a missing program, no zombies.
+
+use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
+use magpie_reactor::process::Command;
+use std::io::ErrorKind;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// Whether the OS still has a process (running, or a zombie nobody reaped) with this pid.
+fn process_exists(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+}
+
+/// Threads of this process right now.
+fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
+}
+
+#[test]
+fn output_captures_stdout_stderr_and_status() {
+    let output = future::block_on(
+        Command::new("sh")
+            .args(["-c", "echo out; echo err >&2; exit 3"])
+            .output(),
+    )
+    .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(output.stdout, b"out\n");
+    assert_eq!(output.stderr, b"err\n");
+}
+
+#[test]
+fn piped_stdin_and_stdout_stream_both_ways() {
+    future::block_on(async {
+        let mut child = Command::new("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let big: Vec<u8> = (0..256 * 1024).map(|i: u32| (i % 251) as u8).collect();
+        // Write and read at once: 256 KiB is more than a pipe holds.
+        let writer = async {
+            stdin.write_all(&big).await.unwrap();
+            drop(stdin); // end of file for cat
+        };
+        let reader = async {
+            let mut back = Vec::new();
+            stdout.read_to_end(&mut back).await.unwrap();
+            back
+        };
+        let ((), back) = future::zip(writer, reader).await;
+        assert!(back == big, "cat sent every byte back in order");
+        assert!(child.wait().await.unwrap().success());
+    });
+}
+
+#[test]
+fn waiting_twice_gives_the_same_status_and_leaves_no_zombie() {
+    future::block_on(async {
+        let mut child = Command::new("sh").args(["-c", "exit 7"]).spawn().unwrap();
+        let pid = child.id();
+        let first = child.wait().await.unwrap();
+        let second = child.wait().await.unwrap();
+        assert_eq!(first.code(), Some(7));
+        assert_eq!(first, second);
+        assert_eq!(child.try_wait().unwrap(), Some(first));
+        assert!(!process_exists(pid), "reaped: no zombie");
+    });
+}
+
+#[test]
+fn killing_a_running_child_and_an_exited_one() {
+    future::block_on(async {
+        let mut sleeper = Command::new("sleep").arg("60").spawn().unwrap();
+        let status = sleeper.kill().await.unwrap();
+        assert!(!status.success());
+        {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(status.signal(), Some(libc::SIGKILL));
+        }
+        // Killing it again: it has exited and been reaped; the same status, no error.
+        assert_eq!(sleeper.kill().await.unwrap(), status);
+
+        let mut quick = Command::new("true").spawn().unwrap();
+        let done = quick.wait().await.unwrap();
+        assert_eq!(
+            quick.kill().await.unwrap(),
+            done,
+            "killing an exited child is no error"
+        );
+    });
+}
+
+#[test]
+fn a_missing_program_is_not_found() {
+    let err = Command::new("/nonexistent/magpie-no-such-program")
+        .spawn()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    let err =
+        future::block_on(Command::new("magpie-no-such-program-in-path").status()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+}
+
+#[test]
+fn many_children_are_waited_for_without_a_thread_each() {
+    future::block_on(async {
+        let before = thread_count();
+        let mut children: Vec<_> = (0..32)
+            .map(|i| {
+                Command::new("sh")
+                    .args(["-c", &format!("sleep 0.2; exit {}", i % 5)])
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        // All 32 wait at once, and the process has gained no thread per child.
+        let during = thread_count();
+        assert!(
+            during < before + 8,
+            "{before} threads before, {during} while 32 children run"
+        );
+        for (i, child) in children.iter_mut().enumerate() {
+            assert_eq!(child.wait().await.unwrap().code(), Some((i % 5) as i32));
+        }
+    });
+}
+
+#[test]
+fn kill_on_drop_kills_and_the_orphan_is_reaped() {
+    let child = Command::new("sleep")
+        .arg("60")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    drop(child);
+    // The next spawn or wait reaps the killed orphan.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while process_exists(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "the killed child was never reaped"
+        );
+        future::block_on(Command::new("true").status()).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_child_waited_for_inside_a_runtime_task() {
+    let rt = magpie_executor::Runtime::builder()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let status = rt.block_on(async {
+        magpie_executor::spawn(async { Command::new("sh").args(["-c", "exit 4"]).status().await })
+            .await
+            .unwrap()
+            .unwrap()
+    });
+    assert_eq!(status.code(), Some(4));
+}
