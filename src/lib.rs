@@ -44,6 +44,66 @@ pub use magpie_executor::{
     Runtime, ShutdownReport, TryCurrentError,
 };
 
+/// `#[magpie::main]`: `async fn main` on a runtime of its own (asyncio's `asyncio.run(main())`).
+///
+/// Turns an `async fn` into the program's sync `main`: it builds a runtime with [`Builder`] and
+/// the attribute's options, [`block_on`](Runtime::block_on)s the body and returns its value (so
+/// `main` may return `Result<(), E>`, or anything a `main` may return), then shuts the runtime
+/// down, cancelling the tasks still pending — [`run`], configured.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// #[magpie::main(worker_threads = 2, thread_name = "api")]
+/// async fn main() -> Result<(), magpie::JoinError> {
+///     let task = magpie::spawn(async {
+///         magpie::time::sleep(Duration::from_millis(10)).await;
+///         std::thread::current().name().map(str::to_owned)
+///     });
+///     let thread = task.await?; // a `Result` from `main`, as with a sync `main`
+///     assert!(thread.unwrap().starts_with("api-"));
+///     Ok(())
+/// }
+/// ```
+pub use magpie_macros::main;
+
+/// `#[magpie::test]`: an async `#[test]` on a fresh runtime of its own (asyncio's
+/// `IsolatedAsyncioTestCase`).
+///
+/// Turns an `async fn` into a `#[test]` that builds a runtime of its own (with [`Builder`] and
+/// the attribute's options), [`block_on`](Runtime::block_on)s the body and shuts the runtime
+/// down, so no task outlives its test. A panic in the body (or an unwrapped [`JoinError`] of a
+/// task that panicked) fails the test, so `#[should_panic]` works; the fn may return
+/// `Result<(), E>` as with `#[test]`. Its other attributes and doc comments are kept.
+///
+/// # Examples
+///
+/// ```
+/// # // A doctest is not built with `--test`, so this only checks that the tests compile;
+/// # // tests/macros.rs in the repository runs them.
+/// #[magpie::test]
+/// async fn spawned_task_finishes() {
+///     let answer = magpie::spawn(async { 6 * 7 }).await.unwrap();
+///     assert_eq!(answer, 42);
+/// }
+///
+/// #[magpie::test(worker_threads = 1)]
+/// #[should_panic(expected = "boom")]
+/// async fn a_panicking_body_fails_the_test() {
+///     panic!("boom");
+/// }
+///
+/// #[magpie::test]
+/// async fn returns_a_result() -> Result<(), std::num::ParseIntError> {
+///     assert_eq!("7".parse::<u8>()?, 7);
+///     Ok(())
+/// }
+/// # fn main() {}
+/// ```
+pub use magpie_macros::test;
+
 /// Tasks and the tools to work with them: [`yield_now`](task::yield_now),
 /// [`TaskGroup`](task::TaskGroup), [`Builder`](task::Builder) for named tasks,
 /// [`current`](task::current), and the combinators.
@@ -66,13 +126,71 @@ pub mod sync {
     pub use magpie_sync::*;
 }
 
-/// Non-blocking I/O on the shared reactor thread: [`Async`](crate::Async) for any file
+/// Non-blocking I/O on the shared reactor thread: [`Async`] for any file
 /// descriptor.
 pub use magpie_reactor::Async;
 
-/// TCP, UDP and Unix sockets with the `futures-io` traits.
+/// TCP, UDP and Unix sockets with the `futures-io` traits (and, with the `hyper` feature,
+/// hyper's `rt::Read`/`rt::Write`).
 pub mod net {
     pub use magpie_reactor::net::*;
+}
+
+/// Unix signals as streams on the shared reactor (asyncio's `loop.add_signal_handler`):
+/// [`signal`](signal::signal) for `SIGTERM`, `SIGHUP`, `SIGUSR1`…, [`ctrl_c`](signal::ctrl_c)
+/// for one `SIGINT`. Dropping a signal's last listener restores its previous disposition.
+pub mod signal {
+    pub use magpie_reactor::signal::*;
+}
+
+/// Subprocesses with async pipes (asyncio's `create_subprocess_exec`): [`Command`](process::Command)
+/// mirrors `std::process::Command`; a [`Child`](process::Child)'s stdin, stdout and stderr are
+/// `futures-io` streams and its exit is awaited on the shared reactor, with no thread per child.
+pub mod process {
+    pub use magpie_reactor::process::*;
+}
+
+/// hyper 1.x on magpie with no glue crate (feature `hyper`): magpie's
+/// [`TcpStream`](crate::net::TcpStream) and [`UnixStream`](crate::net::UnixStream) implement
+/// hyper's `rt::Read` and `rt::Write`; [`HyperExecutor`](hyper::HyperExecutor) spawns hyper's
+/// tasks on magpie and [`HyperTimer`](hyper::HyperTimer) gives hyper its timeouts
+/// (header-read, keep-alive). See `docs/services.md` and `examples/http`.
+///
+/// # Examples
+///
+/// ```no_run
+/// use hyper::server::conn::http1;
+/// use hyper::service::service_fn;
+/// use std::time::Duration;
+///
+/// # async fn hello(_: hyper::Request<hyper::body::Incoming>)
+/// #     -> Result<hyper::Response<http_body_util::Full<bytes::Bytes>>, std::convert::Infallible> {
+/// #     Ok(hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from("hi"))))
+/// # }
+/// magpie::run(async {
+///     let listener = magpie::net::TcpListener::bind("127.0.0.1:3000").await?;
+///     loop {
+///         let (stream, _) = listener.accept().await?;
+///         magpie::spawn(async move {
+///             let served = http1::Builder::new()
+///                 .timer(magpie::hyper::HyperTimer)
+///                 .header_read_timeout(Duration::from_secs(30))
+///                 .serve_connection(stream, service_fn(hello))
+///                 .await;
+///             if let Err(err) = served {
+///                 eprintln!("connection: {err}");
+///             }
+///         });
+///     }
+///     # #[allow(unreachable_code)]
+///     Ok::<(), std::io::Error>(())
+/// })
+/// .unwrap();
+/// ```
+#[cfg(feature = "hyper")]
+pub mod hyper {
+    pub use magpie_executor::HyperExecutor;
+    pub use magpie_timers::HyperTimer;
 }
 
 /// The extension traits most async code wants in scope: `AsyncReadExt`, `AsyncWriteExt`,
@@ -85,3 +203,8 @@ pub mod prelude {
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// docs/services.md's examples, compiled and run as doctests so that they cannot rot.
+#[doc = include_str!("../docs/services.md")]
+#[cfg(doctest)]
+pub struct ServicesDoctests;

@@ -17,13 +17,22 @@
 //!
 //! ```
 //! use magpie_reactor::driver::{self, DrivingTurn};
-//! use std::task::Waker;
+//! use std::sync::Arc;
+//! use std::task::{Wake, Waker};
+//!
+//! // Woken when the reactor thread hands over the turn we asked for; an executor passes a
+//! // waker that unparks the worker.
+//! struct Unpark(std::thread::Thread);
+//! impl Wake for Unpark {
+//!     fn wake(self: Arc<Self>) {
+//!         self.0.unpark();
+//!     }
+//! }
+//! let requester = Waker::from(Arc::new(Unpark(std::thread::current())));
 //!
 //! // A thread with nothing to do: drive the reactor for a round if nobody else does.
-//! // (`Waker::noop()`: this thread does not want to be woken when the reactor thread hands
-//! // the turn over; an executor passes a waker that unparks the worker.)
 //! magpie_reactor::timer_hook::notify_reactor(); // starts the reactor (a socket would too)
-//! if let Some(mut turn) = DrivingTurn::try_take(Waker::noop()) {
+//! if let Some(mut turn) = DrivingTurn::try_take(&requester) {
 //!     driver::notify(); // whatever else happens, this round returns at once
 //!     turn.drive(&|| false);
 //! } // dropping the turn hands it back

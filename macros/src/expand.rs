@@ -1,0 +1,538 @@
+//! The expansion of both attributes, on `proc_macro2` tokens so that it can be unit-tested.
+
+use proc_macro2::{Literal, TokenStream};
+use quote::{quote, ToTokens};
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::{Error, Expr, ExprLit, Ident, ItemFn, Lit, LitInt, LitStr, Path, ReturnType, Token};
+
+/// Which attribute is being expanded.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Kind {
+    Main,
+    Test,
+}
+
+impl Kind {
+    fn attr(self) -> &'static str {
+        match self {
+            Kind::Main => "#[magpie::main]",
+            Kind::Test => "#[magpie::test]",
+        }
+    }
+}
+
+/// The options, in the order the error for an unknown one lists them.
+const OPTIONS: &[&str] = &[
+    "worker_threads",
+    "thread_name",
+    "max_blocking_threads",
+    "global_queue_interval",
+    "crate",
+];
+
+/// One `key = value` of the attribute's arguments; the value is checked later, so that an
+/// unknown key is reported before a missing or wrong value.
+struct Opt {
+    key: Ident,
+    value: Option<Expr>,
+}
+
+impl Parse for Opt {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Opt> {
+        // `parse_any`: `crate` is a keyword.
+        let key = Ident::parse_any(input)?;
+        let value = if input.peek(Token![=]) {
+            input.parse::<Token![=]>()?;
+            Some(input.parse()?)
+        } else {
+            None
+        };
+        Ok(Opt { key, value })
+    }
+}
+
+/// The options given, checked.
+#[derive(Default)]
+struct Config {
+    worker_threads: Option<Literal>,
+    thread_name: Option<LitStr>,
+    max_blocking_threads: Option<Literal>,
+    global_queue_interval: Option<Literal>,
+    krate: Option<Path>,
+}
+
+impl Config {
+    fn parse(args: TokenStream) -> syn::Result<Config> {
+        let opts = Punctuated::<Opt, Token![,]>::parse_terminated.parse2(args)?;
+        let mut config = Config::default();
+        let mut seen: Vec<String> = Vec::new();
+        for opt in opts {
+            let name = opt.key.unraw().to_string();
+            if !OPTIONS.contains(&name.as_str()) {
+                let known: Vec<String> = OPTIONS.iter().map(|o| format!("`{o}`")).collect();
+                return Err(Error::new_spanned(
+                    &opt.key,
+                    format!(
+                        "unknown option `{name}`; the options are {}",
+                        known.join(", ")
+                    ),
+                ));
+            }
+            if seen.contains(&name) {
+                return Err(Error::new_spanned(
+                    &opt.key,
+                    format!("`{name}` is given twice"),
+                ));
+            }
+            seen.push(name.clone());
+            let Some(value) = opt.value else {
+                let example = if name == "thread_name" || name == "crate" {
+                    "\"…\""
+                } else {
+                    "4"
+                };
+                return Err(Error::new_spanned(
+                    &opt.key,
+                    format!("`{name}` needs a value: `{name} = {example}`"),
+                ));
+            };
+            match name.as_str() {
+                "worker_threads" => {
+                    config.worker_threads = Some(count(&name, &value, "usize", usize::MAX as u128)?)
+                }
+                "max_blocking_threads" => {
+                    config.max_blocking_threads =
+                        Some(count(&name, &value, "usize", usize::MAX as u128)?)
+                }
+                "global_queue_interval" => {
+                    config.global_queue_interval =
+                        Some(count(&name, &value, "u32", u32::MAX.into())?)
+                }
+                "thread_name" => config.thread_name = Some(string(&name, &value)?),
+                "crate" => {
+                    let lit = string(&name, &value)?;
+                    let path = lit.parse_with(Path::parse_mod_style).map_err(|_| {
+                        Error::new_spanned(
+                            &lit,
+                            format!(
+                                "`crate` must be a path, e.g. `crate = \"::magpie\"`, not \"{}\"",
+                                lit.value()
+                            ),
+                        )
+                    })?;
+                    config.krate = Some(path);
+                }
+                _ => unreachable!("every name in OPTIONS is matched"),
+            }
+        }
+        Ok(config)
+    }
+
+    /// `<crate>::Builder::new()` with the options set.
+    fn builder(&self) -> TokenStream {
+        let krate = match &self.krate {
+            Some(path) => path.to_token_stream(),
+            None => quote!(::magpie),
+        };
+        let mut builder = quote!(#krate::Builder::new());
+        if let Some(n) = &self.worker_threads {
+            builder.extend(quote!(.worker_threads(#n)));
+        }
+        if let Some(name) = &self.thread_name {
+            builder.extend(quote!(.thread_name(#name)));
+        }
+        if let Some(n) = &self.max_blocking_threads {
+            builder.extend(quote!(.max_blocking_threads(#n)));
+        }
+        if let Some(n) = &self.global_queue_interval {
+            builder.extend(quote!(.global_queue_interval(#n)));
+        }
+        builder
+    }
+}
+
+/// An integer literal from 1 to `max`, given back unsuffixed.
+fn count(name: &str, value: &Expr, ty: &str, max: u128) -> syn::Result<Literal> {
+    let lit: &LitInt = match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(lit), ..
+        }) => lit,
+        _ => {
+            return Err(Error::new_spanned(
+                value,
+                format!("`{name}` must be an integer literal, e.g. `{name} = 4`"),
+            ))
+        }
+    };
+    if !lit.suffix().is_empty() && lit.suffix() != ty {
+        return Err(Error::new_spanned(
+            lit,
+            format!(
+                "`{name}` is a {ty}: write `{name} = {}`",
+                lit.base10_digits()
+            ),
+        ));
+    }
+    let n: u128 = lit.base10_parse().unwrap_or(u128::MAX);
+    if n == 0 {
+        return Err(Error::new_spanned(
+            lit,
+            format!("`{name}` must be at least 1"),
+        ));
+    }
+    if n > max {
+        return Err(Error::new_spanned(
+            lit,
+            format!("`{name}` must fit in a {ty} (at most {max})"),
+        ));
+    }
+    Ok(Literal::u128_unsuffixed(n))
+}
+
+/// A string literal.
+fn string(name: &str, value: &Expr) -> syn::Result<LitStr> {
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => Ok(lit.clone()),
+        _ => Err(Error::new_spanned(
+            value,
+            format!("`{name}` must be a string literal, e.g. `{name} = \"…\"`"),
+        )),
+    }
+}
+
+/// The checks on the annotated fn that both attributes share, and `#[magpie::test]`'s own.
+fn check(kind: Kind, item: &ItemFn) -> syn::Result<()> {
+    let attr = kind.attr();
+    let sig = &item.sig;
+    if sig.asyncness.is_none() {
+        return Err(Error::new_spanned(
+            sig.fn_token,
+            format!("{attr} goes on an `async fn`: add `async` before `fn`"),
+        ));
+    }
+    if !sig.inputs.is_empty() {
+        return Err(Error::new_spanned(
+            &sig.inputs,
+            format!("{attr} takes an `async fn` with no arguments"),
+        ));
+    }
+    if sig.variadic.is_some() {
+        return Err(Error::new_spanned(
+            &sig.variadic,
+            format!("{attr} takes an `async fn` with no arguments"),
+        ));
+    }
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        return Err(Error::new_spanned(
+            &sig.generics,
+            format!("{attr} cannot go on a generic fn"),
+        ));
+    }
+    if kind == Kind::Test {
+        let second = item.attrs.iter().find(|a| {
+            a.path()
+                .segments
+                .last()
+                .is_some_and(|segment| segment.ident == "test")
+        });
+        if let Some(second) = second {
+            return Err(Error::new_spanned(
+                second,
+                "a second test attribute: #[magpie::test] already makes this fn a #[test]; \
+                 remove this one",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The expansion of `kind` with arguments `args` on `item`; on misuse, a `compile_error!`.
+pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
+    let func: ItemFn = match syn::parse2(item.clone()) {
+        Ok(func) => func,
+        Err(_) => {
+            let err = Error::new_spanned(&item, format!("{} goes on an `async fn`", kind.attr()));
+            let mut out = err.to_compile_error();
+            out.extend(item);
+            return out;
+        }
+    };
+    let config = match check(kind, &func).and_then(|()| Config::parse(args)) {
+        Ok(config) => config,
+        Err(err) => {
+            let mut out = err.to_compile_error();
+            out.extend(stand_in(&func));
+            return out;
+        }
+    };
+    generate(kind, &config, func)
+}
+
+/// What stands in for a misused fn beside the error: a sync fn of the same name and type that
+/// is never run, so that the error is the only one (no "`main` function not found").
+fn stand_in(func: &ItemFn) -> TokenStream {
+    let vis = &func.vis;
+    let ident = &func.sig.ident;
+    let generics = &func.sig.generics;
+    let where_clause = &func.sig.generics.where_clause;
+    let output = &func.sig.output;
+    quote! {
+        #[allow(dead_code)]
+        #vis fn #ident #generics () #output #where_clause {
+            ::core::unreachable!()
+        }
+    }
+}
+
+fn generate(kind: Kind, config: &Config, func: ItemFn) -> TokenStream {
+    let ItemFn {
+        attrs,
+        vis,
+        mut sig,
+        block,
+    } = func;
+    sig.asyncness = None;
+    let builder = config.builder();
+    let start = quote! {
+        let runtime = #builder
+            .build()
+            .unwrap_or_else(|err| ::core::panic!("failed to start the magpie runtime: {err}"));
+    };
+    match kind {
+        Kind::Main => quote! {
+            #(#attrs)*
+            #vis #sig {
+                let body = async #block;
+                #start
+                runtime.block_on(body)
+            }
+        },
+        Kind::Test => {
+            // The body's type is named (a pinned `dyn Future`), so `?` in it knows its error
+            // type, and `block_on` is instantiated once per output type, not once per test.
+            let output = match &sig.output {
+                ReturnType::Default => quote!(()),
+                ReturnType::Type(_, ty) => ty.to_token_stream(),
+            };
+            quote! {
+                #[::core::prelude::v1::test]
+                #(#attrs)*
+                #vis #sig {
+                    let body = async #block;
+                    let body = ::core::pin::pin!(body);
+                    let body: ::core::pin::Pin<
+                        &mut dyn ::core::future::Future<Output = #output>,
+                    > = body;
+                    #start
+                    runtime.block_on(body)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand_str(kind: Kind, args: TokenStream, item: TokenStream) -> String {
+        expand(kind, args, item).to_string()
+    }
+
+    #[test]
+    fn main_builds_through_the_facade_with_its_options() {
+        let out = expand_str(
+            Kind::Main,
+            quote!(
+                worker_threads = 2,
+                thread_name = "api",
+                max_blocking_threads = 8,
+                global_queue_interval = 31
+            ),
+            quote!(
+                async fn main() -> Result<(), String> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(out.contains(":: magpie :: Builder :: new ()"), "{out}");
+        assert!(out.contains(". worker_threads (2)"), "{out}");
+        assert!(out.contains(". thread_name (\"api\")"), "{out}");
+        assert!(out.contains(". max_blocking_threads (8)"), "{out}");
+        assert!(out.contains(". global_queue_interval (31)"), "{out}");
+        assert!(
+            out.contains("fn main () -> Result < () , String >"),
+            "{out}"
+        );
+        assert!(!out.contains("async fn"), "{out}");
+        assert!(!out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn test_adds_the_test_attribute_and_keeps_the_others() {
+        let out = expand_str(
+            Kind::Test,
+            TokenStream::new(),
+            quote!(
+                #[should_panic]
+                async fn boom() {
+                    panic!()
+                }
+            ),
+        );
+        assert!(
+            out.starts_with("# [:: core :: prelude :: v1 :: test] # [should_panic]"),
+            "{out}"
+        );
+        assert!(out.contains("Output = ()"), "{out}");
+    }
+
+    #[test]
+    fn crate_option_replaces_the_path() {
+        let out = expand_str(
+            Kind::Main,
+            quote!(crate = "my::rt"),
+            quote!(
+                async fn main() {}
+            ),
+        );
+        assert!(out.contains("my :: rt :: Builder :: new ()"), "{out}");
+        assert!(!out.contains(":: magpie"), "{out}");
+    }
+
+    fn error_of(kind: Kind, args: TokenStream, item: TokenStream) -> String {
+        let out = expand_str(kind, args, item);
+        assert!(out.contains("compile_error"), "{out}");
+        out
+    }
+
+    #[test]
+    fn misuse_is_a_compile_error() {
+        let main = quote!(
+            async fn main() {}
+        );
+        let cases: &[(Kind, TokenStream, TokenStream, &str)] = &[
+            (
+                Kind::Main,
+                quote!(),
+                quote!(
+                    fn main() {}
+                ),
+                "add `async` before `fn`",
+            ),
+            (
+                Kind::Test,
+                quote!(),
+                quote!(
+                    async fn t(x: u8) {}
+                ),
+                "with no arguments",
+            ),
+            (
+                Kind::Main,
+                quote!(),
+                quote!(
+                    async fn f<T>() {}
+                ),
+                "generic",
+            ),
+            (
+                Kind::Main,
+                quote!(),
+                quote!(
+                    struct S;
+                ),
+                "goes on an `async fn`",
+            ),
+            (
+                Kind::Main,
+                quote!(flavor = "x"),
+                main.clone(),
+                "unknown option `flavor`; the options are `worker_threads`",
+            ),
+            (
+                Kind::Main,
+                quote!(worker_threads = "two"),
+                main.clone(),
+                "must be an integer literal",
+            ),
+            (
+                Kind::Main,
+                quote!(worker_threads = 0),
+                main.clone(),
+                "`worker_threads` must be at least 1",
+            ),
+            (
+                Kind::Main,
+                quote!(global_queue_interval = 5_000_000_000),
+                main.clone(),
+                "must fit in a u32",
+            ),
+            (
+                Kind::Main,
+                quote!(worker_threads = 2u8),
+                main.clone(),
+                "is a usize",
+            ),
+            (
+                Kind::Main,
+                quote!(thread_name = 5),
+                main.clone(),
+                "must be a string literal",
+            ),
+            (
+                Kind::Main,
+                quote!(worker_threads = 1, worker_threads = 2),
+                main.clone(),
+                "given twice",
+            ),
+            (
+                Kind::Main,
+                quote!(worker_threads),
+                main.clone(),
+                "needs a value",
+            ),
+            (
+                Kind::Main,
+                quote!(crate = "not a path"),
+                main.clone(),
+                "must be a path",
+            ),
+            (
+                Kind::Test,
+                quote!(),
+                quote!(
+                    #[test]
+                    async fn t() {}
+                ),
+                "a second test attribute",
+            ),
+        ];
+        for (kind, args, item, message) in cases {
+            let out = error_of(*kind, args.clone(), item.clone());
+            assert!(out.contains(message), "expected {message:?} in {out}");
+        }
+    }
+
+    #[test]
+    fn a_misused_fn_is_replaced_by_a_sync_stand_in() {
+        let out = error_of(
+            Kind::Main,
+            quote!(nope = 1),
+            quote!(
+                async fn main() -> Result<(), String> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(
+            out.contains("fn main () -> Result < () , String > { :: core :: unreachable ! () }"),
+            "{out}"
+        );
+        assert!(!out.contains("async"), "{out}");
+    }
+}

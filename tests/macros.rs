@@ -1,0 +1,70 @@
+//! `#[magpie::test]` used for real: each test runs on a fresh runtime of its own.
+//! (tests/macros_ui.rs checks what the attributes refuse, and `#[magpie::main]`.)
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Awaits a spawned task, which ran on one of the runtime's workers.
+#[magpie::test]
+async fn awaits_a_spawned_task() {
+    let caller = std::thread::current().id();
+    let (value, worker) = magpie::spawn(async {
+        magpie::time::sleep(Duration::from_millis(5)).await;
+        (42, std::thread::current().id())
+    })
+    .await
+    .unwrap();
+    assert_eq!(value, 42);
+    // The body runs on the test's own thread (`block_on`), the task on a worker.
+    assert_ne!(worker, caller);
+}
+
+#[magpie::test(worker_threads = 1, thread_name = "single")]
+async fn one_worker_runs_every_task() {
+    let counter = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let counter = counter.clone();
+            magpie::spawn(async move {
+                magpie::task::yield_now().await;
+                counter.fetch_add(1, Ordering::Relaxed);
+                std::thread::current().name().map(str::to_owned)
+            })
+        })
+        .collect();
+    for name in magpie::join_all(tasks).await {
+        assert_eq!(name.unwrap().as_deref(), Some("single-0"));
+    }
+    assert_eq!(counter.load(Ordering::Relaxed), 16);
+}
+
+#[magpie::test(max_blocking_threads = 2, global_queue_interval = 7)]
+async fn the_other_options_reach_the_builder() {
+    let on = magpie::spawn_blocking(|| std::thread::current().name().map(str::to_owned));
+    assert_eq!(on.await.unwrap().as_deref(), Some("magpie-blocking"));
+}
+
+/// A panic in the body fails the test: it comes out of `block_on`.
+#[magpie::test]
+#[should_panic(expected = "the body panicked")]
+async fn a_panicking_body_fails_the_test() {
+    magpie::task::yield_now().await;
+    panic!("the body panicked");
+}
+
+/// So does a panic in an awaited task, once its `JoinError` is unwrapped.
+#[magpie::test]
+#[should_panic(expected = "in the task")]
+async fn a_panicking_task_fails_the_test_when_unwrapped() {
+    magpie::spawn(async { panic!("in the task") })
+        .await
+        .unwrap();
+}
+
+#[magpie::test]
+async fn returns_ok() -> Result<(), std::num::ParseIntError> {
+    let n: u32 = magpie::spawn(async { "12" }).await.unwrap().parse()?;
+    assert_eq!(n, 12);
+    Ok(())
+}

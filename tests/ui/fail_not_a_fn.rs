@@ -1,0 +1,4 @@
+#[magpie::main]
+struct Server;
+
+fn main() {}

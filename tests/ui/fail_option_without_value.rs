@@ -1,0 +1,2 @@
+#[magpie::main(worker_threads)]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[magpie::main(flavor = "current_thread")]
+async fn main() {}

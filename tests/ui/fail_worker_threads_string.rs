@@ -1,0 +1,2 @@
+#[magpie::main(worker_threads = "two")]
+async fn main() {}
