@@ -34,6 +34,7 @@ mutants=(
   "granted_cancel_loses_permits|sync_semaphore|starved_waiter_dropped_after_the_handoff_returns_the_permit|permits handed (by a starvation handoff) to a cancelled Semaphore waiter are lost"
   "release_skips_standby_wake|lib:magpie-reactor|turn::models::event_racing_the_hand_back_is_collected|a worker releasing the driving turn leaves the sleeping reactor thread asleep"
   "request_skips_notify|lib:magpie-reactor|turn::models::a_request_interrupts_the_reactor_and_is_granted|a worker asks for the driving turn without interrupting the reactor thread's wait"
+  "consume_clears_before_draining|lib:magpie-reactor|notify_flag::models::a_notification_racing_the_consume_is_never_lost|the reactor's notifier re-arms its flag before draining the eventfd, so a notification in between is drained unseen and the flag stays set for good"
   "unpark_ignores_driving|lib:magpie-executor|runtime::park::models::shutdown_with_a_worker_in_the_poller_ends|an unpark of a worker sleeping in the poller does not interrupt the poller's wait"
 )
 

@@ -21,6 +21,7 @@
 //! distinguishable from a data edge, which the short-read readiness clearing relies on (see
 //! `source.rs`). Deregistration stays `Poller::delete`.
 
+use crate::notify_flag::NotifyFlag;
 use crate::source::SourceEvent;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -199,7 +200,7 @@ fn millis_rounded_up(timeout: Option<Duration>) -> libc::c_int {
 pub(crate) struct Notifier {
     fd: OwnedFd,
     /// Set from the first `notify` until the driver that saw the event `consume`s it.
-    pending: AtomicBool,
+    pending: NotifyFlag,
 }
 
 impl Notifier {
@@ -231,15 +232,13 @@ impl Notifier {
         }
         Ok(Notifier {
             fd,
-            pending: AtomicBool::new(false),
+            pending: NotifyFlag::new(),
         })
     }
 
     /// Makes the current wait (or, if nobody waits, the next one) return.
     pub(crate) fn notify(&self) {
-        // SeqCst: whatever the notifier published before (a parker's token, a turn request,
-        // a timer's deadline) is visible to the driver that consumes this notification.
-        if !self.pending.swap(true, Ordering::SeqCst) {
+        self.pending.notify(|| {
             let one: u64 = 1;
             // SAFETY: writes 8 bytes from a live u64 to our open eventfd. It cannot block
             // (non-blocking) and cannot overflow the counter, which `consume` drains.
@@ -250,24 +249,24 @@ impl Notifier {
                     std::mem::size_of::<u64>(),
                 )
             };
-        }
+        });
     }
 
-    /// Called by the driver whose wait reported [`NOTIFY_KEY`]: clears the flag first, so a
-    /// notification sent from now on writes again and interrupts the next wait; then drains
-    /// the counter.
+    /// Called by the driver whose wait reported [`NOTIFY_KEY`]: drains the counter, then
+    /// re-arms the flag (in that order: see `notify_flag.rs`).
     pub(crate) fn consume(&self) {
-        self.pending.store(false, Ordering::SeqCst);
-        let mut count: u64 = 0;
-        // SAFETY: reads at most 8 bytes into a live u64 from our open, non-blocking eventfd
-        // (`EAGAIN` when already drained is fine).
-        let _ = unsafe {
-            libc::read(
-                self.fd.as_raw_fd(),
-                (&mut count as *mut u64).cast(),
-                std::mem::size_of::<u64>(),
-            )
-        };
+        self.pending.consume(|| {
+            let mut count: u64 = 0;
+            // SAFETY: reads at most 8 bytes into a live u64 from our open, non-blocking
+            // eventfd (`EAGAIN` when already drained is fine).
+            let _ = unsafe {
+                libc::read(
+                    self.fd.as_raw_fd(),
+                    (&mut count as *mut u64).cast(),
+                    std::mem::size_of::<u64>(),
+                )
+            };
+        });
     }
 }
 

@@ -21,6 +21,8 @@ mod epoll;
 mod loom;
 pub mod net;
 mod nonblocking;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod notify_flag;
 pub mod process;
 mod reactor;
 pub mod signal;

@@ -243,9 +243,10 @@ impl Reactor {
                 wait_failed(&e);
             }
             if st.raw.iter().any(|(key, _)| key == epoll::NOTIFY_KEY) {
-                // Before dispatching: a notification sent from now on interrupts the next
-                // wait; what the ones before asked for is re-read by our caller after this
-                // round (a parker's token, a turn request) or by the next round (deadlines).
+                // Before dispatching: a notification sent after the consume interrupts the
+                // next wait; what the ones before (or during) it announced is re-read by our
+                // caller after this round (a parker's token, a turn request) or by the next
+                // round (deadlines). See `notify_flag.rs`.
                 self.notifier.consume();
             }
             self.dispatch(st.raw.iter(), &mut st.ready, &mut st.wake);
