@@ -47,6 +47,11 @@ use std::task::Waker;
 /// The driving turn, held by the calling thread: while it lives, this thread (and no other)
 /// waits on the shared poller. Dropping it hands the turn back.
 ///
+/// Hold it only while driving: while it is held, nobody else collects I/O events or fires
+/// timers for the process (the reactor thread sleeps until it is dropped), so a turn kept
+/// without calling [`drive`](Self::drive) or [`poll`](Self::poll) — or leaked with
+/// `mem::forget` — stops every socket and timer of the process.
+///
 /// Not `Send`: it is taken and given back on one thread.
 pub struct DrivingTurn {
     reactor: &'static Reactor,

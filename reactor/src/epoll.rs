@@ -32,7 +32,8 @@ use std::time::Duration;
 /// `source_table`), and `polling` uses `usize::MAX`.
 pub(crate) const NOTIFY_KEY: usize = usize::MAX - 1;
 
-/// Set once `epoll_pwait2` answered `ENOSYS` (kernels before 5.11): use `epoll_wait` from then on.
+/// Set once `epoll_pwait2` failed with anything but `EINTR` (kernels before 5.11, seccomp
+/// filters): use `epoll_wait` from then on.
 static NO_PWAIT2: AtomicBool = AtomicBool::new(false);
 
 /// `epoll` flags meaning the read direction is ready (or hung up / in error).
@@ -130,8 +131,20 @@ impl RawEvents {
     }
 }
 
+/// The kernel's `struct __kernel_timespec`, which `epoll_pwait2` takes on every architecture:
+/// two 64-bit fields (`libc::timespec` has 32-bit ones on 32-bit glibc targets).
+#[cfg(target_os = "linux")]
+#[repr(C)]
+struct KernelTimespec {
+    tv_sec: i64,
+    tv_nsec: i64,
+}
+
 /// One `epoll_pwait2` (nanosecond timeout) into `list`'s spare capacity: the syscall's return
-/// value, or `None` when this kernel lacks it (the caller then uses `epoll_wait`).
+/// value, or `None` when it cannot be used here (the caller then uses `epoll_wait`). Any error
+/// but `EINTR` on it — `ENOSYS` before Linux 5.11, `EPERM` from a seccomp filter that does not
+/// know it (Docker's, systemd's), `EINVAL` — turns it off for the process: `epoll_wait` then
+/// reports whatever error is real.
 #[cfg(target_os = "linux")]
 fn pwait2(
     epoll: BorrowedFd<'_>,
@@ -142,17 +155,17 @@ fn pwait2(
     if NO_PWAIT2.load(Ordering::Relaxed) {
         return None;
     }
-    let spec = timeout.map(|t| libc::timespec {
-        tv_sec: libc::time_t::try_from(t.as_secs()).unwrap_or(libc::time_t::MAX),
+    let spec = timeout.map(|t| KernelTimespec {
+        tv_sec: i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
         tv_nsec: t.subsec_nanos().into(),
     });
     let spec_ptr = spec
         .as_ref()
-        .map_or(std::ptr::null(), |s| s as *const libc::timespec);
+        .map_or(std::ptr::null(), |s| s as *const KernelTimespec);
     // SAFETY: `epoll_pwait2(epfd, events, maxevents, timeout, sigmask, sigsetsize)`: the events
     // pointer and `capacity` describe `list`'s spare capacity (its length is 0); `spec_ptr` is
-    // null (block) or points at a timespec that outlives the call; a null sigmask leaves the
-    // signal mask alone (its size is then ignored).
+    // null (block) or points at a `__kernel_timespec`-layout struct that outlives the call; a
+    // null sigmask leaves the signal mask alone (its size is then ignored).
     let n = unsafe {
         libc::syscall(
             libc::SYS_epoll_pwait2,
@@ -164,7 +177,7 @@ fn pwait2(
             0usize,
         )
     };
-    if n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+    if n < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
         NO_PWAIT2.store(true, Ordering::Relaxed);
         return None;
     }

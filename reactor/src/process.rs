@@ -7,9 +7,11 @@
 //! kernels) a `SIGCHLD` listener ([`crate::signal`]) wakes the waiters, which then check their
 //! child without blocking.
 //!
-//! No zombie is left behind: [`Child::wait`] reaps the child; a `Child` dropped before its
-//! process exited (killed first with [`Command::kill_on_drop`]) is handed to an orphan list
-//! that is reaped, without blocking, whenever a child is spawned or waited for.
+//! Zombies: [`Child::wait`] reaps the child. A `Child` dropped before its process exited
+//! (killed first with [`Command::kill_on_drop`]) is handed to an orphan list, reaped without
+//! blocking whenever a child is spawned or waited for — so an orphan that exits stays a zombie
+//! until the process spawns or waits for another child (tokio's orphan queue has the same
+//! shape, driven by `SIGCHLD`).
 //!
 //! # Examples
 //!
@@ -45,6 +47,9 @@ use crate::Async;
 pub struct Command {
     inner: std::process::Command,
     kill_on_drop: bool,
+    /// Which of stdin, stdout, stderr the caller set: `output` supplies its own defaults
+    /// (null, piped, piped) for the others, for that call only.
+    stdio_set: [bool; 3],
 }
 
 impl Command {
@@ -53,6 +58,7 @@ impl Command {
         Command {
             inner: std::process::Command::new(program),
             kill_on_drop: false,
+            stdio_set: [false; 3],
         }
     }
 
@@ -98,18 +104,21 @@ impl Command {
 
     /// Sets the child's stdin (`Stdio::piped()` gives a [`ChildStdin`]).
     pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+        self.stdio_set[0] = true;
         self.inner.stdin(cfg);
         self
     }
 
     /// Sets the child's stdout (`Stdio::piped()` gives a [`ChildStdout`]).
     pub fn stdout(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+        self.stdio_set[1] = true;
         self.inner.stdout(cfg);
         self
     }
 
     /// Sets the child's stderr (`Stdio::piped()` gives a [`ChildStderr`]).
     pub fn stderr(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+        self.stdio_set[2] = true;
         self.inner.stderr(cfg);
         self
     }
@@ -159,15 +168,36 @@ impl Command {
         child.wait().await
     }
 
-    /// Runs the process to its end with stdout and stderr captured (stdin empty unless set)
-    /// and returns its status and output (asyncio's `communicate()`).
+    /// Runs the process to its end with stdout and stderr captured and stdin empty (each
+    /// unless set otherwise, as std's `output`) and returns its status and output (asyncio's
+    /// `communicate()`). The command's own settings are left as they were.
     ///
     /// # Errors
     ///
     /// As [`spawn`](Self::spawn), or an error reading the output or waiting for the process.
     pub async fn output(&mut self) -> io::Result<Output> {
-        self.inner.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = self.spawn()?;
+        let [stdin_set, stdout_set, stderr_set] = self.stdio_set;
+        if !stdin_set {
+            self.inner.stdin(Stdio::null());
+        }
+        if !stdout_set {
+            self.inner.stdout(Stdio::piped());
+        }
+        if !stderr_set {
+            self.inner.stderr(Stdio::piped());
+        }
+        let spawned = self.spawn();
+        // Back to the defaults of `spawn` (inherit) for what the caller had not set.
+        if !stdin_set {
+            self.inner.stdin(Stdio::inherit());
+        }
+        if !stdout_set {
+            self.inner.stdout(Stdio::inherit());
+        }
+        if !stderr_set {
+            self.inner.stderr(Stdio::inherit());
+        }
+        let mut child = spawned?;
         drop(child.stdin.take());
         let mut stdout = child.stdout.take();
         let mut stderr = child.stderr.take();
@@ -196,7 +226,7 @@ impl fmt::Debug for Command {
         f.debug_struct("Command")
             .field("command", &self.inner)
             .field("kill_on_drop", &self.kill_on_drop)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -234,7 +264,8 @@ impl ExitWatch {
 /// A running (or finished) child process.
 ///
 /// Dropping it does not kill the process unless [`Command::kill_on_drop`] was set; either
-/// way the process is reaped once it exits (no zombie is left).
+/// way the process is reaped after it exits, at the next spawn or wait of a child (see the
+/// [module docs](self)).
 pub struct Child {
     pid: u32,
     /// `None` once reaped.

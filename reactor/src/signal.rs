@@ -201,16 +201,22 @@ fn registry() -> Result<&'static Registry, SignalError> {
 
 /// Where this thread's `errno` lives.
 fn errno_location() -> *mut libc::c_int {
-    // SAFETY (all three): libc's accessor for the calling thread's errno; no preconditions.
+    // SAFETY (all four): libc's accessor for the calling thread's errno; no preconditions.
     #[cfg(any(target_os = "linux", target_os = "emscripten", target_os = "redox"))]
     return unsafe { libc::__errno_location() };
-    #[cfg(target_os = "android")]
+    #[cfg(any(target_os = "android", target_os = "openbsd", target_os = "netbsd"))]
     return unsafe { libc::__errno() };
+    #[cfg(any(target_os = "solaris", target_os = "illumos"))]
+    return unsafe { libc::___errno() };
     #[cfg(not(any(
         target_os = "linux",
         target_os = "emscripten",
         target_os = "redox",
-        target_os = "android"
+        target_os = "android",
+        target_os = "openbsd",
+        target_os = "netbsd",
+        target_os = "solaris",
+        target_os = "illumos"
     )))]
     return unsafe { libc::__error() };
 }
@@ -266,7 +272,8 @@ pub struct Signals {
 }
 
 /// Listens for `kind`: a stream with one item per delivery (deliveries between two polls may
-/// coalesce into one item).
+/// coalesce into one item). The stream does not end, unless the wake-up socket fails (an OS
+/// error, reported on stderr).
 ///
 /// # Errors
 ///
@@ -366,11 +373,16 @@ impl Stream for Signals {
         loop {
             match Pin::new(&mut wake).poll_read(cx, &mut sink) {
                 Poll::Ready(Ok(n)) if n > 0 => continue,
-                Poll::Ready(Ok(_)) => break, // cannot happen: we hold the other end open
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Poll::Ready(Err(e)) => {
-                    eprintln!("magpie-reactor: the signal wake-up socket failed: {e}");
-                    break;
+                // End-of-stream (impossible: the registry holds the other end open) or a hard
+                // error: nothing would ever wake this listener again, so end its stream
+                // rather than leave it waiting forever.
+                Poll::Ready(result) => {
+                    eprintln!(
+                        "magpie-reactor: the signal wake-up socket failed ({result:?}); \
+                         ending this signal stream"
+                    );
+                    return Poll::Ready(self.take_delivery().then_some(()));
                 }
                 Poll::Pending => break,
             }

@@ -242,9 +242,12 @@ impl Turn {
         );
         debug_assert!(handed.is_ok(), "the reactor's word changed under it");
         let requesters = std::mem::take(&mut *lock(&self.requesters));
-        // Woken outside the lock: a waker may run executor code.
+        // Woken outside the lock: a waker may run executor code. A panicking one (a bug in
+        // whoever passed it) must not take the reactor thread down, nor keep the others asleep.
         for waker in requesters {
-            waker.wake();
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake())).is_err() {
+                eprintln!("magpie-reactor: a driving-turn requester's Waker panicked; continuing");
+            }
         }
         true
     }
@@ -358,6 +361,33 @@ mod tests {
         assert_eq!(turn.take(None, || unreachable!()), Take::HeldByWorker);
         turn.release();
         assert_eq!(turn.take(None, || unreachable!()), Take::Taken);
+    }
+
+    struct PanickingWaker;
+
+    impl Wake for PanickingWaker {
+        fn wake(self: StdArc<Self>) {
+            panic!("a requester's waker panicked");
+        }
+    }
+
+    #[test]
+    fn a_panicking_requester_does_not_stop_the_hand_over_nor_the_others() {
+        let turn = Turn::new();
+        let bad = Waker::from(StdArc::new(PanickingWaker));
+        let (count, good) = counting_waker();
+        assert_eq!(turn.take(Some(&bad), || {}), Take::Requested);
+        assert_eq!(turn.take(Some(&good), || {}), Take::Requested);
+        assert!(
+            turn.hand_over_if_wanted(),
+            "handed over, no panic out of it"
+        );
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "the other requester is woken"
+        );
+        assert_eq!(turn.take(None, || {}), Take::Taken);
     }
 
     #[test]

@@ -165,3 +165,62 @@ fn a_child_waited_for_inside_a_runtime_task() {
     });
     assert_eq!(status.code(), Some(4));
 }
+
+/// As std's `output`: the child's stdin is empty, not the parent's (a child that reads stdin
+/// gets end-of-file at once), and the command's own settings are left alone.
+#[test]
+fn output_gives_the_child_an_empty_stdin_and_keeps_the_command_as_it_was() {
+    // This process's stdin, for the length of the check: a pipe with something in it, so a
+    // child that inherited it would print it. (No other test here lets a child read stdin.)
+    let mut fds = [0; 2];
+    // SAFETY: `pipe` fills the two-element array with two new descriptors.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: plain descriptor calls on descriptors we own (and 0, which we restore below).
+    let saved = unsafe {
+        assert_eq!(
+            libc::write(
+                fds[1],
+                b"secret
+"
+                .as_ptr()
+                .cast(),
+                7
+            ),
+            7
+        );
+        libc::close(fds[1]);
+        let saved = libc::dup(0);
+        assert!(saved >= 0);
+        assert_eq!(libc::dup2(fds[0], 0), 0);
+        libc::close(fds[0]);
+        saved
+    };
+    let output = future::block_on(Command::new("cat").output());
+    // SAFETY: puts the saved stdin back and closes the copy.
+    unsafe {
+        libc::dup2(saved, 0);
+        libc::close(saved);
+    }
+    let output = output.unwrap();
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "",
+        "the child read an empty stdin, not ours"
+    );
+    future::block_on(async {
+        let mut cat = Command::new("cat");
+        assert!(cat.output().await.unwrap().status.success());
+        // The command still spawns with the defaults (nothing piped).
+        let mut child = cat.stdin(Stdio::null()).spawn().unwrap();
+        assert!(child.stdout.is_none() && child.stderr.is_none());
+        assert!(child.wait().await.unwrap().success());
+        // A stdin the caller set is kept.
+        let output = Command::new("cat")
+            .stdin(Stdio::piped())
+            .output()
+            .await
+            .unwrap();
+        assert!(output.status.success());
+    });
+}

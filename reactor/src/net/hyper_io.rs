@@ -49,7 +49,8 @@ macro_rules! hyper_io {
                 let spare = unsafe { buf.as_mut() };
                 let len = spare.len();
                 if len == 0 {
-                    // Nothing to read into; a zero-length `recv` would look like end-of-stream.
+                    // No room: report no bytes without a syscall (as tokio's adapter does;
+                    // hyper only asks with room in its buffer).
                     return Poll::Ready(Ok(()));
                 }
                 let ptr = spare.as_mut_ptr().cast::<u8>();
