@@ -342,6 +342,14 @@ mod tests {
         (inner.clone(), Waker::from(inner))
     }
 
+    /// A turn the reactor thread handed over (as it does when a worker asks).
+    fn vacant_turn() -> Turn {
+        let turn = Turn::new();
+        assert_eq!(turn.take(None, || {}), Take::Requested);
+        assert!(turn.hand_over_if_wanted());
+        turn
+    }
+
     #[test]
     fn a_request_is_handed_over_and_its_requester_woken() {
         let turn = Turn::new();
@@ -398,9 +406,7 @@ mod tests {
 
     #[test]
     fn standby_takes_a_turn_left_vacant_for_a_whole_interval() {
-        let turn = Turn::new();
-        assert_eq!(turn.take(None, || {}), Take::Requested);
-        assert!(turn.hand_over_if_wanted());
+        let turn = vacant_turn();
         let mut intervals = 0;
         let outcome = turn.stand_by(|| {
             intervals += 1;
@@ -413,9 +419,7 @@ mod tests {
 
     #[test]
     fn standby_does_not_take_a_turn_that_keeps_changing_hands() {
-        let turn = Turn::new();
-        assert_eq!(turn.take(None, || {}), Take::Requested);
-        assert!(turn.hand_over_if_wanted());
+        let turn = vacant_turn();
         let mut intervals = 0;
         let outcome = turn.stand_by(|| {
             intervals += 1;
@@ -432,9 +436,7 @@ mod tests {
 
     #[test]
     fn standby_sleeps_while_a_worker_drives_and_wakes_on_release() {
-        let turn = StdArc::new(Turn::new());
-        assert_eq!(turn.take(None, || {}), Take::Requested);
-        assert!(turn.hand_over_if_wanted());
+        let turn = StdArc::new(vacant_turn());
         assert_eq!(turn.take(None, || {}), Take::Taken);
         let releaser = {
             let turn = turn.clone();
