@@ -322,6 +322,16 @@ impl Turn {
     }
 }
 
+/// A turn the reactor thread handed over (as it does when a worker asks), for the tests and
+/// the models.
+#[cfg(test)]
+fn vacant_turn() -> Turn {
+    let turn = Turn::new();
+    assert_eq!(turn.take(None, || {}), Take::Requested);
+    assert!(turn.hand_over_if_wanted());
+    turn
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,14 +350,6 @@ mod tests {
     fn counting_waker() -> (StdArc<CountingWaker>, Waker) {
         let inner = StdArc::new(CountingWaker(StdAtomicUsize::new(0)));
         (inner.clone(), Waker::from(inner))
-    }
-
-    /// A turn the reactor thread handed over (as it does when a worker asks).
-    fn vacant_turn() -> Turn {
-        let turn = Turn::new();
-        assert_eq!(turn.take(None, || {}), Take::Requested);
-        assert!(turn.hand_over_if_wanted());
-        turn
     }
 
     #[test]
@@ -557,14 +559,6 @@ mod models {
             *lock(&self.woken) = true;
             self.wake.notify_one();
         }
-    }
-
-    /// A turn handed to the reactor thread's standby (it asked nothing of it yet).
-    fn vacant_turn() -> Turn {
-        let turn = Turn::new();
-        assert_eq!(turn.take(None, || {}), Take::Requested);
-        assert!(turn.hand_over_if_wanted());
-        turn
     }
 
     /// An event that arrives while a worker takes the turn, collects what is ready and hands
