@@ -57,13 +57,18 @@ async fn client(addr: SocketAddr) -> SendRequest<Full<Bytes>> {
     sender
 }
 
+/// A bodiless `GET path`.
+fn get_request(path: &str) -> Request<Full<Bytes>> {
+    Request::get(path)
+        .header("host", "test")
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+}
+
 async fn get(sender: &mut SendRequest<Full<Bytes>>, path: &str) -> (StatusCode, Bytes) {
     // The connection takes the next request once the last response is done.
     sender.ready().await.unwrap();
-    let request = Request::get(path)
-        .header("host", "test")
-        .body(Full::new(Bytes::new()))
-        .unwrap();
+    let request = get_request(path);
     let response = sender.send_request(request).await.unwrap();
     let status = response.status();
     (
@@ -210,13 +215,8 @@ fn shutdown_cuts_what_outlasts_the_grace_period() {
         };
         let (addr, stop, server) = start(config).await;
         let mut sender = client(addr).await;
-        let in_flight = magpie::spawn(async move {
-            let request = Request::get("/slow?ms=60000")
-                .header("host", "test")
-                .body(Full::new(Bytes::new()))
-                .unwrap();
-            sender.send_request(request).await
-        });
+        let in_flight =
+            magpie::spawn(async move { sender.send_request(get_request("/slow?ms=60000")).await });
         magpie::time::sleep(Duration::from_millis(100)).await;
         stop.set();
         let summary = server.await.unwrap().unwrap();

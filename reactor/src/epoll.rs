@@ -162,10 +162,9 @@ fn pwait2(
     let spec_ptr = spec
         .as_ref()
         .map_or(std::ptr::null(), |s| s as *const KernelTimespec);
-    // SAFETY: `epoll_pwait2(epfd, events, maxevents, timeout, sigmask, sigsetsize)`: the events
-    // pointer and `capacity` describe `list`'s spare capacity (its length is 0); `spec_ptr` is
-    // null (block) or points at a `__kernel_timespec`-layout struct that outlives the call; a
-    // null sigmask leaves the signal mask alone (its size is then ignored).
+    // Arguments: (epfd, events, maxevents, timeout, sigmask, sigsetsize).
+    // SAFETY: events/`capacity` are `list`'s spare capacity (length 0); `spec_ptr` is null or a
+    // live `__kernel_timespec`; a null sigmask leaves the mask alone (its size is ignored).
     let n = unsafe {
         libc::syscall(
             libc::SYS_epoll_pwait2,

@@ -176,27 +176,9 @@ impl Command {
     ///
     /// As [`spawn`](Self::spawn), or an error reading the output or waiting for the process.
     pub async fn output(&mut self) -> io::Result<Output> {
-        let [stdin_set, stdout_set, stderr_set] = self.stdio_set;
-        if !stdin_set {
-            self.inner.stdin(Stdio::null());
-        }
-        if !stdout_set {
-            self.inner.stdout(Stdio::piped());
-        }
-        if !stderr_set {
-            self.inner.stderr(Stdio::piped());
-        }
+        self.output_defaults(true);
         let spawned = self.spawn();
-        // Back to the defaults of `spawn` (inherit) for what the caller had not set.
-        if !stdin_set {
-            self.inner.stdin(Stdio::inherit());
-        }
-        if !stdout_set {
-            self.inner.stdout(Stdio::inherit());
-        }
-        if !stderr_set {
-            self.inner.stderr(Stdio::inherit());
-        }
+        self.output_defaults(false);
         let mut child = spawned?;
         drop(child.stdin.take());
         let mut stdout = child.stdout.take();
@@ -209,6 +191,24 @@ impl Command {
             stdout: out?,
             stderr: err?,
         })
+    }
+}
+
+impl Command {
+    /// For what the caller did not set: `output`'s defaults (stdin null, stdout and stderr
+    /// piped) when `on`, else back to `spawn`'s (inherit).
+    fn output_defaults(&mut self, on: bool) {
+        let [stdin_set, stdout_set, stderr_set] = self.stdio_set;
+        let pick = |output: fn() -> Stdio| if on { output() } else { Stdio::inherit() };
+        if !stdin_set {
+            self.inner.stdin(pick(Stdio::null));
+        }
+        if !stdout_set {
+            self.inner.stdout(pick(Stdio::piped));
+        }
+        if !stderr_set {
+            self.inner.stderr(pick(Stdio::piped));
+        }
     }
 }
 

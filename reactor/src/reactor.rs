@@ -35,9 +35,9 @@ const OVERDUE_BACKOFF: Duration = Duration::from_millis(1);
 /// How often the reactor thread looks at the turn while it stands by (`turn.rs`, step 6): a
 /// turn left vacant this long (twice, at worst) by busy workers is taken over, which bounds how
 /// late I/O and timers are delivered while every worker is busy. Short enough to be far below
-/// any network timeout; long enough that the look — one atomic load and a sleep — costs under
-/// a thousandth of a core while the service is busy. It costs nothing while the process is
-/// idle: then the thread sleeps until a worker leaves the poller.
+/// any network timeout; long enough that the look — one atomic load and a sleep — is rare next
+/// to a busy service's own work (not measured on its own). It costs nothing while the process
+/// is idle: then the thread sleeps until a worker leaves the poller.
 const WATCH_INTERVAL: Duration = Duration::from_millis(1);
 
 /// The environment variable that keeps the reactor thread in the default scheduling policy

@@ -201,12 +201,14 @@ fn registry() -> Result<&'static Registry, SignalError> {
 
 /// Where this thread's `errno` lives.
 fn errno_location() -> *mut libc::c_int {
-    // SAFETY (all four): libc's accessor for the calling thread's errno; no preconditions.
     #[cfg(any(target_os = "linux", target_os = "emscripten", target_os = "redox"))]
+    // SAFETY: libc's accessor for the calling thread's errno; no preconditions.
     return unsafe { libc::__errno_location() };
     #[cfg(any(target_os = "android", target_os = "openbsd", target_os = "netbsd"))]
+    // SAFETY: libc's accessor for the calling thread's errno; no preconditions.
     return unsafe { libc::__errno() };
     #[cfg(any(target_os = "solaris", target_os = "illumos"))]
+    // SAFETY: libc's accessor for the calling thread's errno; no preconditions.
     return unsafe { libc::___errno() };
     #[cfg(not(any(
         target_os = "linux",
@@ -218,6 +220,7 @@ fn errno_location() -> *mut libc::c_int {
         target_os = "solaris",
         target_os = "illumos"
     )))]
+    // SAFETY: libc's accessor for the calling thread's errno; no preconditions.
     return unsafe { libc::__error() };
 }
 

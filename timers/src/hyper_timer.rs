@@ -65,11 +65,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reset_moves_a_sleep_of_ours_later_and_earlier() {
+    fn reset_moves_our_sleep_to_an_earlier_deadline_in_place() {
         let timer = HyperTimer;
         let mut sleep = timer.sleep(Duration::from_secs(3600));
         let soon = Instant::now() + Duration::from_millis(10);
         timer.reset(&mut sleep, soon);
+        assert!(
+            sleep.as_mut().downcast_mut_pin::<MagpieSleep>().is_some(),
+            "still our sleep, moved rather than replaced"
+        );
         futures_lite::future::block_on(sleep.as_mut());
         assert!(Instant::now() >= soon, "never early");
     }

@@ -29,8 +29,9 @@ const LOCAL_QUEUE_CAPACITY: usize = 2;
 /// A busy worker collects ready I/O and due timers itself (a non-blocking round of the
 /// reactor, when it can take the driving turn) after this many tasks. While every worker is
 /// busy this is how events get in: in batches between tasks, instead of one by one through the
-/// reactor thread — measured on `tcp_echo` with one worker: one event per `epoll_wait` and a
-/// cross-thread wake per event before, ~30 events per wait after. Prime, like
+/// reactor thread — measured on `tcp_echo` with one worker (strace): about one event per wait,
+/// each handed across threads, before; 0.06 waits per round trip (two events each) after, at
+/// N = 2 (docs/reactor.md). Prime, like
 /// `global_queue_interval`, so it does not fall into step with a periodic task; small enough
 /// that a busy worker delays a ready socket by at most a few dozen short tasks.
 const IO_POLL_INTERVAL: u32 = 61;
@@ -301,17 +302,18 @@ fn park(shared: &Shared, index: usize, parker: &Parker, requester: &Waker) -> bo
         if shared.is_shutdown() {
             return false;
         }
-        if !shared.idle.is_parked(index) {
-            // A producer took us off the list and counted us as searching.
-            set_searching(true);
-            return true;
-        }
         if has_local_work() {
-            // Our own drive woke tasks of ours. If a producer took us off the list meanwhile,
-            // it counted us as a searcher.
+            // Our own drive woke tasks of ours: off the list, not searching — unless a
+            // producer took us off already, counting us as a searcher. (One lock, where
+            // `is_parked` first would take it twice.)
             if !shared.idle.unpark_self(index, false) {
                 set_searching(true);
             }
+            return true;
+        }
+        if !shared.idle.is_parked(index) {
+            // A producer took us off the list and counted us as searching.
+            set_searching(true);
             return true;
         }
         if turn.is_none() {
