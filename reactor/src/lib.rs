@@ -6,6 +6,7 @@
 //! - [`process`] runs subprocesses with async pipes and exit waits (no thread per child).
 //! - [`signal`] turns Unix signals into streams (`SIGTERM`, `SIGINT`, `SIGHUP`, …).
 //! - [`driver`] lets an idle executor thread drive the reactor itself (the I/O fast path).
+//! - [`stats`] reads the reactor's counters (events dispatched, sources, pending timers).
 //!
 //! The reactor is one process-wide poller with its thread, `magpie-reactor`, started on first
 //! use and shared by every runtime and by plain `block_on`: it knows nothing of executors and
@@ -28,10 +29,12 @@ mod reactor;
 pub mod signal;
 mod source;
 mod source_table;
+mod stats;
 pub mod timer_hook;
 mod turn;
 
 pub use async_io::{Async, Readiness};
+pub use stats::{stats, ReactorStats};
 
 // Not under loom: they run real sockets and a real reactor; the loom models are in `turn.rs`.
 #[cfg(all(test, not(loom)))]

@@ -21,6 +21,7 @@ use std::io;
 use std::num::NonZeroUsize;
 use std::os::fd::BorrowedFd;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -55,6 +56,14 @@ pub(crate) struct Reactor {
     /// Interrupts the current wait (Linux; elsewhere `Poller::notify`).
     #[cfg(any(target_os = "linux", target_os = "android"))]
     notifier: epoll::Notifier,
+    /// Readiness events dispatched to live sources since the reactor started (`stats()`).
+    ///
+    /// A std atomic, not the `loom` shim's: a pure statistics counter that is no part of any
+    /// protocol the loom models check. Only [`Reactor::dispatch`] writes it, and only the
+    /// turn's holder dispatches, under the `drive` mutex: it has a single writer at a time,
+    /// and the mutex orders successive writers, so a relaxed load and store suffice (no
+    /// read-modify-write). Readers load it relaxed: a statistic, ordered with nothing else.
+    events: AtomicU64,
 }
 
 /// What one round of driving does after firing the timers that are due.
@@ -111,6 +120,7 @@ pub(crate) fn get() -> &'static Reactor {
             drive: Mutex::new(DriveState::new()),
             #[cfg(any(target_os = "linux", target_os = "android"))]
             notifier,
+            events: AtomicU64::new(0),
         }
     })
 }
@@ -203,10 +213,14 @@ impl Reactor {
         result
     }
 
-    /// Number of registered sources (for tests).
-    #[cfg(all(test, not(loom)))]
+    /// Number of registered sources.
     pub(crate) fn source_count(&self) -> usize {
         lock(&self.sources).len()
+    }
+
+    /// Readiness events dispatched to live sources so far (see the `events` field).
+    pub(crate) fn events(&self) -> u64 {
+        self.events.load(Ordering::Relaxed)
     }
 
     /// The reactor thread's loop (`turn.rs`, steps 4 to 6). Never returns.
@@ -271,19 +285,29 @@ impl Reactor {
         }
     }
 
-    /// Wakes the waiters of every reported source.
+    /// Wakes the waiters of every reported source. Called only by [`Reactor::drive_round`],
+    /// with the `drive` mutex held (which makes it the sole writer of `events`).
     fn dispatch(
         &self,
         reported: impl Iterator<Item = (usize, SourceEvent)>,
         ready: &mut Vec<(Arc<Source>, SourceEvent)>,
         wake: &mut Vec<Waker>,
     ) {
+        let already = ready.len();
         {
             let table = lock(&self.sources);
             // A key that is no longer in the table (source dropped after the kernel queued the
             // event) or was reused (different generation) is skipped here, as are the
             // notifier's and the poller's own keys.
             ready.extend(reported.filter_map(|(key, ev)| table.get(key).map(|s| (s.clone(), ev))));
+        }
+        let matched = (ready.len() - already) as u64;
+        if matched != 0 {
+            // Single writer: we run under the `drive` mutex (see the `events` field), so a
+            // relaxed load and store cannot lose a count. Only live sources' events matched.
+            let events = self.events.load(Ordering::Relaxed);
+            self.events
+                .store(events.wrapping_add(matched), Ordering::Relaxed);
         }
         for (source, ev) in ready.iter() {
             source.on_event(*ev, wake);

@@ -108,7 +108,6 @@ impl SourceTable {
     }
 
     /// Number of registered sources.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }

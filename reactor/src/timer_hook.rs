@@ -17,6 +17,16 @@ pub trait TimerDriver: Send + Sync + 'static {
     ///
     /// Called on the reactor thread once per turn of its loop, after `Poller::wait` returns.
     fn fire_expired(&self, now: Instant) -> Option<Instant>;
+
+    /// The number of timers currently pending in this driver: registered and neither fired
+    /// nor cancelled yet. Reported as `pending_timers` by [`crate::stats`].
+    ///
+    /// Called from any thread, at any time, for statistics only: it should be cheap and must
+    /// not fire timers. A snapshot — timers may be added or fire while it is counted. The
+    /// default returns 0, for drivers that do not count.
+    fn pending_timers(&self) -> usize {
+        0
+    }
 }
 
 /// The error returned by [`set_timer_driver`] when a driver is already installed.

@@ -102,7 +102,11 @@ impl TimerStore {
     }
 
     /// Number of pending timers over all shards.
-    #[cfg(test)]
+    ///
+    /// Each wheel already counts its timers under its shard's lock (insert, remove, fire), so
+    /// this only takes each shard's lock for a moment, one after the other — no counter shared
+    /// by the shards is written on the timer path. A snapshot: shards visited earlier may have
+    /// changed by the time the last one is read.
     pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(|s| lock(&s.0).len()).sum()
     }
@@ -284,6 +288,10 @@ impl TimerDriver for TimerStore {
         let tick = self.fire(now)?;
         self.tick_instant(tick)
     }
+
+    fn pending_timers(&self) -> usize {
+        self.len()
+    }
 }
 
 /// The process-wide store behind `sleep`, `timeout` and `interval`.
@@ -405,6 +413,33 @@ mod tests {
         assert_eq!(store.len(), 0);
         assert_eq!(store.fire_expired(Instant::now()), None);
         assert_eq!(wakes(&probe), 0);
+    }
+
+    #[test]
+    fn pending_timers_counts_registered_timers_until_cancelled_or_fired() {
+        let store = test_store();
+        let log = Arc::new(StdMutex::new(Vec::new()));
+        let (_, waker) = probe(0, &log);
+        let now = Instant::now();
+        assert_eq!(store.pending_timers(), 0);
+        let handles: Vec<Handle> = (0..10)
+            .map(|i| match store.register(now + secs(10 + i), &waker) {
+                Registration::Pending(handle) => handle,
+                other => panic!("not registered: {other:?}"),
+            })
+            .collect();
+        assert_eq!(store.pending_timers(), 10);
+        store.cancel(handles[0]);
+        assert_eq!(store.pending_timers(), 9);
+        // Cancelling twice, or rescheduling, changes nothing.
+        store.cancel(handles[0]);
+        let _ = store.reschedule(handles[1], now + secs(100));
+        assert_eq!(store.pending_timers(), 9);
+        // +10 s was cancelled; +11 s moved to +100 s: fires +12 s to +14 s.
+        store.fire_expired(now + secs(15));
+        assert_eq!(store.pending_timers(), 6);
+        store.fire_expired(now + secs(101));
+        assert_eq!(store.pending_timers(), 0);
     }
 
     #[test]

@@ -85,8 +85,8 @@ impl Wheel {
         }
     }
 
-    /// Number of pending timers.
-    #[cfg_attr(not(test), allow(dead_code))] // Used by tests and the store benchmark.
+    /// Number of pending timers (kept up to date by insert, remove and fire; summed over the
+    /// shards by the store's `TimerDriver::pending_timers`).
     pub(crate) fn len(&self) -> usize {
         self.len
     }
