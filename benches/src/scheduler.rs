@@ -1,7 +1,9 @@
 //! Scheduler workloads: spawning, waking and yielding, the executor alone.
 //!
 //! The first six are tokio's own `rt_multi_threaded` benchmarks (same sizes), so the figures
-//! can be set beside theirs; `spawn_nested` is async-executor's style of recursive spawning.
+//! can be set beside theirs; `spawn_nested` is async-executor's style of recursive spawning;
+//! `spawn_join_local` and `spawn_join_remote` keep every `JoinHandle` and await them all, so a
+//! join handle's whole life (spawn, completion, output handed back) is what they time.
 //! Where a workload waits for the end from outside the runtime it uses a std channel, the same
 //! for every runtime.
 
@@ -68,6 +70,20 @@ pub fn workloads() -> Vec<Workload> {
             tokio: spawn_nested::tokio,
             async_executor: spawn_nested::async_executor,
         },
+        Workload {
+            name: "spawn_join_local",
+            family: Family::Scheduler,
+            magpie: spawn_join_local::magpie,
+            tokio: spawn_join_local::tokio,
+            async_executor: spawn_join_local::async_executor,
+        },
+        Workload {
+            name: "spawn_join_remote",
+            family: Family::Scheduler,
+            magpie: spawn_join_remote::magpie,
+            tokio: spawn_join_remote::tokio,
+            async_executor: spawn_join_remote::async_executor,
+        },
     ]
 }
 
@@ -76,6 +92,16 @@ pub fn workloads() -> Vec<Workload> {
 fn wait_done<T>(done: &mpsc::Receiver<T>, workload: &str) -> T {
     done.recv_timeout(Duration::from_secs(120))
         .unwrap_or_else(|_| panic!("{workload}: no completion signal after 120 s (lost task?)"))
+}
+
+/// Checks the sum of the outputs of the `spawn_join_*` tasks, `0 + 1 + … + (n - 1)`: a lost
+/// or misdelivered output shows, and the work cannot be optimised away.
+fn check_join_sum(sum: usize, n: usize, workload: &str) {
+    assert_eq!(
+        sum,
+        n * (n - 1) / 2,
+        "{workload}: wrong sum of task outputs"
+    );
 }
 
 /// A task that counts `remaining` down and signals `done` if it was the last one.
@@ -646,5 +672,123 @@ pub mod spawn_nested {
             assert_eq!(super::tree_size(1), 1);
             assert_eq!(super::tree_size(5), 11_111);
         }
+    }
+}
+
+/// `spawn_join_local`: a task on a worker spawns 10 000 tasks that each return their index,
+/// keeps every handle, then awaits them in order and sums the outputs.
+///
+/// Unlike `spawn_many_local`, the handles are kept and awaited, so each task's output goes back
+/// through its join handle, and most handles are awaited after their task already finished.
+pub mod spawn_join_local {
+    use super::*;
+
+    fn tasks(size: Size) -> usize {
+        size.pick(10_000, 1_000)
+    }
+
+    /// On magpie.
+    pub fn magpie(rt: &magpie_executor::Runtime, size: Size) {
+        let n = tasks(size);
+        let sum = rt
+            .block_on(rt.spawn(async move {
+                let handles: Vec<_> = (0..n)
+                    .map(|i| magpie_executor::spawn(async move { i }))
+                    .collect();
+                let mut sum = 0;
+                for handle in handles {
+                    sum += handle.await.expect("task failed");
+                }
+                sum
+            }))
+            .expect("root task failed");
+        check_join_sum(sum, n, "spawn_join_local");
+    }
+
+    /// On tokio.
+    pub fn tokio(rt: &tokio::runtime::Runtime, size: Size) {
+        let n = tasks(size);
+        let sum = rt
+            .block_on(rt.spawn(async move {
+                let handles: Vec<_> = (0..n).map(|i| tokio::spawn(async move { i })).collect();
+                let mut sum = 0;
+                for handle in handles {
+                    sum += handle.await.expect("task failed");
+                }
+                sum
+            }))
+            .expect("root task failed");
+        check_join_sum(sum, n, "spawn_join_local");
+    }
+
+    /// On async-executor.
+    pub fn async_executor(pool: &AsyncExecutorPool, size: Size) {
+        let n = tasks(size);
+        let ex = pool.executor().clone();
+        let sum = pool.block_on(pool.spawn(async move {
+            let handles: Vec<_> = (0..n).map(|i| ex.spawn(async move { i })).collect();
+            let mut sum = 0;
+            for handle in handles {
+                sum += handle.await;
+            }
+            sum
+        }));
+        check_join_sum(sum, n, "spawn_join_local");
+    }
+}
+
+/// `spawn_join_remote`: 10 000 tasks that each return their index, spawned from outside the
+/// runtime (the thread that calls the workload, which is no worker), then every handle awaited
+/// in order inside `block_on` and the outputs summed.
+///
+/// The same spawns as `spawn_many_remote_idle`; kept as its own row so it pairs with
+/// `spawn_join_local` (same tasks, same check, only where the spawns come from differs).
+pub mod spawn_join_remote {
+    use super::*;
+
+    fn tasks(size: Size) -> usize {
+        size.pick(10_000, 1_000)
+    }
+
+    /// On magpie.
+    pub fn magpie(rt: &magpie_executor::Runtime, size: Size) {
+        let n = tasks(size);
+        let handles: Vec<_> = (0..n).map(|i| rt.spawn(async move { i })).collect();
+        let sum = rt.block_on(async {
+            let mut sum = 0;
+            for handle in handles {
+                sum += handle.await.expect("task failed");
+            }
+            sum
+        });
+        check_join_sum(sum, n, "spawn_join_remote");
+    }
+
+    /// On tokio.
+    pub fn tokio(rt: &tokio::runtime::Runtime, size: Size) {
+        let n = tasks(size);
+        let handles: Vec<_> = (0..n).map(|i| rt.spawn(async move { i })).collect();
+        let sum = rt.block_on(async {
+            let mut sum = 0;
+            for handle in handles {
+                sum += handle.await.expect("task failed");
+            }
+            sum
+        });
+        check_join_sum(sum, n, "spawn_join_remote");
+    }
+
+    /// On async-executor.
+    pub fn async_executor(pool: &AsyncExecutorPool, size: Size) {
+        let n = tasks(size);
+        let handles: Vec<_> = (0..n).map(|i| pool.spawn(async move { i })).collect();
+        let sum = pool.block_on(async {
+            let mut sum = 0;
+            for handle in handles {
+                sum += handle.await;
+            }
+            sum
+        });
+        check_join_sum(sum, n, "spawn_join_remote");
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p magpie-benches --bin compare -- \
-//!     [--workers N] [--reps R] [--only a,b] [--json out.json] [--quick]
+//!     [--workers N[,N…]] [--reps R] [--only a,b] [--json out.json] [--quick]
 //! ```
 //!
 //! Each repetition runs the workload once on every runtime, starting with a different
@@ -12,6 +12,10 @@
 //! measured in a child process per runtime (`compare --memory-child NAME`). Workloads that
 //! serve requests (`http_hello`) also get a second table: requests per second and p99
 //! latency, medians over the repetitions.
+//!
+//! `--workers 1,2,4,8` is a sweep: the whole table is run and printed once per worker count
+//! (fresh runtimes each time), then a scaling summary gives magpie / best peer for every
+//! workload at every count, so how the ratio moves with the thread count shows in one place.
 
 use std::fmt::Write as _;
 use std::process::{self, Command};
@@ -25,12 +29,23 @@ use magpie_benches::{memory, workloads, RuntimeKind, Runtimes, Size, Workload};
 const MEMORY_ROW: &str = "idle_task_memory";
 
 const USAGE: &str =
-    "usage: compare [--workers N] [--reps R] [--only a,b] [--json out.json] [--quick]
-       compare --single RUNTIME [--workers N] [--reps R] [--only a,b] [--quick]
-       compare --memory-child RUNTIME [--workers N] [--tasks T]";
+    "usage: compare [--workers N[,N...]] [--reps R] [--only a,b] [--json out.json] [--quick]
+       compare --single RUNTIME [--workers N[,N...]] [--reps R] [--only a,b] [--quick]
+       compare --memory-child RUNTIME [--workers N] [--tasks T]
+
+  --workers N        worker threads per runtime (default 2)
+  --workers 1,2,4,8  a sweep: the whole table once per worker count, then a scaling
+                     summary of magpie / best peer per workload and count (with --json,
+                     one document per count under \"sweep\")
+  --reps R           timed repetitions per workload (default 10; 3 with --quick)
+  --only a,b         only these workloads (idle_task_memory included)
+  --json out.json    every sample, the medians and the ratios, as JSON
+  --quick            the small sizes
+  --single RUNTIME   that runtime alone, each run's time printed (for profilers)";
 
 struct Options {
-    workers: usize,
+    /// The worker counts to run, in the order given; more than one is a sweep.
+    workers: Vec<usize>,
     reps: usize,
     only: Option<Vec<String>>,
     json: Option<String>,
@@ -47,7 +62,7 @@ fn fail(message: &str) -> ! {
 
 fn parse_options() -> Options {
     let mut options = Options {
-        workers: 2,
+        workers: vec![2],
         reps: 0,
         only: None,
         json: None,
@@ -69,7 +84,10 @@ fn parse_options() -> Options {
             }
         };
         match arg.as_str() {
-            "--workers" => options.workers = number("--workers", value("--workers")),
+            "--workers" => {
+                options.workers = parse_worker_counts(&value("--workers"))
+                    .unwrap_or_else(|message| fail(&format!("--workers: {message}")))
+            }
             "--reps" => options.reps = number("--reps", value("--reps")),
             "--only" => {
                 options.only = Some(value("--only").split(',').map(str::to_owned).collect())
@@ -101,7 +119,35 @@ fn parse_options() -> Options {
     if options.reps == 0 {
         options.reps = if options.quick { 3 } else { 10 };
     }
+    // A memory child measures one runtime at one count; the parent passes it one number.
+    if options.memory_child.is_some() && options.workers.len() > 1 {
+        fail("--memory-child takes a single worker count");
+    }
     options
+}
+
+/// Parses `--workers`: one positive count (`"2"`) or a comma-separated list of them
+/// (`"1,2,4"`), in the order the tables will be run. A count given twice is refused rather
+/// than run twice: the scaling summary has one column per count.
+fn parse_worker_counts(text: &str) -> Result<Vec<usize>, String> {
+    let mut counts = Vec::new();
+    for item in text.split(',') {
+        let item = item.trim();
+        let count = match item.parse::<usize>() {
+            Ok(count) if count > 0 => count,
+            _ if item.is_empty() => return Err(format!("empty worker count in {text:?}")),
+            _ => {
+                return Err(format!(
+                    "worker counts are positive numbers, not {item:?} (in {text:?})"
+                ))
+            }
+        };
+        if counts.contains(&count) {
+            return Err(format!("worker count {count} is listed twice in {text:?}"));
+        }
+        counts.push(count);
+    }
+    Ok(counts)
 }
 
 /// The samples of one workload: seconds per repetition, per runtime (in `RuntimeKind::ALL`
@@ -220,8 +266,8 @@ fn measure(workload: &Workload, runtimes: &Runtimes, reps: usize, size: Size) ->
 }
 
 /// Measures idle-task memory in one child process per runtime, `reps` times each (bounded
-/// to 3: every child spawns its tasks anew).
-fn measure_memory(options: &Options) -> Row {
+/// to 3: every child spawns its tasks anew), each child with `workers` worker threads.
+fn measure_memory(options: &Options, workers: usize) -> Row {
     let exe = std::env::current_exe().expect("cannot find the compare binary");
     let tasks = memory_tasks(options);
     let mut samples: [Vec<f64>; 3] = Default::default();
@@ -230,7 +276,7 @@ fn measure_memory(options: &Options) -> Row {
             let kind = RuntimeKind::ALL[(rep + offset) % RuntimeKind::ALL.len()];
             let output = Command::new(&exe)
                 .args(["--memory-child", kind.name()])
-                .args(["--workers", &options.workers.to_string()])
+                .args(["--workers", &workers.to_string()])
                 .args(["--tasks", &tasks.to_string()])
                 .output()
                 .expect("cannot start the memory child");
@@ -258,16 +304,17 @@ fn measure_memory(options: &Options) -> Row {
     }
 }
 
-/// `--single RUNTIME`: runs the chosen workloads on that runtime alone, `reps` times each,
-/// printing each run's time; for profilers (callgrind, perf), which want one runtime's code
-/// only.
+/// `--single RUNTIME`: runs the chosen workloads on that runtime alone with `workers` worker
+/// threads, `reps` times each, printing each run's time; for profilers (callgrind, perf),
+/// which want one runtime's code only.
 fn run_single<'a>(
     kind: RuntimeKind,
     options: &Options,
+    workers: usize,
     chosen: impl Iterator<Item = &'a Workload>,
     size: Size,
 ) {
-    let runtimes = Runtimes::new(options.workers);
+    let runtimes = Runtimes::new(workers);
     for workload in chosen {
         for _ in 0..options.reps {
             let start = Instant::now();
@@ -378,10 +425,10 @@ fn json_numbers(values: &[f64]) -> String {
     format!("[{}]", items.join(", "))
 }
 
-fn json(options: &Options, rows: &[Row]) -> String {
+fn json(options: &Options, workers: usize, rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{{");
-    let _ = writeln!(out, "  \"workers\": {},", options.workers);
+    let _ = writeln!(out, "  \"workers\": {workers},");
     let _ = writeln!(out, "  \"reps\": {},", options.reps);
     let _ = writeln!(out, "  \"quick\": {},", options.quick);
     let _ = writeln!(out, "  \"cpu\": {},", json_string(&cpu_model()));
@@ -431,10 +478,74 @@ fn json(options: &Options, rows: &[Row]) -> String {
     out
 }
 
+/// The sweep's JSON: today's document for each worker count, in run order, under `"sweep"`.
+fn json_sweep(documents: &[String]) -> String {
+    let mut out = String::from("{\n  \"sweep\": [\n");
+    for (i, document) in documents.iter().enumerate() {
+        let lines: Vec<&str> = document.trim_end().lines().collect();
+        for (j, line) in lines.iter().enumerate() {
+            let comma = if j + 1 == lines.len() && i + 1 < documents.len() {
+                ","
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "    {line}{comma}");
+        }
+    }
+    out.push_str("  ]\n}\n");
+    out
+}
+
+/// The peer with the lower median at this count, by a short name that fits a table cell.
+fn best_peer_name(row: &Row) -> &'static str {
+    if row.median(RuntimeKind::AsyncExecutor) < row.median(RuntimeKind::Tokio) {
+        "a-e"
+    } else {
+        "tokio"
+    }
+}
+
+/// The sweep's last table: one row per workload, one column per worker count, each cell
+/// magpie / best peer at that count (the same figure as the last column of that count's
+/// table) and which peer was faster there.
+fn scaling_summary(runs: &[(usize, Vec<Row>)]) -> String {
+    let mut out = String::from(
+        "scaling summary: magpie / best peer per worker count (below 1.00 magpie is faster; \
+         the best peer is the one with the lower median, a-e = async-executor)\n\n| workload |",
+    );
+    for (workers, _) in runs {
+        let _ = write!(out, " workers = {workers} |");
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---:|".repeat(runs.len()));
+    out.push('\n');
+    // Every count ran the same workloads in the same order; the rows are matched by name all
+    // the same, so a row missing at one count shows as "-" rather than shifting the others.
+    let names = runs.first().map_or(&[][..], |(_, rows)| &rows[..]);
+    for name in names.iter().map(|row| &row.name) {
+        let _ = write!(out, "| {name} |");
+        for (_, rows) in runs {
+            match rows.iter().find(|row| &row.name == name) {
+                Some(row) => {
+                    let _ = write!(
+                        out,
+                        " {:.2} ({}) |",
+                        row.magpie_to_best_peer(),
+                        best_peer_name(row)
+                    );
+                }
+                None => out.push_str(" - |"),
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
 fn main() {
     let options = parse_options();
     if let Some(kind) = options.memory_child {
-        let bytes = memory::idle_task_bytes(kind, options.workers, memory_tasks(&options));
+        let bytes = memory::idle_task_bytes(kind, options.workers[0], memory_tasks(&options));
         println!("bytes_per_task={bytes}");
         return;
     }
@@ -458,37 +569,110 @@ fn main() {
             }
         }
     }
+    // With one count the output is exactly what it was before sweeps existed; the per-count
+    // headers and the summary only appear when there is more than one table to tell apart.
+    let sweep = options.workers.len() > 1;
 
     if let Some(kind) = options.single {
-        run_single(kind, &options, all.iter().filter(|w| wanted(w.name)), size);
+        for &workers in &options.workers {
+            if sweep {
+                println!("workers = {workers}");
+            }
+            let chosen = all.iter().filter(|w| wanted(w.name));
+            run_single(kind, &options, workers, chosen, size);
+        }
         return;
     }
 
-    let runtimes = Runtimes::new(options.workers);
-    let mut rows = Vec::new();
-    for workload in all.iter().filter(|w| wanted(w.name)) {
-        eprintln!("compare: {} …", workload.name);
-        rows.push(measure(workload, &runtimes, options.reps, size));
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mut runs = Vec::new();
+    let mut documents = Vec::new();
+    for (index, &workers) in options.workers.iter().enumerate() {
+        // Fresh runtimes per count, dropped before the memory children start so that their
+        // idle threads do not share the machine with what is measured next.
+        let runtimes = Runtimes::new(workers);
+        let mut rows = Vec::new();
+        for workload in all.iter().filter(|w| wanted(w.name)) {
+            if sweep {
+                eprintln!("compare: workers = {workers}: {} …", workload.name);
+            } else {
+                eprintln!("compare: {} …", workload.name);
+            }
+            rows.push(measure(workload, &runtimes, options.reps, size));
+        }
+        drop(runtimes);
+        if wanted(MEMORY_ROW) {
+            eprintln!("compare: {MEMORY_ROW} …");
+            rows.push(measure_memory(&options, workers));
+        }
+
+        if index > 0 {
+            println!();
+        }
+        println!(
+            "workers = {}, reps = {}{}, {} cores, {}\n",
+            workers,
+            options.reps,
+            if options.quick { ", quick" } else { "" },
+            cores,
+            cpu_model()
+        );
+        print!("{}", table(&rows));
+        print!("{}", request_table(&rows));
+        if options.json.is_some() {
+            documents.push(json(&options, workers, &rows));
+        }
+        runs.push((workers, rows));
     }
-    drop(runtimes);
-    if wanted(MEMORY_ROW) {
-        eprintln!("compare: {MEMORY_ROW} …");
-        rows.push(measure_memory(&options));
+    if sweep {
+        print!("\n{}", scaling_summary(&runs));
+    }
+    if let Some(path) = &options.json {
+        let text = if sweep {
+            json_sweep(&documents)
+        } else {
+            documents.pop().expect("one run, one document")
+        };
+        std::fs::write(path, text)
+            .unwrap_or_else(|err| fail(&format!("cannot write {path}: {err}")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_worker_counts;
+
+    #[test]
+    fn one_count_parses_as_before() {
+        assert_eq!(parse_worker_counts("2"), Ok(vec![2]));
     }
 
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    println!(
-        "workers = {}, reps = {}{}, {} cores, {}\n",
-        options.workers,
-        options.reps,
-        if options.quick { ", quick" } else { "" },
-        cores,
-        cpu_model()
-    );
-    print!("{}", table(&rows));
-    print!("{}", request_table(&rows));
-    if let Some(path) = &options.json {
-        std::fs::write(path, json(&options, &rows))
-            .unwrap_or_else(|err| fail(&format!("cannot write {path}: {err}")));
+    #[test]
+    fn a_list_parses_in_order() {
+        assert_eq!(parse_worker_counts("1,2,4"), Ok(vec![1, 2, 4]));
+        assert_eq!(parse_worker_counts("8, 1"), Ok(vec![8, 1]));
+    }
+
+    #[test]
+    fn bad_counts_are_clear_errors() {
+        let zero = parse_worker_counts("0").unwrap_err();
+        assert!(
+            zero.contains("positive") && zero.contains("\"0\""),
+            "{zero}"
+        );
+        let letter = parse_worker_counts("a").unwrap_err();
+        assert!(
+            letter.contains("positive") && letter.contains("\"a\""),
+            "{letter}"
+        );
+        let in_list = parse_worker_counts("1,x,4").unwrap_err();
+        assert!(in_list.contains("\"x\""), "{in_list}");
+        assert!(parse_worker_counts("1,,2")
+            .unwrap_err()
+            .contains("empty worker count"));
+        assert!(parse_worker_counts("").unwrap_err().contains("empty"));
+        assert!(parse_worker_counts("2,1,2")
+            .unwrap_err()
+            .contains("listed twice"));
     }
 }
