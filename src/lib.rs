@@ -41,7 +41,8 @@ pub use magpie_executor::combinator::{
 };
 pub use magpie_executor::{
     block_on, run, spawn, spawn_blocking, AbortHandle, Builder, Handle, JoinError, JoinHandle,
-    Runtime, ShutdownReport, TryCurrentError,
+    Runtime, RuntimeMetrics, ShutdownCause, ShutdownReport, SlowPoll, TaskDump, TaskPanic,
+    TaskSnapshot, TaskState, TryCurrentError, UnhandledPanic, WorkerMetrics,
 };
 
 /// `#[magpie::main]`: `async fn main` on a runtime of its own (asyncio's `asyncio.run(main())`).
@@ -208,3 +209,8 @@ pub struct ReadmeDoctests;
 #[doc = include_str!("../docs/services.md")]
 #[cfg(doctest)]
 pub struct ServicesDoctests;
+
+/// docs/debugging.md's examples, compiled and run as doctests so that they cannot rot.
+#[doc = include_str!("../docs/debugging.md")]
+#[cfg(doctest)]
+pub struct DebuggingDoctests;

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -15,8 +16,9 @@ use crate::loom::{lock, thread, Arc, Condvar, Mutex};
 use crate::runtime::context;
 use crate::runtime::shared::Shared;
 use crate::runtime::{Builder, Handle, Scheduler};
+use crate::task::origin::Origin;
 use crate::task::raw::Notified;
-use crate::task::{new_task, JoinHandle, NewTask};
+use crate::task::{new_task, Id, JoinHandle, NewTask};
 
 pub(crate) struct Pool {
     state: Mutex<State>,
@@ -42,6 +44,13 @@ struct State {
     next_thread_id: usize,
     handles: HashMap<usize, thread::JoinHandle<()>>,
     shutdown: bool,
+}
+
+/// Threads busy and idle, and tasks queued, in the blocking pool.
+pub(crate) struct PoolCounts {
+    pub(crate) busy: usize,
+    pub(crate) idle: usize,
+    pub(crate) queued: usize,
 }
 
 /// The future of a blocking task: runs the function on its first poll.
@@ -80,7 +89,11 @@ impl Pool {
         *lock(&self.handle) = Some(handle);
     }
 
-    pub(crate) fn spawn<F, R>(shared: &Arc<Shared>, f: F) -> JoinHandle<R>
+    pub(crate) fn spawn<F, R>(
+        shared: &Arc<Shared>,
+        f: F,
+        location: &'static Location<'static>,
+    ) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
@@ -88,11 +101,22 @@ impl Pool {
         let NewTask { notified, join, .. } = new_task(
             BlockingTask(Some(f)),
             Scheduler::new(shared.clone()),
-            None,
+            Id::next(),
+            Origin::new(location, None, false),
             true,
         );
         Pool::push(&shared.blocking, notified);
         join
+    }
+
+    /// The pool's threads and queue now, for the runtime's metrics.
+    pub(crate) fn counts(&self) -> PoolCounts {
+        let state = lock(&self.state);
+        PoolCounts {
+            busy: state.threads.saturating_sub(state.idle),
+            idle: state.idle,
+            queued: state.queue.len(),
+        }
     }
 
     /// Queues a blocking task, starting a thread for it if none is idle.
@@ -224,13 +248,15 @@ impl Pool {
 ///     assert_eq!(sum, 5050);
 /// });
 /// ```
+#[track_caller]
 pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
+    let location = Location::caller();
     context::with_handle(|handle| match handle {
-        Some(handle) => handle.spawn_blocking(f),
+        Some(handle) => Pool::spawn(&handle.shared, f, location),
         None => panic!(
             "`spawn_blocking` called outside a magpie runtime: use `Runtime::spawn_blocking` \
              or `Handle::spawn_blocking`, or start a runtime with `magpie::run`"

@@ -33,7 +33,10 @@ pub use block_on::block_on;
 pub use blocking::spawn_blocking;
 #[cfg(feature = "hyper")]
 pub use hyper_executor::HyperExecutor;
-pub use runtime::{Builder, Handle, Runtime, ShutdownReport, TryCurrentError};
+pub use runtime::{
+    Builder, Handle, Runtime, RuntimeMetrics, ShutdownCause, ShutdownReport, SlowPoll, TaskDump,
+    TaskPanic, TaskSnapshot, TaskState, TryCurrentError, UnhandledPanic, WorkerMetrics,
+};
 pub use task::{AbortHandle, JoinError, JoinHandle};
 
 /// Spawns `future` as a task on the current thread's runtime: asyncio's `create_task`. The
@@ -59,8 +62,9 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    let location = std::panic::Location::caller();
     runtime::context::with_handle(|handle| match handle {
-        Some(handle) => handle.spawn(future),
+        Some(handle) => handle.spawn_at(future, None, location),
         None => panic!(
             "`magpie::spawn` called outside a magpie runtime: use `Runtime::spawn` or \
              `Handle::spawn`, or start a runtime with `magpie::run`"

@@ -5,6 +5,8 @@ use std::io;
 use std::sync::Arc as StdArc;
 use std::time::Duration;
 
+use super::debug::{SlowPoll, SlowPollHook};
+use super::panic_policy::{TaskPanic, TaskPanicHook, UnhandledPanic};
 use super::Runtime;
 
 /// A thread start/stop hook.
@@ -31,6 +33,10 @@ pub struct Builder {
     pub(crate) global_queue_interval: u32,
     pub(crate) on_thread_start: Option<Hook>,
     pub(crate) on_thread_stop: Option<Hook>,
+    pub(crate) slow_poll_threshold: Option<Duration>,
+    pub(crate) on_slow_poll: Option<SlowPollHook>,
+    pub(crate) unhandled_panic: UnhandledPanic,
+    pub(crate) on_task_panic: Option<TaskPanicHook>,
 }
 
 impl Default for Builder {
@@ -45,6 +51,10 @@ impl Default for Builder {
             global_queue_interval: 61,
             on_thread_start: None,
             on_thread_stop: None,
+            slow_poll_threshold: None,
+            on_slow_poll: None,
+            unhandled_panic: UnhandledPanic::Ignore,
+            on_task_panic: None,
         }
     }
 }
@@ -103,12 +113,84 @@ impl Builder {
         self
     }
 
+    /// Turns debug mode on: a task poll that takes longer than `threshold` is reported (to
+    /// [`on_slow_poll`](Self::on_slow_poll)'s hook, by default one line on stderr) with the
+    /// task's id, name, spawn location, worker and duration; a watchdog thread reports a
+    /// worker stuck in one poll past `threshold` *while* it is stuck, with the tasks queued
+    /// behind it; tasks keep the statistics the [task dump](super::Handle::dump) shows (age,
+    /// polls, time since the last poll); and a panic nobody retrieved is reported.
+    ///
+    /// Off by default (it reads the clock twice per poll). Without this call, `MAGPIE_DEBUG=1`
+    /// in the environment turns it on with a 100 ms threshold, like asyncio's
+    /// `PYTHONASYNCIODEBUG`. A zero threshold is refused by [`build`](Self::build).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = magpie_executor::Runtime::builder()
+    ///     .slow_poll_threshold(Duration::from_millis(100))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn slow_poll_threshold(mut self, threshold: Duration) -> Builder {
+        self.slow_poll_threshold = Some(threshold);
+        self
+    }
+
+    /// Where debug mode's reports go (see [`slow_poll_threshold`](Self::slow_poll_threshold)):
+    /// `f` is called on the worker that ran a slow poll when the poll ends, and on the
+    /// watchdog thread for a poll still running (`SlowPoll::in_progress`). A panic in `f` is
+    /// caught and reported. Default: one line on stderr (with the `tracing` feature, a
+    /// `tracing::warn!` event instead). Setting a hook does not turn debug mode on.
+    pub fn on_slow_poll(mut self, f: impl Fn(&SlowPoll) + Send + Sync + 'static) -> Builder {
+        self.on_slow_poll = Some(StdArc::new(f));
+        self
+    }
+
+    /// What to do when a task panics and nobody awaits it: keep running (the default), or
+    /// shut the runtime down (see [`UnhandledPanic`]).
+    pub fn unhandled_panic(mut self, policy: UnhandledPanic) -> Builder {
+        self.unhandled_panic = policy;
+        self
+    }
+
+    /// Calls `f` on the polling thread each time a task panics, whether or not its
+    /// `JoinHandle` is awaited (for example to log or count panics). Runs after the process's
+    /// panic hook; a panic in `f` is caught and reported.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let panics = Arc::new(AtomicUsize::new(0));
+    /// let count = panics.clone();
+    /// let rt = magpie_executor::Runtime::builder()
+    ///     .on_task_panic(move |panic| {
+    ///         assert_eq!(panic.message.as_deref(), Some("boom"));
+    ///         count.fetch_add(1, Ordering::SeqCst);
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(rt.block_on(rt.spawn(async { panic!("boom") })).is_err());
+    /// assert_eq!(panics.load(Ordering::SeqCst), 1);
+    /// ```
+    pub fn on_task_panic(mut self, f: impl Fn(&TaskPanic) + Send + Sync + 'static) -> Builder {
+        self.on_task_panic = Some(StdArc::new(f));
+        self
+    }
+
     /// Starts the runtime's worker threads.
     ///
     /// # Errors
     ///
-    /// [`io::ErrorKind::InvalidInput`] when `worker_threads`, `max_blocking_threads` or
-    /// `global_queue_interval` is zero; the OS's error when a thread cannot be started.
+    /// [`io::ErrorKind::InvalidInput`] when `worker_threads`, `max_blocking_threads`,
+    /// `global_queue_interval` or `slow_poll_threshold` is zero; the OS's error when a thread
+    /// cannot be started.
     pub fn build(&self) -> io::Result<Runtime> {
         let invalid = |what: &str| {
             Err(io::Error::new(
@@ -125,7 +207,16 @@ impl Builder {
         if self.global_queue_interval == 0 {
             return invalid("global_queue_interval");
         }
+        if self.slow_poll_threshold == Some(Duration::ZERO) {
+            return invalid("slow_poll_threshold");
+        }
         Runtime::start(self)
+    }
+
+    /// The slow-poll threshold: the one set, else `MAGPIE_DEBUG`'s.
+    pub(crate) fn resolved_slow_poll_threshold(&self) -> Option<Duration> {
+        self.slow_poll_threshold
+            .or_else(|| super::debug::enabled_by_env().then_some(super::debug::DEFAULT_THRESHOLD))
     }
 
     pub(crate) fn resolved_worker_threads(&self) -> usize {
@@ -145,6 +236,8 @@ impl fmt::Debug for Builder {
             .field("max_blocking_threads", &self.max_blocking_threads)
             .field("blocking_keep_alive", &self.blocking_keep_alive)
             .field("global_queue_interval", &self.global_queue_interval)
+            .field("slow_poll_threshold", &self.slow_poll_threshold)
+            .field("unhandled_panic", &self.unhandled_panic)
             .finish_non_exhaustive()
     }
 }

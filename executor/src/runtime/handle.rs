@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 
 use super::context;
 use super::shared::Shared;
@@ -60,35 +61,89 @@ impl Handle {
 
     /// Spawns `future` as a task on this runtime: it starts running in the background at once
     /// (asyncio's `create_task`). Await the returned handle for its output.
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        Shared::spawn(&self.shared, future, None)
+        Shared::spawn(&self.shared, future, None, Location::caller())
     }
 
-    pub(crate) fn spawn_named<F>(&self, future: F, name: Option<String>) -> JoinHandle<F::Output>
+    pub(crate) fn spawn_at<F>(
+        &self,
+        future: F,
+        name: Option<String>,
+        location: &'static Location<'static>,
+    ) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        Shared::spawn(&self.shared, future, name)
+        Shared::spawn(&self.shared, future, name, location)
     }
 
     /// Runs the blocking function `f` on this runtime's blocking thread pool
     /// (asyncio's `to_thread`).
+    #[track_caller]
     pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        crate::blocking::Pool::spawn(&self.shared, f)
+        crate::blocking::Pool::spawn(&self.shared, f, Location::caller())
     }
 
     /// How many tasks of this runtime are alive (spawned and not yet finished).
     pub fn alive_tasks(&self) -> usize {
         self.shared.owned.len()
+    }
+
+    /// Every live task of the runtime, with its id, name, spawn location and state (and, in
+    /// debug mode, its age, poll count and time since its last poll): asyncio's
+    /// `all_tasks()`. Taken while the runtime runs, without stopping it; the cost is bounded
+    /// by the number of tasks. Blocking tasks are not in it (see [`metrics`](Self::metrics)).
+    /// A task that finished while its `JoinHandle` is still held shows as
+    /// [`TaskState::Finished`](super::TaskState::Finished).
+    pub fn dump(&self) -> super::TaskDump {
+        super::dump::take(&self.shared)
+    }
+
+    /// A snapshot of the runtime's metrics, always on: per worker (polls, steals, parks, LIFO
+    /// hits, global-queue takes, overflows, queue depth, busy time) and global (live and
+    /// spawned tasks, global-queue depth, blocking threads, reactor events, pending timers).
+    /// See [`RuntimeMetrics`](super::RuntimeMetrics), and docs/debugging.md for exporting
+    /// them.
+    pub fn metrics(&self) -> super::RuntimeMetrics {
+        let shared = &self.shared;
+        let now = shared.stats.now_ns();
+        let workers = shared
+            .stats
+            .workers
+            .iter()
+            .zip(shared.stealers.iter())
+            .map(|(stats, stealer)| super::WorkerMetrics::read(stats, stealer.len(), now))
+            .collect();
+        let blocking = shared.blocking.counts();
+        let reactor = magpie_reactor::stats();
+        super::RuntimeMetrics {
+            workers,
+            live_tasks: shared.owned.len(),
+            tasks_spawned: shared.owned.spawned(),
+            injector_depth: shared.injector.len(),
+            blocking_threads_busy: blocking.busy,
+            blocking_threads_idle: blocking.idle,
+            blocking_queue_depth: blocking.queued,
+            reactor_events: reactor.events,
+            pending_timers: reactor.pending_timers,
+        }
+    }
+
+    /// Why the runtime shut itself down, if it did (under
+    /// [`UnhandledPanic::ShutdownRuntime`](super::UnhandledPanic::ShutdownRuntime)); `None`
+    /// while it runs and after an ordinary shutdown.
+    pub fn shutdown_cause(&self) -> Option<super::ShutdownCause> {
+        crate::loom::lock(&self.shared.cause).clone()
     }
 }
 

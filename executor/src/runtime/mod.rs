@@ -2,14 +2,20 @@
 
 mod builder;
 pub(crate) mod context;
+pub(crate) mod debug;
 mod drive;
+mod dump;
 mod handle;
 mod idle;
+mod metrics;
 mod owned;
+pub(crate) mod panic_policy;
 pub(crate) mod park;
 pub(crate) mod queue;
 pub(crate) mod shared;
 mod shutdown;
+#[cfg(feature = "tracing")]
+pub(crate) mod trace;
 mod worker;
 
 use std::fmt;
@@ -19,7 +25,11 @@ use std::time::Duration;
 
 pub use builder::Builder;
 pub(crate) use builder::Hook;
+pub use debug::SlowPoll;
+pub use dump::{TaskDump, TaskSnapshot, TaskState};
 pub use handle::{Handle, TryCurrentError};
+pub use metrics::{RuntimeMetrics, WorkerMetrics};
+pub use panic_policy::{ShutdownCause, TaskPanic, UnhandledPanic};
 pub use shutdown::ShutdownReport;
 
 use crate::blocking::Pool;
@@ -62,7 +72,18 @@ impl Scheduler {
         }
     }
 
-    /// The task completed: take it off the live-task list (blocking tasks are not on it).
+    /// The task panicked (on the thread that polled it).
+    pub(crate) fn task_panicked(&self, header: &Header, error: &crate::JoinError) {
+        self.0.task_panicked(header, error);
+    }
+
+    /// The task's panic will never be looked at.
+    pub(crate) fn unhandled_panic(&self, header: &Header, error: &crate::JoinError) {
+        Shared::unhandled_panic(&self.0, header, error);
+    }
+
+    /// The task is done with: finished with no `JoinHandle`, or its handle has read the output
+    /// or gone. Takes it off the live-task list (blocking tasks are not on it).
     pub(crate) fn release(&self, header: &Header) -> Option<OwnedTask> {
         if header.vtable.blocking {
             None
@@ -125,13 +146,28 @@ impl Runtime {
             shutdown: AtomicBool::new(false),
             config: Config {
                 global_queue_interval: builder.global_queue_interval,
+                debug: builder
+                    .resolved_slow_poll_threshold()
+                    .map(|threshold| debug::DebugConfig {
+                        threshold,
+                        hook: builder.on_slow_poll.clone(),
+                    }),
+                unhandled_panic: builder.unhandled_panic,
+                on_task_panic: builder.on_task_panic.clone(),
             },
             blocking: Pool::new(builder),
             workers_running: Mutex::new(num_workers),
             workers_done: Condvar::new(),
+            stats: metrics::Stats::new(num_workers),
+            cause: Mutex::new(None),
+            cause_waiters: Mutex::new(Vec::new()),
+            early_report: Mutex::new(None),
+            shutdown_sequence: Mutex::new(()),
         });
         let handle = Handle { shared };
         handle.shared.blocking.set_handle(handle.clone());
+        #[cfg(not(loom))]
+        debug::start_watchdog(&handle.shared, &builder.thread_name);
         let mut rt = Runtime {
             handle: handle.clone(),
             threads: Vec::with_capacity(num_workers),
@@ -173,6 +209,7 @@ impl Runtime {
     }
 
     /// Spawns `future` as a task on this runtime (asyncio's `create_task`).
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -182,6 +219,7 @@ impl Runtime {
     }
 
     /// Runs the blocking function `f` on the blocking thread pool (asyncio's `to_thread`).
+    #[track_caller]
     pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
@@ -197,7 +235,8 @@ impl Runtime {
     ///
     /// When called from one of this or another magpie runtime's worker threads: blocking a
     /// worker on a future stalls every task queued behind it and can deadlock. Use `.await`
-    /// there instead.
+    /// there instead. Under [`UnhandledPanic::ShutdownRuntime`], when the runtime shuts itself
+    /// down: the message names the task that panicked.
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         if context::with_core(|core| core.is_some()) {
             panic!(
@@ -206,7 +245,19 @@ impl Runtime {
             );
         }
         let _enter = context::enter_handle(self.handle.clone());
-        crate::block_on::block_on(future)
+        if self.handle.shared.config.unhandled_panic != UnhandledPanic::ShutdownRuntime {
+            return crate::block_on::block_on(future);
+        }
+        // The runtime may shut itself down: then stop waiting, and say why.
+        let watch = shared::CauseWatch::new(&self.handle.shared);
+        let outcome = crate::block_on::block_on(futures_lite::future::or(
+            async { Err(watch.await) },
+            async { Ok(future.await) },
+        ));
+        match outcome {
+            Ok(output) => output,
+            Err(cause) => panic!("the magpie runtime shut down: {cause}"),
+        }
     }
 
     /// Shuts the runtime down, waiting at most `timeout` for the workers to stop (a task that
@@ -219,7 +270,13 @@ impl Runtime {
     fn shutdown(&mut self, timeout: Option<Duration>) -> ShutdownReport {
         self.shut_down = true;
         let threads = std::mem::take(&mut self.threads);
-        shutdown::run(&self.handle.shared, threads, timeout)
+        let report = shutdown::run(&self.handle.shared, threads, timeout);
+        // A shutdown the runtime ran on its own did the cancelling: report it with ours.
+        let early = crate::loom::lock(&self.handle.shared.early_report).take();
+        match early {
+            Some(early) => early.followed_by(report),
+            None => report,
+        }
     }
 }
 

@@ -1,13 +1,20 @@
 //! The runtime's list of live tasks, so that shutdown can cancel tasks that sit in no queue
 //! (a task waiting on a socket or a timer is referenced only by its wakers).
 //!
+//! A task that finishes while its `JoinHandle` is alive stays on the list until the handle
+//! reads its output or is dropped (the handle takes it off), so the task dump can show it as
+//! "finished, not joined"; a detached task leaves the list when it finishes.
+//!
 //! Sharded by task id so that spawns and completions on different workers rarely meet on one
 //! lock; each shard is a slab, so insertion and removal are O(1).
+
+use std::panic::Location;
 
 use crate::loom::atomic::Ordering;
 use crate::loom::{lock, Mutex};
 use crate::task::cell::Header;
 use crate::task::raw::OwnedTask;
+use crate::task::Id;
 
 pub(crate) struct OwnedTasks {
     shards: Box<[Mutex<Shard>]>,
@@ -18,6 +25,9 @@ struct Shard {
     slots: Vec<Option<OwnedTask>>,
     free: Vec<usize>,
     closed: bool,
+    /// Tasks ever inserted in this shard (the `tasks_spawned` metric): counted under the
+    /// lock the insertion takes anyway, so it costs no contended write of its own.
+    spawned: u64,
 }
 
 impl OwnedTasks {
@@ -48,6 +58,7 @@ impl OwnedTasks {
                 shard.slots.len() - 1
             }
         };
+        shard.spawned += 1;
         // Relaxed: written and read only under this shard's lock.
         task.header().owned_slot.store(index, Ordering::Relaxed);
         shard.slots[index] = Some(task);
@@ -82,14 +93,52 @@ impl OwnedTasks {
         all
     }
 
-    /// How many tasks are alive.
+    /// How many tasks are alive (not finished).
     pub(crate) fn len(&self) -> usize {
-        self.shards
+        let mut alive = 0;
+        self.visit(|header| {
+            if !header.state.load().is_complete() {
+                alive += 1;
+            }
+        });
+        alive
+    }
+
+    /// Tasks inserted since the runtime started.
+    pub(crate) fn spawned(&self) -> u64 {
+        self.shards.iter().map(|shard| lock(shard).spawned).sum()
+    }
+
+    /// Calls `f` with every task on the list, one shard at a time: each shard's lock is held
+    /// while its tasks are visited (so they stay alive), never two at once, so spawns and
+    /// completions go on in the other shards.
+    pub(crate) fn visit(&self, mut f: impl FnMut(&Header)) {
+        for shard in self.shards.iter() {
+            let shard = lock(shard);
+            for task in shard.slots.iter().flatten() {
+                f(task.header());
+            }
+        }
+    }
+
+    /// The id, name and spawn location of the task `id`, if it is on the list.
+    // The watchdog's, which loom builds leave out.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn describe(
+        &self,
+        id: u64,
+    ) -> Option<(Id, Option<String>, &'static Location<'static>)> {
+        let shard = lock(&self.shards[(id as usize) & (self.shards.len() - 1)]);
+        let task = shard
+            .slots
             .iter()
-            .map(|shard| {
-                let shard = lock(shard);
-                shard.slots.len() - shard.free.len()
-            })
-            .sum()
+            .flatten()
+            .find(|task| task.header().id.as_u64() == id)?;
+        let header = task.header();
+        Some((
+            header.id,
+            header.name().map(str::to_owned),
+            header.location(),
+        ))
     }
 }

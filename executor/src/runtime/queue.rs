@@ -78,6 +78,9 @@ mod model {
         pub(crate) fn is_empty(&self) -> bool {
             lock(&self.0).is_empty()
         }
+        pub(crate) fn len(&self) -> usize {
+            lock(&self.0).len()
+        }
     }
 
     impl<T> Injector<T> {

@@ -2,22 +2,33 @@
 //! coordination, the live-task list, and where every task goes when it is spawned or woken.
 
 use std::future::Future;
+use std::panic::Location;
+use std::task::Waker;
 
+use super::debug::DebugConfig;
 use super::idle::Idle;
+use super::metrics::Stats;
 use super::owned::OwnedTasks;
+use super::panic_policy::{ShutdownCause, TaskPanic, TaskPanicHook, UnhandledPanic};
 use super::park::Unparker;
 use super::queue::{Injector, Steal, Stealer};
 use super::{context, Scheduler};
 use crate::blocking::Pool;
 use crate::loom::atomic::{fence, AtomicBool, Ordering};
-use crate::loom::{Arc, Condvar, Mutex};
+use crate::loom::{lock, Arc, Condvar, Mutex};
+use crate::task::cell::Header;
+use crate::task::origin::Origin;
 use crate::task::raw::Notified;
-use crate::task::{new_task, JoinHandle, NewTask};
+use crate::task::{new_task, Id, JoinError, JoinHandle, NewTask};
 
 /// Tuning knobs fixed at build time.
 pub(crate) struct Config {
     /// Every this many ticks a worker looks at the injector before its own queue.
     pub(crate) global_queue_interval: u32,
+    /// Debug mode: the slow-poll threshold and hook (`None`: off).
+    pub(crate) debug: Option<DebugConfig>,
+    pub(crate) unhandled_panic: UnhandledPanic,
+    pub(crate) on_task_panic: Option<TaskPanicHook>,
 }
 
 pub(crate) struct Shared {
@@ -32,6 +43,17 @@ pub(crate) struct Shared {
     /// How many worker threads are still inside their loop; shutdown waits for zero.
     pub(crate) workers_running: Mutex<usize>,
     pub(crate) workers_done: Condvar,
+    /// Per-worker metrics.
+    pub(crate) stats: Stats,
+    /// Why the runtime shut itself down, if it did (`UnhandledPanic::ShutdownRuntime`).
+    pub(crate) cause: Mutex<Option<ShutdownCause>>,
+    /// `Runtime::block_on` calls to wake when the runtime shuts itself down.
+    pub(crate) cause_waiters: Mutex<Vec<Waker>>,
+    /// The report of a shutdown the runtime ran on its own, for `Runtime`'s drop to return.
+    pub(crate) early_report: Mutex<Option<super::ShutdownReport>>,
+    /// Held through the shutdown sequence, so that a shutdown the runtime began itself and
+    /// the one of `Runtime`'s drop run one after the other.
+    pub(crate) shutdown_sequence: Mutex<()>,
 }
 
 impl Shared {
@@ -49,16 +71,21 @@ impl Shared {
         this: &Arc<Shared>,
         future: F,
         name: Option<String>,
+        location: &'static Location<'static>,
     ) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        let id = Id::next();
+        #[cfg(feature = "tracing")]
+        let future = super::trace::instrument(future, id, name.as_deref(), location);
+        let origin = Origin::new(location, name, this.config.debug.is_some());
         let NewTask {
             notified,
             owned,
             join,
-        } = new_task(future, Scheduler::new(this.clone()), name, false);
+        } = new_task(future, Scheduler::new(this.clone()), id, origin, false);
         let owned = owned.expect("runtime tasks are tracked");
         if let Err(owned) = this.owned.insert(owned) {
             // Shutting down: the task is cancelled before it ever runs.
@@ -118,6 +145,75 @@ impl Shared {
         !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
     }
 
+    /// A task panicked (called on the thread that polled it): the `on_task_panic` hook, or,
+    /// without one, the task's name under the panic hook's report when it has one.
+    pub(crate) fn task_panicked(&self, header: &Header, error: &JoinError) {
+        match &self.config.on_task_panic {
+            Some(hook) => {
+                let panic = TaskPanic::new(header, error);
+                let called =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&panic)));
+                if called.is_err() {
+                    eprintln!("magpie: the on_task_panic hook panicked");
+                }
+            }
+            None => {
+                if let Some(name) = header.name() {
+                    eprintln!("(the panic above was in task {} named {name:?})", header.id);
+                }
+            }
+        }
+    }
+
+    /// A task's panic will never be looked at: it finished with its `JoinHandle` gone, or the
+    /// handle was dropped unread. Reported in debug mode; acted on per `unhandled_panic`.
+    pub(crate) fn unhandled_panic(this: &Arc<Shared>, header: &Header, error: &JoinError) {
+        let policy = this.config.unhandled_panic;
+        if this.config.debug.is_none() && policy == UnhandledPanic::Ignore {
+            return;
+        }
+        let panic = TaskPanic::new(header, error);
+        if this.config.debug.is_some() {
+            eprintln!("magpie: {panic}, and its JoinError was never retrieved");
+        }
+        if policy == UnhandledPanic::ShutdownRuntime {
+            Shared::shut_down_for(this, ShutdownCause::UnhandledPanic(panic));
+        }
+    }
+
+    /// The runtime shuts itself down for `cause`: records it (the first cause wins), wakes
+    /// the `block_on` calls so they can say why, and runs the shutdown sequence on a thread of
+    /// its own (the caller may be a worker, which the sequence waits for).
+    pub(crate) fn shut_down_for(this: &Arc<Shared>, cause: ShutdownCause) {
+        {
+            let mut recorded = lock(&this.cause);
+            if recorded.is_some() || this.is_shutdown() {
+                return;
+            }
+            eprintln!("magpie: shutting the runtime down: {cause}");
+            *recorded = Some(cause);
+        }
+        // Step 1 of the shutdown sequence at once, so that nothing spawned from now on runs;
+        // the thread below repeats it (it is idempotent) and does the rest.
+        this.shutdown.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        for unparker in this.unparkers.iter() {
+            unparker.unpark();
+        }
+        for waker in std::mem::take(&mut *lock(&this.cause_waiters)) {
+            waker.wake();
+        }
+        let shared = this.clone();
+        let spawned = crate::loom::spawn_named("magpie-shutdown".into(), move || {
+            let report = super::shutdown::run(&shared, Vec::new(), None);
+            *lock(&shared.early_report) = Some(report);
+        });
+        if let Err(err) = spawned {
+            // The workers are stopping; `Runtime`'s drop does the rest.
+            eprintln!("magpie: cannot start the shutdown thread ({err}); the runtime's drop will finish the shutdown");
+        }
+    }
+
     /// Drops every queued injector entry (the tasks themselves are cancelled through the
     /// live-task list).
     pub(crate) fn drain_injector(&self) {
@@ -128,5 +224,37 @@ impl Shared {
                 Steal::Retry => {}
             }
         }
+    }
+}
+
+/// Resolves to the runtime's shutdown cause once it shut itself down (`Runtime::block_on`
+/// under `UnhandledPanic::ShutdownRuntime`).
+pub(crate) struct CauseWatch<'a> {
+    shared: &'a Shared,
+}
+
+impl<'a> CauseWatch<'a> {
+    pub(crate) fn new(shared: &'a Shared) -> CauseWatch<'a> {
+        CauseWatch { shared }
+    }
+}
+
+impl Future for CauseWatch<'_> {
+    type Output = ShutdownCause;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<ShutdownCause> {
+        // The waiters' lock first, then the cause: `shut_down_for` sets the cause before it
+        // takes the waiters, so either we see the cause or it sees our waker.
+        let mut waiters = lock(&self.shared.cause_waiters);
+        if let Some(cause) = lock(&self.shared.cause).clone() {
+            return std::task::Poll::Ready(cause);
+        }
+        if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            waiters.push(cx.waker().clone());
+        }
+        std::task::Poll::Pending
     }
 }

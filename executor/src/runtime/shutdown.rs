@@ -3,12 +3,31 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use super::dump::{running_tasks, TaskSnapshot};
+use super::panic_policy::ShutdownCause;
 use super::shared::Shared;
 use crate::loom::atomic::{fence, Ordering};
 use crate::loom::{lock, thread};
 
-/// What [`Runtime::shutdown_timeout`](super::Runtime::shutdown_timeout) found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What [`Runtime::shutdown_timeout`](super::Runtime::shutdown_timeout) found: how many tasks
+/// were cancelled or left running, and which ones.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let rt = magpie_executor::Runtime::new().unwrap();
+/// let _stuck = magpie_executor::task::Builder::new()
+///     .name("never-finishes")
+///     .spawn_on(std::future::pending::<()>(), &rt.handle());
+/// let report = rt.shutdown_timeout(Duration::from_secs(5));
+/// assert_eq!(report.cancelled, 1);
+/// assert_eq!(report.unfinished[0].name.as_deref(), Some("never-finishes"));
+/// // "1 task(s) cancelled, ...", then one line per task with its spawn location.
+/// println!("{report}");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct ShutdownReport {
     /// Tasks that were still alive and were cancelled (their futures dropped).
@@ -18,6 +37,26 @@ pub struct ShutdownReport {
     pub still_running: usize,
     /// Worker threads that had not stopped when the timeout ran out.
     pub workers_left_running: usize,
+    /// The tasks counted in `cancelled` and `still_running`, with their state when shutdown
+    /// found them (at most 1024 of them: a runtime with a million tasks left does not need a
+    /// million-line report).
+    pub unfinished: Vec<TaskSnapshot>,
+    /// Why the runtime shut itself down, when it did (see
+    /// [`UnhandledPanic`](super::UnhandledPanic)).
+    pub cause: Option<ShutdownCause>,
+}
+
+impl ShutdownReport {
+    /// This report (of a shutdown the runtime ran on its own) followed by `later`'s (of the
+    /// `Runtime`'s own shutdown, which found less left to do).
+    pub(crate) fn followed_by(mut self, later: ShutdownReport) -> ShutdownReport {
+        self.cancelled += later.cancelled;
+        self.still_running += later.still_running;
+        self.workers_left_running = later.workers_left_running;
+        self.unfinished.extend(later.unfinished);
+        self.cause = self.cause.or(later.cause);
+        self
+    }
 }
 
 impl fmt::Display for ShutdownReport {
@@ -26,9 +65,19 @@ impl fmt::Display for ShutdownReport {
             f,
             "{} task(s) cancelled, {} still running, {} worker(s) left running",
             self.cancelled, self.still_running, self.workers_left_running
-        )
+        )?;
+        if let Some(cause) = &self.cause {
+            write!(f, "; cause: {cause}")?;
+        }
+        for task in &self.unfinished {
+            write!(f, "\n  {task}")?;
+        }
+        Ok(())
     }
 }
+
+/// At most this many unfinished tasks are named in a report.
+const MAX_NAMED_TASKS: usize = 1024;
 
 /// Shuts the runtime down:
 ///
@@ -49,6 +98,8 @@ pub(crate) fn run(
     timeout: Option<Duration>,
 ) -> ShutdownReport {
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    // One sequence at a time (the runtime's own, begun on an unhandled panic, and its drop's).
+    let _sequence = lock(&shared.shutdown_sequence);
 
     // 1.
     shared.shutdown.store(true, Ordering::SeqCst);
@@ -83,15 +134,28 @@ pub(crate) fn run(
     // 3.
     let mut report = ShutdownReport {
         workers_left_running,
+        cause: lock(&shared.cause).clone(),
         ..ShutdownReport::default()
     };
+    let running = running_tasks(shared);
     for task in shared.owned.close_and_take_all() {
-        if task.shutdown() {
+        // The state before cancelling, to say what the task was doing.
+        let snapshot = (report.unfinished.len() < MAX_NAMED_TASKS)
+            .then(|| TaskSnapshot::of(task.header(), &running));
+        let unfinished = if task.shutdown() {
             report.cancelled += 1;
+            true
         } else if !task.header().state.load().is_complete() {
             report.still_running += 1;
+            true
+        } else {
+            false
+        };
+        if let (true, Some(snapshot)) = (unfinished, snapshot) {
+            report.unfinished.push(snapshot);
         }
     }
+    report.unfinished.sort_by_key(|t| t.id);
 
     // 4.
     shared.drain_injector();

@@ -5,7 +5,9 @@
 use std::task::Waker;
 
 use super::context;
+use super::debug;
 use super::drive::Turn;
+use super::metrics::WorkerStats;
 use super::park::Parker;
 use super::queue::{Steal, Worker};
 use super::shared::Shared;
@@ -77,7 +79,14 @@ impl Core {
     pub(crate) fn push_lifo(&mut self, task: Notified) {
         if let Some(prev) = self.lifo.replace(task) {
             self.push_local(prev);
+        } else {
+            self.stats().lifo_full.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// This worker's metrics (written only by this thread).
+    fn stats(&self) -> &WorkerStats {
+        &self.shared.stats.workers[self.index]
     }
 
     /// Queues a task at the back of the local queue and wakes a parked worker to share it.
@@ -90,6 +99,7 @@ impl Core {
     }
 
     fn overflow_to_injector(&mut self) {
+        self.stats().local_overflows.incr();
         for _ in 0..LOCAL_QUEUE_CAPACITY / 2 {
             match self.local.pop() {
                 Some(task) => self.shared.injector.push(task),
@@ -118,8 +128,10 @@ impl Core {
             }
         }
         if let Some(task) = self.lifo.take() {
+            self.stats().lifo_full.store(false, Ordering::Relaxed);
             if self.lifo_polls < MAX_LIFO_POLLS_IN_A_ROW {
                 self.lifo_polls += 1;
+                self.stats().lifo_hits.incr();
                 return Some(task);
             }
             self.local.push(task);
@@ -144,6 +156,7 @@ impl Core {
                 Steal::Retry => {}
             }
         };
+        self.stats().injector_takes.incr();
         loop {
             let have = self.local.len() + 1;
             if have >= share {
@@ -175,7 +188,14 @@ impl Core {
             }
             loop {
                 match shared.stealers[victim].steal_batch_and_pop(&self.local) {
-                    Steal::Success(task) => return Some(task),
+                    Steal::Success(task) => {
+                        // A thief steals only with its own queue empty: what is in it now came
+                        // with this batch.
+                        let stats = self.stats();
+                        stats.steal_operations.incr();
+                        stats.tasks_stolen.add(self.local.len() as u64 + 1);
+                        return Some(task);
+                    }
                     Steal::Empty => break,
                     Steal::Retry => {}
                 }
@@ -227,12 +247,21 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     // Woken when the reactor thread hands this worker the driving turn it asked for.
     let requester = parker.unparker().into_waker();
     context::set_core(core);
+    let stats = &shared.stats.workers[index];
+    stats.busy_begins(shared.stats.now_ns());
     let mut tasks_since_io = 0;
     loop {
         match next_step() {
             // The core is not borrowed while the task runs, so the task may spawn and wake.
             Step::Run(task) => {
-                task.run();
+                match &shared.config.debug {
+                    None => {
+                        stats.poll_begins(task.header().id.as_u64(), None);
+                        task.run();
+                        stats.poll_ends();
+                    }
+                    Some(debug) => debug::run_timed(&shared, debug, index, task),
+                }
                 tasks_since_io += 1;
                 if tasks_since_io == IO_POLL_INTERVAL {
                     tasks_since_io = 0;
@@ -244,7 +273,9 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
             }
             Step::Park => {
                 tasks_since_io = 0;
-                if !park(&shared, index, &parker, &requester) {
+                let parked = park(&shared, index, &parker, &requester);
+                stats.busy_begins(shared.stats.now_ns());
+                if !parked {
                     break;
                 }
             }
@@ -292,6 +323,9 @@ fn park(shared: &Shared, index: usize, parker: &Parker, requester: &Waker) -> bo
         set_searching(true);
         return !shared.is_shutdown();
     }
+    let stats = &shared.stats.workers[index];
+    stats.parks.incr();
+    stats.busy_ends(shared.stats.now_ns());
     loop {
         match turn.as_mut() {
             Some(turn) => parker.park_driving(|| turn.drive(&has_local_work)),

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::io;
+use std::panic::Location;
 
 use super::JoinHandle;
 use crate::runtime::Handle;
@@ -43,21 +44,24 @@ impl Builder {
     ///
     /// An [`io::ErrorKind::Other`] error when called outside a runtime (use
     /// [`spawn_on`](Self::spawn_on) with a [`Handle`] there).
+    #[track_caller]
     pub fn spawn<F>(self, future: F) -> io::Result<JoinHandle<F::Output>>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        let location = Location::caller();
         let handle = Handle::try_current().map_err(io::Error::other)?;
-        Ok(self.spawn_on(future, &handle))
+        Ok(handle.spawn_at(future, self.name, location))
     }
 
     /// Spawns the task on the runtime of `handle`.
+    #[track_caller]
     pub fn spawn_on<F>(self, future: F, handle: &Handle) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        handle.spawn_named(future, self.name)
+        handle.spawn_at(future, self.name, Location::caller())
     }
 }

@@ -4,7 +4,7 @@
 //! Cell<F>  (#[repr(C)], so a pointer to it is a pointer to its Header)
 //! +--------------------------------------------+
 //! | Header  state word | vtable | scheduler    |  <- every Waker, queue entry and
-//! |         join waker slot | id | name | slot |     JoinHandle points here
+//! |         join waker slot | id | origin | slot |     JoinHandle points here
 //! +--------------------------------------------+
 //! | stage   Running(F) | Finished(output) | Consumed
 //! +--------------------------------------------+
@@ -18,6 +18,7 @@ use std::future::Future;
 use std::ptr::NonNull;
 use std::task::Waker;
 
+use super::origin::Origin;
 use super::state::State;
 use super::{Id, JoinError};
 use crate::loom::atomic::AtomicUsize;
@@ -35,10 +36,9 @@ pub(crate) struct Header {
     /// by the runtime only while it is set (see `state.rs`).
     pub(crate) join_waker: UnsafeCell<Option<Waker>>,
     pub(crate) id: Id,
-    /// Boxed so that the field is one pointer wide (names are rare; most tasks have none):
-    /// the extra allocation is paid by named tasks only, the saved word by every task.
-    #[allow(clippy::box_collection)]
-    pub(crate) name: Option<Box<String>>,
+    /// The spawn location, and the name and debug statistics when the task has them: one
+    /// word (see `origin.rs`).
+    pub(crate) origin: Origin,
     /// The task's index in its shard of the runtime's list of live tasks.
     pub(crate) owned_slot: AtomicUsize,
 }
@@ -89,7 +89,7 @@ impl<F: Future> Cell<F> {
         future: F,
         scheduler: Scheduler,
         id: Id,
-        name: Option<String>,
+        origin: Origin,
         refs: usize,
         blocking: bool,
     ) -> NonNull<Header>
@@ -104,7 +104,7 @@ impl<F: Future> Cell<F> {
                 scheduler,
                 join_waker: UnsafeCell::new(None),
                 id,
-                name: name.map(Box::new),
+                origin,
                 owned_slot: AtomicUsize::new(usize::MAX),
             },
             stage: UnsafeCell::new(Stage::Running(future)),
@@ -112,5 +112,17 @@ impl<F: Future> Cell<F> {
         // `Header` is the first field of a `#[repr(C)]` struct, so the cast keeps pointing at
         // it (and keeps the provenance of the whole allocation, for `dealloc`).
         NonNull::from(Box::leak(cell)).cast::<Header>()
+    }
+}
+
+impl Header {
+    /// The task's name, if it was given one.
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.origin.name()
+    }
+
+    /// Where the task was spawned.
+    pub(crate) fn location(&self) -> &'static std::panic::Location<'static> {
+        self.origin.location()
     }
 }

@@ -29,10 +29,15 @@ impl CurrentTask {
     /// The task's name, if it was spawned with one through [`Builder`](super::Builder).
     pub fn name(&self) -> Option<&str> {
         // SAFETY: our reference keeps the task alive.
-        unsafe { self.raw.header() }
-            .name
-            .as_deref()
-            .map(String::as_str)
+        unsafe { self.raw.header() }.name()
+    }
+}
+
+impl CurrentTask {
+    /// Where the task was spawned.
+    pub fn spawn_location(&self) -> &'static std::panic::Location<'static> {
+        // SAFETY: our reference keeps the task alive.
+        unsafe { self.raw.header() }.location()
     }
 }
 

@@ -81,7 +81,7 @@ impl JoinError {
         }
     }
 
-    fn panic_message(&self) -> Option<String> {
+    pub(crate) fn panic_message(&self) -> Option<String> {
         let Repr::Panic(payload) = &self.repr else {
             return None;
         };

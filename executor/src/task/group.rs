@@ -231,6 +231,7 @@ where
     /// # Panics
     ///
     /// Outside a runtime, like [`spawn`](crate::spawn).
+    #[track_caller]
     pub fn spawn<F>(&mut self, future: F)
     where
         F: Future<Output = Result<T, E>> + Send + 'static,

@@ -91,6 +91,10 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) {
     let waker = unsafe { waker::borrowed(ptr) };
     let mut cx = Context::from_waker(&waker);
     let _current = crate::runtime::context::enter_task(RawTask::from_header(ptr));
+    let stats = header.origin.stats();
+    if let Some(stats) = stats {
+        stats.poll_started();
+    }
     let polled = panic::catch_unwind(AssertUnwindSafe(|| {
         cell.stage.with_mut(|stage| {
             // SAFETY: `RUNNING` gives us exclusive access to the stage.
@@ -103,6 +107,9 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) {
         })
     }));
     drop(_current);
+    if let Some(stats) = stats {
+        stats.poll_ended();
+    }
 
     match polled {
         Ok(Poll::Pending) => match header.state.transition_to_idle() {
@@ -129,19 +136,13 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) {
             unsafe { drop_reference(ptr) };
         }
         Err(payload) => {
-            report_panic(header);
+            let error = JoinError::panic(header.id, payload);
+            header.scheduler.task_panicked(header, &error);
             // SAFETY: `RUNNING` is ours; we own a reference.
-            unsafe { finish::<F>(ptr, Err(JoinError::panic(header.id, payload))) };
+            unsafe { finish::<F>(ptr, Err(error)) };
             // SAFETY: as above.
             unsafe { drop_reference(ptr) };
         }
-    }
-}
-
-/// Names the task in the panic report the hook printed already, when it has a name.
-fn report_panic(header: &Header) {
-    if let Some(name) = &header.name {
-        eprintln!("(the panic above was in task {} named {name:?})", header.id);
     }
 }
 
@@ -183,8 +184,20 @@ unsafe fn finish<F: Future>(ptr: NonNull<Header>, result: Result<F::Output, Join
         let output = cell
             .stage
             .with_mut(|stage| unsafe { mem::replace(&mut *stage, Stage::Consumed) });
+        if let Stage::Finished(Err(error)) = &output {
+            if error.is_panic() {
+                header.scheduler.unhandled_panic(header, error);
+            }
+        }
         swallow_panic(|| drop(output));
-    } else if prev.has_join_waker() {
+        // Done with: leave the runtime's list of live tasks; the list's reference is dropped
+        // with the return value (ours keeps the task alive meanwhile).
+        drop(header.scheduler.release(header));
+        return;
+    }
+    // The JoinHandle takes the task off the list once it has read the output or gone, so the
+    // task dump can show the task as finished and not joined meanwhile.
+    if prev.has_join_waker() {
         // SAFETY: JOIN_WAKER was set when we completed, and the handle can take the slot back
         // only before COMPLETE: the slot is ours to read, and nobody writes it any more.
         header.join_waker.with(|slot| {
@@ -193,9 +206,6 @@ unsafe fn finish<F: Future>(ptr: NonNull<Header>, result: Result<F::Output, Join
             }
         });
     }
-    // Leave the runtime's list of live tasks; the list's reference is dropped with the return
-    // value (ours keeps the task alive meanwhile).
-    drop(header.scheduler.release(header));
 }
 
 /// # Safety
@@ -227,6 +237,8 @@ unsafe fn try_read_output<F: Future>(ptr: NonNull<Header>, dst: *mut (), waker: 
     let Stage::Finished(result) = stage else {
         panic!("`JoinHandle` polled again after it returned `Ready`");
     };
+    // Read: the task is done with (see `finish`).
+    drop(cell.header.scheduler.release(&cell.header));
     // SAFETY: the caller guarantees `dst` is a valid `Poll<Result<F::Output, JoinError>>`.
     unsafe { *dst.cast::<Poll<Result<F::Output, JoinError>>>() = Poll::Ready(result) };
 }
@@ -273,6 +285,17 @@ unsafe fn drop_join_handle<F: Future>(ptr: NonNull<Header>) {
         let output = cell
             .stage
             .with_mut(|stage| unsafe { mem::replace(&mut *stage, Stage::Consumed) });
+        if let Stage::Finished(Err(error)) = &output {
+            if error.is_panic() {
+                // The task panicked, and its handle goes without anyone having looked.
+                cell.header.scheduler.unhandled_panic(&cell.header, error);
+            }
+        }
+        if !matches!(output, Stage::Consumed) {
+            // The output was never read: the task is done with now (see `finish`). (Once
+            // read, `try_read_output` released it already.)
+            drop(cell.header.scheduler.release(&cell.header));
+        }
         panicked = panic::catch_unwind(AssertUnwindSafe(|| drop(output))).err();
     }
     // SAFETY: the handle's reference, given up here.

@@ -84,7 +84,22 @@ impl<T> JoinHandle<T> {
 
     /// The task's name, if it was given one with [`task::Builder`](crate::task::Builder).
     pub fn name(&self) -> Option<&str> {
-        self.header().name.as_deref().map(String::as_str)
+        self.header().name()
+    }
+
+    /// Where the task was spawned (the caller of `spawn`, through `#[track_caller]`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// magpie_executor::run(async {
+    ///     let handle = magpie_executor::spawn(async {});
+    ///     assert_eq!(handle.spawn_location().line(), line!() - 1);
+    ///     handle.await.unwrap();
+    /// });
+    /// ```
+    pub fn spawn_location(&self) -> &'static std::panic::Location<'static> {
+        self.header().location()
     }
 
     /// A handle that can cancel the task from elsewhere, without awaiting it.
@@ -136,6 +151,7 @@ impl<T> fmt::Debug for JoinHandle<T> {
         f.debug_struct("JoinHandle")
             .field("id", &self.id())
             .field("name", &self.name())
+            .field("spawned_at", &format_args!("{}", self.spawn_location()))
             .field("finished", &self.is_finished())
             .finish()
     }

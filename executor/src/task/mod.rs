@@ -8,6 +8,7 @@ mod group;
 pub(crate) mod harness;
 mod id;
 mod join;
+pub(crate) mod origin;
 pub(crate) mod raw;
 pub(crate) mod state;
 mod waker;
@@ -43,7 +44,8 @@ pub(crate) struct NewTask<T> {
 pub(crate) fn new_task<F>(
     future: F,
     scheduler: Scheduler,
-    name: Option<String>,
+    id: Id,
+    origin: origin::Origin,
     blocking: bool,
 ) -> NewTask<F::Output>
 where
@@ -53,7 +55,7 @@ where
     // A worker task is also on the runtime's list of live tasks; a blocking task is not.
     let tracked = !blocking;
     let refs = if tracked { 3 } else { 2 };
-    let ptr = Cell::allocate(future, scheduler, Id::next(), name, refs, blocking);
+    let ptr = Cell::allocate(future, scheduler, id, origin, refs, blocking);
     let raw = RawTask::from_header(ptr);
     // SAFETY: the task was made with `refs` references and NOTIFIED | JOIN_INTEREST set: one
     // each for the queue entry, the JoinHandle (whose output type is `F::Output`) and, when

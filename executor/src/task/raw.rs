@@ -107,3 +107,30 @@ impl Drop for OwnedTask {
         unsafe { drop_reference(self.0.header_ptr()) }
     }
 }
+
+/// A counted reference to a task that only reads its header (debug reports).
+pub(crate) struct TaskRef(RawTask);
+
+// SAFETY: only the header's immutable fields and atomics are read through it, and the
+// reference count is atomic.
+unsafe impl Send for TaskRef {}
+
+impl TaskRef {
+    /// Takes a new reference to the live task of `header` (the caller holds one already).
+    pub(crate) fn new(header: &Header) -> TaskRef {
+        header.state.ref_inc();
+        TaskRef(RawTask::from_header(NonNull::from(header)))
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: our reference keeps the task alive while we are borrowed.
+        unsafe { self.0.header() }
+    }
+}
+
+impl Drop for TaskRef {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference and never use it again.
+        unsafe { drop_reference(self.0.header_ptr()) }
+    }
+}

@@ -1,0 +1,46 @@
+//! `MAGPIE_DEBUG=1` turns debug mode on with asyncio's 100 ms threshold. In a file of its own:
+//! the environment is the process's, and every runtime built here sees it.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use magpie_executor::Runtime;
+
+#[test]
+fn magpie_debug_turns_on_slow_poll_reports_at_100_ms() {
+    // The only test in this process: no other thread reads the environment meanwhile.
+    std::env::set_var("MAGPIE_DEBUG", "1");
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let sink = reports.clone();
+    let rt = Runtime::builder()
+        .worker_threads(1)
+        .on_slow_poll(move |r| sink.lock().unwrap().push(r.clone()))
+        .build()
+        .unwrap();
+    // Below the threshold: not reported.
+    rt.block_on(rt.spawn(async { std::thread::sleep(Duration::from_millis(20)) }))
+        .unwrap();
+    // Above: reported.
+    let slow = rt.spawn(async { std::thread::sleep(Duration::from_millis(150)) });
+    let id = slow.id();
+    rt.block_on(slow).unwrap();
+    // Debug mode keeps per-task statistics for the dump.
+    let waiting = rt.spawn(std::future::pending::<()>());
+    while rt.handle().dump().tasks.iter().all(|t| t.polls != Some(1)) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    waiting.abort();
+    drop(rt);
+    let reports = reports.lock().unwrap();
+    let done: Vec<_> = reports.iter().filter(|r| !r.in_progress).collect();
+    assert_eq!(done.len(), 1, "{reports:?}");
+    assert_eq!(done[0].task, id);
+
+    // `MAGPIE_DEBUG=0` leaves it off.
+    std::env::set_var("MAGPIE_DEBUG", "0");
+    let rt = Runtime::builder().worker_threads(1).build().unwrap();
+    let waiting = rt.spawn(std::future::pending::<()>());
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(rt.handle().dump().tasks.iter().all(|t| t.polls.is_none()));
+    waiting.abort();
+}

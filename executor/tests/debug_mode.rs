@@ -1,0 +1,479 @@
+//! Debug mode and the always-on diagnostics: spawn locations, the slow-poll detector, the
+//! blocked-worker watchdog, the task dump, metrics, the panic policy and the shutdown report.
+
+mod common;
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{panic_message, wait_until, Signal};
+use magpie_executor::{task, Runtime, SlowPoll, TaskState, UnhandledPanic};
+
+/// Sets the flag a blocked test task waits for when dropped: a failing assertion must not
+/// leave a worker blocked forever (the runtime's drop would wait for it).
+struct ReleaseOnDrop(Arc<AtomicBool>);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A runtime in debug mode whose reports are collected.
+fn debug_runtime(workers: usize, threshold: Duration) -> (Runtime, Arc<Mutex<Vec<SlowPoll>>>) {
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let sink = reports.clone();
+    let rt = Runtime::builder()
+        .worker_threads(workers)
+        .slow_poll_threshold(threshold)
+        .on_slow_poll(move |report| sink.lock().unwrap().push(report.clone()))
+        .build()
+        .unwrap();
+    (rt, reports)
+}
+
+#[test]
+fn every_spawn_function_records_its_callers_location() {
+    let rt = common::runtime(1);
+    let handle = rt.handle();
+    let (at_runtime, line) = (rt.spawn(async {}), line!());
+    assert_eq!(at_runtime.spawn_location().file(), file!());
+    assert_eq!(at_runtime.spawn_location().line(), line);
+    let (at_handle, line) = (handle.spawn(async {}), line!());
+    assert_eq!(at_handle.spawn_location().line(), line);
+    let builder = task::Builder::new().name("n");
+    let (named, line) = (builder.spawn_on(async {}, &handle), line!());
+    assert_eq!(named.spawn_location().line(), line);
+    let (blocking, line) = (rt.spawn_blocking(|| ()), line!());
+    assert_eq!(blocking.spawn_location().line(), line);
+    let inner = rt.block_on(async {
+        let (free_fn, line) = (magpie_executor::spawn(async {}), line!());
+        let (builder, builder_line) = (task::Builder::new().spawn(async {}).unwrap(), line!());
+        let (blocking_fn, blocking_line) = (magpie_executor::spawn_blocking(|| ()), line!());
+        let found = [
+            (free_fn.spawn_location().line(), line),
+            (builder.spawn_location().line(), builder_line),
+            (blocking_fn.spawn_location().line(), blocking_line),
+        ];
+        let current = magpie_executor::spawn(async { task::current().unwrap().spawn_location() });
+        (found, current.spawn_location(), current.await.unwrap())
+    });
+    for (got, want) in inner.0 {
+        assert_eq!(got, want);
+    }
+    assert!(
+        std::ptr::eq(inner.1, inner.2),
+        "current() reports the same location"
+    );
+    for h in [at_runtime, at_handle, named, blocking] {
+        rt.block_on(h).unwrap();
+    }
+}
+
+#[test]
+fn a_slow_poll_is_reported_with_task_name_location_and_worker() {
+    let (rt, reports) = debug_runtime(1, Duration::from_millis(30));
+    let (builder, handle) = (task::Builder::new().name("blocker"), rt.handle());
+    let blocking = async { std::thread::sleep(Duration::from_millis(120)) };
+    let (blocker, line) = (builder.spawn_on(blocking, &handle), line!());
+    let id = blocker.id();
+    rt.block_on(blocker).unwrap();
+    // A quick task is not reported.
+    rt.block_on(rt.spawn(async {})).unwrap();
+    drop(rt);
+    let reports = reports.lock().unwrap();
+    let done: Vec<_> = reports.iter().filter(|r| !r.in_progress).collect();
+    assert_eq!(done.len(), 1, "one slow poll, reported once: {reports:?}");
+    let slow = done[0];
+    assert_eq!(slow.task, id);
+    assert_eq!(slow.name.as_deref(), Some("blocker"));
+    assert_eq!(
+        (slow.location.file(), slow.location.line()),
+        (file!(), line)
+    );
+    assert_eq!(slow.worker, 0);
+    assert!(slow.duration >= Duration::from_millis(120), "{slow:?}");
+    let line_out = slow.to_string();
+    assert!(
+        line_out.contains("slow poll") && line_out.contains("\"blocker\""),
+        "{line_out}"
+    );
+    assert!(
+        line_out.contains(&format!("{}:{line}", file!())),
+        "{line_out}"
+    );
+}
+
+#[test]
+fn the_watchdog_reports_a_blocked_worker_while_it_is_still_blocked() {
+    let (tx, rx) = mpsc::channel::<SlowPoll>();
+    let tx = Mutex::new(tx);
+    let rt = Runtime::builder()
+        .worker_threads(1)
+        .slow_poll_threshold(Duration::from_millis(50))
+        .on_slow_poll(move |report| {
+            let _ = tx.lock().unwrap().send(report.clone());
+        })
+        .build()
+        .unwrap();
+    let release = Arc::new(AtomicBool::new(false));
+    let finished = Arc::new(AtomicBool::new(false));
+    let (r, f) = (release.clone(), finished.clone());
+    let _unblock = ReleaseOnDrop(release.clone());
+    let stuck_task = async move {
+        // Three tasks queued behind us on this (only) worker: one in the LIFO slot, two in
+        // the local queue.
+        let queued: Vec<_> = (0..3).map(|_| magpie_executor::spawn(async {})).collect();
+        while !r.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1)); // a blocking call
+        }
+        f.store(true, Ordering::SeqCst);
+        queued
+    };
+    let (builder, handle) = (task::Builder::new().name("stuck"), rt.handle());
+    let (stuck, line) = (builder.spawn_on(stuck_task, &handle), line!());
+    let report = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the watchdog reports the blocked worker");
+    // Reported while the task is still blocked.
+    assert!(report.in_progress, "{report:?}");
+    assert!(!finished.load(Ordering::SeqCst));
+    assert_eq!(report.task, stuck.id());
+    assert_eq!(report.name.as_deref(), Some("stuck"));
+    assert_eq!(report.location.line(), line);
+    assert_eq!(report.worker, 0);
+    assert_eq!(report.queued_behind, 3, "{report:?}");
+    assert!(report.duration >= Duration::from_millis(50));
+    assert!(report.to_string().contains("is blocked"), "{report}");
+    release.store(true, Ordering::SeqCst);
+    for h in rt.block_on(stuck).unwrap() {
+        rt.block_on(h).unwrap();
+    }
+    // And the end of the poll is reported too.
+    let done = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert!(!done.in_progress && done.task == report.task, "{done:?}");
+}
+
+#[test]
+fn the_dump_shows_each_task_state() {
+    for debug in [false, true] {
+        let rt = if debug {
+            debug_runtime(1, Duration::from_secs(3600)).0
+        } else {
+            common::runtime(1)
+        };
+        let handle = rt.handle();
+        let named = |name: &str| task::Builder::new().name(name);
+        let waiting = named("waiting").spawn_on(std::future::pending::<()>(), &handle);
+        let finished = named("finished").spawn_on(async { 1 }, &handle);
+        let find = |name: &str| {
+            handle
+                .dump()
+                .tasks
+                .into_iter()
+                .find(|t| t.name.as_deref() == Some(name))
+        };
+        wait_until("the waiting task was polled", || {
+            find("waiting").is_some_and(|t| t.state == TaskState::Waiting)
+        });
+        wait_until("the finished task finished", || finished.is_finished());
+        // Hold the only worker in a poll, then queue a task behind it.
+        let (started, release) = (Signal::default(), Arc::new(AtomicBool::new(false)));
+        let (s, r) = (started.clone(), release.clone());
+        let _unblock = ReleaseOnDrop(release.clone());
+        let running = named("running").spawn_on(
+            async move {
+                s.set();
+                while !r.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            },
+            &handle,
+        );
+        wait_until("the running task started", || started.is_set());
+        let scheduled = named("scheduled").spawn_on(async {}, &handle);
+
+        let dump = handle.dump();
+        let state = |name: &str| {
+            dump.tasks
+                .iter()
+                .find(|t| t.name.as_deref() == Some(name))
+                .unwrap_or_else(|| panic!("{name} is in the dump:\n{dump}"))
+        };
+        assert_eq!(state("waiting").state, TaskState::Waiting, "{dump}");
+        assert_eq!(state("finished").state, TaskState::Finished, "{dump}");
+        assert_eq!(
+            state("running").state,
+            TaskState::Running { worker: Some(0) },
+            "{dump}"
+        );
+        assert_eq!(state("scheduled").state, TaskState::Scheduled, "{dump}");
+        assert_eq!(state("waiting").location.file(), file!());
+        if debug {
+            assert_eq!(state("waiting").polls, Some(1), "{dump}");
+            assert_eq!(state("scheduled").polls, Some(0), "{dump}");
+            assert!(state("running").age.is_some());
+            assert!(state("waiting").since_last_poll.is_some());
+        } else {
+            assert_eq!(state("waiting").polls, None);
+        }
+        let table = dump.to_string();
+        assert!(table.contains("running on worker 0"), "{table}");
+        assert!(table.contains("finished, not joined"), "{table}");
+
+        release.store(true, Ordering::SeqCst);
+        rt.block_on(running).unwrap();
+        rt.block_on(scheduled).unwrap();
+        assert_eq!(rt.block_on(finished).unwrap(), 1);
+        // Joined: off the dump.
+        wait_until("joined tasks leave the dump", || find("finished").is_none());
+        waiting.abort();
+    }
+}
+
+#[test]
+fn metrics_count_spawns_polls_and_a_planted_steal() {
+    let rt = common::runtime(2);
+    let handle = rt.handle();
+    let before = handle.metrics();
+    assert_eq!(before.workers.len(), 2);
+    const N: u64 = 50;
+    for _ in 0..N {
+        rt.block_on(rt.spawn(async {})).unwrap();
+    }
+    let after = handle.metrics();
+    assert_eq!(after.tasks_spawned - before.tasks_spawned, N);
+    let polls =
+        |m: &magpie_executor::RuntimeMetrics| m.workers.iter().map(|w| w.polls).sum::<u64>();
+    assert!(polls(&after) - polls(&before) >= N);
+    assert_eq!(after.live_tasks, 0);
+
+    // A planted steal: a task fills its worker's queue, then blocks that worker; the other
+    // worker can only get the tasks by stealing them.
+    let release = Arc::new(AtomicBool::new(false));
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (r, counter) = (release.clone(), ran.clone());
+    let _unblock = ReleaseOnDrop(release.clone());
+    let blocker = rt.spawn(async move {
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let counter = counter.clone();
+                magpie_executor::spawn(async move {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        while !r.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        tasks
+    });
+    // Seven of them are in the blocked worker's local queue (one in its LIFO slot).
+    wait_until("the other worker steals and runs the queued tasks", || {
+        ran.load(Ordering::SeqCst) >= 7
+    });
+    let m = handle.metrics();
+    let steals: u64 = m.workers.iter().map(|w| w.steal_operations).sum();
+    let stolen: u64 = m.workers.iter().map(|w| w.tasks_stolen).sum();
+    assert!(steals >= 1, "{m:?}");
+    assert!(stolen >= 7, "{m:?}");
+    release.store(true, Ordering::SeqCst);
+    for h in rt.block_on(blocker).unwrap() {
+        rt.block_on(h).unwrap();
+    }
+    let m = handle.metrics();
+    assert!(m.workers.iter().any(|w| w.parks > 0), "{m:?}");
+    assert!(
+        m.workers.iter().any(|w| w.busy_time > Duration::ZERO),
+        "{m:?}"
+    );
+
+    // Blocking threads.
+    let (started, release) = (Signal::default(), Arc::new(AtomicBool::new(false)));
+    let (s, r) = (started.clone(), release.clone());
+    let blocking = rt.spawn_blocking(move || {
+        s.set();
+        while !r.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    wait_until("the blocking task started", || started.is_set());
+    assert_eq!(handle.metrics().blocking_threads_busy, 1);
+    release.store(true, Ordering::SeqCst);
+    rt.block_on(blocking).unwrap();
+    wait_until("the blocking thread is idle", || {
+        let m = handle.metrics();
+        m.blocking_threads_busy == 0 && m.blocking_threads_idle == 1
+    });
+}
+
+#[test]
+fn the_panic_hook_sees_every_task_panic() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let rt = Runtime::builder()
+        .on_task_panic(move |p| sink.lock().unwrap().push(p.clone()))
+        .build()
+        .unwrap();
+    let (builder, rt_handle) = (task::Builder::new().name("p"), rt.handle());
+    let (handle, line) = (
+        builder.spawn_on(async { panic!("boom") }, &rt_handle),
+        line!(),
+    );
+    assert!(rt.block_on(handle).unwrap_err().is_panic());
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].message.as_deref(), Some("boom"));
+    assert_eq!(seen[0].name.as_deref(), Some("p"));
+    assert_eq!(seen[0].location.line(), line);
+}
+
+#[test]
+fn by_default_an_unhandled_panic_leaves_the_runtime_running() {
+    let rt = common::runtime(2);
+    let detached = rt.spawn(async { panic!("ignored") });
+    let id = detached.id();
+    drop(detached);
+    wait_until("the panicking task is gone", || {
+        rt.handle().dump().tasks.iter().all(|t| t.id != id)
+    });
+    assert_eq!(rt.block_on(rt.spawn(async { 5 })).unwrap(), 5);
+    assert!(rt.handle().shutdown_cause().is_none());
+}
+
+fn shutdown_on_panic_runtime() -> Runtime {
+    Runtime::builder()
+        .worker_threads(2)
+        .unhandled_panic(UnhandledPanic::ShutdownRuntime)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_detached_panic_shuts_the_runtime_down_and_block_on_says_why() {
+    let rt = shutdown_on_panic_runtime();
+    let waiting = rt.spawn(std::future::pending::<()>());
+    let (builder, handle) = (task::Builder::new().name("reckless"), rt.handle());
+    let panicking = async { panic!("out of cheese") };
+    let (detached, line) = (builder.spawn_on(panicking, &handle), line!());
+    drop(detached);
+    // block_on on a future that would never end: the shutdown ends it, with the cause.
+    let caught = panic::catch_unwind(AssertUnwindSafe(|| {
+        rt.block_on(std::future::pending::<()>());
+    }));
+    let message = panic_message(caught.expect_err("block_on panics when the runtime stops"));
+    assert!(message.contains("\"reckless\""), "{message}");
+    assert!(message.contains("out of cheese"), "{message}");
+    assert!(
+        message.contains(&format!("{}:{line}", file!())),
+        "{message}"
+    );
+    // Every task was cancelled.
+    wait_until("the waiting task was cancelled", || waiting.is_finished());
+    assert!(magpie_executor::block_on(waiting)
+        .unwrap_err()
+        .is_cancelled());
+    let report = rt.shutdown_timeout(Duration::from_secs(20));
+    let cause = report.cause.clone().expect("the report has the cause");
+    assert!(cause.to_string().contains("out of cheese"));
+    assert!(report.to_string().contains("cause"), "{report}");
+}
+
+#[test]
+fn dropping_an_unread_panicked_handle_shuts_the_runtime_down() {
+    let rt = shutdown_on_panic_runtime();
+    let handle = rt.handle();
+    let panicked = rt.spawn(async { panic!("unread") });
+    wait_until("the task finished", || panicked.is_finished());
+    assert!(
+        handle.shutdown_cause().is_none(),
+        "held handle: not yet unhandled"
+    );
+    drop(panicked);
+    wait_until("the runtime shut itself down", || {
+        handle.shutdown_cause().is_some()
+    });
+    // A spawn now is cancelled at once.
+    let late = handle.spawn(async { 1 });
+    wait_until("the late task was cancelled", || late.is_finished());
+    assert!(magpie_executor::block_on(late).unwrap_err().is_cancelled());
+}
+
+#[test]
+fn an_awaited_panic_does_not_shut_the_runtime_down() {
+    let rt = shutdown_on_panic_runtime();
+    let err = rt.block_on(rt.spawn(async { panic!("seen") })).unwrap_err();
+    assert!(err.is_panic());
+    assert_eq!(rt.block_on(rt.spawn(async { 2 })).unwrap(), 2);
+    assert!(rt.handle().shutdown_cause().is_none());
+}
+
+#[test]
+fn the_shutdown_report_names_unfinished_tasks() {
+    let rt = common::runtime(2);
+    let (builder, handle) = (task::Builder::new().name("never-finishes"), rt.handle());
+    let (_waiting, line) = (
+        builder.spawn_on(std::future::pending::<()>(), &handle),
+        line!(),
+    );
+    let (started, release) = (Signal::default(), Arc::new(AtomicBool::new(false)));
+    let (s, r) = (started.clone(), release.clone());
+    let _unblock = ReleaseOnDrop(release.clone());
+    let _stuck = task::Builder::new().name("stuck-in-poll").spawn_on(
+        async move {
+            s.set();
+            while !r.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        },
+        &rt.handle(),
+    );
+    wait_until("the stuck task started", || started.is_set());
+    let report = rt.shutdown_timeout(Duration::from_millis(200));
+    release.store(true, Ordering::SeqCst);
+    assert_eq!(report.cancelled, 1, "{report}");
+    assert_eq!(report.still_running, 1, "{report}");
+    let find = |name: &str| {
+        report
+            .unfinished
+            .iter()
+            .find(|t| t.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("{name} in {report}"))
+    };
+    assert_eq!(find("never-finishes").location.line(), line);
+    assert_eq!(find("never-finishes").state, TaskState::Waiting);
+    assert!(matches!(
+        find("stuck-in-poll").state,
+        TaskState::Running { worker: Some(_) }
+    ));
+    let text = report.to_string();
+    assert!(text.contains("\"never-finishes\""), "{text}");
+    assert!(text.contains(&format!("{}:{line}", file!())), "{text}");
+}
+
+#[test]
+fn a_zero_slow_poll_threshold_is_refused() {
+    let err = Runtime::builder()
+        .slow_poll_threshold(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("slow_poll_threshold"));
+}
+
+#[test]
+fn a_panicking_slow_poll_hook_does_not_kill_the_worker() {
+    let rt = Runtime::builder()
+        .worker_threads(1)
+        .slow_poll_threshold(Duration::from_millis(5))
+        .on_slow_poll(|_| panic!("hook bug"))
+        .build()
+        .unwrap();
+    rt.block_on(rt.spawn(async { std::thread::sleep(Duration::from_millis(30)) }))
+        .unwrap();
+    // The worker lives on.
+    assert_eq!(rt.block_on(rt.spawn(async { 3 })).unwrap(), 3);
+}
