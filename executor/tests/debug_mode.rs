@@ -319,10 +319,8 @@ fn the_panic_hook_sees_every_task_panic() {
         .build()
         .unwrap();
     let (builder, rt_handle) = (task::Builder::new().name("p"), rt.handle());
-    let (handle, line) = (
-        builder.spawn_on(async { panic!("boom") }, &rt_handle),
-        line!(),
-    );
+    let boom = async { panic!("boom") };
+    let (handle, line) = (builder.spawn_on(boom, &rt_handle), line!());
     assert!(rt.block_on(handle).unwrap_err().is_panic());
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 1);
@@ -415,10 +413,8 @@ fn an_awaited_panic_does_not_shut_the_runtime_down() {
 fn the_shutdown_report_names_unfinished_tasks() {
     let rt = common::runtime(2);
     let (builder, handle) = (task::Builder::new().name("never-finishes"), rt.handle());
-    let (_waiting, line) = (
-        builder.spawn_on(std::future::pending::<()>(), &handle),
-        line!(),
-    );
+    let never = std::future::pending::<()>();
+    let (_waiting, line) = (builder.spawn_on(never, &handle), line!());
     let (started, release) = (Signal::default(), Arc::new(AtomicBool::new(false)));
     let (s, r) = (started.clone(), release.clone());
     let _unblock = ReleaseOnDrop(release.clone());

@@ -174,11 +174,18 @@ pub(crate) fn run_timed(
     // The task may be freed by its own run; this reference keeps its name readable for the
     // report (debug mode only: two atomic operations per poll).
     let task_ref = TaskRef::new(task.header());
+    let task_stats = task_ref.header().origin.stats();
+    if let Some(task_stats) = task_stats {
+        task_stats.poll_started();
+    }
     let started = Instant::now();
     stats.poll_begins(task_ref.header().id.as_u64(), Some(shared.stats.now_ns()));
     task.run();
     stats.poll_ends();
     let duration = started.elapsed();
+    if let Some(task_stats) = task_stats {
+        task_stats.poll_ended();
+    }
     if duration >= debug.threshold {
         let header = task_ref.header();
         debug.report(&SlowPoll {

@@ -248,13 +248,14 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     let requester = parker.unparker().into_waker();
     context::set_core(core);
     let stats = &shared.stats.workers[index];
+    let debug_mode = shared.config.debug.as_ref();
     stats.busy_begins(shared.stats.now_ns());
     let mut tasks_since_io = 0;
     loop {
         match next_step() {
             // The core is not borrowed while the task runs, so the task may spawn and wake.
             Step::Run(task) => {
-                match &shared.config.debug {
+                match debug_mode {
                     None => {
                         stats.poll_begins(task.header().id.as_u64(), None);
                         task.run();

@@ -91,10 +91,6 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) {
     let waker = unsafe { waker::borrowed(ptr) };
     let mut cx = Context::from_waker(&waker);
     let _current = crate::runtime::context::enter_task(RawTask::from_header(ptr));
-    let stats = header.origin.stats();
-    if let Some(stats) = stats {
-        stats.poll_started();
-    }
     let polled = panic::catch_unwind(AssertUnwindSafe(|| {
         cell.stage.with_mut(|stage| {
             // SAFETY: `RUNNING` gives us exclusive access to the stage.
@@ -107,9 +103,6 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) {
         })
     }));
     drop(_current);
-    if let Some(stats) = stats {
-        stats.poll_ended();
-    }
 
     match polled {
         Ok(Poll::Pending) => match header.state.transition_to_idle() {

@@ -119,11 +119,12 @@ impl Drop for Origin {
 }
 
 impl TaskStats {
-    /// A poll starts (called by the thread that holds the task's `RUNNING` bit).
+    /// A poll starts. Called by the worker about to run the task, outside its `RUNNING`
+    /// section, so two workers may overlap here (the task rescheduled by the end of one poll
+    /// and taken by another worker before the first one's `poll_ended`): hence `fetch_add`.
+    /// Debug mode only, so the cost stays off the ordinary poll path.
     pub(crate) fn poll_started(&self) {
-        // Relaxed load + store: only the poller writes, one poll at a time (`RUNNING`).
-        let polls = self.polls.load(Ordering::Relaxed);
-        self.polls.store(polls + 1, Ordering::Relaxed);
+        self.polls.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A poll ended.
