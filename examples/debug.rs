@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use magpie::sync::Event;
-use magpie::{task, Runtime, RuntimeMetrics};
+use magpie::{task, Runtime, RuntimeMetrics, WorkerMetrics};
 
 fn main() {
     let rt = Runtime::builder()
@@ -69,71 +69,56 @@ fn main() {
     println!("{}", rt.shutdown_timeout(Duration::from_secs(5)));
 }
 
+/// A per-worker metric: name, help, and how to read it.
+type PerWorker = (&'static str, &'static str, fn(&WorkerMetrics) -> f64);
+
 /// The metrics in Prometheus' text exposition format, ready to serve from a `/metrics`
 /// endpoint.
 fn prometheus_text(m: &RuntimeMetrics) -> String {
     let mut out = String::new();
-    let mut gauge = |name: &str, help: &str, value: String| {
+    let global = [
+        ("live_tasks", "Tasks alive.", m.live_tasks as f64),
+        (
+            "tasks_spawned_total",
+            "Tasks spawned.",
+            m.tasks_spawned as f64,
+        ),
+        (
+            "injector_depth",
+            "Tasks in the global queue.",
+            m.injector_depth as f64,
+        ),
+        (
+            "blocking_threads_busy",
+            "Blocking threads running a task.",
+            m.blocking_threads_busy as f64,
+        ),
+        (
+            "reactor_events_total",
+            "I/O events dispatched.",
+            m.reactor_events as f64,
+        ),
+        ("pending_timers", "Timers pending.", m.pending_timers as f64),
+    ];
+    for (name, help, value) in global {
         let _ = writeln!(out, "# HELP magpie_{name} {help}\nmagpie_{name} {value}");
-    };
-    gauge("live_tasks", "Tasks alive.", m.live_tasks.to_string());
-    gauge(
-        "tasks_spawned_total",
-        "Tasks spawned.",
-        m.tasks_spawned.to_string(),
-    );
-    gauge(
-        "injector_depth",
-        "Tasks in the global queue.",
-        m.injector_depth.to_string(),
-    );
-    gauge(
-        "blocking_threads_busy",
-        "Blocking threads running a task.",
-        m.blocking_threads_busy.to_string(),
-    );
-    gauge(
-        "reactor_events_total",
-        "I/O events dispatched.",
-        m.reactor_events.to_string(),
-    );
-    gauge(
-        "pending_timers",
-        "Timers pending.",
-        m.pending_timers.to_string(),
-    );
-    let _ = writeln!(
-        out,
-        "# HELP magpie_worker_polls_total Task polls per worker."
-    );
-    for (i, w) in m.workers.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "magpie_worker_polls_total{{worker=\"{i}\"}} {}",
-            w.polls
-        );
     }
-    let _ = writeln!(
-        out,
-        "# HELP magpie_worker_steals_total Steal operations per worker."
-    );
-    for (i, w) in m.workers.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "magpie_worker_steals_total{{worker=\"{i}\"}} {}",
-            w.steal_operations
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP magpie_worker_busy_seconds_total Busy time per worker."
-    );
-    for (i, w) in m.workers.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "magpie_worker_busy_seconds_total{{worker=\"{i}\"}} {:.6}",
+    let per_worker: [PerWorker; 3] = [
+        ("worker_polls_total", "Task polls per worker.", |w| {
+            w.polls as f64
+        }),
+        ("worker_steals_total", "Steal operations per worker.", |w| {
+            w.steal_operations as f64
+        }),
+        ("worker_busy_seconds_total", "Busy time per worker.", |w| {
             w.busy_time.as_secs_f64()
-        );
+        }),
+    ];
+    for (name, help, value) in per_worker {
+        let _ = writeln!(out, "# HELP magpie_{name} {help}");
+        for (i, w) in m.workers.iter().enumerate() {
+            let _ = writeln!(out, "magpie_{name}{{worker=\"{i}\"}} {}", value(w));
+        }
     }
     out
 }
