@@ -401,6 +401,37 @@ fn dropping_an_unread_panicked_handle_shuts_the_runtime_down() {
 }
 
 #[test]
+fn shutdown_timeout_does_not_wait_behind_the_runtimes_own_shutdown() {
+    let rt = shutdown_on_panic_runtime();
+    let handle = rt.handle();
+    let (started, release) = (Signal::default(), Arc::new(AtomicBool::new(false)));
+    let (s, r) = (started.clone(), release.clone());
+    let _unblock = ReleaseOnDrop(release.clone());
+    // A worker stuck in a poll: the runtime's own shutdown waits for it, unbounded.
+    let _stuck = rt.spawn(async move {
+        s.set();
+        while !r.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    wait_until("the stuck task started", || started.is_set());
+    let waiting = rt.spawn(std::future::pending::<()>());
+    drop(rt.spawn(async { panic!("unwatched") }));
+    wait_until("the runtime began shutting down", || {
+        handle.shutdown_cause().is_some()
+    });
+    // Bounded by its own timeout, although the runtime's sequence is still waiting.
+    let report = rt.shutdown_timeout(Duration::from_millis(200));
+    assert_eq!(report.workers_left_running, 1, "{report}");
+    assert!(report.cause.is_some());
+    assert!(
+        report.cancelled >= 1,
+        "the pending task was cancelled: {report}"
+    );
+    assert!(waiting.is_finished());
+}
+
+#[test]
 fn an_awaited_panic_does_not_shut_the_runtime_down() {
     let rt = shutdown_on_panic_runtime();
     let err = rt.block_on(rt.spawn(async { panic!("seen") })).unwrap_err();

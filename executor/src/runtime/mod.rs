@@ -270,7 +270,7 @@ impl Runtime {
     fn shutdown(&mut self, timeout: Option<Duration>) -> ShutdownReport {
         self.shut_down = true;
         let threads = std::mem::take(&mut self.threads);
-        let report = shutdown::run(&self.handle.shared, threads, timeout);
+        let report = shutdown::run(&self.handle.shared, threads, timeout, false);
         // A shutdown the runtime ran on its own did the cancelling: report it with ours.
         let early = crate::loom::lock(&self.handle.shared.early_report).take();
         match early {
@@ -295,7 +295,7 @@ impl Drop for Runtime {
             let _ = std::thread::Builder::new()
                 .name("magpie-shutdown".into())
                 .spawn(move || {
-                    let _ = shutdown::run(&shared, threads, None);
+                    let _ = shutdown::run(&shared, threads, None, false);
                 });
             panic!(
                 "a magpie `Runtime` was dropped from inside one of its own tasks or blocking \

@@ -205,8 +205,8 @@ impl Shared {
         }
         let shared = this.clone();
         let spawned = crate::loom::spawn_named("magpie-shutdown".into(), move || {
-            let report = super::shutdown::run(&shared, Vec::new(), None);
-            *lock(&shared.early_report) = Some(report);
+            // Its report is kept for `Runtime`'s shutdown (see `shutdown::run`).
+            let _ = super::shutdown::run(&shared, Vec::new(), None, true);
         });
         if let Err(err) = spawned {
             // The workers are stopping; `Runtime`'s drop does the rest.

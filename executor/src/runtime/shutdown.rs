@@ -92,14 +92,20 @@ const MAX_NAMED_TASKS: usize = 1024;
 /// 5. Shut the blocking pool down (queued blocking tasks are cancelled; running ones are
 ///    waited for within the remaining time).
 /// 6. Join the worker threads that stopped; detach the ones that did not.
+///
+/// `on_its_own`: the runtime shuts itself down (an unhandled panic, `Shared::shut_down_for`),
+/// and `Runtime`'s own shutdown may run beside it. Steps 1 and 2 may overlap (both are
+/// idempotent); steps 3 to 6 are serialised by `shutdown_sequence`, which is never held while
+/// waiting for a thread that may never stop: that is why the runtime's own sequence waits for
+/// no blocking thread in step 5 (the later one waits, within its timeout) — a
+/// `shutdown_timeout` must not hang behind it.
 pub(crate) fn run(
     shared: &Shared,
     threads: Vec<thread::JoinHandle<()>>,
     timeout: Option<Duration>,
+    on_its_own: bool,
 ) -> ShutdownReport {
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-    // One sequence at a time (the runtime's own, begun on an unhandled panic, and its drop's).
-    let _sequence = lock(&shared.shutdown_sequence);
 
     // 1.
     shared.shutdown.store(true, Ordering::SeqCst);
@@ -130,6 +136,7 @@ pub(crate) fn run(
     }
     let workers_left_running = *running;
     drop(running);
+    let _sequence = lock(&shared.shutdown_sequence);
 
     // 3.
     let mut report = ShutdownReport {
@@ -161,7 +168,11 @@ pub(crate) fn run(
     shared.drain_injector();
 
     // 5.
-    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    let left = if on_its_own {
+        Some(Duration::ZERO)
+    } else {
+        deadline.map(|d| d.saturating_duration_since(Instant::now()))
+    };
     shared.blocking.shutdown(left);
 
     // 6.
@@ -171,6 +182,11 @@ pub(crate) fn run(
             // re-raising it here would abort a shutdown that is otherwise complete.
             let _ = thread.join();
         }
+    }
+    if on_its_own {
+        // Stored before the sequence lock goes, so that `Runtime`'s shutdown, which runs its
+        // steps 3 to 6 after ours, finds it and reports what we cancelled.
+        *lock(&shared.early_report) = Some(report.clone());
     }
     report
 }
