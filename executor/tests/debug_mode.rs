@@ -432,6 +432,32 @@ fn shutdown_timeout_does_not_wait_behind_the_runtimes_own_shutdown() {
 }
 
 #[test]
+fn a_runtime_owned_by_one_of_its_tasks_shuts_itself_down_completely() {
+    let rt = Arc::new(shutdown_on_panic_runtime());
+    let handle = rt.handle();
+    let drops = common::DropCounter::default();
+    const TASKS: usize = 50;
+    for _ in 0..TASKS {
+        let guard = drops.guard();
+        drop(handle.spawn(async move {
+            let _guard = guard;
+            std::future::pending::<()>().await
+        }));
+    }
+    // The last owner of the runtime is a task: cancelling it drops the runtime on the thread
+    // that runs the runtime's own shutdown.
+    let owner = rt.clone();
+    drop(rt);
+    drop(handle.spawn(async move {
+        let _rt = owner;
+        std::future::pending::<()>().await
+    }));
+    drop(handle.spawn(async { panic!("take it all down") }));
+    wait_until("every task was cancelled", || drops.count() == TASKS);
+    assert!(handle.shutdown_cause().is_some());
+}
+
+#[test]
 fn an_awaited_panic_does_not_shut_the_runtime_down() {
     let rt = shutdown_on_panic_runtime();
     let err = rt.block_on(rt.spawn(async { panic!("seen") })).unwrap_err();
@@ -493,14 +519,20 @@ fn a_zero_slow_poll_threshold_is_refused() {
 
 #[test]
 fn a_panicking_slow_poll_hook_does_not_kill_the_worker() {
+    let called = Arc::new(AtomicUsize::new(0));
+    let count = called.clone();
     let rt = Runtime::builder()
         .worker_threads(1)
         .slow_poll_threshold(Duration::from_millis(5))
-        .on_slow_poll(|_| panic!("hook bug"))
+        .on_slow_poll(move |_| {
+            count.fetch_add(1, Ordering::SeqCst);
+            panic!("hook bug")
+        })
         .build()
         .unwrap();
     rt.block_on(rt.spawn(async { std::thread::sleep(Duration::from_millis(30)) }))
         .unwrap();
-    // The worker lives on.
+    // The worker lives on: the next task runs on it (the only one), after the hook was called.
     assert_eq!(rt.block_on(rt.spawn(async { 3 })).unwrap(), 3);
+    assert!(called.load(Ordering::SeqCst) >= 1);
 }

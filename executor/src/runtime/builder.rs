@@ -120,7 +120,7 @@ impl Builder {
     /// behind it; tasks keep the statistics the [task dump](super::Handle::dump) shows (age,
     /// polls, time since the last poll); and a panic nobody retrieved is reported.
     ///
-    /// Off by default (it reads the clock twice per poll). Without this call, `MAGPIE_DEBUG=1`
+    /// Off by default (it reads the clock a few times per poll). Without this call, `MAGPIE_DEBUG=1`
     /// in the environment turns it on with a 100 ms threshold, like asyncio's
     /// `PYTHONASYNCIODEBUG`. A zero threshold is refused by [`build`](Self::build).
     ///
@@ -157,9 +157,11 @@ impl Builder {
         self
     }
 
-    /// Calls `f` on the polling thread each time a task panics, whether or not its
-    /// `JoinHandle` is awaited (for example to log or count panics). Runs after the process's
-    /// panic hook; a panic in `f` is caught and reported.
+    /// Calls `f` on the polling thread each time a task's panic ends the task, whether or not
+    /// its `JoinHandle` is awaited (for example to log or count panics). Runs after the
+    /// process's panic hook; a panic in `f` is caught and reported. A panic caught inside the
+    /// task (as `TaskGroup` does for its tasks, to cancel their siblings) does not end the task
+    /// and is not seen here.
     ///
     /// # Examples
     ///

@@ -16,6 +16,9 @@ thread_local_const! {
     static HANDLE: RefCell<Option<Handle>> = RefCell::new(None);
     /// The address of the runtime's shared state whose worker or blocking thread this is.
     static OWNER: Cell<usize> = Cell::new(0);
+    /// The address of the runtime whose own shutdown sequence this thread runs (see
+    /// `Shared::shut_down_for`).
+    static SHUTTING_DOWN: Cell<usize> = Cell::new(0);
     /// The task being polled.
     static TASK: Cell<Option<RawTask>> = Cell::new(None);
 }
@@ -70,6 +73,15 @@ pub(crate) fn set_owner(owner: usize) {
 }
 
 /// The address of the runtime whose thread this is (0 for none).
+pub(crate) fn set_shutting_down(runtime: usize) {
+    SHUTTING_DOWN.with(|s| s.set(runtime));
+}
+
+/// The runtime whose own shutdown sequence this thread runs (0: none).
+pub(crate) fn shutting_down() -> usize {
+    SHUTTING_DOWN.try_with(Cell::get).unwrap_or(0)
+}
+
 pub(crate) fn owner() -> usize {
     OWNER.try_with(Cell::get).unwrap_or(0)
 }

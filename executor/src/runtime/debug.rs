@@ -6,7 +6,7 @@
 //! *while* it is stuck, by a watchdog thread that looks at every worker's current poll a few
 //! times per threshold. Both reports are a [`SlowPoll`] given to the `on_slow_poll` hook.
 //!
-//! Off by default: it reads the clock twice per poll and keeps per-task statistics (one small
+//! Off by default: it reads the clock a few times per poll and keeps per-task statistics (one small
 //! allocation per task). `MAGPIE_DEBUG=1` in the environment turns it on with a 100 ms
 //! threshold, as `PYTHONASYNCIODEBUG` does for asyncio.
 
@@ -18,6 +18,13 @@ use std::time::{Duration, Instant};
 use super::shared::Shared;
 use crate::task::raw::TaskRef;
 use crate::task::Id;
+
+/// Writes one line to stderr, ignoring errors: `eprintln!` panics when stderr is gone (a closed
+/// pipe), and these lines are written on workers, where a panic must not happen.
+pub(crate) fn stderr_line(line: fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
 
 /// The environment variable that turns debug mode on.
 pub(crate) const DEBUG_ENV: &str = "MAGPIE_DEBUG";
@@ -140,13 +147,14 @@ impl DebugConfig {
             None => default_hook(report),
         }));
         if result.is_err() {
-            eprintln!("magpie: the on_slow_poll hook panicked");
+            stderr_line(format_args!("magpie: the on_slow_poll hook panicked"));
         }
     }
 }
 
 /// Without the `tracing` feature: one line on stderr. With it: a `warn!` event, with the
-/// report's parts as fields, in the span of the task when the worker reports it.
+/// report's parts as fields (emitted outside the task's span: the poll is over, or, for the
+/// watchdog, on its own thread).
 fn default_hook(report: &SlowPoll) {
     #[cfg(feature = "tracing")]
     tracing::warn!(
@@ -160,7 +168,7 @@ fn default_hook(report: &SlowPoll) {
         "{report}"
     );
     #[cfg(not(feature = "tracing"))]
-    eprintln!("{report}");
+    stderr_line(format_args!("{report}"));
 }
 
 /// Runs `task` on worker `index`, timing the poll and reporting it if it is slow.
@@ -173,7 +181,7 @@ pub(crate) fn run_timed(
     let stats = &shared.stats.workers[index];
     // The task may be freed by its own run; this reference keeps its name readable for the
     // report (debug mode only: two atomic operations per poll).
-    let task_ref = TaskRef::new(task.header());
+    let task_ref = TaskRef::new(&task);
     let task_stats = task_ref.header().origin.stats();
     if let Some(task_stats) = task_stats {
         task_stats.poll_started();
@@ -225,7 +233,9 @@ pub(crate) fn start_watchdog(shared: &std::sync::Arc<Shared>, thread_name: &str)
             }
         });
     if let Err(err) = spawned {
-        eprintln!("magpie: debug mode: cannot start the watchdog thread: {err}");
+        stderr_line(format_args!(
+            "magpie: debug mode: cannot start the watchdog thread: {err}"
+        ));
     }
 }
 

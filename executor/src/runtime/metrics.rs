@@ -75,7 +75,10 @@ impl WorkerStats {
 
     /// The worker leaves its park (or starts): a busy period begins.
     pub(crate) fn busy_begins(&self, now_ns: u64) {
-        self.busy_since_ns.store(now_ns.max(1), Ordering::Relaxed);
+        // A period already open (the park returned before sleeping) goes on.
+        if self.busy_since_ns.load(Ordering::Relaxed) == 0 {
+            self.busy_since_ns.store(now_ns.max(1), Ordering::Relaxed);
+        }
     }
 
     /// The worker parks: the busy period ends.
@@ -84,7 +87,8 @@ impl WorkerStats {
         if since != 0 {
             self.busy_ns.add(now_ns.saturating_sub(since));
         }
-        self.busy_since_ns.store(0, Ordering::Relaxed);
+        // Release: a reader that sees the period closed sees `busy_ns` with it added.
+        self.busy_since_ns.store(0, Ordering::Release);
     }
 
     #[inline]
@@ -92,8 +96,10 @@ impl WorkerStats {
         self.current_task.store(0, Ordering::Release);
     }
 
-    /// The task being polled and, in debug mode, when its poll started (consistent: the poll
-    /// count did not move while both were read).
+    /// The task being polled and, in debug mode, when its poll started. A best-effort
+    /// reading for diagnostics: the loads are not ordered against a poll that ends meanwhile,
+    /// so on rare occasions the start time may belong to the next poll (the watchdog then
+    /// reports that one a tick later).
     // The watchdog's, which loom builds leave out.
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn current_poll(&self) -> Option<(u64, u64, u64)> {
@@ -131,7 +137,10 @@ impl Stats {
 /// A snapshot of a runtime's metrics: [`Handle::metrics`](super::Handle::metrics).
 ///
 /// Counters count from the runtime's start and only grow; depths and thread counts are the
-/// value at the moment the snapshot was taken. Taking one does not stop the runtime: each
+/// value at the moment the snapshot was taken. The per-worker counters cost the workers nothing
+/// to read; `live_tasks` is counted by visiting the task list (one shard lock at a time), so a
+/// snapshot of a runtime with a million tasks takes milliseconds — scrape it every few seconds,
+/// not in a hot loop. Taking one does not stop the runtime: each
 /// figure is read on its own, so the figures of one snapshot may be microseconds apart.
 ///
 /// # Examples
@@ -201,7 +210,15 @@ impl WorkerMetrics {
         local_queue_depth: usize,
         now_ns: u64,
     ) -> WorkerMetrics {
-        let since = stats.busy_since_ns.load(Ordering::Relaxed);
+        // `busy_ns` then the open period: if the period closed in between, `busy_ns` has moved
+        // and the pair is read again, so the total never counts a period twice (nor goes back).
+        let (busy, since) = loop {
+            let busy = stats.busy_ns.get();
+            let since = stats.busy_since_ns.load(Ordering::Acquire);
+            if stats.busy_ns.get() == busy {
+                break (busy, since);
+            }
+        };
         let current = if since == 0 {
             0
         } else {
@@ -216,7 +233,7 @@ impl WorkerMetrics {
             injector_takes: stats.injector_takes.get(),
             local_overflows: stats.local_overflows.get(),
             local_queue_depth,
-            busy_time: Duration::from_nanos(stats.busy_ns.get() + current),
+            busy_time: Duration::from_nanos(busy + current),
         }
     }
 }

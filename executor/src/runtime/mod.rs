@@ -285,6 +285,20 @@ impl Drop for Runtime {
         if self.shut_down {
             return;
         }
+        if context::shutting_down() == self.handle.shared.addr() {
+            // Dropped by the runtime's own shutdown sequence (a task it cancelled owned the
+            // runtime): that sequence holds the sequence lock. Finish on another thread, which
+            // takes the lock once the sequence is done.
+            self.shut_down = true;
+            let shared = self.handle.shared.clone();
+            let threads = std::mem::take(&mut self.threads);
+            let _ = std::thread::Builder::new()
+                .name("magpie-shutdown".into())
+                .spawn(move || {
+                    let _ = shutdown::run(&shared, threads, None, false);
+                });
+            return;
+        }
         if context::owner() == self.handle.shared.addr() && !std::thread::panicking() {
             // Shutting down here would join the runtime's threads, this one among them: a
             // deadlock. Hand the shutdown to a thread of its own, which completes it once this

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::panic::Location;
 use std::task::Waker;
 
-use super::debug::DebugConfig;
+use super::debug::{stderr_line, DebugConfig};
 use super::idle::Idle;
 use super::metrics::Stats;
 use super::owned::OwnedTasks;
@@ -154,12 +154,15 @@ impl Shared {
                 let called =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&panic)));
                 if called.is_err() {
-                    eprintln!("magpie: the on_task_panic hook panicked");
+                    stderr_line(format_args!("magpie: the on_task_panic hook panicked"));
                 }
             }
             None => {
                 if let Some(name) = header.name() {
-                    eprintln!("(the panic above was in task {} named {name:?})", header.id);
+                    stderr_line(format_args!(
+                        "(the panic above was in task {} named {name:?})",
+                        header.id
+                    ));
                 }
             }
         }
@@ -174,7 +177,9 @@ impl Shared {
         }
         let panic = TaskPanic::new(header, error);
         if this.config.debug.is_some() {
-            eprintln!("magpie: {panic}, and its JoinError was never retrieved");
+            stderr_line(format_args!(
+                "magpie: {panic}, and its JoinError was never retrieved"
+            ));
         }
         if policy == UnhandledPanic::ShutdownRuntime {
             Shared::shut_down_for(this, ShutdownCause::UnhandledPanic(panic));
@@ -190,7 +195,7 @@ impl Shared {
             if recorded.is_some() || this.is_shutdown() {
                 return;
             }
-            eprintln!("magpie: shutting the runtime down: {cause}");
+            stderr_line(format_args!("magpie: shutting the runtime down: {cause}"));
             *recorded = Some(cause);
         }
         // Step 1 of the shutdown sequence at once, so that nothing spawned from now on runs;
@@ -200,17 +205,24 @@ impl Shared {
         for unparker in this.unparkers.iter() {
             unparker.unpark();
         }
-        for waker in std::mem::take(&mut *lock(&this.cause_waiters)) {
+        // Taken out first: the wakers run with the lock released.
+        let waiters = std::mem::take(&mut *lock(&this.cause_waiters));
+        for waker in waiters {
             waker.wake();
         }
         let shared = this.clone();
         let spawned = crate::loom::spawn_named("magpie-shutdown".into(), move || {
+            // A task it cancels may own the `Runtime`: its drop must not wait for us.
+            super::context::set_shutting_down(shared.addr());
             // Its report is kept for `Runtime`'s shutdown (see `shutdown::run`).
             let _ = super::shutdown::run(&shared, Vec::new(), None, true);
         });
         if let Err(err) = spawned {
             // The workers are stopping; `Runtime`'s drop does the rest.
-            eprintln!("magpie: cannot start the shutdown thread ({err}); the runtime's drop will finish the shutdown");
+            stderr_line(format_args!(
+                "magpie: cannot start the shutdown thread ({err}); the runtime's drop will \
+                 finish the shutdown"
+            ));
         }
     }
 

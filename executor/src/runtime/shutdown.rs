@@ -53,7 +53,9 @@ impl ShutdownReport {
         self.cancelled += later.cancelled;
         self.still_running += later.still_running;
         self.workers_left_running = later.workers_left_running;
-        self.unfinished.extend(later.unfinished);
+        let room = MAX_NAMED_TASKS.saturating_sub(self.unfinished.len());
+        self.unfinished
+            .extend(later.unfinished.into_iter().take(room));
         self.cause = self.cause.or(later.cause);
         self
     }

@@ -283,6 +283,7 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
             Step::Exit => break,
         }
     }
+    stats.busy_ends(shared.stats.now_ns());
     // Drop this worker's queue entries; the tasks are cancelled by shutdown through the
     // live-task list, which still holds a reference to each.
     if let Some(mut core) = context::take_core() {

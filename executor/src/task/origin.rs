@@ -6,8 +6,8 @@
 //! in debug mode (which keeps per-task statistics for the task dump), gets a boxed [`Detail`]
 //! instead, which holds the location too. The header has room for one pointer only (it fits a
 //! cache line, see `cell.rs`), so the two cases share it: bit 0 of the pointer tells which
-//! one it is. Both pointees are aligned to at least 4 bytes, so bit 0 of either address is
-//! free.
+//! one it is. Both pointees are aligned to at least 2 bytes (checked at compile time), so bit
+//! 0 of either address is free.
 
 use std::panic::Location;
 use std::ptr::NonNull;
@@ -18,13 +18,6 @@ use std::time::{Duration, Instant};
 
 /// A task's spawn location, and its name and statistics when it has them.
 pub(crate) struct Origin(NonNull<u8>);
-
-// SAFETY: both pointees are immutable after construction but for `Detail::stats`, whose fields
-// are atomics; `Location` and `String` are `Sync`. So sharing or sending the pointer is as safe
-// as sharing or sending a `&'static Location` or a `Box<Detail>`.
-unsafe impl Send for Origin {}
-// SAFETY: as above.
-unsafe impl Sync for Origin {}
 
 /// The boxed case.
 pub(crate) struct Detail {
@@ -119,7 +112,8 @@ impl Drop for Origin {
 }
 
 impl TaskStats {
-    /// A poll starts. Called by the worker about to run the task, outside its `RUNNING`
+    /// A poll starts (or a run that finds the task cancelled, which counts too). Called by the
+    /// worker about to run the task, outside its `RUNNING`
     /// section, so two workers may overlap here (the task rescheduled by the end of one poll
     /// and taken by another worker before the first one's `poll_ended`): hence `fetch_add`.
     /// Debug mode only, so the cost stays off the ordinary poll path.

@@ -108,18 +108,17 @@ impl Drop for OwnedTask {
     }
 }
 
-/// A counted reference to a task that only reads its header (debug reports).
+/// A counted reference to a task that only reads its header (debug reports), on the thread
+/// that made it. Its drop may be the task's last reference and free it — dropping the future or
+/// the output on this thread, which their `Send` bound (enforced at spawn) allows.
 pub(crate) struct TaskRef(RawTask);
 
-// SAFETY: only the header's immutable fields and atomics are read through it, and the
-// reference count is atomic.
-unsafe impl Send for TaskRef {}
-
 impl TaskRef {
-    /// Takes a new reference to the live task of `header` (the caller holds one already).
-    pub(crate) fn new(header: &Header) -> TaskRef {
-        header.state.ref_inc();
-        TaskRef(RawTask::from_header(NonNull::from(header)))
+    /// Takes a new reference to the task of the queue entry `task` (whose own reference keeps
+    /// it alive meanwhile).
+    pub(crate) fn new(task: &Notified) -> TaskRef {
+        task.header().state.ref_inc();
+        TaskRef(task.0)
     }
 
     pub(crate) fn header(&self) -> &Header {
