@@ -280,6 +280,21 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// Runs the shutdown sequence on a thread of its own, for a drop on a thread that must not
+    /// wait for it.
+    fn hand_off_shutdown(&mut self) {
+        self.shut_down = true;
+        let shared = self.handle.shared.clone();
+        let threads = std::mem::take(&mut self.threads);
+        let _ = std::thread::Builder::new()
+            .name("magpie-shutdown".into())
+            .spawn(move || {
+                let _ = shutdown::run(&shared, threads, None, false);
+            });
+    }
+}
+
 impl Drop for Runtime {
     fn drop(&mut self) {
         if self.shut_down {
@@ -289,28 +304,14 @@ impl Drop for Runtime {
             // Dropped by the runtime's own shutdown sequence (a task it cancelled owned the
             // runtime): that sequence holds the sequence lock. Finish on another thread, which
             // takes the lock once the sequence is done.
-            self.shut_down = true;
-            let shared = self.handle.shared.clone();
-            let threads = std::mem::take(&mut self.threads);
-            let _ = std::thread::Builder::new()
-                .name("magpie-shutdown".into())
-                .spawn(move || {
-                    let _ = shutdown::run(&shared, threads, None, false);
-                });
+            self.hand_off_shutdown();
             return;
         }
         if context::owner() == self.handle.shared.addr() && !std::thread::panicking() {
             // Shutting down here would join the runtime's threads, this one among them: a
             // deadlock. Hand the shutdown to a thread of its own, which completes it once this
             // thread has left its task, then tell the caller.
-            self.shut_down = true;
-            let shared = self.handle.shared.clone();
-            let threads = std::mem::take(&mut self.threads);
-            let _ = std::thread::Builder::new()
-                .name("magpie-shutdown".into())
-                .spawn(move || {
-                    let _ = shutdown::run(&shared, threads, None, false);
-                });
+            self.hand_off_shutdown();
             panic!(
                 "a magpie `Runtime` was dropped from inside one of its own tasks or blocking \
                  threads; it would wait for its own thread to stop. Drop it from outside \

@@ -31,9 +31,7 @@ impl CurrentTask {
         // SAFETY: our reference keeps the task alive.
         unsafe { self.raw.header() }.name()
     }
-}
 
-impl CurrentTask {
     /// Where the task was spawned.
     pub fn spawn_location(&self) -> &'static std::panic::Location<'static> {
         // SAFETY: our reference keeps the task alive.
