@@ -35,6 +35,14 @@
 //! let results: Vec<u32> = results.into_iter().map(Result::unwrap).collect();
 //! assert_eq!(results, vec![10, 20, 30]);
 //! ```
+//!
+//! # Features
+//!
+//! - `hyper`: hyper 1.x on magpie with no glue crate (the `magpie::hyper` module).
+//! - `tracing`: a `tracing` span per task (id, name, spawn location); debug mode's reports as
+//!   `warn!` events.
+//! - `criterion`: criterion's `AsyncExecutor` for [`Runtime`], so `b.to_async(&rt).iter(|| async
+//!   { … })` benches your own async code on magpie (docs/profiling.md).
 
 pub use magpie_executor::combinator::{
     as_completed, join_all, race, select, try_join_all, wait_any, Either,
@@ -214,3 +222,9 @@ pub struct ServicesDoctests;
 #[doc = include_str!("../docs/debugging.md")]
 #[cfg(doctest)]
 pub struct DebuggingDoctests;
+
+/// docs/profiling.md's examples (criterion on magpie, the metrics' time split), compiled and run
+/// as doctests so that they cannot rot.
+#[doc = include_str!("../docs/profiling.md")]
+#[cfg(all(doctest, feature = "criterion"))]
+pub struct ProfilingDoctests;

@@ -5,7 +5,7 @@
 //! `http1::Builder::serve_connection` with `header_read_timeout(30 s)` and the runtime's own
 //! timer: hyper-util's `TokioIo` and `TokioTimer` on tokio, smol-hyper's `FuturesIo` and
 //! `SmolTimer` on async-executor, and magpie's own hyper support on magpie (its `TcpStream`
-//! implements hyper's I/O traits; `magpie_timers::HyperTimer`), no adapter.
+//! implements hyper's I/O traits; `magpie::hyper::HyperTimer`), no adapter.
 //!
 //! The client does not run on the runtime under test: [`CLIENT_THREADS`] std threads, each
 //! looping over its share of the [`CONNECTIONS`] keep-alive connections with blocking
@@ -131,16 +131,16 @@ where
 pub mod http_hello {
     use super::*;
 
-    /// On magpie: `magpie_reactor::net::TcpStream` as it is (it implements hyper's I/O
-    /// traits), and `magpie_timers::HyperTimer`.
-    pub fn magpie(rt: &magpie_executor::Runtime, size: Size) {
-        use magpie_reactor::net::TcpListener;
+    /// On magpie: `magpie::net::TcpStream` as it is (it implements hyper's I/O
+    /// traits), and `magpie::hyper::HyperTimer`.
+    pub fn magpie(rt: &magpie::Runtime, size: Size) {
+        use magpie::net::TcpListener;
         let listener = rt.block_on(TcpListener::bind(LOOPBACK)).expect("bind");
         let addr = listener.local_addr().expect("local_addr");
         let server = rt.spawn(async move {
-            let start = |stream: magpie_reactor::net::TcpStream| {
+            let start = |stream: magpie::net::TcpStream| {
                 stream.set_nodelay(true).expect("nodelay");
-                let task = magpie_executor::spawn(serve(stream, magpie_timers::HyperTimer));
+                let task = magpie::spawn(serve(stream, magpie::hyper::HyperTimer));
                 async { task.await.expect("http_hello: connection task failed") }
             };
             accept_all(|| listener.accept(), start).await

@@ -45,7 +45,7 @@ pub mod tcp_echo {
     enum ServerReads {
         /// No timeout (`tcp_echo`).
         Plain,
-        /// `magpie_timers::timeout`.
+        /// `magpie::time::timeout`.
         Magpie,
         /// `tokio::time::timeout`.
         Tokio,
@@ -72,7 +72,7 @@ pub mod tcp_echo {
             const TIMED_OUT: &str = "tcp_echo_timeouts: a server read timed out";
             match self {
                 ServerReads::Plain => read.await,
-                ServerReads::Magpie => magpie_timers::timeout(SERVER_READ_TIMEOUT, read)
+                ServerReads::Magpie => magpie::time::timeout(SERVER_READ_TIMEOUT, read)
                     .await
                     .expect(TIMED_OUT),
                 ServerReads::Tokio => tokio::time::timeout(SERVER_READ_TIMEOUT, read)
@@ -150,21 +150,21 @@ pub mod tcp_echo {
         );
     }
 
-    /// On magpie, with `magpie_reactor::net`; server reads under `magpie_timers::timeout`
+    /// On magpie, with `magpie::net`; server reads under `magpie::time::timeout`
     /// when `READ_TIMEOUT`.
-    pub fn magpie<const READ_TIMEOUT: bool>(rt: &magpie_executor::Runtime, size: Size) {
-        use magpie_reactor::net::{TcpListener, TcpStream};
+    pub fn magpie<const READ_TIMEOUT: bool>(rt: &magpie::Runtime, size: Size) {
+        use magpie::net::{TcpListener, TcpStream};
         let rounds = round_trips(size);
         let reads = ServerReads::pick(READ_TIMEOUT, ServerReads::Magpie);
         let echoed = rt.block_on(async {
             let listener = TcpListener::bind(LOOPBACK).await.expect("bind");
             let addr: SocketAddr = listener.local_addr().expect("local_addr");
-            let server = magpie_executor::spawn(async move {
+            let server = magpie::spawn(async move {
                 let mut echoes = Vec::with_capacity(CONNECTIONS);
                 for _ in 0..CONNECTIONS {
                     let (stream, _) = listener.accept().await.expect("accept");
                     stream.set_nodelay(true).expect("nodelay");
-                    echoes.push(magpie_executor::spawn(futures_echo(stream, reads)));
+                    echoes.push(magpie::spawn(futures_echo(stream, reads)));
                 }
                 let mut echoed = 0;
                 for echo in echoes {
@@ -174,7 +174,7 @@ pub mod tcp_echo {
             });
             let clients: Vec<_> = (0..CONNECTIONS)
                 .map(|conn| {
-                    magpie_executor::spawn(async move {
+                    magpie::spawn(async move {
                         let stream = TcpStream::connect(addr).await?;
                         stream.set_nodelay(true)?;
                         futures_client(stream, conn, rounds).await

@@ -73,7 +73,7 @@ pub struct Workload {
     /// The part of the runtime it exercises.
     pub family: Family,
     /// The work on magpie.
-    pub magpie: fn(&magpie_executor::Runtime, Size),
+    pub magpie: fn(&magpie::Runtime, Size),
     /// The work on tokio's multi-thread runtime.
     pub tokio: fn(&tokio::runtime::Runtime, Size),
     /// The work on async-executor, run by N threads with async-io.

@@ -2,7 +2,7 @@
 //!
 //! One runtime is measured per process (the `compare` binary re-runs itself with
 //! `--memory-child NAME`), so memory one runtime keeps cached cannot be counted against
-//! another. Every task waits on the same executor-agnostic `magpie_sync::Event`, so the
+//! another. Every task waits on the same executor-agnostic `magpie::sync::Event`, so the
 //! runtimes differ only in what a task costs them.
 
 use std::fs;
@@ -36,7 +36,7 @@ pub fn rss_bytes() -> io::Result<u64> {
 /// What every idle task shares: the event they wait on, and counts of how far they got.
 #[derive(Default)]
 struct Idle {
-    event: magpie_sync::Event,
+    event: magpie::sync::Event,
     waiting: AtomicUsize,
     finished: AtomicUsize,
 }

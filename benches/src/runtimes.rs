@@ -46,7 +46,7 @@ impl RuntimeKind {
 #[derive(Debug)]
 pub struct Runtimes {
     /// magpie.
-    pub magpie: magpie_executor::Runtime,
+    pub magpie: magpie::Runtime,
     /// tokio's multi-thread runtime, all drivers enabled.
     pub tokio: tokio::runtime::Runtime,
     /// async-executor on N threads.
@@ -73,9 +73,9 @@ impl Runtimes {
 /// # Panics
 ///
 /// If `workers` is 0 or the threads cannot be started.
-pub(crate) fn magpie_runtime(workers: usize) -> magpie_executor::Runtime {
+pub(crate) fn magpie_runtime(workers: usize) -> magpie::Runtime {
     assert!(workers > 0, "a runtime needs at least one worker thread");
-    magpie_executor::Runtime::builder()
+    magpie::Runtime::builder()
         .worker_threads(workers)
         .build()
         .expect("failed to start magpie")

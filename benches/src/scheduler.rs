@@ -124,16 +124,16 @@ pub mod spawn_many_local {
     }
 
     /// On magpie.
-    pub fn magpie(rt: &magpie_executor::Runtime, size: Size) {
+    pub fn magpie(rt: &magpie::Runtime, size: Size) {
         let n = tasks(size);
         let remaining = Arc::new(AtomicUsize::new(n));
         let (done_tx, done) = mpsc::sync_channel(1);
         let root = rt.spawn(async move {
             for _ in 0..n {
                 let (remaining, done_tx) = (remaining.clone(), done_tx.clone());
-                drop(magpie_executor::spawn(async move {
-                    count_down(&remaining, &done_tx)
-                }));
+                drop(magpie::spawn(
+                    async move { count_down(&remaining, &done_tx) },
+                ));
             }
         });
         wait_done(&done, "spawn_many_local");
@@ -185,7 +185,7 @@ pub mod spawn_many_remote_idle {
     }
 
     /// On magpie.
-    pub fn magpie(rt: &magpie_executor::Runtime, size: Size) {
+    pub fn magpie(rt: &magpie::Runtime, size: Size) {
         let handles: Vec<_> = (0..tasks(size))
             .map(|i| rt.spawn(async move { i }))
             .collect();
@@ -249,7 +249,7 @@ pub mod spawn_many_remote_busy {
     }
 
     /// On magpie.
-    pub fn magpie(rt: &magpie_executor::Runtime, size: Size) {
+    pub fn magpie(rt: &magpie::Runtime, size: Size) {
         let running = Arc::new(AtomicBool::new(true));
         let rounds = Arc::new(AtomicUsize::new(0));
         let busy: Vec<_> = (0..BUSY_TASKS)
@@ -258,7 +258,7 @@ pub mod spawn_many_remote_busy {
                 rt.spawn(async move {
                     rounds.fetch_add(1, Relaxed);
                     while running.load(Relaxed) {
-                        magpie_executor::task::yield_now().await;
+                        magpie::task::yield_now().await;
                         stall();
                     }
                 })
@@ -353,14 +353,14 @@ pub mod yield_many {
     }
 
     /// On magpie.
-    pub fn magpie(rt: &magpie_executor::Runtime, size: Size) {
+    pub fn magpie(rt: &magpie::Runtime, size: Size) {
         let n = yields(size);
         let handles: Vec<_> = (0..TASKS)
             .map(|_| {
                 rt.spawn(async move {
                     let mut count = 0;
                     for _ in 0..n {
-                        magpie_executor::task::yield_now().await;
+                        magpie::task::yield_now().await;
                         count += 1;
                     }
                     count
@@ -428,18 +428,18 @@ pub mod ping_pong {
         size.pick(1_000, 200)
     }
 
-    /// On magpie, with `magpie_sync::oneshot`.
-    pub fn magpie(rt: &magpie_executor::Runtime, size: Size) {
+    /// On magpie, with `magpie::sync::oneshot`.
+    pub fn magpie(rt: &magpie::Runtime, size: Size) {
         let n = pings(size);
         let remaining = Arc::new(AtomicUsize::new(n));
         let (done_tx, done) = mpsc::sync_channel(1);
         drop(rt.spawn(async move {
             for i in 0..n {
                 let (remaining, done_tx) = (remaining.clone(), done_tx.clone());
-                drop(magpie_executor::spawn(async move {
-                    let (ping_tx, ping_rx) = magpie_sync::oneshot();
-                    let (pong_tx, pong_rx) = magpie_sync::oneshot();
-                    drop(magpie_executor::spawn(async move {
+                drop(magpie::spawn(async move {
+                    let (ping_tx, ping_rx) = magpie::sync::oneshot();
+                    let (pong_tx, pong_rx) = magpie::sync::oneshot();
+                    drop(magpie::spawn(async move {
                         let ball: usize = ping_rx.await.expect("ping lost");
                         pong_tx.send(ball + 1).expect("pong receiver gone");
                     }));
@@ -524,7 +524,7 @@ pub mod chained_spawn {
         if left == 0 {
             done.send(length).expect("the waiter is gone");
         } else {
-            drop(magpie_executor::spawn(async move {
+            drop(magpie::spawn(async move {
                 magpie_link(done, left - 1, length + 1)
             }));
         }
@@ -556,7 +556,7 @@ pub mod chained_spawn {
     }
 
     /// On magpie.
-    pub fn magpie(rt: &magpie_executor::Runtime, size: Size) {
+    pub fn magpie(rt: &magpie::Runtime, size: Size) {
         let n = links(size);
         let (done_tx, done) = mpsc::sync_channel(1);
         drop(rt.spawn(async move { magpie_link(done_tx, n, 0) }));
@@ -603,7 +603,7 @@ pub mod spawn_nested {
     fn magpie_node(levels_below: u32) -> Node {
         Box::pin(async move {
             let children: Vec<_> = (0..if levels_below == 0 { 0 } else { FAN_OUT })
-                .map(|_| magpie_executor::spawn(magpie_node(levels_below - 1)))
+                .map(|_| magpie::spawn(magpie_node(levels_below - 1)))
                 .collect();
             let mut total = 1;
             for child in children {
@@ -640,7 +640,7 @@ pub mod spawn_nested {
     }
 
     /// On magpie.
-    pub fn magpie(rt: &magpie_executor::Runtime, size: Size) {
+    pub fn magpie(rt: &magpie::Runtime, size: Size) {
         let depth = depth(size);
         let total = rt
             .block_on(rt.spawn(magpie_node(depth - 1)))
@@ -688,13 +688,11 @@ pub mod spawn_join_local {
     }
 
     /// On magpie.
-    pub fn magpie(rt: &magpie_executor::Runtime, size: Size) {
+    pub fn magpie(rt: &magpie::Runtime, size: Size) {
         let n = tasks(size);
         let sum = rt
             .block_on(rt.spawn(async move {
-                let handles: Vec<_> = (0..n)
-                    .map(|i| magpie_executor::spawn(async move { i }))
-                    .collect();
+                let handles: Vec<_> = (0..n).map(|i| magpie::spawn(async move { i })).collect();
                 let mut sum = 0;
                 for handle in handles {
                     sum += handle.await.expect("task failed");
@@ -751,7 +749,7 @@ pub mod spawn_join_remote {
     }
 
     /// On magpie.
-    pub fn magpie(rt: &magpie_executor::Runtime, size: Size) {
+    pub fn magpie(rt: &magpie::Runtime, size: Size) {
         let n = tasks(size);
         let handles: Vec<_> = (0..n).map(|i| rt.spawn(async move { i })).collect();
         let sum = rt.block_on(async {

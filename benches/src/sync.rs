@@ -53,10 +53,10 @@ pub mod lock_contended {
         );
     }
 
-    /// On magpie, with `magpie_sync::Lock`.
-    pub fn magpie(rt: &magpie_executor::Runtime, size: Size) {
+    /// On magpie, with `magpie::sync::Lock`.
+    pub fn magpie(rt: &magpie::Runtime, size: Size) {
         let n = rounds(size);
-        let lock = Arc::new(magpie_sync::Lock::new(0usize));
+        let lock = Arc::new(magpie::sync::Lock::new(0usize));
         let tasks: Vec<_> = (0..TASKS)
             .map(|_| {
                 let lock = lock.clone();
@@ -166,10 +166,10 @@ pub mod queue_mpmc {
         assert_eq!(sum, total * (total - 1) / 2, "queue_mpmc: items corrupted");
     }
 
-    /// On magpie, with `magpie_sync::Queue`.
-    pub fn magpie(rt: &magpie_executor::Runtime, size: Size) {
+    /// On magpie, with `magpie::sync::Queue`.
+    pub fn magpie(rt: &magpie::Runtime, size: Size) {
         let total = items(size);
-        let queue = Arc::new(magpie_sync::Queue::bounded(CAPACITY));
+        let queue = Arc::new(magpie::sync::Queue::bounded(CAPACITY));
         let producers: Vec<_> = (0..PRODUCERS)
             .map(|p| {
                 let queue = queue.clone();
@@ -370,10 +370,10 @@ pub mod semaphore_contended {
         }
     }
 
-    /// On magpie, with `magpie_sync::Semaphore`.
-    pub fn magpie(rt: &magpie_executor::Runtime, size: Size) {
+    /// On magpie, with `magpie::sync::Semaphore`.
+    pub fn magpie(rt: &magpie::Runtime, size: Size) {
         let n = rounds(size);
-        let semaphore = Arc::new(magpie_sync::Semaphore::new(PERMITS));
+        let semaphore = Arc::new(magpie::sync::Semaphore::new(PERMITS));
         let holders = Arc::new(Holders::default());
         let tasks: Vec<_> = (0..TASKS)
             .map(|_| {
@@ -382,7 +382,7 @@ pub mod semaphore_contended {
                     for _ in 0..n {
                         let permit = semaphore.acquire().await.expect("semaphore closed");
                         holders.enter();
-                        magpie_executor::task::yield_now().await;
+                        magpie::task::yield_now().await;
                         holders.leave();
                         drop(permit);
                     }

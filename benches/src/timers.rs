@@ -43,13 +43,13 @@ pub mod timers_100k {
         assert!(slept >= SLEEP, "timers_100k: a 1 ms sleep took {slept:?}");
     }
 
-    /// On magpie, with `magpie_timers::sleep`.
-    pub fn magpie(rt: &magpie_executor::Runtime, size: Size) {
+    /// On magpie, with `magpie::time::sleep`.
+    pub fn magpie(rt: &magpie::Runtime, size: Size) {
         let handles: Vec<_> = (0..tasks(size))
             .map(|_| {
                 rt.spawn(async {
                     let start = Instant::now();
-                    magpie_timers::sleep(SLEEP).await;
+                    magpie::time::sleep(SLEEP).await;
                     check_slept(start);
                 })
             })
@@ -114,13 +114,13 @@ pub mod timeout_ready {
         assert_eq!(sum, n * (n - 1) / 2, "timeout_ready: wrong values");
     }
 
-    /// On magpie, with `magpie_timers::timeout`.
-    pub fn magpie(rt: &magpie_executor::Runtime, size: Size) {
+    /// On magpie, with `magpie::time::timeout`.
+    pub fn magpie(rt: &magpie::Runtime, size: Size) {
         let n = calls(size);
         let sum = rt.block_on(rt.spawn(async move {
             let mut sum = 0;
             for i in 0..n {
-                sum += magpie_timers::timeout(LIMIT, async { i })
+                sum += magpie::time::timeout(LIMIT, async { i })
                     .await
                     .expect("a ready future timed out");
             }

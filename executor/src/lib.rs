@@ -21,6 +21,8 @@
 mod block_on;
 mod blocking;
 pub mod combinator;
+#[cfg(feature = "criterion")]
+mod criterion_executor;
 #[cfg(feature = "hyper")]
 mod hyper_executor;
 pub(crate) mod loom;

@@ -52,7 +52,7 @@ fn no_more_than_max_blocking_threads_run_at_once() {
         .into_iter()
         .map(|h| magpie_executor::block_on(h).unwrap())
         .sum();
-    assert_eq!(total, (0..8).sum());
+    assert_eq!(total, (0..8).sum::<i32>());
     assert!(peak.load(Ordering::SeqCst) <= 2);
 }
 
