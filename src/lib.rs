@@ -87,6 +87,11 @@ pub use magpie_macros::main;
 /// task that panicked) fails the test, so `#[should_panic]` works; the fn may return
 /// `Result<(), E>` as with `#[test]`. Its other attributes and doc comments are kept.
 ///
+/// With `seeds = N` the test runs in the deterministic runtime instead ([`sim::check`] over
+/// seeds `0..N`): every task on the test's thread in a seeded order, on a virtual clock; a
+/// failing seed is printed with the command that replays it (`MAGPIE_SEED=…`). It takes no
+/// runtime option then, and the fn returns `()`.
+///
 /// # Examples
 ///
 /// ```
@@ -108,6 +113,13 @@ pub use magpie_macros::main;
 /// async fn returns_a_result() -> Result<(), std::num::ParseIntError> {
 ///     assert_eq!("7".parse::<u8>()?, 7);
 ///     Ok(())
+/// }
+///
+/// #[magpie::test(seeds = 500)]
+/// async fn an_hour_passes_at_once() {
+///     let start = magpie::time::now();
+///     magpie::time::sleep(std::time::Duration::from_secs(3600)).await;
+///     assert_eq!(magpie::time::now() - start, std::time::Duration::from_secs(3600));
 /// }
 /// # fn main() {}
 /// ```
@@ -133,6 +145,28 @@ pub mod time {
 /// `Waker`s, so they work under any executor.
 pub mod sync {
     pub use magpie_sync::*;
+}
+
+/// The deterministic runtime (asyncio's test loops, with a seeded schedule): every task on one
+/// thread in an order drawn from a seed, on a virtual clock, so that a concurrency bug in your
+/// own async code is found over many seeds ([`check`](sim::check)) and replayed exactly from
+/// the one that found it. See `docs/testing.md`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// magpie::sim::check(0..100, |_seed| async {
+///     let start = magpie::time::now(); // the virtual clock inside a simulation
+///     let slow = magpie::spawn(magpie::time::sleep(Duration::from_secs(3600)));
+///     let quick = magpie::time::timeout(Duration::from_millis(10), slow).await;
+///     assert!(quick.is_err(), "the hour-long sleep timed out");
+///     assert_eq!(magpie::time::now() - start, Duration::from_millis(10));
+/// });
+/// ```
+pub mod sim {
+    pub use magpie_executor::sim::*;
 }
 
 /// Non-blocking I/O on the shared reactor thread: [`Async`] for any file
@@ -222,6 +256,12 @@ pub struct ServicesDoctests;
 #[doc = include_str!("../docs/debugging.md")]
 #[cfg(doctest)]
 pub struct DebuggingDoctests;
+
+/// docs/testing.md's examples (the deterministic runtime), compiled and run as doctests so that
+/// they cannot rot.
+#[doc = include_str!("../docs/testing.md")]
+#[cfg(doctest)]
+pub struct TestingDoctests;
 
 /// docs/profiling.md's examples (criterion on magpie, the metrics' time split), compiled and run
 /// as doctests so that they cannot rot.

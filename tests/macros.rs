@@ -68,3 +68,22 @@ async fn returns_ok() -> Result<(), std::num::ParseIntError> {
     assert_eq!(n, 12);
     Ok(())
 }
+
+/// `seeds = N`: the body runs in the deterministic runtime once per seed, on the test's own
+/// thread, with virtual time.
+static SEEDED_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[magpie::test(seeds = 50)]
+async fn seeds_runs_the_body_once_per_seed_on_virtual_time() {
+    let test_thread = std::thread::current().id();
+    let start = magpie::time::now();
+    let task = magpie::spawn(async move {
+        assert_eq!(std::thread::current().id(), test_thread);
+        magpie::time::sleep(Duration::from_secs(600)).await;
+    });
+    task.await.unwrap();
+    assert_eq!(magpie::time::now() - start, Duration::from_secs(600));
+    // With `MAGPIE_SEED` set (replaying a seed) it runs once; without, fifty times.
+    let runs = SEEDED_RUNS.fetch_add(1, Ordering::Relaxed) + 1;
+    assert!(runs <= 50);
+}

@@ -98,6 +98,11 @@ impl Pool {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
+        if shared.config.deterministic {
+            // No threads in the deterministic runtime: the function runs on its thread, as a
+            // task whose turn the seed decides like any other's.
+            return Shared::spawn(shared, async move { f() }, None, location);
+        }
         let NewTask { notified, join, .. } = new_task(
             BlockingTask(Some(f)),
             Scheduler::new(shared.clone()),

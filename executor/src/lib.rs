@@ -27,6 +27,9 @@ mod criterion_executor;
 mod hyper_executor;
 pub(crate) mod loom;
 mod runtime;
+// Not under loom: the simulation is one thread, and its clock and I/O are real crates'.
+#[cfg(not(loom))]
+pub mod sim;
 pub mod task;
 
 use std::future::Future;

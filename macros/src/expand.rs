@@ -30,6 +30,7 @@ const OPTIONS: &[&str] = &[
     "max_blocking_threads",
     "global_queue_interval",
     "crate",
+    "seeds",
 ];
 
 /// One `key = value` of the attribute's arguments; the value is checked later, so that an
@@ -61,6 +62,10 @@ struct Config {
     max_blocking_threads: Option<Literal>,
     global_queue_interval: Option<Literal>,
     krate: Option<Path>,
+    /// `seeds = N`: the body runs in the deterministic runtime once per seed in `0..N`.
+    seeds: Option<(Ident, Literal)>,
+    /// The first runtime option given, for the error when `seeds` comes with it.
+    runtime_option: Option<Ident>,
 }
 
 impl Config {
@@ -98,7 +103,16 @@ impl Config {
                     format!("`{name}` needs a value: `{name} = {example}`"),
                 ));
             };
+            if name != "crate" && name != "seeds" && config.runtime_option.is_none() {
+                config.runtime_option = Some(opt.key.clone());
+            }
             match name.as_str() {
+                "seeds" => {
+                    config.seeds = Some((
+                        opt.key.clone(),
+                        count(&name, &value, "u64", u64::MAX.into())?,
+                    ))
+                }
                 "worker_threads" => {
                     config.worker_threads = Some(count(&name, &value, "usize", usize::MAX as u128)?)
                 }
@@ -130,12 +144,48 @@ impl Config {
         Ok(config)
     }
 
-    /// `<crate>::Builder::new()` with the options set.
-    fn builder(&self) -> TokenStream {
-        let krate = match &self.krate {
+    /// The facade's path: `::magpie`, or the `crate` option's.
+    fn krate(&self) -> TokenStream {
+        match &self.krate {
             Some(path) => path.to_token_stream(),
             None => quote!(::magpie),
+        }
+    }
+
+    /// `seeds` goes on a `#[magpie::test]` returning `()`, without runtime options.
+    fn check_seeds(&self, kind: Kind, item: &ItemFn) -> syn::Result<()> {
+        let Some((key, _)) = &self.seeds else {
+            return Ok(());
         };
+        if kind == Kind::Main {
+            return Err(Error::new_spanned(
+                key,
+                "`seeds` is an option of #[magpie::test] (the deterministic runtime is for tests)",
+            ));
+        }
+        if let Some(option) = &self.runtime_option {
+            return Err(Error::new_spanned(
+                option,
+                format!(
+                    "`{}` configures the multi-threaded runtime, but `seeds` runs the test in the \
+                     deterministic one (one thread): remove one of them",
+                    option.unraw()
+                ),
+            ));
+        }
+        if let ReturnType::Type(_, ty) = &item.sig.output {
+            return Err(Error::new_spanned(
+                ty,
+                "with `seeds` the body runs once per seed and must return `()`: unwrap or \
+                 `expect` errors inside it",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `<crate>::Builder::new()` with the options set.
+    fn builder(&self) -> TokenStream {
+        let krate = self.krate();
         let mut builder = quote!(#krate::Builder::new());
         if let Some(n) = &self.worker_threads {
             builder.extend(quote!(.worker_threads(#n)));
@@ -261,7 +311,10 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
             return out;
         }
     };
-    let config = match check(kind, &func).and_then(|()| Config::parse(args)) {
+    let config = match check(kind, &func)
+        .and_then(|()| Config::parse(args))
+        .and_then(|config| config.check_seeds(kind, &func).map(|()| config))
+    {
         Ok(config) => config,
         Err(err) => {
             let mut out = err.to_compile_error();
@@ -296,6 +349,17 @@ fn generate(kind: Kind, config: &Config, func: ItemFn) -> TokenStream {
         block,
     } = func;
     sig.asyncness = None;
+    if let Some((_, seeds)) = &config.seeds {
+        // Each seed runs the body anew in a deterministic runtime of its own.
+        let krate = config.krate();
+        return quote! {
+            #[::core::prelude::v1::test]
+            #(#attrs)*
+            #vis #sig {
+                #krate::sim::check(0..#seeds, |_seed| async #block);
+            }
+        };
+    }
     let builder = config.builder();
     let start = quote! {
         let runtime = #builder
@@ -389,6 +453,30 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("Output = ()"), "{out}");
+    }
+
+    #[test]
+    fn seeds_runs_the_body_under_sim_check() {
+        let out = expand_str(
+            Kind::Test,
+            quote!(seeds = 500),
+            quote!(
+                async fn race() {
+                    work().await
+                }
+            ),
+        );
+        assert!(
+            out.starts_with("# [:: core :: prelude :: v1 :: test]"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                ":: magpie :: sim :: check (0 .. 500 , | _seed | async { work () . await })"
+            ),
+            "{out}"
+        );
+        assert!(!out.contains("Builder"), "{out}");
     }
 
     #[test]
@@ -510,6 +598,38 @@ mod tests {
                     async fn t() {}
                 ),
                 "a second test attribute",
+            ),
+            (
+                Kind::Main,
+                quote!(seeds = 10),
+                main.clone(),
+                "`seeds` is an option of #[magpie::test]",
+            ),
+            (
+                Kind::Test,
+                quote!(seeds = 10, worker_threads = 2),
+                quote!(
+                    async fn t() {}
+                ),
+                "`worker_threads` configures the multi-threaded runtime, but `seeds`",
+            ),
+            (
+                Kind::Test,
+                quote!(seeds = 10),
+                quote!(
+                    async fn t() -> Result<(), String> {
+                        Ok(())
+                    }
+                ),
+                "must return `()`",
+            ),
+            (
+                Kind::Test,
+                quote!(seeds = 0),
+                quote!(
+                    async fn t() {}
+                ),
+                "`seeds` must be at least 1",
             ),
         ];
         for (kind, args, item, message) in cases {

@@ -50,7 +50,9 @@ impl<T: AsFd> Async<T> {
     /// thread on first use).
     ///
     /// # Errors
-    /// The OS's error if `fcntl` or the poller registration fails.
+    /// The OS's error if `fcntl` or the poller registration fails;
+    /// [`io::ErrorKind::Unsupported`] on a thread that refuses real I/O (magpie's deterministic
+    /// runtime, see [`real_io`](crate::real_io)).
     ///
     /// # Examples
     ///
@@ -61,6 +63,8 @@ impl<T: AsFd> Async<T> {
     /// # std::io::Result::Ok(())
     /// ```
     pub fn new(io: T) -> io::Result<Async<T>> {
+        // Before touching the descriptor: a refused `io` is handed back untouched (dropped).
+        crate::real_io::check()?;
         let fd = io.as_fd();
         let was_nonblocking = nonblocking::set_nonblocking(fd)?;
         // SAFETY: the descriptor belongs to `io`, which the returned `Async` owns and drops

@@ -26,6 +26,7 @@ mod nonblocking;
 mod notify_flag;
 pub mod process;
 mod reactor;
+pub mod real_io;
 pub mod signal;
 mod source;
 mod source_table;

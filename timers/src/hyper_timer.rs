@@ -50,6 +50,12 @@ impl Timer for HyperTimer {
         Box::pin(MagpieSleep(crate::sleep_until(deadline)))
     }
 
+    /// magpie's clock: the virtual one inside the deterministic runtime, so that hyper's
+    /// deadlines agree with its sleeps there.
+    fn now(&self) -> Instant {
+        crate::now()
+    }
+
     /// Moves a sleep of ours to the new deadline in place (no new allocation, the timer
     /// keeps its slot); replaces any other kind of sleep.
     fn reset(&self, sleep: &mut Pin<Box<dyn HyperSleep>>, new_deadline: Instant) {

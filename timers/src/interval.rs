@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use futures_lite::Stream;
 
+use crate::clock;
 use crate::sleep::Sleep;
-use crate::store;
 
 /// What an [`Interval`] does when ticks were missed: when a tick is taken a whole period or
 /// more after it was scheduled (the task was blocked, busy or not polled).
@@ -58,7 +58,7 @@ pub enum MissedTicks {
 /// });
 /// ```
 pub fn interval(period: Duration) -> Interval {
-    interval_at(Instant::now(), period)
+    interval_at(clock::store().now(), period)
 }
 
 /// Ticks every `period`, the first tick completing at `start`.
@@ -84,7 +84,7 @@ pub fn interval_at(start: Instant, period: Duration) -> Interval {
     Interval {
         period,
         missed: MissedTicks::default(),
-        sleep: Sleep::new_in(store::global(), Some(start)),
+        sleep: Sleep::new_in(clock::store(), Some(start)),
     }
 }
 
@@ -127,7 +127,7 @@ impl Interval {
             .sleep
             .deadline()
             .expect("a sleep without a deadline never completes");
-        let next = self.next_after(scheduled, Instant::now());
+        let next = self.next_after(scheduled, self.sleep.now());
         self.sleep.set_deadline(next);
         Poll::Ready(scheduled)
     }
@@ -171,7 +171,7 @@ impl Interval {
     /// ```
     pub fn reset(&mut self) {
         self.sleep
-            .set_deadline(Instant::now().checked_add(self.period));
+            .set_deadline(self.sleep.now().checked_add(self.period));
     }
 
     /// The period between ticks.

@@ -26,6 +26,7 @@
 //! });
 //! ```
 
+mod clock;
 #[cfg(feature = "hyper")]
 mod hyper_timer;
 mod interval;
@@ -36,6 +37,7 @@ mod timeout;
 mod timeout_clock;
 mod wheel;
 
+pub use clock::{now, VirtualClockGuard};
 #[cfg(feature = "hyper")]
 pub use hyper_timer::HyperTimer;
 pub use interval::{interval, interval_at, Interval, MissedTicks};

@@ -6,7 +6,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::store::{self, Handle, Registration, Rescheduled, TimerStore};
+use crate::clock;
+use crate::store::{Handle, Registration, Rescheduled, TimerStore};
 
 /// Waits until `duration` has elapsed.
 ///
@@ -23,7 +24,8 @@ use crate::store::{self, Handle, Registration, Rescheduled, TimerStore};
 /// assert!(start.elapsed() >= Duration::from_millis(5));
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    Sleep::new_in(store::global(), Instant::now().checked_add(duration))
+    let store = clock::store();
+    Sleep::new_in(store, store.now().checked_add(duration))
 }
 
 /// Waits until `deadline`.
@@ -40,7 +42,7 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// assert!(Instant::now() >= deadline);
 /// ```
 pub fn sleep_until(deadline: Instant) -> Sleep {
-    Sleep::new_in(store::global(), Some(deadline))
+    Sleep::new_in(clock::store(), Some(deadline))
 }
 
 /// Where a `Sleep` stands with the store.
@@ -117,7 +119,7 @@ impl Sleep {
     /// assert!(!magpie_timers::sleep(Duration::from_secs(60)).is_elapsed());
     /// ```
     pub fn is_elapsed(&self) -> bool {
-        self.deadline.is_some_and(|d| Instant::now() >= d)
+        self.deadline.is_some_and(|d| self.store.now() >= d)
     }
 
     /// Changes the deadline to `deadline`, also after the sleep completed.
@@ -174,7 +176,7 @@ impl Sleep {
             self.state = State::Parked(waker);
             return;
         };
-        if Instant::now() >= deadline {
+        if self.store.now() >= deadline {
             waker.wake();
             return;
         }
@@ -183,6 +185,12 @@ impl Sleep {
             Registration::Due => waker.wake(),
             Registration::Never => self.state = State::Parked(waker),
         }
+    }
+
+    /// The time on this sleep's clock (real, or the virtual clock it was created on).
+    #[inline]
+    pub(crate) fn now(&self) -> Instant {
+        self.store.now()
     }
 
     /// Removes any registration and drops any parked waker (the sleep completed, is being
@@ -217,7 +225,7 @@ impl Future for Sleep {
             }
             return Poll::Pending;
         };
-        if Instant::now() >= deadline {
+        if this.store.now() >= deadline {
             this.deregister();
             return Poll::Ready(());
         }

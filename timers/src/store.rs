@@ -82,6 +82,10 @@ pub(crate) struct TimerStore {
     /// Installs this store as the reactor's timer driver, once, on first registration.
     install: Option<fn(&'static TimerStore)>,
     installed: std::sync::Once,
+    /// A virtual clock's store (`clock.rs`): nanoseconds from `origin` to its "now". `None`
+    /// for a store on the real clock. Kept here so that a `Sleep` reads its store's time
+    /// without a thread-local lookup.
+    virtual_elapsed: Option<AtomicU64>,
 }
 
 impl TimerStore {
@@ -98,7 +102,37 @@ impl TimerStore {
             notify,
             install: None,
             installed: std::sync::Once::new(),
+            virtual_elapsed: None,
         }
+    }
+
+    /// A store on a virtual clock that starts at its origin (see `clock.rs`).
+    pub(crate) fn new_virtual() -> Self {
+        fn no_notify() {}
+        TimerStore {
+            virtual_elapsed: Some(AtomicU64::new(0)),
+            ..TimerStore::new(1, no_notify)
+        }
+    }
+
+    /// The time on this store's clock: [`Instant::now`], or the virtual time.
+    #[inline]
+    pub(crate) fn now(&self) -> Instant {
+        match &self.virtual_elapsed {
+            None => Instant::now(),
+            // Relaxed: one thread moves a virtual clock; no other memory hangs on it.
+            Some(elapsed) => self.origin + Duration::from_nanos(elapsed.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// A virtual clock's nanoseconds since the origin (`None`: a real clock).
+    pub(crate) fn virtual_elapsed(&self) -> Option<&AtomicU64> {
+        self.virtual_elapsed.as_ref()
+    }
+
+    /// Tick 0's instant.
+    pub(crate) fn origin(&self) -> Instant {
+        self.origin
     }
 
     /// Number of pending timers over all shards.

@@ -10,8 +10,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use crate::clock;
 use crate::sleep::Sleep;
-use crate::store;
 
 /// A `Timeout`'s time limit.
 #[derive(Debug)]
@@ -75,13 +75,17 @@ impl Clock {
     /// Out of line and non-generic: only the ready path of `Timeout::poll` is inlined into
     /// its caller.
     pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let deadline = match *self {
+        let store = match *self {
             Clock::Sleeping(ref mut sleep) => return Pin::new(sleep).poll(cx),
-            // The clock starts now, at the first poll that found the inner future pending.
-            Clock::After(duration) => Instant::now().checked_add(duration),
-            Clock::At(deadline) => deadline,
+            _ => clock::store(),
         };
-        *self = Clock::Sleeping(Sleep::new_in(store::global(), deadline));
+        let deadline = match *self {
+            // The clock starts now, at the first poll that found the inner future pending.
+            Clock::After(duration) => store.now().checked_add(duration),
+            Clock::At(deadline) => deadline,
+            Clock::Sleeping(_) => unreachable!("returned above"),
+        };
+        *self = Clock::Sleeping(Sleep::new_in(store, deadline));
         let Clock::Sleeping(sleep) = self else {
             unreachable!("set just above")
         };

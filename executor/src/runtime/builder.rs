@@ -212,7 +212,7 @@ impl Builder {
         if self.slow_poll_threshold == Some(Duration::ZERO) {
             return invalid("slow_poll_threshold");
         }
-        Runtime::start(self)
+        Runtime::start(self, false)
     }
 
     /// The slow-poll threshold: the one set, else `MAGPIE_DEBUG`'s.

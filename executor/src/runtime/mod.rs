@@ -131,7 +131,19 @@ impl Runtime {
         Builder::new()
     }
 
-    fn start(builder: &Builder) -> io::Result<Runtime> {
+    /// A runtime with no worker threads for the deterministic runtime (`crate::sim`): its
+    /// tasks go to the injector (nothing runs them but the simulation's driver, on its own
+    /// thread), `spawn_blocking` runs its function as an ordinary task, and no watchdog runs.
+    #[cfg(not(loom))]
+    pub(crate) fn start_deterministic() -> Runtime {
+        let builder = Builder {
+            worker_threads: Some(0),
+            ..Builder::new()
+        };
+        Runtime::start(&builder, true).expect("a runtime without threads starts no thread")
+    }
+
+    fn start(builder: &Builder, deterministic: bool) -> io::Result<Runtime> {
         let num_workers = builder.resolved_worker_threads();
         let locals: Vec<Worker<Notified>> = (0..num_workers).map(|_| Worker::new_fifo()).collect();
         let parkers: Vec<Parker> = (0..num_workers)
@@ -146,12 +158,15 @@ impl Runtime {
             shutdown: AtomicBool::new(false),
             config: Config {
                 global_queue_interval: builder.global_queue_interval,
+                // Debug mode measures polls on workers; the deterministic runtime has none.
                 debug: builder
                     .resolved_slow_poll_threshold()
+                    .filter(|_| !deterministic)
                     .map(|threshold| debug::DebugConfig {
                         threshold,
                         hook: builder.on_slow_poll.clone(),
                     }),
+                deterministic,
                 unhandled_panic: builder.unhandled_panic,
                 on_task_panic: builder.on_task_panic.clone(),
             },

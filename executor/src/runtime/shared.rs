@@ -29,6 +29,8 @@ pub(crate) struct Config {
     pub(crate) debug: Option<DebugConfig>,
     pub(crate) unhandled_panic: UnhandledPanic,
     pub(crate) on_task_panic: Option<TaskPanicHook>,
+    /// The deterministic runtime's (`crate::sim`): no workers, `spawn_blocking` as a task.
+    pub(crate) deterministic: bool,
 }
 
 pub(crate) struct Shared {
