@@ -137,22 +137,39 @@ impl Pool {
             this.work.notify_one();
         }
         if state.queue.len() > state.idle && state.threads < this.max_threads {
-            Pool::start_thread(this, &mut state);
+            if let Err(err) = Pool::start_thread(this, &mut state) {
+                if state.threads == 0 {
+                    // No thread runs and none could start: nothing would ever run what is
+                    // queued. Cancel it (each `JoinHandle` resolves to a cancelled error)
+                    // rather than leave its awaiters hanging; the next `spawn_blocking` tries
+                    // again. With threads running, the task waits for one of them.
+                    let stranded: Vec<Notified> = state.queue.drain(..).collect();
+                    drop(state);
+                    crate::runtime::debug::stderr_line(format_args!(
+                        "magpie: cannot start a blocking thread ({err}); {} blocking task(s) \
+                         cancelled",
+                        stranded.len()
+                    ));
+                    for task in stranded {
+                        task.cancel();
+                    }
+                }
+            }
         }
     }
 
-    fn start_thread(this: &Arc<Pool>, state: &mut State) {
+    fn start_thread(this: &Arc<Pool>, state: &mut State) -> std::io::Result<()> {
         let id = state.next_thread_id;
         let pool = this.clone();
         let spawned =
             crate::loom::spawn_named(this.thread_name.clone(), move || pool.thread_main(id));
-        // If the OS refuses a thread, the task waits for one of the running threads (there is
-        // at least one unless none could ever start, which `push` then retries next time).
-        if let Ok(handle) = spawned {
-            state.next_thread_id += 1;
-            state.threads += 1;
-            state.handles.insert(id, handle);
-        }
+        // If the OS refuses a thread, the task waits for one of the running threads (`push`
+        // cancels it when there is none).
+        let handle = spawned?;
+        state.next_thread_id += 1;
+        state.threads += 1;
+        state.handles.insert(id, handle);
+        Ok(())
     }
 
     fn thread_main(&self, id: usize) {

@@ -23,6 +23,8 @@ mod blocking;
 pub mod combinator;
 #[cfg(feature = "criterion")]
 mod criterion_executor;
+#[cfg(all(feature = "fault-injection", not(loom)))]
+pub mod fault;
 #[cfg(feature = "hyper")]
 mod hyper_executor;
 pub(crate) mod loom;

@@ -70,6 +70,8 @@ where
 {
     #[cfg(not(loom))]
     {
+        #[cfg(feature = "fault-injection")]
+        crate::fault::thread_start()?;
         std::thread::Builder::new().name(name).spawn(f)
     }
     #[cfg(loom)]

@@ -15,6 +15,7 @@
 //! caller, who wakes them after unlocking.
 
 use std::fmt;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::task::Waker;
 
 const NIL: usize = usize::MAX;
@@ -291,12 +292,19 @@ impl WakeList {
             second,
             spilled,
         } = self;
-        // Filled in order: `second` and `spilled` are empty whenever `first` is.
-        first
-            .into_iter()
-            .chain(second)
-            .chain(spilled)
-            .for_each(Waker::wake);
+        // A `wake` that panics (a buggy waker) must not cost the others their wake-up: each is
+        // woken inside `catch_unwind`, and the first panic is passed on to the caller once all
+        // have been. The primitive's state was settled under its lock before any wake, so it
+        // stays consistent either way. (No cost without a panic: unwinding is table-driven.)
+        let mut panicked = None;
+        for waker in first.into_iter().chain(second).chain(spilled) {
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {
+                panicked.get_or_insert(panic);
+            }
+        }
+        if let Some(panic) = panicked {
+            resume_unwind(panic);
+        }
     }
 }
 

@@ -219,19 +219,17 @@ pub(crate) fn start_watchdog(shared: &std::sync::Arc<Shared>, thread_name: &str)
     // A few looks per threshold: a stuck poll is reported at most a quarter threshold late.
     let tick = (threshold / 4).clamp(Duration::from_millis(1), Duration::from_millis(250));
     let weak = std::sync::Arc::downgrade(shared);
-    let spawned = std::thread::Builder::new()
-        .name(format!("{thread_name}-watchdog"))
-        .spawn(move || {
-            let mut reported = Vec::new();
-            loop {
-                std::thread::sleep(tick);
-                let Some(shared) = weak.upgrade() else { return };
-                if shared.is_shutdown() {
-                    return;
-                }
-                look_for_blocked_workers(&shared, threshold, &mut reported);
+    let spawned = crate::loom::spawn_named(format!("{thread_name}-watchdog"), move || {
+        let mut reported = Vec::new();
+        loop {
+            std::thread::sleep(tick);
+            let Some(shared) = weak.upgrade() else { return };
+            if shared.is_shutdown() {
+                return;
             }
-        });
+            look_for_blocked_workers(&shared, threshold, &mut reported);
+        }
+    });
     if let Err(err) = spawned {
         stderr_line(format_args!(
             "magpie: debug mode: cannot start the watchdog thread: {err}"

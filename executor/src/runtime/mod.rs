@@ -302,11 +302,18 @@ impl Runtime {
         self.shut_down = true;
         let shared = self.handle.shared.clone();
         let threads = std::mem::take(&mut self.threads);
-        let _ = std::thread::Builder::new()
-            .name("magpie-shutdown".into())
-            .spawn(move || {
-                let _ = shutdown::run(&shared, threads, None, false);
-            });
+        let spawned = crate::loom::spawn_named("magpie-shutdown".into(), move || {
+            let _ = shutdown::run(&shared, threads, None, false);
+        });
+        if let Err(err) = spawned {
+            // The workers are still told to stop (step 1 needs no thread); their tasks stay
+            // where they are, undropped, rather than this thread waiting on itself.
+            debug::stderr_line(format_args!(
+                "magpie: cannot start the shutdown thread ({err}): the workers stop, but the \
+                 tasks left on the runtime are not dropped"
+            ));
+            shutdown::begin(&self.handle.shared);
+        }
     }
 }
 

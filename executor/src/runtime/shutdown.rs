@@ -81,6 +81,15 @@ impl fmt::Display for ShutdownReport {
 /// At most this many unfinished tasks are named in a report.
 const MAX_NAMED_TASKS: usize = 1024;
 
+/// Step 1 alone: nothing new runs, and every worker is woken to see it and leave its loop.
+pub(crate) fn begin(shared: &Shared) {
+    shared.shutdown.store(true, Ordering::SeqCst);
+    fence(Ordering::SeqCst);
+    for unparker in shared.unparkers.iter() {
+        unparker.unpark();
+    }
+}
+
 /// Shuts the runtime down:
 ///
 /// 1. Set the shutdown flag (SeqCst, then a fence pairing with `push_remote`'s) and unpark
@@ -110,11 +119,7 @@ pub(crate) fn run(
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
 
     // 1.
-    shared.shutdown.store(true, Ordering::SeqCst);
-    fence(Ordering::SeqCst);
-    for unparker in shared.unparkers.iter() {
-        unparker.unpark();
-    }
+    begin(shared);
 
     // 2.
     let mut running = lock(&shared.workers_running);

@@ -1,0 +1,144 @@
+//! A `Waker` whose `wake` panics, woken by a `Lock`, `Semaphore`, `Queue` or `Event`: the
+//! panic reaches the releasing caller, every other waiter is still woken, no permit, lock or
+//! item is lost, and the primitive keeps working (docs/reliability.md, "Injected faults").
+
+mod common;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::task::{Poll, Wake, Waker};
+
+use common::{poll_with, WakeCounter};
+use magpie_sync::{Event, Lock, Queue, Semaphore};
+
+/// A waker whose `wake` panics, as a buggy executor's might.
+struct Broken;
+
+impl Wake for Broken {
+    fn wake(self: Arc<Self>) {
+        panic!("this waker is broken");
+    }
+}
+
+fn broken() -> Waker {
+    Waker::from(Arc::new(Broken))
+}
+
+/// Runs `release` and checks it panicked with the broken waker's message.
+fn panics_from_the_broken_waker(release: impl FnOnce()) {
+    let err = catch_unwind(AssertUnwindSafe(release)).expect_err("the broken wake panicked");
+    assert_eq!(err.downcast_ref::<&str>(), Some(&"this waker is broken"));
+}
+
+#[test]
+fn lock_handed_to_a_broken_waiter_is_not_lost() {
+    let lock = Lock::new(0u32);
+    let guard = futures_lite::future::block_on(lock.lock());
+    let mut first = Box::pin(lock.lock());
+    assert!(poll_with(&mut first, &broken()).is_pending());
+    let healthy = WakeCounter::new();
+    let mut second = Box::pin(lock.lock());
+    assert!(poll_with(&mut second, &healthy.waker()).is_pending());
+
+    // The release hands the lock to the first waiter; waking it panics in the releaser.
+    panics_from_the_broken_waker(|| drop(guard));
+    // The first waiter still owns the handoff: polled again, it has the lock...
+    let Poll::Ready(mut held) = poll_with(&mut first, &broken()) else {
+        panic!("the handed-off lock was lost");
+    };
+    *held += 1;
+    // ...and passing it on wakes the second.
+    drop(held);
+    assert_eq!(healthy.count(), 1);
+    let Poll::Ready(held) = poll_with(&mut second, &healthy.waker()) else {
+        panic!("the lock was not passed on");
+    };
+    assert_eq!(*held, 1);
+    drop(held);
+    assert!(lock.try_lock().is_some(), "the lock keeps working");
+}
+
+#[test]
+fn lock_handed_to_a_broken_waiter_that_goes_away_passes_on() {
+    let lock = Lock::new(());
+    let guard = lock.try_lock().expect("free");
+    let mut first = Box::pin(lock.lock());
+    assert!(poll_with(&mut first, &broken()).is_pending());
+    let healthy = WakeCounter::new();
+    let mut second = Box::pin(lock.lock());
+    assert!(poll_with(&mut second, &healthy.waker()).is_pending());
+
+    panics_from_the_broken_waker(|| drop(guard));
+    // Its task never polls again (the waker that would have told it is broken): dropping the
+    // future gives the lock to the next waiter.
+    drop(first);
+    assert_eq!(healthy.count(), 1);
+    assert!(poll_with(&mut second, &healthy.waker()).is_ready());
+}
+
+#[test]
+fn semaphore_permit_handed_to_a_broken_waiter_is_not_lost() {
+    let semaphore = Semaphore::new(1);
+    let permit = semaphore.try_acquire().unwrap();
+    let mut first = Box::pin(semaphore.acquire());
+    assert!(poll_with(&mut first, &broken()).is_pending());
+    let healthy = WakeCounter::new();
+    let mut second = Box::pin(semaphore.acquire());
+    assert!(poll_with(&mut second, &healthy.waker()).is_pending());
+
+    panics_from_the_broken_waker(|| drop(permit));
+    drop(first);
+    assert_eq!(healthy.count(), 1);
+    let Poll::Ready(permit) = poll_with(&mut second, &healthy.waker()) else {
+        panic!("the permit was lost");
+    };
+    drop(permit);
+    assert_eq!(semaphore.available_permits(), 1, "every permit is back");
+}
+
+#[test]
+fn queue_item_handed_to_a_broken_getter_is_not_lost() {
+    let queue = Queue::bounded(4);
+    let mut first = Box::pin(queue.get());
+    assert!(poll_with(&mut first, &broken()).is_pending());
+    let healthy = WakeCounter::new();
+    let mut second = Box::pin(queue.get());
+    assert!(poll_with(&mut second, &healthy.waker()).is_pending());
+
+    // The item goes straight to the first getter; waking it panics in the putter.
+    panics_from_the_broken_waker(|| queue.try_put(7u32).unwrap());
+    drop(first);
+    let Poll::Ready(item) = poll_with(&mut second, &healthy.waker()) else {
+        panic!("the item was lost");
+    };
+    assert_eq!(item.unwrap(), 7);
+    queue.try_put(8).unwrap();
+    assert_eq!(queue.try_get().unwrap(), 8, "the queue keeps working");
+}
+
+#[test]
+fn a_broadcast_still_wakes_every_other_waiter() {
+    let event = Event::new();
+    let mut first = Box::pin(event.wait());
+    assert!(poll_with(&mut first, &broken()).is_pending());
+    let healthy: Vec<_> = (0..3).map(|_| WakeCounter::new()).collect();
+    let mut others: Vec<_> = healthy
+        .iter()
+        .map(|counter| {
+            let mut wait = Box::pin(event.wait());
+            assert!(poll_with(&mut wait, &counter.waker()).is_pending());
+            wait
+        })
+        .collect();
+
+    panics_from_the_broken_waker(|| event.set());
+    for (counter, wait) in healthy.iter().zip(&mut others) {
+        assert_eq!(
+            counter.count(),
+            1,
+            "a waiter behind the broken one was not woken"
+        );
+        assert!(poll_with(wait, &counter.waker()).is_ready());
+    }
+    assert!(poll_with(&mut first, &broken()).is_ready());
+}
