@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The quick soak: a few seconds of random task churn, then the audit (every task accounted
+# The quick soaks: a few seconds of random task churn, then the audit (every task accounted
 # for, RSS, fds and threads back). Exits non-zero on any discrepancy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 cargo run --release --example soak -- --quick
+# A million tasks spawned while the workers are held: heap grows with the tasks alive, then
+# goes back to where it started (examples/flood.rs; docs/reliability.md has a 10 M run).
+cargo run --release --example flood -- --tasks 1000000

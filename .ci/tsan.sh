@@ -26,6 +26,31 @@ tsan_test() {
     cargo +nightly test -Zbuild-std --target "$target" "$@"
 }
 
+echo "==> the canary: a planted data race must be reported (the sanitizer is live here)"
+mkdir -p "$CARGO_TARGET_DIR"
+cat > "$CARGO_TARGET_DIR/canary.rs" <<'RUST'
+static mut SHARED: u64 = 0;
+fn main() {
+    // Two threads write one `static mut` with no synchronisation: a data race, on purpose.
+    let writer = std::thread::spawn(|| unsafe { SHARED += 1 });
+    unsafe { SHARED += 1 };
+    writer.join().unwrap();
+}
+RUST
+# The race is in the canary's own code, so its std need not be instrumented (the tests' is).
+rustc +nightly -Zsanitizer=thread -Cunsafe-allow-abi-mismatch=sanitizer --target "$target" \
+    -O --edition 2021 -A static_mut_refs -o "$CARGO_TARGET_DIR/canary" "$CARGO_TARGET_DIR/canary.rs"
+if canary_out=$("$CARGO_TARGET_DIR/canary" 2>&1); then
+    echo "ERROR: ThreadSanitizer did not report the planted race; its results would mean nothing" >&2
+    exit 1
+fi
+if ! grep -q "WARNING: ThreadSanitizer: data race" <<<"$canary_out"; then
+    echo "ERROR: the canary failed without a ThreadSanitizer report:" >&2
+    echo "$canary_out" >&2
+    exit 1
+fi
+echo "the planted race was reported"
+
 echo "==> executor, sync, timers, reactor: every unit and integration test"
 # `idle_cpu` and `idle_cpu_driving` measure CPU time, which TSan's shadow-memory work inflates;
 # they are run (not skipped) and pass because they measure an idle runtime.

@@ -16,6 +16,10 @@ use crate::task::cell::Header;
 use crate::task::raw::OwnedTask;
 use crate::task::Id;
 
+/// A shard's slab is kept while it is this small, so a shard that keeps emptying and filling
+/// does not reallocate each time; past it, an empty shard frees its slab.
+const KEEP_SLOTS: usize = 1024;
+
 pub(crate) struct OwnedTasks {
     shards: Box<[Mutex<Shard>]>,
 }
@@ -78,6 +82,12 @@ impl OwnedTasks {
         }
         let task = slot.take();
         shard.free.push(index);
+        if shard.free.len() == shard.slots.len() && shard.slots.capacity() > KEEP_SLOTS {
+            // The shard emptied after a burst: give its slab back rather than keep 16 bytes
+            // per task of the burst for good (indices restart from 0; none is in use).
+            shard.slots = Vec::new();
+            shard.free = Vec::new();
+        }
         task
     }
 
