@@ -113,7 +113,9 @@ fn main() -> ExitCode {
         .expect("runtime");
     // Warm up (threads, their allocator arenas, the queues), then take the baseline.
     rt.block_on(async {
-        let warm: Vec<_> = (0..10_000).map(|i| magpie::spawn(async move { i })).collect();
+        let warm: Vec<_> = (0..10_000)
+            .map(|i| magpie::spawn(async move { i }))
+            .collect();
         magpie::join_all(warm).await;
     });
     let (baseline, baseline_rss) = (heap(), rss());
@@ -204,10 +206,22 @@ fn main() -> ExitCode {
         }
     };
     check(ran.load(Ordering::Relaxed) == tasks, "every task ran");
-    check(rt.handle().alive_tasks() == 0, "no task left in the runtime");
-    check(peak_alive * 10 >= tasks * 9, "the tasks piled up (the plugs held the workers)");
-    check(per_task <= 512, "at most 512 B of heap per alive task at the peak");
-    check(back * 100 <= growth.max(1), "heap in use back within 1 % of the growth");
+    check(
+        rt.handle().alive_tasks() == 0,
+        "no task left in the runtime",
+    );
+    check(
+        peak_alive * 10 >= tasks * 9,
+        "the tasks piled up (the plugs held the workers)",
+    );
+    check(
+        per_task <= 512,
+        "at most 512 B of heap per alive task at the peak",
+    );
+    check(
+        back * 100 <= growth.max(1),
+        "heap in use back within 1 % of the growth",
+    );
     if ok {
         println!("flood: OK");
         ExitCode::SUCCESS

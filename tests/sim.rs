@@ -463,3 +463,147 @@ fn a_task_pending_at_the_end_is_cancelled_and_its_timer_removed() {
         .elapsed;
     assert_eq!(elapsed, Duration::from_millis(1));
 }
+
+/// Which of two sleeps with the same deadline `race` returns, over a few rounds.
+async fn equal_deadline_races() -> Vec<&'static str> {
+    let mut winners = Vec::new();
+    for _ in 0..8 {
+        let left = async {
+            sleep(Duration::from_millis(10)).await;
+            "left"
+        };
+        let right = async {
+            sleep(Duration::from_millis(10)).await;
+            "right"
+        };
+        winners.push(magpie::race(left, right).await);
+    }
+    winners
+}
+
+#[test]
+fn select_and_race_follow_the_seed() {
+    let first = sim::run(11, equal_deadline_races());
+    for _ in 0..4 {
+        assert_eq!(sim::run(11, equal_deadline_races()), first);
+    }
+    let all: Vec<&str> = (0..10)
+        .flat_map(|seed| sim::run(seed, equal_deadline_races()))
+        .collect();
+    assert!(all.contains(&"left") && all.contains(&"right"), "{all:?}");
+}
+
+/// Tasks with timers at many levels of the wheel, some due together.
+async fn timer_heavy() {
+    let tasks: Vec<_> = (0..12u64)
+        .map(|i| {
+            magpie::spawn(async move {
+                sleep(Duration::from_millis(
+                    [3, 3, 70, 900, 900, 65_000][i as usize % 6],
+                ))
+                .await;
+                magpie::task::yield_now().await;
+                sleep(Duration::from_micros(250 * i)).await;
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
+fn timer_trace(seed: u64) -> Vec<u64> {
+    Sim::new(seed)
+        .record_trace()
+        .run(timer_heavy())
+        .unwrap()
+        .trace
+}
+
+#[test]
+fn a_seed_replays_the_same_timers_whatever_ran_on_the_thread_before() {
+    let fresh: Vec<Vec<u64>> = (0..4)
+        .map(|seed| {
+            std::thread::spawn(move || timer_trace(seed))
+                .join()
+                .unwrap()
+        })
+        .collect();
+    // On this thread, after other runs (which moved its virtual clock and wheels on).
+    sim::run(99, async { sleep(Duration::from_secs(7 * 3600)).await });
+    for (seed, expected) in fresh.iter().enumerate() {
+        assert_eq!(&timer_trace(seed as u64), expected, "seed {seed}");
+        assert_eq!(&timer_trace(seed as u64), expected, "seed {seed}, again");
+    }
+}
+
+#[test]
+fn a_thousand_year_sleep_ends_at_exactly_that_virtual_time() {
+    let thousand_years = Duration::from_secs(1000 * 365 * 24 * 3600);
+    let slept = sim::run(0, async move {
+        let start = now();
+        sleep(thousand_years).await;
+        now() - start
+    });
+    assert_eq!(slept, thousand_years);
+}
+
+#[test]
+fn a_pending_main_future_whose_drop_spawns_still_reports_the_deadlock() {
+    struct SpawnsOnDrop;
+    impl Drop for SpawnsOnDrop {
+        fn drop(&mut self) {
+            drop(magpie::spawn(async {}));
+        }
+    }
+    let outcome = Sim::new(0).run(async {
+        let _guard = SpawnsOnDrop;
+        std::future::pending::<()>().await;
+    });
+    assert!(matches!(outcome, Err(SimError::Deadlock(_))), "{outcome:?}");
+}
+
+#[test]
+fn a_timer_made_outside_the_simulation_is_refused_inside_it() {
+    let outside = sleep(Duration::from_millis(5));
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sim::run(0, outside)
+    }))
+    .unwrap_err();
+    let message = err.downcast_ref::<&str>().copied().unwrap_or_default();
+    assert!(
+        message.contains("created outside magpie's deterministic runtime"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_timer_made_inside_the_simulation_is_refused_outside_it() {
+    // Made inside, handed out unpolled.
+    let inside = sim::run(0, async { Some(sleep(Duration::from_millis(5))) }).unwrap();
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        magpie::block_on(inside);
+    }))
+    .unwrap_err();
+    let message = err.downcast_ref::<&str>().copied().unwrap_or_default();
+    assert!(
+        message.contains("created inside magpie's deterministic runtime"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_simulation_on_a_worker_thread_is_refused() {
+    let rt = magpie::Runtime::builder()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let err = rt
+        .block_on(rt.spawn(async { sim::run(0, async {}) }))
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("called from a magpie worker thread"),
+        "{message}"
+    );
+}

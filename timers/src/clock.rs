@@ -9,9 +9,10 @@
 //!
 //! The virtual clock of a thread is a timer store on virtual time (`TimerStore::now` reads
 //! it), created once and reused by every deterministic run on that thread: it is leaked, as
-//! the process store is, because a `Sleep` holds a `&'static` store. Each run starts it at a
-//! whole second past the store's origin, so that deadlines fall on the same 100 µs ticks in
-//! every run: the same seed, the same schedule.
+//! the process store is, because a `Sleep` holds a `&'static` store. Each run resets it — new
+//! wheels, time one second past its origin — so that a seed gives the same schedule whatever
+//! ran on the thread before. Virtual time moves in the wheels' 100 µs ticks: a deadline between
+//! two ticks is reached at the next one (a `sleep(150 µs)` ends 200 µs later).
 
 use std::cell::Cell;
 use std::time::Instant;
@@ -19,7 +20,7 @@ use std::time::Instant;
 use magpie_reactor::timer_hook::TimerDriver;
 
 use crate::loom::Ordering;
-use crate::store::{self, TimerStore};
+use crate::store::{self, TimerStore, TICKS_PER_SEC};
 
 thread_local! {
     /// The virtual clock's store this thread runs on, while a [`VirtualClockGuard`] lives.
@@ -58,6 +59,38 @@ pub(crate) fn store() -> &'static TimerStore {
     match entered() {
         None => store::global(),
         Some(clock) => clock,
+    }
+}
+
+/// Refuses to register a timer on a clock other than the calling thread's: a timer made inside
+/// a simulation and polled outside it (or in a later run) would never fire, and a real timer
+/// polled inside one would make its schedule depend on the machine's clock.
+///
+/// # Panics
+/// In those two cases, with a message that says which.
+#[inline]
+pub(crate) fn check_polled_on_its_clock(store: &TimerStore) {
+    match (store.virtual_ticks().is_some(), entered()) {
+        (false, None) => {}
+        _ => clock_mismatch(store),
+    }
+}
+
+/// The cold half of `check_polled_on_its_clock`.
+#[cold]
+#[inline(never)]
+fn clock_mismatch(store: &TimerStore) {
+    match (store.virtual_ticks().is_some(), entered()) {
+        (true, Some(current)) if std::ptr::eq(store, current) => {}
+        (false, None) => {}
+        (false, Some(_)) => panic!(
+            "a timer created outside magpie's deterministic runtime (magpie::sim) was polled \
+             inside it: create it inside the simulation, whose virtual clock it must follow"
+        ),
+        (true, _) => panic!(
+            "a timer created inside magpie's deterministic runtime (magpie::sim) was polled \
+             outside it, or in a later run: it can only fire on the virtual clock it was made on"
+        ),
     }
 }
 
@@ -100,8 +133,9 @@ pub struct VirtualClockGuard {
 }
 
 impl VirtualClockGuard {
-    /// Puts the calling thread on its virtual clock, starting at a whole second later than
-    /// any earlier run on this thread ended, with no timer pending.
+    /// Puts the calling thread on its virtual clock, reset to the same start for every run —
+    /// one second past the clock's origin, no timer pending, its wheels new — so that a seed
+    /// replays the same schedule whatever ran on this thread before.
     ///
     /// # Panics
     /// If the thread is already on its virtual clock (deterministic runs do not nest).
@@ -111,19 +145,16 @@ impl VirtualClockGuard {
             "this thread already runs on a virtual clock: deterministic runs do not nest"
         );
         let clock = CACHED.with(|cached| match cached.get() {
-            Some(clock) => clock,
-            None => {
+            // A clock whose earlier run leaked a timer (a `Sleep` kept in a static, say) is left
+            // to it; the run gets a new one.
+            Some(clock) if clock.reset_if_empty() => clock,
+            _ => {
                 let clock: &'static TimerStore = Box::leak(Box::new(TimerStore::new_virtual()));
                 cached.set(Some(clock));
                 clock
             }
         });
-        // Start at the next whole second, so that every run's deadlines fall on the same
-        // ticks. Timers a previous run leaked (a `Sleep` kept in a static, say) stay pending
-        // and may fire in a later run: only a leak can leave one behind.
-        let elapsed = Self::elapsed(clock);
-        let next_second = (elapsed.load(Ordering::Relaxed) / 1_000_000_000 + 1) * 1_000_000_000;
-        elapsed.store(next_second, Ordering::Relaxed);
+        Self::ticks(clock).store(TICKS_PER_SEC, Ordering::Relaxed);
         ENTERED.with(|entered| entered.set(Some(clock)));
         VirtualClockGuard {
             clock,
@@ -136,9 +167,9 @@ impl VirtualClockGuard {
         self.clock.now()
     }
 
-    fn elapsed(clock: &TimerStore) -> &crate::loom::AtomicU64 {
+    fn ticks(clock: &TimerStore) -> &crate::loom::AtomicU64 {
         clock
-            .virtual_elapsed()
+            .virtual_ticks()
             .expect("a virtual clock's store is on virtual time")
     }
 
@@ -151,37 +182,31 @@ impl VirtualClockGuard {
             // The wheel reports the next instant at which it has work: the earliest deadline,
             // or earlier, where a far timer moves down a level. Step through those (no task can
             // run in between, so none observes them) until a timer has fired.
-            let now = self.now();
-            let next = self.clock.fire_expired(now)?;
-            if next <= now {
-                // Cannot happen (everything due by `now` has fired); never spin on it.
-                return Some(now);
-            }
-            self.set_time(next);
-            self.clock.fire_expired(next);
+            let next = self.clock.fire_expired(self.now())?;
+            let tick = self.clock.tick_at_or_after(next);
+            assert!(
+                tick > Self::ticks(self.clock).load(Ordering::Relaxed),
+                "magpie's virtual clock: the timer store reported work at or before now \
+                 (a bug in magpie)"
+            );
+            Self::ticks(self.clock).store(tick, Ordering::Relaxed);
+            self.clock.fire_expired(self.now());
             if self.pending_timers() < pending {
-                return Some(next);
+                return Some(self.now());
             }
         }
     }
 
-    /// Moves the virtual time forward to `instant` (never back: an earlier instant leaves it
-    /// where it is) and fires every timer due by then, in deadline order, waking their tasks.
+    /// Moves the virtual time forward to `instant`, rounded up to the clock's 100 µs tick
+    /// (never back: an earlier instant leaves it where it is), and fires every timer due by
+    /// then, in deadline order, waking their tasks.
     pub fn advance_to(&self, instant: Instant) {
-        self.set_time(instant);
-        self.clock.fire_expired(self.now());
-    }
-
-    /// Sets the virtual time to `instant` unless that is earlier than now.
-    fn set_time(&self, instant: Instant) {
-        let target = instant
-            .saturating_duration_since(self.clock.origin())
-            .as_nanos();
-        let target = u64::try_from(target).unwrap_or(u64::MAX);
-        let elapsed = Self::elapsed(self.clock);
-        if target > elapsed.load(Ordering::Relaxed) {
-            elapsed.store(target, Ordering::Relaxed);
+        let tick = self.clock.tick_at_or_after(instant);
+        let ticks = Self::ticks(self.clock);
+        if tick > ticks.load(Ordering::Relaxed) {
+            ticks.store(tick, Ordering::Relaxed);
         }
+        self.clock.fire_expired(self.now());
     }
 
     /// Timers pending on this clock.

@@ -29,7 +29,7 @@ use crate::wheel::{Key, Wheel};
 /// 58 million years and that timers set a few microseconds apart share one reactor wake-up.
 const NANOS_PER_TICK: u64 = 100_000;
 /// Ticks per second.
-const TICKS_PER_SEC: u64 = 1_000_000_000 / NANOS_PER_TICK;
+pub(crate) const TICKS_PER_SEC: u64 = 1_000_000_000 / NANOS_PER_TICK;
 /// No tick: no timer pending, or the reactor is scanning.
 const NO_TICK: u64 = u64::MAX;
 
@@ -75,18 +75,26 @@ pub(crate) struct TimerStore {
     /// Tick 0: ticks are whole 100 µs steps since this instant.
     origin: Instant,
     shards: Box<[Shard]>,
-    /// The tick the reactor will wake for, or `NO_TICK` (see the module docs).
-    reactor_wake: AtomicU64,
+    /// The tick the reactor will wake for, or `NO_TICK` (see the module docs). On cache lines
+    /// of its own: registrations and the reactor write it, while every `Sleep` poll reads the
+    /// fields beside it (`origin`, `virtual_ticks`).
+    reactor_wake: CacheLines<AtomicU64>,
     /// Wakes the reactor thread (`notify_reactor` for the process store).
     notify: fn(),
     /// Installs this store as the reactor's timer driver, once, on first registration.
     install: Option<fn(&'static TimerStore)>,
     installed: std::sync::Once,
-    /// A virtual clock's store (`clock.rs`): nanoseconds from `origin` to its "now". `None`
-    /// for a store on the real clock. Kept here so that a `Sleep` reads its store's time
-    /// without a thread-local lookup.
-    virtual_elapsed: Option<AtomicU64>,
+    /// A virtual clock's store (`clock.rs`): its "now", in ticks since `origin` (virtual time
+    /// only ever stands on a tick, which also gives it the wheels' whole range). `None` for a
+    /// store on the real clock. Kept here so that a `Sleep` reads its store's time without a
+    /// thread-local lookup.
+    virtual_ticks: Option<AtomicU64>,
 }
+
+/// A value alone on its cache lines (two: adjacent-line prefetching pairs them).
+#[repr(align(128))]
+#[derive(Debug)]
+struct CacheLines<T>(T);
 
 impl TimerStore {
     /// A store with `shards` shards whose registrations call `notify` when they make the
@@ -98,11 +106,11 @@ impl TimerStore {
             shards: (0..shards)
                 .map(|_| Shard(Mutex::new(Wheel::new())))
                 .collect(),
-            reactor_wake: AtomicU64::new(NO_TICK),
+            reactor_wake: CacheLines(AtomicU64::new(NO_TICK)),
             notify,
             install: None,
             installed: std::sync::Once::new(),
-            virtual_elapsed: None,
+            virtual_ticks: None,
         }
     }
 
@@ -110,7 +118,7 @@ impl TimerStore {
     pub(crate) fn new_virtual() -> Self {
         fn no_notify() {}
         TimerStore {
-            virtual_elapsed: Some(AtomicU64::new(0)),
+            virtual_ticks: Some(AtomicU64::new(0)),
             ..TimerStore::new(1, no_notify)
         }
     }
@@ -118,21 +126,37 @@ impl TimerStore {
     /// The time on this store's clock: [`Instant::now`], or the virtual time.
     #[inline]
     pub(crate) fn now(&self) -> Instant {
-        match &self.virtual_elapsed {
+        match &self.virtual_ticks {
             None => Instant::now(),
             // Relaxed: one thread moves a virtual clock; no other memory hangs on it.
-            Some(elapsed) => self.origin + Duration::from_nanos(elapsed.load(Ordering::Relaxed)),
+            Some(ticks) => self
+                .tick_instant(ticks.load(Ordering::Relaxed))
+                .expect("virtual time stays within the wheels' range"),
         }
     }
 
-    /// A virtual clock's nanoseconds since the origin (`None`: a real clock).
-    pub(crate) fn virtual_elapsed(&self) -> Option<&AtomicU64> {
-        self.virtual_elapsed.as_ref()
+    /// A virtual clock's time in ticks (`None`: a real clock).
+    pub(crate) fn virtual_ticks(&self) -> Option<&AtomicU64> {
+        self.virtual_ticks.as_ref()
     }
 
-    /// Tick 0's instant.
-    pub(crate) fn origin(&self) -> Instant {
-        self.origin
+    /// The first tick at or after `instant` (the wheels' last tick if it is beyond them).
+    pub(crate) fn tick_at_or_after(&self, instant: Instant) -> u64 {
+        self.deadline_tick(instant).unwrap_or(NO_TICK - 1)
+    }
+
+    /// Empties a store with no timer pending back to its state when new: wheels at tick 0,
+    /// nothing announced. `false` (and nothing changed) when a timer is pending.
+    pub(crate) fn reset_if_empty(&self) -> bool {
+        let mut wheels: Vec<_> = self.shards.iter().map(|s| lock(&s.0)).collect();
+        if wheels.iter().any(|wheel| wheel.len() > 0) {
+            return false;
+        }
+        for wheel in wheels.iter_mut() {
+            **wheel = Wheel::new();
+        }
+        self.reactor_wake.0.store(NO_TICK, Ordering::Release);
+        true
     }
 
     /// Number of pending timers over all shards.
@@ -177,8 +201,11 @@ impl TimerStore {
     /// Registers `waker` to be woken once `deadline` has passed.
     ///
     /// # Panics
-    /// For the process store, if another timer driver was installed in the reactor.
+    /// For the process store, if another timer driver was installed in the reactor; when a
+    /// virtual clock's timer is registered off that clock, or a real one on a virtual clock
+    /// (`clock::check_polled_on_its_clock`).
     pub(crate) fn register(&'static self, deadline: Instant, waker: &Waker) -> Registration {
+        crate::clock::check_polled_on_its_clock(self);
         if let Some(install) = self.install {
             self.installed.call_once(|| install(self));
         }
@@ -268,13 +295,13 @@ impl TimerStore {
         // our insert, it locked our shard before we did, so its `swap` happens-before this
         // load, which therefore reads `NO_TICK` or the scan's result (coherence); only a value
         // at or before `tick` is skipped, and the reactor wakes up by then and scans again.
-        if tick >= self.reactor_wake.load(Ordering::Acquire) {
+        if tick >= self.reactor_wake.0.load(Ordering::Acquire) {
             return;
         }
         // AcqRel: pairs with the reactor's `swap` and `fetch_min` so that, whichever RMW comes
         // first on `reactor_wake`, either the reactor's later shard lock sees our insert
         // (our unlock happens-before its lock), or we read the reactor's value and notify.
-        let previous = self.reactor_wake.fetch_min(tick, Ordering::AcqRel);
+        let previous = self.reactor_wake.0.fetch_min(tick, Ordering::AcqRel);
         if tick < previous {
             (self.notify)();
         }
@@ -285,7 +312,7 @@ impl TimerStore {
         // AcqRel: see `announce`. From here until the `fetch_min` below, every registration
         // sees `NO_TICK` and notifies, so none can be missed by this scan.
         #[cfg(not(magpie_mutant = "timers_no_scan_reset"))]
-        self.reactor_wake.swap(NO_TICK, Ordering::AcqRel);
+        self.reactor_wake.0.swap(NO_TICK, Ordering::AcqRel);
         let now_tick = self.now_tick(now);
         let mut fired = Vec::new();
         let mut earliest = NO_TICK;
@@ -298,7 +325,7 @@ impl TimerStore {
         }
         // Published before waking, so that woken tasks re-registering later timers (an
         // `Interval`, a sleep in a loop) see the new value and do not notify needlessly.
-        self.reactor_wake.fetch_min(earliest, Ordering::AcqRel);
+        self.reactor_wake.0.fetch_min(earliest, Ordering::AcqRel);
         // Each shard's batch is in tick order; merge them (a stable sort of sorted runs) so
         // that timers fire in deadline order across shards too. Woken with every shard unlocked.
         fired.sort_by_key(|&(tick, _)| tick);

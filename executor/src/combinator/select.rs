@@ -166,9 +166,14 @@ impl<A, B> fmt::Debug for Race<A, B> {
 
 /// A fair coin: which side `Select` polls first.
 ///
-/// A xorshift64 generator per thread, seeded from std's per-process random hash keys;
-/// the top bit is used (the best-mixed one of xorshift).
+/// Inside the deterministic runtime, the simulation's seeded generator, so that a seed replays
+/// `select` and `race` too. Elsewhere a xorshift64 generator per thread, seeded from std's
+/// per-process random hash keys; the top bit is used (the best-mixed one of xorshift).
 fn coin_flip() -> bool {
+    #[cfg(not(loom))]
+    if let Some(heads) = crate::sim::coin_flip() {
+        return heads;
+    }
     thread_local! {
         static STATE: Cell<u64> = Cell::new(seed());
     }

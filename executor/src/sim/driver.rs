@@ -59,26 +59,43 @@ pub(crate) struct Settings {
     pub(crate) record_trace: bool,
 }
 
+/// The simulation's runtime, entered as the thread's current one. Its fields drop in order:
+/// the runtime first — its shutdown drops the tasks still pending, whose destructors may spawn
+/// (cancelled at once) or deregister timers, so the handle context and the virtual clock must
+/// still be in place — then the handle context.
+struct Entered {
+    rt: Runtime,
+    _context: context::HandleGuard,
+}
+
 /// Runs `future` and every task it spawns to completion under `settings`.
 pub(crate) fn run<F: Future>(
     settings: &Settings,
     future: F,
 ) -> Result<Outcome<F::Output>, SimError> {
-    // Order matters for the drops at the end: the runtime goes first (its shutdown drops the
-    // tasks still pending, whose timers deregister from the virtual clock), then the handle
-    // context, the I/O refusal, the clock and the generator.
+    assert!(
+        !context::with_core(|core| core.is_some()),
+        "magpie::sim called from a magpie worker thread: it would block the worker for the \
+         whole simulation; run it from a test's or a plain thread"
+    );
+    // Declared in the order they are set up; they drop in reverse (also when a panic unwinds):
+    // the queued entries and the main future, the runtime, the handle context, the I/O
+    // refusal, the clock, the generator.
     let _rng = rng::install(Rng::new(settings.seed));
     let clock = VirtualClockGuard::enter();
     let _no_io = RealIoDenied::enter(NO_REAL_IO);
     let rt = Runtime::start_deterministic();
     let shared = rt.handle().shared;
-    let enter = context::enter_handle(rt.handle());
+    let entered = Entered {
+        _context: context::enter_handle(rt.handle()),
+        rt,
+    };
 
     let start = clock.now();
     let main_woken = Arc::new(MainWaker(AtomicBool::new(true)));
     let waker = Waker::from(main_woken.clone());
     let mut cx = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
+    let mut future = Box::pin(future);
     let mut runnable: Vec<Notified> = Vec::new();
     let mut tracer = settings.record_trace.then(Tracer::default);
     let mut polls: u64 = 0;
@@ -102,7 +119,7 @@ pub(crate) fn run<F: Future>(
             break Err(SimError::Deadlock(Deadlock {
                 seed: settings.seed,
                 at: clock.now() - start,
-                waiting: rt.handle().dump(),
+                waiting: entered.rt.handle().dump(),
             }));
         }
         if polls == settings.max_polls {
@@ -131,11 +148,12 @@ pub(crate) fn run<F: Future>(
         }
     };
     let elapsed = clock.now() - start;
-    // Entries still queued hold task references: drop them before the shutdown cancels the
-    // tasks (it would otherwise find them queued nowhere it looks).
+    // The main future first (its destructor may still spawn or use timers), then the entries
+    // still queued (they hold task references the shutdown does not look for), then the
+    // runtime, within its context.
+    drop(future);
     drop(runnable);
-    drop(enter);
-    drop(rt);
+    drop(entered);
     result.map(|output| Outcome {
         output,
         polls,

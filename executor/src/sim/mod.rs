@@ -20,9 +20,19 @@
 //! - A deadlock — every task waiting, no timer pending — is reported with the waiting tasks'
 //!   names and spawn locations ([`SimError::Deadlock`]) instead of hanging.
 //!
+//! Virtual time moves in the timers' 100 µs ticks: a deadline between two ticks is reached at
+//! the next one (`sleep(150 µs)` ends 200 µs later); deadlines on whole ticks (any whole number
+//! of milliseconds) are hit exactly.
+//!
 //! What the simulation cannot control stays nondeterministic: threads you start yourself,
 //! `std::time::Instant::now` (use [`magpie_timers::now`], which reads the virtual clock),
-//! and iteration over std's randomly seeded `HashMap`s.
+//! and iteration over std's randomly seeded `HashMap`s. Waiting inside a simulation on
+//! something outside it — a std thread, another runtime, an `Async` made before the run — is
+//! reported as a deadlock when nothing inside can run (it is one, as far as the seed is
+//! concerned); and a blocking call that waits for another task (a `spawn_blocking` closure
+//! that blocks on a channel a task fills, `magpie::block_on` of a timer) hangs the one thread
+//! everything runs on. A timer made outside a simulation and awaited inside it, or the other
+//! way round, panics with a message that says so.
 //!
 //! [`io::ErrorKind::Unsupported`]: std::io::ErrorKind::Unsupported
 //!
@@ -68,6 +78,12 @@ use crate::TaskDump;
 
 pub use duplex::{duplex, SimStream};
 pub use seeds::check;
+
+/// A fair coin from the running simulation's generator; `None` outside a simulation (for the
+/// combinators' choice of which side to poll first).
+pub(crate) fn coin_flip() -> Option<bool> {
+    rng::with(|rng| rng.next_u64() >> 63 == 1)
+}
 
 /// A deterministic run's settings: its seed, a bound on the number of polls, and whether to
 /// record the trace of polls.
@@ -182,8 +198,10 @@ pub struct Deadlock {
     pub seed: u64,
     /// Virtual time from the start of the run to the deadlock.
     pub at: Duration,
-    /// Every task of the run that had not finished, with its name and spawn location (the
-    /// main future, which waits too, is not a task and is not in it).
+    /// Every task still on the run's task list, with its name and spawn location: the waiting
+    /// ones, and any that finished but whose `JoinHandle` was neither awaited nor dropped (the
+    /// main future, which waits too, is not a task and is not in it). Task ids are numbered
+    /// across the process, not per run.
     pub waiting: TaskDump,
 }
 
