@@ -23,6 +23,10 @@ cargo +nightly miri test -p magpie-executor --lib \
     --test abort_panic --test wake --test shutdown --test task_group \
     --test blocking --test spawn --test combinators
 
+echo "==> cargo +nightly miri test -p magpie-timers: the timer store, the wheel and intervals (private stores, no reactor)"
+cargo +nightly miri test -p magpie-timers --lib -- store::tests wheel::tests interval::tests
+echo "==> cargo +nightly miri test -p magpie-reactor: the source table and the readiness ticks (no syscall)"
+cargo +nightly miri test -p magpie-reactor --lib -- source::tests source_table::tests
 echo "==> cargo +nightly miri test -p magpie-sync"
 cargo +nightly miri test -p magpie-sync
 

@@ -566,10 +566,8 @@ fn a_pending_main_future_whose_drop_spawns_still_reports_the_deadlock() {
 #[test]
 fn a_timer_made_outside_the_simulation_is_refused_inside_it() {
     let outside = sleep(Duration::from_millis(5));
-    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        sim::run(0, outside)
-    }))
-    .unwrap_err();
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim::run(0, outside)))
+        .unwrap_err();
     let message = err.downcast_ref::<&str>().copied().unwrap_or_default();
     assert!(
         message.contains("created outside magpie's deterministic runtime"),

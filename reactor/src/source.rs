@@ -406,3 +406,116 @@ impl Source {
         lock(&self.state).dirs[dir as usize].waiters.len()
     }
 }
+
+/// The readiness ticks alone, with no descriptor, poller or syscall: these also run under Miri
+/// (.ci/miri.sh).
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counter() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count::default());
+        (count.clone(), Waker::from(count))
+    }
+
+    /// A source that is never registered anywhere: -1 is no descriptor.
+    fn source() -> Source {
+        Source::new(1, -1)
+    }
+
+    const READABLE: SourceEvent = SourceEvent {
+        readable: true,
+        writable: false,
+        suspect: false,
+    };
+
+    #[test]
+    fn an_edge_bumps_the_tick_sets_ready_and_hands_over_the_waiters() {
+        let s = source();
+        let (count, waker) = counter();
+        let seen = s.tick(Direction::Read);
+        assert!(s.register_poll_waker(Direction::Read, seen, &waker));
+        assert!(!s.is_ready(Direction::Read));
+        let mut wake = Vec::new();
+        s.on_event(READABLE, &mut wake);
+        assert_eq!(s.tick(Direction::Read), seen + 1);
+        assert!(s.is_ready(Direction::Read));
+        assert_eq!(s.waiter_count(Direction::Read), 0);
+        wake.into_iter().for_each(Waker::wake);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        // The other direction saw nothing.
+        assert_eq!(s.tick(Direction::Write), 0);
+    }
+
+    #[test]
+    fn a_waker_registered_after_an_edge_it_missed_is_refused() {
+        let s = source();
+        let (_count, waker) = counter();
+        let seen = s.tick(Direction::Read);
+        s.on_event(READABLE, &mut Vec::new());
+        // The attempt started before the edge: retry it rather than sleep through the edge.
+        assert!(!s.register_poll_waker(Direction::Read, seen, &waker));
+        assert_eq!(s.waiter_count(Direction::Read), 0);
+    }
+
+    #[test]
+    fn the_same_task_waits_once_per_direction() {
+        let s = source();
+        let (_count, waker) = counter();
+        let seen = s.tick(Direction::Write);
+        assert!(s.register_poll_waker(Direction::Write, seen, &waker));
+        assert!(s.register_poll_waker(Direction::Write, seen, &waker.clone()));
+        assert_eq!(s.tick_or_wait(Direction::Write, &waker), None);
+        // Told apart by `Waker::will_wake`, which is best-effort: under Miri two clones of one
+        // waker need not compare equal (each use of a vtable may get its own address), so
+        // there the task may be listed more than once, which costs a spare wake, no more.
+        if !cfg!(miri) {
+            assert_eq!(s.waiter_count(Direction::Write), 1);
+        }
+    }
+
+    #[test]
+    fn a_short_read_clears_ready_unless_an_edge_or_a_hang_up_came_with_it() {
+        let s = source();
+        let (_count, waker) = counter();
+        // A new source is suspect (nothing is known of it) until a `WouldBlock` confirms it
+        // empty.
+        assert!(s.is_suspect(Direction::Read));
+        assert!(s.register_poll_waker(Direction::Read, 0, &waker));
+        assert!(!s.is_suspect(Direction::Read));
+        s.on_event(READABLE, &mut Vec::new());
+        let seen = s.tick_or_wait(Direction::Read, &waker).expect("ready");
+        // An edge during the read: keep `ready`, the new data may be there.
+        s.on_event(READABLE, &mut Vec::new());
+        s.clear_after_short_read(Direction::Read, seen);
+        assert!(s.is_ready(Direction::Read));
+        // No edge since: the queue ran dry.
+        let seen = s.tick(Direction::Read);
+        s.clear_after_short_read(Direction::Read, seen);
+        assert!(!s.is_ready(Direction::Read));
+        // A hang-up came with the edge: never cleared by a short read.
+        s.on_event(
+            SourceEvent {
+                suspect: true,
+                ..READABLE
+            },
+            &mut Vec::new(),
+        );
+        assert!(s.is_suspect(Direction::Read));
+        let seen = s.tick(Direction::Read);
+        s.clear_after_short_read(Direction::Read, seen);
+        assert!(s.is_ready(Direction::Read));
+    }
+}
