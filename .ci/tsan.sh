@@ -54,7 +54,9 @@ echo "the planted race was reported"
 echo "==> executor, sync, timers, reactor: every unit and integration test"
 # `idle_cpu` and `idle_cpu_driving` measure CPU time, which TSan's shadow-memory work inflates;
 # they are run (not skipped) and pass because they measure an idle runtime.
-tsan_test -p magpie-executor -p magpie-sync -p magpie-timers -p magpie-reactor --lib --tests
+# `fault-injection`: without it cargo would leave out executor/tests/faults.rs without a word.
+tsan_test -p magpie-executor -p magpie-sync -p magpie-timers -p magpie-reactor --lib --tests \
+    --features magpie-executor/fault-injection
 echo "==> the stress tests: many sockets and timers with workers driving the reactor; all parts together"
 tsan_test -p magpie --test driving_turn --test together --test sim
 

@@ -197,11 +197,14 @@ async fn client(
         };
         let roll = rng.below(100);
         if roll < 3 {
-            // Reset mid-request.
-            s.write_all(&request).await?;
+            // Reset mid-request. A failed write is a lost request, not a reset.
+            let fate = match s.write_all(&request).await {
+                Ok(()) => Fate::Reset,
+                Err(_) => Fate::Lost,
+            };
             reset_on_close(s);
             stream = None;
-            ledger.settle(guard.id.take().unwrap(), Fate::Reset);
+            ledger.settle(guard.id.take().unwrap(), fate);
             continue;
         }
         // 5 %: a timeout shorter than the server's delay, which it most likely misses.
@@ -300,8 +303,9 @@ fn main() -> ExitCode {
             let victim = seeds.below(clients.len() as u64) as usize;
             clients[victim].abort();
             let old = std::mem::replace(&mut clients[victim], spawn_client(victim, seeds.next()));
-            if let Err(err) = old.await {
-                assert!(err.is_cancelled(), "a client failed: {err}");
+            match old.await {
+                Ok(result) => result.expect("client I/O"),
+                Err(err) => assert!(err.is_cancelled(), "a client failed: {err}"),
             }
             if warm_rss.is_none() && Instant::now() >= warm_up {
                 warm_rss = Some(rss_kb());
@@ -316,10 +320,16 @@ fn main() -> ExitCode {
         }
         server.abort();
         let _ = server.await;
-        (warm_rss.unwrap_or_else(rss_kb), rss_kb())
+        let warm_rss = warm_rss.expect("the warm-up ended before the run did");
+        (warm_rss, rss_kb())
     });
     drop(rt);
     let elapsed = start.elapsed();
+    // A joined thread may linger in /proc for a moment while it exits.
+    let settle = Instant::now() + Duration::from_secs(5);
+    while threads() != threads_before && Instant::now() < settle {
+        std::thread::sleep(Duration::from_millis(10));
+    }
 
     let fates = ledger.fates.lock().unwrap().clone();
     let count = |fate| fates.get(&fate).copied().unwrap_or(0);

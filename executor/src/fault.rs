@@ -12,9 +12,11 @@ thread_local! {
 
 /// Makes thread starts requested from the calling thread fail as if the OS refused them
 /// (`EAGAIN`): after `succeed` more successful starts, the next `fail` ones fail. Covers the
-/// threads magpie starts — workers in [`Builder::build`](crate::Builder::build), the blocking
-/// pool's threads (started by the thread that calls `spawn_blocking`), the shutdown and
-/// watchdog threads. `fail_thread_starts(0, 0)` turns it off.
+/// threads the executor starts — workers in [`Builder::build`](crate::Builder::build), the
+/// blocking pool's threads (started by the thread that calls `spawn_blocking`), the shutdown
+/// and debug-mode watchdog threads (the watchdog starts first in `build`, so with
+/// `MAGPIE_DEBUG` set it takes one of the starts); not the reactor's threads.
+/// `fail_thread_starts(0, 0)` turns it off.
 ///
 /// # Examples
 ///
@@ -28,6 +30,12 @@ thread_local! {
 /// ```
 pub fn fail_thread_starts(succeed: usize, fail: usize) {
     THREAD_STARTS.with(|starts| starts.set((succeed, fail)));
+}
+
+/// How many of the injected failures are still to come on the calling thread (0 once they have
+/// all been used), so that a test can check its fault was hit.
+pub fn pending_thread_start_failures() -> usize {
+    THREAD_STARTS.with(|starts| starts.get().1)
 }
 
 /// `Err` when the thread start being requested is one to fail.

@@ -15,7 +15,8 @@
 //! caller, who wakes them after unlocking.
 
 use std::fmt;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Waker;
 
 const NIL: usize = usize::MAX;
@@ -235,6 +236,19 @@ impl<T> WaitList<T> {
     }
 }
 
+/// Says once per process that a `Waker` panicked in `wake` (see `WakeList::wake_nonempty`).
+#[cold]
+fn report_panicking_waker() {
+    // A plain std atomic, outside any protocol: it only keeps the report to one line.
+    static REPORTED: AtomicBool = AtomicBool::new(false);
+    if !REPORTED.swap(true, Ordering::Relaxed) {
+        eprintln!(
+            "magpie-sync: a Waker panicked in wake(); the panic was caught so that no other \
+             waiter, item, permit or lock is lost (an executor bug; reported once)"
+        );
+    }
+}
+
 /// Wakers collected under a lock, to be woken once it is released.
 ///
 /// The first two live inline, so the common release allocates nothing; more spill into a
@@ -292,18 +306,16 @@ impl WakeList {
             second,
             spilled,
         } = self;
-        // A `wake` that panics (a buggy waker) must not cost the others their wake-up: each is
-        // woken inside `catch_unwind`, and the first panic is passed on to the caller once all
-        // have been. The primitive's state was settled under its lock before any wake, so it
-        // stays consistent either way. (No cost without a panic: unwinding is table-driven.)
-        let mut panicked = None;
+        // A `wake` that panics (a buggy waker) must cost nothing else: not the other waiters'
+        // wake-ups, and not what the caller was handing over or taking (an item it took, the
+        // permits it acquired, the lock it released), which unwinding out of here would drop.
+        // So each wake runs inside `catch_unwind` and a panic stops here, reported on stderr
+        // (once per process). The primitive's state was settled under its lock before any wake.
+        // (No cost without a panic: unwinding is table-driven.)
         for waker in first.into_iter().chain(second).chain(spilled) {
-            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {
-                panicked.get_or_insert(panic);
+            if catch_unwind(AssertUnwindSafe(|| waker.wake())).is_err() {
+                report_panicking_waker();
             }
-        }
-        if let Some(panic) = panicked {
-            resume_unwind(panic);
         }
     }
 }

@@ -310,7 +310,7 @@ impl Runtime {
             // where they are, undropped, rather than this thread waiting on itself.
             debug::stderr_line(format_args!(
                 "magpie: cannot start the shutdown thread ({err}): the workers stop, but the \
-                 tasks left on the runtime are not dropped"
+                 tasks left on the runtime may not be dropped"
             ));
             shutdown::begin(&self.handle.shared);
         }
