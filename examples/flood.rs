@@ -140,18 +140,28 @@ fn main() -> ExitCode {
         }
     });
 
-    // Hold every worker so that nothing runs while we spawn.
+    // Hold every worker so that nothing runs while we spawn, and wait until each holds one.
     let spawning = Arc::new(AtomicBool::new(true));
+    let held = Arc::new(AtomicUsize::new(0));
     let plugs: Vec<_> = (0..workers)
         .map(|_| {
-            let spawning = spawning.clone();
+            let (spawning, held) = (spawning.clone(), held.clone());
             rt.spawn(async move {
+                held.fetch_add(1, Ordering::AcqRel);
                 while spawning.load(Ordering::Acquire) {
                     std::thread::sleep(Duration::from_micros(100));
                 }
             })
         })
         .collect();
+    let waited = Instant::now();
+    while held.load(Ordering::Acquire) < workers {
+        if waited.elapsed() > Duration::from_secs(10) {
+            eprintln!("flood: FAILED: the workers did not all take a plug within 10 s");
+            return ExitCode::FAILURE;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let start = Instant::now();
     let handle = rt.handle();
     for _ in 0..tasks {
@@ -165,6 +175,9 @@ fn main() -> ExitCode {
         }));
     }
     let spawned_in = start.elapsed();
+    // The peak is now, with every task spawned and none run: sample it here too, in case the
+    // sampler thread was not scheduled at this moment.
+    let at_peak = (heap(), alive.load(Ordering::Relaxed));
     spawning.store(false, Ordering::Release);
     for plug in plugs {
         rt.block_on(plug).expect("plug");
@@ -177,7 +190,12 @@ fn main() -> ExitCode {
     std::thread::sleep(Duration::from_millis(200));
     let (end, end_rss) = (heap(), rss());
     done.store(true, Ordering::Relaxed);
-    let ((peak, peak_alive), peak_rss) = sampler.join().expect("sampler");
+    let ((sampled, sampled_alive), peak_rss) = sampler.join().expect("sampler");
+    let (peak, peak_alive) = if at_peak.0 >= sampled {
+        at_peak
+    } else {
+        (sampled, sampled_alive)
+    };
 
     let growth = peak.saturating_sub(baseline);
     let per_task = growth.checked_div(peak_alive).unwrap_or(0);
