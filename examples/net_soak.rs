@@ -72,22 +72,10 @@ fn parse_args() -> Result<Options, String> {
     Ok(o)
 }
 
-/// SplitMix64: a seeded program mix, replayable with `--seed`.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+// SplitMix64: a seeded program mix, replayable with `--seed`.
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 /// What became of a request, as the client saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -281,18 +269,18 @@ fn main() -> ExitCode {
         let stop = Arc::new(AtomicBool::new(false));
         let next_id = Arc::new(AtomicU64::new(0));
         let mut seeds = Rng(o.seed);
-        let spawn_client = |index: usize, seed: u64| {
+        let spawn_client = |index: usize, rng: Rng| {
             magpie::spawn(client(
                 index,
                 addr,
                 ledger.clone(),
                 next_id.clone(),
                 stop.clone(),
-                Rng(seed),
+                rng,
             ))
         };
         let mut clients: Vec<_> = (0..o.connections)
-            .map(|i| spawn_client(i, seeds.next()))
+            .map(|i| spawn_client(i, seeds.fork()))
             .collect();
         // The supervisor: every few milliseconds, abort a random client and start another.
         let deadline = start + Duration::from_secs(o.seconds);
@@ -302,7 +290,7 @@ fn main() -> ExitCode {
             magpie::time::sleep(Duration::from_millis(5)).await;
             let victim = seeds.below(clients.len() as u64) as usize;
             clients[victim].abort();
-            let old = std::mem::replace(&mut clients[victim], spawn_client(victim, seeds.next()));
+            let old = std::mem::replace(&mut clients[victim], spawn_client(victim, seeds.fork()));
             match old.await {
                 Ok(result) => result.expect("client I/O"),
                 Err(err) => assert!(err.is_cancelled(), "a client failed: {err}"),

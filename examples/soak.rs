@@ -89,28 +89,9 @@ impl Counters {
     }
 }
 
-/// splitmix64: a tiny, good-enough seeded generator (no dependency needed for this).
-#[derive(Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// A new generator for a task, derived from this one's stream.
-    fn fork(&mut self) -> Rng {
-        Rng(self.next())
-    }
-}
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 /// What a round shares: the counters, the handles of children to reap, the abort board.
 struct Round {

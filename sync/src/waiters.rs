@@ -242,7 +242,10 @@ fn report_panicking_waker() {
     // A plain std atomic, outside any protocol: it only keeps the report to one line.
     static REPORTED: AtomicBool = AtomicBool::new(false);
     if !REPORTED.swap(true, Ordering::Relaxed) {
-        eprintln!(
+        // `writeln!`, not `eprintln!`, which panics when stderr is gone (a closed pipe).
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
             "magpie-sync: a Waker panicked in wake(); the panic was caught so that no other \
              waiter, item, permit or lock is lost (an executor bug; reported once)"
         );

@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::task::{Poll, Wake, Waker};
@@ -31,15 +32,22 @@ fn survives_the_broken_waker<R>(release: impl FnOnce() -> R) -> R {
     catch_unwind(AssertUnwindSafe(release)).expect("the broken waker's panic reached the caller")
 }
 
+/// Two waiters made by `wait`, polled once in line: the first with a broken waker, the second
+/// with a counting one. Both must still be pending.
+fn broken_then_healthy<F: Future + Unpin>(mut wait: impl FnMut() -> F) -> (F, F, Arc<WakeCounter>) {
+    let mut first = wait();
+    assert!(poll_with(&mut first, &broken()).is_pending());
+    let healthy = WakeCounter::new();
+    let mut second = wait();
+    assert!(poll_with(&mut second, &healthy.waker()).is_pending());
+    (first, second, healthy)
+}
+
 #[test]
 fn lock_handed_to_a_broken_waiter_is_not_lost() {
     let lock = Lock::new(0u32);
     let guard = futures_lite::future::block_on(lock.lock());
-    let mut first = Box::pin(lock.lock());
-    assert!(poll_with(&mut first, &broken()).is_pending());
-    let healthy = WakeCounter::new();
-    let mut second = Box::pin(lock.lock());
-    assert!(poll_with(&mut second, &healthy.waker()).is_pending());
+    let (mut first, mut second, healthy) = broken_then_healthy(|| Box::pin(lock.lock()));
 
     // The release hands the lock to the first waiter; waking it panics, caught.
     survives_the_broken_waker(|| drop(guard));
@@ -63,11 +71,7 @@ fn lock_handed_to_a_broken_waiter_is_not_lost() {
 fn lock_handed_to_a_broken_waiter_that_goes_away_passes_on() {
     let lock = Lock::new(());
     let guard = lock.try_lock().expect("free");
-    let mut first = Box::pin(lock.lock());
-    assert!(poll_with(&mut first, &broken()).is_pending());
-    let healthy = WakeCounter::new();
-    let mut second = Box::pin(lock.lock());
-    assert!(poll_with(&mut second, &healthy.waker()).is_pending());
+    let (first, mut second, healthy) = broken_then_healthy(|| Box::pin(lock.lock()));
 
     survives_the_broken_waker(|| drop(guard));
     // Its task never polls again (the waker that would have told it is broken): dropping the
@@ -81,11 +85,7 @@ fn lock_handed_to_a_broken_waiter_that_goes_away_passes_on() {
 fn semaphore_permit_handed_to_a_broken_waiter_is_not_lost() {
     let semaphore = Semaphore::new(1);
     let permit = semaphore.try_acquire().unwrap();
-    let mut first = Box::pin(semaphore.acquire());
-    assert!(poll_with(&mut first, &broken()).is_pending());
-    let healthy = WakeCounter::new();
-    let mut second = Box::pin(semaphore.acquire());
-    assert!(poll_with(&mut second, &healthy.waker()).is_pending());
+    let (first, mut second, healthy) = broken_then_healthy(|| Box::pin(semaphore.acquire()));
 
     survives_the_broken_waker(|| drop(permit));
     drop(first);
@@ -100,11 +100,7 @@ fn semaphore_permit_handed_to_a_broken_waiter_is_not_lost() {
 #[test]
 fn queue_item_handed_to_a_broken_getter_is_not_lost() {
     let queue = Queue::bounded(4);
-    let mut first = Box::pin(queue.get());
-    assert!(poll_with(&mut first, &broken()).is_pending());
-    let healthy = WakeCounter::new();
-    let mut second = Box::pin(queue.get());
-    assert!(poll_with(&mut second, &healthy.waker()).is_pending());
+    let (first, mut second, healthy) = broken_then_healthy(|| Box::pin(queue.get()));
 
     // The item goes straight to the first getter; waking it panics, caught.
     survives_the_broken_waker(|| queue.try_put(7u32).unwrap());

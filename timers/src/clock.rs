@@ -2,10 +2,10 @@
 //! a virtual one that stands still while tasks run and jumps to the next deadline when none
 //! can.
 //!
-//! Every timer reads the time through [`now`] and registers through [`store`], so the same
-//! `sleep`, `timeout` and `interval` run on either clock. On the real path the cost is one
-//! thread-local read per timer created (the thread-local holds `None`); a timer then reads the
-//! time through its store, with no thread-local.
+//! Every timer picks its store through [`store`] when it is created, so the same `sleep`,
+//! `timeout` and `interval` run on either clock. On the real path the cost is one
+//! thread-local read per timer created (the thread-local holds `None`) and one per registration
+//! (`check_polled_on_its_clock`); a timer reads the time through its store, with none.
 //!
 //! The virtual clock of a thread is a timer store on virtual time (`TimerStore::now` reads
 //! it), created once and reused by every deterministic run on that thread: it is leaked, as
@@ -70,27 +70,31 @@ pub(crate) fn store() -> &'static TimerStore {
 /// In those two cases, with a message that says which.
 #[inline]
 pub(crate) fn check_polled_on_its_clock(store: &TimerStore) {
-    match (store.virtual_ticks().is_some(), entered()) {
-        (false, None) => {}
-        _ => clock_mismatch(store),
+    let current = entered();
+    let on_its_clock = match current {
+        None => store.virtual_ticks().is_none(),
+        Some(current) => std::ptr::eq(store, current),
+    };
+    if !on_its_clock {
+        clock_mismatch(current.is_some());
     }
 }
 
-/// The cold half of `check_polled_on_its_clock`.
+/// The cold half of `check_polled_on_its_clock`: a timer polled off its clock.
 #[cold]
 #[inline(never)]
-fn clock_mismatch(store: &TimerStore) {
-    match (store.virtual_ticks().is_some(), entered()) {
-        (true, Some(current)) if std::ptr::eq(store, current) => {}
-        (false, None) => {}
-        (false, Some(_)) => panic!(
+fn clock_mismatch(inside_a_simulation: bool) -> ! {
+    if inside_a_simulation {
+        panic!(
             "a timer created outside magpie's deterministic runtime (magpie::sim) was polled \
-             inside it: create it inside the simulation, whose virtual clock it must follow"
-        ),
-        (true, _) => panic!(
+             inside it (or it was made in an earlier run): create it inside the simulation, \
+             whose virtual clock it must follow"
+        )
+    } else {
+        panic!(
             "a timer created inside magpie's deterministic runtime (magpie::sim) was polled \
-             outside it, or in a later run: it can only fire on the virtual clock it was made on"
-        ),
+             outside it: it can only fire on the virtual clock it was made on"
+        )
     }
 }
 
@@ -178,22 +182,22 @@ impl VirtualClockGuard {
     /// is pending.
     pub fn advance_to_next_timer(&self) -> Option<Instant> {
         let pending = self.pending_timers();
+        // The wheel reports the next instant at which it has work: the earliest deadline, or
+        // earlier, where a far timer moves down a level. Step through those (no task can run in
+        // between, so none observes them) until a timer has fired.
+        let mut next = self.clock.fire_expired(self.now())?;
         loop {
-            // The wheel reports the next instant at which it has work: the earliest deadline,
-            // or earlier, where a far timer moves down a level. Step through those (no task can
-            // run in between, so none observes them) until a timer has fired.
-            let next = self.clock.fire_expired(self.now())?;
             let tick = self.clock.tick_at_or_after(next);
             assert!(
-                tick > Self::ticks(self.clock).load(Ordering::Relaxed),
+                self.move_to(tick),
                 "magpie's virtual clock: the timer store reported work at or before now \
                  (a bug in magpie)"
             );
-            Self::ticks(self.clock).store(tick, Ordering::Relaxed);
-            self.clock.fire_expired(self.now());
+            let after = self.clock.fire_expired(self.now());
             if self.pending_timers() < pending {
                 return Some(self.now());
             }
+            next = after.expect("a timer is pending: it did not fire");
         }
     }
 
@@ -201,12 +205,18 @@ impl VirtualClockGuard {
     /// (never back: an earlier instant leaves it where it is), and fires every timer due by
     /// then, in deadline order, waking their tasks.
     pub fn advance_to(&self, instant: Instant) {
-        let tick = self.clock.tick_at_or_after(instant);
+        self.move_to(self.clock.tick_at_or_after(instant));
+        self.clock.fire_expired(self.now());
+    }
+
+    /// Sets the time to `tick` if that is later than now; `false` (time unchanged) otherwise.
+    fn move_to(&self, tick: u64) -> bool {
         let ticks = Self::ticks(self.clock);
-        if tick > ticks.load(Ordering::Relaxed) {
+        let later = tick > ticks.load(Ordering::Relaxed);
+        if later {
             ticks.store(tick, Ordering::Relaxed);
         }
-        self.clock.fire_expired(self.now());
+        later
     }
 
     /// Timers pending on this clock.

@@ -19,6 +19,7 @@ use std::sync::OnceLock;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
+use crossbeam_utils::CachePadded;
 use magpie_reactor::timer_hook::{notify_reactor, set_timer_driver, TimerDriver};
 
 use crate::loom::{lock, AtomicU64, Mutex, MutexGuard, Ordering};
@@ -78,7 +79,7 @@ pub(crate) struct TimerStore {
     /// The tick the reactor will wake for, or `NO_TICK` (see the module docs). On cache lines
     /// of its own: registrations and the reactor write it, while every `Sleep` poll reads the
     /// fields beside it (`origin`, `virtual_ticks`).
-    reactor_wake: CacheLines<AtomicU64>,
+    reactor_wake: CachePadded<AtomicU64>,
     /// Wakes the reactor thread (`notify_reactor` for the process store).
     notify: fn(),
     /// Installs this store as the reactor's timer driver, once, on first registration.
@@ -91,11 +92,6 @@ pub(crate) struct TimerStore {
     virtual_ticks: Option<AtomicU64>,
 }
 
-/// A value alone on its cache lines (two: adjacent-line prefetching pairs them).
-#[repr(align(128))]
-#[derive(Debug)]
-struct CacheLines<T>(T);
-
 impl TimerStore {
     /// A store with `shards` shards whose registrations call `notify` when they make the
     /// earliest deadline earlier. It is not installed in the reactor.
@@ -106,7 +102,7 @@ impl TimerStore {
             shards: (0..shards)
                 .map(|_| Shard(Mutex::new(Wheel::new())))
                 .collect(),
-            reactor_wake: CacheLines(AtomicU64::new(NO_TICK)),
+            reactor_wake: CachePadded::new(AtomicU64::new(NO_TICK)),
             notify,
             install: None,
             installed: std::sync::Once::new(),
@@ -155,7 +151,7 @@ impl TimerStore {
         for wheel in wheels.iter_mut() {
             **wheel = Wheel::new();
         }
-        self.reactor_wake.0.store(NO_TICK, Ordering::Release);
+        self.reactor_wake.store(NO_TICK, Ordering::Release);
         true
     }
 
@@ -295,13 +291,13 @@ impl TimerStore {
         // our insert, it locked our shard before we did, so its `swap` happens-before this
         // load, which therefore reads `NO_TICK` or the scan's result (coherence); only a value
         // at or before `tick` is skipped, and the reactor wakes up by then and scans again.
-        if tick >= self.reactor_wake.0.load(Ordering::Acquire) {
+        if tick >= self.reactor_wake.load(Ordering::Acquire) {
             return;
         }
         // AcqRel: pairs with the reactor's `swap` and `fetch_min` so that, whichever RMW comes
         // first on `reactor_wake`, either the reactor's later shard lock sees our insert
         // (our unlock happens-before its lock), or we read the reactor's value and notify.
-        let previous = self.reactor_wake.0.fetch_min(tick, Ordering::AcqRel);
+        let previous = self.reactor_wake.fetch_min(tick, Ordering::AcqRel);
         if tick < previous {
             (self.notify)();
         }
@@ -312,7 +308,7 @@ impl TimerStore {
         // AcqRel: see `announce`. From here until the `fetch_min` below, every registration
         // sees `NO_TICK` and notifies, so none can be missed by this scan.
         #[cfg(not(magpie_mutant = "timers_no_scan_reset"))]
-        self.reactor_wake.0.swap(NO_TICK, Ordering::AcqRel);
+        self.reactor_wake.swap(NO_TICK, Ordering::AcqRel);
         let now_tick = self.now_tick(now);
         let mut fired = Vec::new();
         let mut earliest = NO_TICK;
@@ -325,7 +321,7 @@ impl TimerStore {
         }
         // Published before waking, so that woken tasks re-registering later timers (an
         // `Interval`, a sleep in a loop) see the new value and do not notify needlessly.
-        self.reactor_wake.0.fetch_min(earliest, Ordering::AcqRel);
+        self.reactor_wake.fetch_min(earliest, Ordering::AcqRel);
         // Each shard's batch is in tick order; merge them (a stable sort of sorted runs) so
         // that timers fire in deadline order across shards too. Woken with every shard unlocked.
         fired.sort_by_key(|&(tick, _)| tick);

@@ -75,15 +75,14 @@ impl Clock {
     /// Out of line and non-generic: only the ready path of `Timeout::poll` is inlined into
     /// its caller.
     pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let store = match *self {
+        let (store, deadline) = match *self {
             Clock::Sleeping(ref mut sleep) => return Pin::new(sleep).poll(cx),
-            _ => clock::store(),
-        };
-        let deadline = match *self {
             // The clock starts now, at the first poll that found the inner future pending.
-            Clock::After(duration) => store.now().checked_add(duration),
-            Clock::At(deadline) => deadline,
-            Clock::Sleeping(_) => unreachable!("returned above"),
+            Clock::After(duration) => {
+                let store = clock::store();
+                (store, store.now().checked_add(duration))
+            }
+            Clock::At(deadline) => (clock::store(), deadline),
         };
         *self = Clock::Sleeping(Sleep::new_in(store, deadline));
         let Clock::Sleeping(sleep) = self else {

@@ -31,5 +31,7 @@ mod try_join_all;
 pub use as_completed::{as_completed, AsCompleted};
 pub use either::Either;
 pub use join_all::{join_all, JoinAll};
+#[cfg(not(loom))]
+pub(crate) use select::replace_coin;
 pub use select::{race, select, wait_any, Race, Select, WaitAny};
 pub use try_join_all::{try_join_all, TryJoinAll};

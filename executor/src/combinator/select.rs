@@ -164,20 +164,16 @@ impl<A, B> fmt::Debug for Race<A, B> {
     }
 }
 
-/// A fair coin: which side `Select` polls first.
-///
-/// Inside the deterministic runtime, the simulation's seeded generator, so that a seed replays
-/// `select` and `race` too. Elsewhere a xorshift64 generator per thread, seeded from std's
-/// per-process random hash keys; the top bit is used (the best-mixed one of xorshift).
+thread_local! {
+    /// This thread's coin: a xorshift64 state, seeded from std's per-process random hash keys,
+    /// or from the run's seed while the thread runs the deterministic runtime.
+    static COIN: Cell<u64> = Cell::new(seed());
+}
+
+/// A fair coin: which side `Select` polls first. The top bit of the thread's xorshift64 state
+/// (the best-mixed one of xorshift).
 fn coin_flip() -> bool {
-    #[cfg(not(loom))]
-    if let Some(heads) = crate::sim::coin_flip() {
-        return heads;
-    }
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new(seed());
-    }
-    STATE.with(|state| {
+    COIN.with(|state| {
         let mut x = state.get();
         x ^= x << 13;
         x ^= x >> 7;
@@ -185,6 +181,14 @@ fn coin_flip() -> bool {
         state.set(x);
         x >> 63 == 1
     })
+}
+
+/// Sets this thread's coin to `state` (made non-zero, as xorshift needs) and returns the one
+/// it replaces: the deterministic runtime seeds it from its run's seed, so that `select` and
+/// `race` replay with the seed too, and puts the old one back afterwards.
+#[cfg(not(loom))]
+pub(crate) fn replace_coin(state: u64) -> u64 {
+    COIN.with(|coin| coin.replace(state | 1))
 }
 
 fn seed() -> u64 {

@@ -72,7 +72,7 @@ pub(crate) fn set_owner(owner: usize) {
     OWNER.with(|o| o.set(owner));
 }
 
-/// The address of the runtime whose thread this is (0 for none).
+/// Marks this thread as the one running the own shutdown sequence of the runtime at `runtime`.
 pub(crate) fn set_shutting_down(runtime: usize) {
     SHUTTING_DOWN.with(|s| s.set(runtime));
 }
@@ -82,6 +82,7 @@ pub(crate) fn shutting_down() -> usize {
     SHUTTING_DOWN.try_with(Cell::get).unwrap_or(0)
 }
 
+/// The address of the runtime whose thread this is (0 for none).
 pub(crate) fn owner() -> usize {
     OWNER.try_with(Cell::get).unwrap_or(0)
 }

@@ -202,11 +202,7 @@ impl Shared {
         }
         // Step 1 of the shutdown sequence at once, so that nothing spawned from now on runs;
         // the thread below repeats it (it is idempotent) and does the rest.
-        this.shutdown.store(true, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
-        for unparker in this.unparkers.iter() {
-            unparker.unpark();
-        }
+        super::shutdown::begin(this);
         // Taken out first: the wakers run with the lock released.
         let waiters = std::mem::take(&mut *lock(&this.cause_waiters));
         for waker in waiters {

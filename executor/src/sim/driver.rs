@@ -68,6 +68,22 @@ struct Entered {
     _context: context::HandleGuard,
 }
 
+/// While it lives, the thread's `select` coin follows the run's seed; the coin it had comes back
+/// on drop.
+struct SeededCoin(u64);
+
+impl SeededCoin {
+    fn new(rng: &mut Rng) -> SeededCoin {
+        SeededCoin(crate::combinator::replace_coin(rng.next_u64()))
+    }
+}
+
+impl Drop for SeededCoin {
+    fn drop(&mut self) {
+        crate::combinator::replace_coin(self.0);
+    }
+}
+
 /// Runs `future` and every task it spawns to completion under `settings`.
 pub(crate) fn run<F: Future>(
     settings: &Settings,
@@ -80,8 +96,10 @@ pub(crate) fn run<F: Future>(
     );
     // Declared in the order they are set up; they drop in reverse (also when a panic unwinds):
     // the queued entries and the main future, the runtime, the handle context, the I/O
-    // refusal, the clock, the generator.
-    let _rng = rng::install(Rng::new(settings.seed));
+    // refusal, the clock, the generator, the coin.
+    let mut rng = Rng::new(settings.seed);
+    let _coin = SeededCoin::new(&mut rng);
+    let _rng = rng::install(rng);
     let clock = VirtualClockGuard::enter();
     let _no_io = RealIoDenied::enter(NO_REAL_IO);
     let rt = Runtime::start_deterministic();

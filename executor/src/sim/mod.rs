@@ -79,12 +79,6 @@ use crate::TaskDump;
 pub use duplex::{duplex, SimStream};
 pub use seeds::check;
 
-/// A fair coin from the running simulation's generator; `None` outside a simulation (for the
-/// combinators' choice of which side to poll first).
-pub(crate) fn coin_flip() -> Option<bool> {
-    rng::with(|rng| rng.next_u64() >> 63 == 1)
-}
-
 /// A deterministic run's settings: its seed, a bound on the number of polls, and whether to
 /// record the trace of polls.
 ///
