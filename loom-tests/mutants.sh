@@ -29,6 +29,7 @@ mutants=(
   "lock_cancel_keeps_handoff|sync_lock|cancelled_waiter_passes_the_lock_on|a cancelled Lock waiter that was handed the lock keeps it"
   "event_set_wakes_one|sync_event|set_racing_wait_leaves_no_waiter_behind|Event::set wakes only the first waiter"
   "queue_close_drops_parked_values|sync_queue|close_racing_puts_delivers_or_hands_back|Queue::close drops a parked putter's item instead of handing it back"
+  "queue_settle_skips_look|sync_queue|woken_waiters_and_barging_lose_no_wakeup_locked_store|a getter that announces itself does not look at the queue again before it sleeps (an item pushed just before is left unseen)"
   "semaphore_cancel_loses_permits|sync_semaphore|permits_conserved_under_cancellation|permits handed to a cancelled Semaphore waiter are lost"
   "oneshot_drop_wakes_nobody|sync_oneshot|sender_dropped_while_receiving|a oneshot Sender dropped unsent does not wake the waiting receiver"
   "granted_cancel_loses_permits|sync_semaphore|starved_waiter_dropped_after_the_handoff_returns_the_permit|permits handed (by a starvation handoff) to a cancelled Semaphore waiter are lost"

@@ -9,51 +9,97 @@ use loom::future::block_on;
 use loom::sync::Arc;
 use loom::thread;
 use magpie_loom_tests::model;
-use magpie_sync::Queue;
+use magpie_sync::{PriorityQueue, Queue};
+
+/// Every queue waits on one protocol over one of two stores; the models below run over both:
+/// the lock-free ring (`Queue::bounded`) and the mutex-guarded buffer (`PriorityQueue`, whose
+/// store an unbounded `Queue` shares). A queue handle's operations, for either kind.
+trait AnyQueue: Send + Sync + 'static {
+    fn put(&self, item: u32) -> Result<(), u32>;
+    fn try_put(&self, item: u32) -> bool;
+    fn get(&self) -> Result<u32, magpie_sync::Closed>;
+    fn try_get(&self) -> Option<u32>;
+    fn close(&self);
+    fn is_empty(&self) -> bool;
+}
+
+macro_rules! any_queue {
+    ($queue:ident) => {
+        impl AnyQueue for $queue<u32> {
+            fn put(&self, item: u32) -> Result<(), u32> {
+                block_on($queue::put(self, item)).map_err(|err| err.into_inner())
+            }
+            fn try_put(&self, item: u32) -> bool {
+                $queue::try_put(self, item).is_ok()
+            }
+            fn get(&self) -> Result<u32, magpie_sync::Closed> {
+                block_on($queue::get(self))
+            }
+            fn try_get(&self) -> Option<u32> {
+                $queue::try_get(self).ok()
+            }
+            fn close(&self) {
+                $queue::close(self)
+            }
+            fn is_empty(&self) -> bool {
+                $queue::is_empty(self)
+            }
+        }
+    };
+}
+any_queue!(Queue);
+any_queue!(PriorityQueue);
 
 /// A bounded(1) queue, two producers, one consumer, and `close` racing them. Every item is
 /// either delivered to the consumer (and its `put` said `Ok`) or handed back to its putter
 /// (`Err(PutError(item))`): none lost, none duplicated.
 #[test]
 fn close_racing_puts_delivers_or_hands_back() {
-    model(|| {
-        let queue = Arc::new(Queue::bounded(1));
-        let producers: Vec<_> = [1u32, 2]
-            .into_iter()
-            .map(|item| {
-                let queue = queue.clone();
-                thread::spawn(move || match block_on(queue.put(item)) {
-                    Ok(()) => (item, None),
-                    Err(err) => (item, Some(err.into_inner())),
-                })
+    model(|| close_racing_puts(Arc::new(Queue::bounded(1))));
+}
+
+/// The same over the mutex-guarded store.
+#[test]
+fn close_racing_puts_delivers_or_hands_back_locked_store() {
+    model(|| close_racing_puts(Arc::new(PriorityQueue::bounded(1))));
+}
+
+fn close_racing_puts<Q: AnyQueue>(queue: Arc<Q>) {
+    let producers: Vec<_> = [1u32, 2]
+        .into_iter()
+        .map(|item| {
+            let queue = queue.clone();
+            thread::spawn(move || match queue.put(item) {
+                Ok(()) => (item, None),
+                Err(back) => (item, Some(back)),
             })
-            .collect();
-        let mut received = Vec::new();
-        // The consumer takes what it can before and after the close.
-        if let Ok(item) = queue.try_get() {
-            received.push(item);
-        }
-        queue.close();
-        while let Ok(item) = block_on(queue.get()) {
-            received.push(item);
-        }
-        for producer in producers {
-            let (item, handed_back) = producer.join().unwrap();
-            match handed_back {
-                None => assert!(received.contains(&item), "{item} was accepted but lost"),
-                Some(back) => {
-                    assert_eq!(back, item);
-                    assert!(
-                        !received.contains(&item),
-                        "{item} delivered and handed back"
-                    );
-                }
+        })
+        .collect();
+    let mut received = Vec::new();
+    // The consumer takes what it can before and after the close.
+    if let Some(item) = queue.try_get() {
+        received.push(item);
+    }
+    queue.close();
+    while let Ok(item) = queue.get() {
+        received.push(item);
+    }
+    for producer in producers {
+        let (item, handed_back) = producer.join().unwrap();
+        match handed_back {
+            None => assert!(received.contains(&item), "{item} was accepted but lost"),
+            Some(back) => {
+                assert_eq!(back, item);
+                assert!(
+                    !received.contains(&item),
+                    "{item} delivered and handed back"
+                );
             }
         }
-        received.sort_unstable();
-        received.dedup();
-        assert!(received.len() <= 2);
-    });
+    }
+    received.sort_unstable();
+    received.dedup();
+    assert!(received.len() <= 2);
 }
 
 /// The bounded queue's wakeup protocol (lock-free ring, one woken waiter per side, bounded
@@ -62,27 +108,34 @@ fn close_racing_puts_delivers_or_hands_back() {
 /// nobody wakes while the other side moved) deadlocks the model; every item arrives exactly once.
 #[test]
 fn woken_waiters_and_barging_lose_no_wakeup() {
-    model(|| {
-        let queue = Arc::new(Queue::bounded(1));
-        let producer = {
-            let queue = queue.clone();
-            thread::spawn(move || {
-                block_on(queue.put(1u32)).unwrap();
-                block_on(queue.put(2u32)).unwrap();
-            })
-        };
-        let getter = {
-            let queue = queue.clone();
-            thread::spawn(move || block_on(queue.get()).unwrap())
-        };
-        let mine = block_on(queue.get()).unwrap();
-        let theirs = getter.join().unwrap();
-        producer.join().unwrap();
-        let mut received = [mine, theirs];
-        received.sort_unstable();
-        assert_eq!(received, [1, 2]);
-        assert!(queue.is_empty());
-    });
+    model(|| woken_waiters_and_barging(Arc::new(Queue::bounded(1))));
+}
+
+/// The same over the mutex-guarded store.
+#[test]
+fn woken_waiters_and_barging_lose_no_wakeup_locked_store() {
+    model(|| woken_waiters_and_barging(Arc::new(PriorityQueue::bounded(1))));
+}
+
+fn woken_waiters_and_barging<Q: AnyQueue>(queue: Arc<Q>) {
+    let producer = {
+        let queue = queue.clone();
+        thread::spawn(move || {
+            queue.put(1).unwrap();
+            queue.put(2).unwrap();
+        })
+    };
+    let getter = {
+        let queue = queue.clone();
+        thread::spawn(move || queue.get().unwrap())
+    };
+    let mine = queue.get().unwrap();
+    let theirs = getter.join().unwrap();
+    producer.join().unwrap();
+    let mut received = [mine, theirs];
+    received.sort_unstable();
+    assert_eq!(received, [1, 2]);
+    assert!(queue.is_empty());
 }
 
 /// Getters waiting on a bounded queue when it is closed: one takes the last item, the other
@@ -90,22 +143,29 @@ fn woken_waiters_and_barging_lose_no_wakeup() {
 /// after `close` while an item was left is woken by the pop that drains the queue).
 #[test]
 fn close_wakes_getters_left_waiting_after_the_last_item() {
-    model(|| {
-        let queue = Arc::new(Queue::bounded(1));
-        let getters: Vec<_> = (0..2)
-            .map(|_| {
-                let queue = queue.clone();
-                thread::spawn(move || block_on(queue.get()))
-            })
-            .collect();
-        queue.try_put(7u32).unwrap();
-        queue.close();
-        let results: Vec<_> = getters.into_iter().map(|g| g.join().unwrap()).collect();
-        assert!(
-            results.contains(&Ok(7)) && results.contains(&Err(magpie_sync::Closed)),
-            "{results:?}"
-        );
-    });
+    model(|| close_wakes_getters_left_waiting(Arc::new(Queue::bounded(1))));
+}
+
+/// The same over the mutex-guarded store.
+#[test]
+fn close_wakes_getters_left_waiting_after_the_last_item_locked_store() {
+    model(|| close_wakes_getters_left_waiting(Arc::new(PriorityQueue::bounded(1))));
+}
+
+fn close_wakes_getters_left_waiting<Q: AnyQueue>(queue: Arc<Q>) {
+    let getters: Vec<_> = (0..2)
+        .map(|_| {
+            let queue = queue.clone();
+            thread::spawn(move || queue.get())
+        })
+        .collect();
+    assert!(queue.try_put(7));
+    queue.close();
+    let results: Vec<_> = getters.into_iter().map(|g| g.join().unwrap()).collect();
+    assert!(
+        results.contains(&Ok(7)) && results.contains(&Err(magpie_sync::Closed)),
+        "{results:?}"
+    );
 }
 
 /// A waker that does nothing (the models below poll by hand).

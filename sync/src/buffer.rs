@@ -52,15 +52,6 @@ impl<T> Buffer<T> {
         }
     }
 
-    /// Puts back an item that had been taken out but not consumed, so that it comes out next
-    /// (FIFO) or in its priority order (heap).
-    pub(crate) fn push_front(&mut self, item: T) {
-        match self {
-            Buffer::Fifo(items) => items.push_front(item),
-            Buffer::Heap { .. } => self.push(item),
-        }
-    }
-
     pub(crate) fn pop(&mut self) -> Option<T> {
         match self {
             Buffer::Fifo(items) => items.pop_front(),
@@ -129,17 +120,5 @@ mod tests {
         let mut expected = input.to_vec();
         expected.sort();
         assert_eq!(out, expected);
-    }
-
-    #[test]
-    fn fifo_push_front_comes_out_first() {
-        let mut fifo = Buffer::fifo();
-        fifo.push(1);
-        fifo.push(2);
-        fifo.push_front(0);
-        assert_eq!(
-            (fifo.pop(), fifo.pop(), fifo.pop(), fifo.pop()),
-            (Some(0), Some(1), Some(2), None)
-        );
     }
 }

@@ -15,9 +15,9 @@
 //! | [`oneshot()`] | `loop.create_future()` + `set_result` |
 //!
 //! They only use [`Waker`](std::task::Waker)s, so they work under any executor (magpie, tokio,
-//! `futures_lite::future::block_on`, …). Waiters queue in FIFO order (`Lock`, `Semaphore` and a
-//! bounded [`Queue`] let a newcomer take a free resource ahead of them, a bounded number of
-//! times: see [`Semaphore`] and [`Queue`]), and dropping a pending future is always safe: it
+//! `futures_lite::future::block_on`, …). Waiters queue in FIFO order (`Lock`, `Semaphore` and
+//! the queues let a newcomer take a free resource ahead of them, a bounded number of times: see
+//! [`Semaphore`] and [`Queue`]), and dropping a pending future is always safe: it
 //! leaves the queue, and anything already handed to it (a lock, permits, an item, a turn to
 //! retry) passes on to the next waiter. Internally every primitive keeps its waiters in one
 //! shared FIFO waiter list, touched only inside short critical sections (a bounded `Queue`'s
@@ -42,6 +42,7 @@ mod raw_semaphore;
 mod ring;
 mod rwlock;
 mod semaphore;
+mod store;
 mod waiters;
 
 pub use barrier::{Barrier, BarrierWait, BarrierWaitResult};

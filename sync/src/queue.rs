@@ -34,8 +34,8 @@ macro_rules! queue_handle {
 
             /// Puts `value` in the queue, waiting while it is full.
             ///
-            /// Waiting putters are served in FIFO order (a bounded [`Queue`]: FIFO with bounded
-            /// barging, see its docs). Fails, handing `value` back, if the queue is closed
+            /// Waiting putters are served in FIFO order, with bounded barging (see [`Queue`]'s
+            /// docs). Fails, handing `value` back, if the queue is closed
             /// (before or while waiting). Dropping the future while it waits drops `value` and
             /// gives up its place (passing on a turn it had been woken for); if the value had
             /// already been accepted, it stays in the queue.
@@ -48,19 +48,19 @@ macro_rules! queue_handle {
             }
 
             /// Puts `value` if there is room right now: it never overtakes putters that sleep
-            /// in the queue, but on a bounded [`Queue`] it may take room that a woken putter
-            /// was woken for (bounded barging, see its docs).
+            /// in the queue, but it may take room that a putter was woken for (bounded
+            /// barging, see [`Queue`]'s docs).
             pub fn try_put(&self, value: T) -> Result<(), TryPutError<T>> {
                 self.channel.try_put(value)
             }
 
             #[doc = concat!("Takes the next item (", $order, "), waiting while the queue is empty.")]
             ///
-            /// Waiting getters are served in FIFO order: an item put while getters wait goes
-            /// straight to the first of them (a bounded [`Queue`]: FIFO with bounded barging,
-            /// see its docs). After [`close`](Self::close), the remaining items are still
-            /// returned, then `Err(Closed)`. Dropping the future gives up its place; an item
-            /// already handed to it goes to the next getter or back to the queue.
+            /// Waiting getters are served in FIFO order, with bounded barging: an item put while
+            /// getters wait wakes the first of them, which takes it unless a newcomer was first
+            /// (at most 4 times; see [`Queue`]'s docs). After [`close`](Self::close), the
+            /// remaining items are still returned, then `Err(Closed)`. Dropping the future gives
+            /// up its place, and passes on a turn it had been woken for.
             pub fn get(&self) -> Get<'_, T> {
                 Get {
                     channel: &self.channel,
@@ -160,16 +160,15 @@ queue_handle! {
     /// Cloning gives another handle to the same queue; every handle can put and get, and each
     /// implements [`Stream`] (the items until the queue is closed and drained).
     ///
-    /// **Fairness:** waiting putters and waiting getters each queue in FIFO order.
-    /// [`unbounded`](Queue::unbounded): strict handoff, as for [`PriorityQueue`].
-    /// [`bounded`](Queue::bounded) (up to 65 536 items; above, as unbounded): *bounded
-    /// barging*. Puts and gets that need not wait take
-    /// no lock. The front waiter of each side is woken (one at a time) when an item (room)
-    /// appears; until it runs, a newcomer or `try_get`/`try_put` may take it first (a
-    /// *miss*: the waiter goes back to the front of the queue). At its 4th miss it is served
-    /// before anyone else: the next item is left for it (room is filled with its value
-    /// directly). Waiters behind it keep their order. Items are never handed to a getter
-    /// that has not run, so nothing is ever in flight.
+    /// **Fairness:** waiting putters and waiting getters each queue in FIFO order, with
+    /// *bounded barging* (the same protocol for every kind of queue). Puts and gets that need
+    /// not wait take no channel lock ([`bounded`](Queue::bounded) up to 65 536 items takes
+    /// none at all: its items live in a lock-free ring). The front waiter of each side is woken
+    /// (one at a time) when an item (room) appears; until it runs, a newcomer or
+    /// `try_get`/`try_put` may take it first (a *miss*: the waiter goes back to the front of
+    /// the queue). At its 4th miss it is served before anyone else: the next item is left for
+    /// it (room is filled with its value directly). Waiters behind it keep their order. Items
+    /// are never handed to a getter that has not run, so nothing is ever in flight.
     /// **Cancellation:** see [`put`](Queue::put) and [`get`](Queue::get): no item is ever lost
     /// or duplicated by dropping a pending future.
     ///
@@ -201,9 +200,9 @@ impl<T> Queue<T> {
 
     /// Creates a queue holding at most `capacity` items, with lock-free puts and gets and
     /// bounded barging (see the type's docs). The ring that makes puts and gets lock-free
-    /// allocates its slots up front, so a capacity above 65 536 gets the mutex-guarded
-    /// channel instead (the same as [`Queue::unbounded`]'s, with strict FIFO handoff and no
-    /// allocation ahead of use).
+    /// allocates its slots up front, so a capacity above 65 536 keeps its items in a
+    /// mutex-guarded buffer instead (as [`Queue::unbounded`] does: no allocation ahead of use,
+    /// the same waiting protocol).
     ///
     /// # Panics
     ///

@@ -39,222 +39,237 @@ fn bounded_zero_panics() {
     let _ = Queue::<u8>::bounded(0);
 }
 
-#[test]
-fn put_waits_while_full_and_completes_when_room_appears() {
-    let queue = Queue::bounded(1);
-    queue.try_put(1).unwrap();
-    assert_eq!(queue.try_put(2), Err(TryPutError::Full(2)));
-    let wakes = WakeCounter::new();
-    let mut put = queue.put(2);
-    assert!(poll_with(&mut put, &wakes.waker()).is_pending());
-    assert_eq!(queue.try_get(), Ok(1));
-    // Taking made room: the putter was woken to retry (bounded queue: bounded barging).
-    assert_eq!(wakes.count(), 1);
-    assert_eq!(poll_once(&mut put), Poll::Ready(Ok(())));
-    assert_eq!(queue.len(), 1);
-    assert_eq!(queue.try_get(), Ok(2));
+/// Runs a test body once per kind of queue given, each as a test of its own in module `$name`.
+/// Every queue waits on one protocol (`sync/src/channel.rs`) over one of two stores (the
+/// lock-free ring of `Queue::bounded`, or the mutex-guarded buffer of an unbounded queue and of
+/// every `PriorityQueue`), so the fairness and cancellation tests run over both. Items put in
+/// increasing order come out in that order from every kind.
+macro_rules! each_queue {
+    ($(#[$doc:meta])* fn $name:ident($queue:ident) in [$($kind:ident: $make:expr),+ $(,)?] $body:block) => {
+        $(#[$doc])*
+        mod $name {
+            use super::*;
+            $(
+                #[test]
+                fn $kind() {
+                    let $queue = $make;
+                    $body
+                }
+            )+
+        }
+    };
 }
 
-/// The unbounded `Queue` and `PriorityQueue` keep strict FIFO handoff to parked putters.
-#[test]
-fn priority_queue_putters_are_served_in_order_and_not_overtaken() {
-    let queue = PriorityQueue::bounded(1);
-    queue.try_put(0).unwrap();
-    let mut p1 = queue.put(1);
-    let mut p2 = queue.put(2);
-    assert!(poll_once(&mut p1).is_pending());
-    assert!(poll_once(&mut p2).is_pending());
-    assert_eq!(queue.try_get(), Ok(0));
-    // Room appeared, but it went to the first parked putter, not to a newcomer.
-    assert!(queue.try_put(9).unwrap_err().is_full());
-    assert_eq!(queue.try_get(), Ok(1));
-    assert_eq!(queue.try_get(), Ok(2));
-    assert!(poll_once(&mut p1).is_ready() && poll_once(&mut p2).is_ready());
+each_queue! {
+    fn put_waits_while_full_and_completes_when_room_appears(queue) in [
+        ring: Queue::bounded(1),
+        heap: PriorityQueue::bounded(1),
+    ] {
+        queue.try_put(1).unwrap();
+        assert_eq!(queue.try_put(2), Err(TryPutError::Full(2)));
+        let wakes = WakeCounter::new();
+        let mut put = queue.put(2);
+        assert!(poll_with(&mut put, &wakes.waker()).is_pending());
+        assert_eq!(queue.try_get(), Ok(1));
+        // Taking made room: the putter was woken to retry (bounded barging).
+        assert_eq!(wakes.count(), 1);
+        assert_eq!(poll_once(&mut put), Poll::Ready(Ok(())));
+        assert_eq!(queue.len(), 1);
+        assert_eq!(queue.try_get(), Ok(2));
+    }
 }
 
 /// The documented bound (`docs/sync.md`): a woken waiter misses at most this many times.
 const MAX_MISSES: usize = 4;
 
-/// Bounded `Queue`: parked putters are woken in order, one at a time; a newcomer may take the
-/// room first (a miss), but at its 4th miss the front putter is handed the next room directly.
-#[test]
-fn a_putter_overtaken_4_times_is_handed_the_room() {
-    let queue = Queue::bounded(1);
-    queue.try_put(0).unwrap();
-    let (w1, w2) = (WakeCounter::new(), WakeCounter::new());
-    let mut p1 = queue.put(1);
-    let mut p2 = queue.put(2);
-    assert!(poll_with(&mut p1, &w1.waker()).is_pending());
-    assert!(poll_with(&mut p2, &w2.waker()).is_pending());
-    for miss in 1..=MAX_MISSES {
+each_queue! {
+    /// Parked putters are woken in order, one at a time; a newcomer may take the room first (a
+    /// miss), but at its 4th miss the front putter is handed the next room directly.
+    fn a_putter_overtaken_4_times_is_handed_the_room(queue) in [
+        ring: Queue::bounded(1),
+        heap: PriorityQueue::bounded(1),
+    ] {
+        queue.try_put(0).unwrap();
+        let (w1, w2) = (WakeCounter::new(), WakeCounter::new());
+        let mut p1 = queue.put(1);
+        let mut p2 = queue.put(2);
+        assert!(poll_with(&mut p1, &w1.waker()).is_pending());
+        assert!(poll_with(&mut p2, &w2.waker()).is_pending());
+        for miss in 1..=MAX_MISSES {
+            assert_eq!(
+                queue.try_get(),
+                Ok(if miss == 1 { 0 } else { 100 + miss - 1 })
+            );
+            assert_eq!(w1.count(), miss, "the front putter is woken");
+            assert_eq!(w2.count(), 0, "only the front putter is woken");
+            // A newcomer barges into the room before the woken putter runs.
+            queue.try_put(100 + miss).unwrap();
+            assert!(poll_with(&mut p1, &w1.waker()).is_pending(), "miss {miss}");
+        }
+        // Starving: the next room goes to p1's value directly; newcomers cannot take it.
+        assert_eq!(queue.try_get(), Ok(100 + MAX_MISSES));
+        assert_eq!(w1.count(), MAX_MISSES + 1);
+        assert!(queue.try_put(9).unwrap_err().is_full());
+        assert_eq!(queue.len(), 1);
+        assert_eq!(poll_once(&mut p1), Poll::Ready(Ok(())));
+        // p2 kept its place behind p1.
+        assert_eq!(queue.try_get(), Ok(1));
+        assert_eq!(w2.count(), 1);
+        assert_eq!(poll_once(&mut p2), Poll::Ready(Ok(())));
+        assert_eq!(queue.try_get(), Ok(2));
+    }
+}
+
+each_queue! {
+    /// A getter woken for an item may be overtaken (by `try_get` here) at most 4 times; then
+    /// the next item is kept for it.
+    fn a_getter_overtaken_4_times_is_handed_the_next_item(queue) in [
+        ring: Queue::bounded(4),
+        heap: PriorityQueue::bounded(4),
+        unbounded_fifo: Queue::unbounded(),
+        unbounded_heap: PriorityQueue::unbounded(),
+    ] {
+        let wakes = WakeCounter::new();
+        let mut getter = queue.get();
+        assert!(poll_with(&mut getter, &wakes.waker()).is_pending());
+        for miss in 1..=MAX_MISSES {
+            queue.try_put(miss).unwrap();
+            assert_eq!(wakes.count(), miss, "the waiting getter is woken");
+            assert_eq!(queue.try_get(), Ok(miss), "a newcomer barges");
+            assert!(
+                poll_with(&mut getter, &wakes.waker()).is_pending(),
+                "miss {miss}"
+            );
+        }
+        queue.try_put(7).unwrap();
         assert_eq!(
             queue.try_get(),
-            Ok(if miss == 1 { 0 } else { 100 + miss - 1 })
+            Err(TryGetError::Empty),
+            "kept for the starving getter"
         );
-        assert_eq!(w1.count(), miss, "the front putter is woken");
-        assert_eq!(w2.count(), 0, "only the front putter is woken");
-        // A newcomer barges into the room before the woken putter runs.
-        queue.try_put(100 + miss).unwrap();
-        assert!(poll_with(&mut p1, &w1.waker()).is_pending(), "miss {miss}");
-    }
-    // Starving: the next room goes to p1's value directly; newcomers cannot take it.
-    assert_eq!(queue.try_get(), Ok(100 + MAX_MISSES));
-    assert_eq!(w1.count(), MAX_MISSES + 1);
-    assert!(queue.try_put(9).unwrap_err().is_full());
-    assert_eq!(queue.len(), 1);
-    assert_eq!(poll_once(&mut p1), Poll::Ready(Ok(())));
-    // p2 kept its place behind p1.
-    assert_eq!(queue.try_get(), Ok(1));
-    assert_eq!(w2.count(), 1);
-    assert_eq!(poll_once(&mut p2), Poll::Ready(Ok(())));
-    assert_eq!(queue.try_get(), Ok(2));
-}
-
-/// Bounded `Queue`: a getter woken for an item may be overtaken (by `try_get` here) at most 4
-/// times; then the next item is kept for it.
-#[test]
-fn a_getter_overtaken_4_times_is_handed_the_next_item() {
-    let queue = Queue::bounded(4);
-    let wakes = WakeCounter::new();
-    let mut getter = queue.get();
-    assert!(poll_with(&mut getter, &wakes.waker()).is_pending());
-    for miss in 1..=MAX_MISSES {
-        queue.try_put(miss).unwrap();
-        assert_eq!(wakes.count(), miss, "the waiting getter is woken");
-        assert_eq!(queue.try_get(), Ok(miss), "a newcomer barges");
+        let mut newcomer = queue.get();
         assert!(
-            poll_with(&mut getter, &wakes.waker()).is_pending(),
-            "miss {miss}"
+            poll_once(&mut newcomer).is_pending(),
+            "newcomers queue behind it"
         );
+        assert_eq!(poll_once(&mut getter), Poll::Ready(Ok(7)));
+        // Barging is allowed again.
+        queue.try_put(8).unwrap();
+        assert_eq!(queue.try_get(), Ok(8));
+        drop(newcomer);
     }
-    queue.try_put(7).unwrap();
-    assert_eq!(
-        queue.try_get(),
-        Err(TryGetError::Empty),
-        "kept for the starving getter"
-    );
-    let mut newcomer = queue.get();
-    assert!(
-        poll_once(&mut newcomer).is_pending(),
-        "newcomers queue behind it"
-    );
-    assert_eq!(poll_once(&mut getter), Poll::Ready(Ok(7)));
-    // Barging is allowed again.
-    queue.try_put(8).unwrap();
-    assert_eq!(queue.try_get(), Ok(8));
-    drop(newcomer);
 }
 
-/// Bounded `Queue`: only one waiting getter is woken at a time; when it has taken its item, it
-/// wakes the next one if more items are there.
-#[test]
-fn woken_getters_pass_the_turn_on() {
-    let queue = Queue::bounded(4);
-    let (w1, w2) = (WakeCounter::new(), WakeCounter::new());
-    let mut g1 = queue.get();
-    let mut g2 = queue.get();
-    assert!(poll_with(&mut g1, &w1.waker()).is_pending());
-    assert!(poll_with(&mut g2, &w2.waker()).is_pending());
-    queue.try_put("a").unwrap();
-    queue.try_put("b").unwrap();
-    assert_eq!((w1.count(), w2.count()), (1, 0));
-    assert_eq!(poll_once(&mut g1), Poll::Ready(Ok("a")));
-    assert_eq!(w2.count(), 1);
-    assert_eq!(poll_once(&mut g2), Poll::Ready(Ok("b")));
-}
-
-#[test]
-fn get_waits_for_an_item_and_getters_are_served_in_order() {
-    let queue = Queue::unbounded();
-    let mut getters: Vec<_> = (0..3).map(|_| queue.get()).collect();
-    for getter in getters.iter_mut().rev() {
-        assert!(poll_once(getter).is_pending());
+each_queue! {
+    /// Only one waiting getter is woken at a time; when it has taken its item, it wakes the
+    /// next one if more items are there.
+    fn woken_getters_pass_the_turn_on(queue) in [
+        ring: Queue::bounded(4),
+        heap: PriorityQueue::bounded(4),
+        unbounded_fifo: Queue::unbounded(),
+        unbounded_heap: PriorityQueue::unbounded(),
+    ] {
+        let (w1, w2) = (WakeCounter::new(), WakeCounter::new());
+        let mut g1 = queue.get();
+        let mut g2 = queue.get();
+        assert!(poll_with(&mut g1, &w1.waker()).is_pending());
+        assert!(poll_with(&mut g2, &w2.waker()).is_pending());
+        queue.try_put("a").unwrap();
+        queue.try_put("b").unwrap();
+        assert_eq!((w1.count(), w2.count()), (1, 0));
+        assert_eq!(poll_once(&mut g1), Poll::Ready(Ok("a")));
+        assert_eq!(w2.count(), 1);
+        assert_eq!(poll_once(&mut g2), Poll::Ready(Ok("b")));
     }
-    for item in ["a", "b", "c"] {
-        queue.try_put(item).unwrap();
+}
+
+each_queue! {
+    fn get_waits_for_an_item_and_getters_are_served_in_order(queue) in [
+        ring: Queue::bounded(4),
+        heap: PriorityQueue::bounded(4),
+        unbounded_fifo: Queue::unbounded(),
+        unbounded_heap: PriorityQueue::unbounded(),
+    ] {
+        let mut getters: Vec<_> = (0..3).map(|_| queue.get()).collect();
+        for getter in getters.iter_mut().rev() {
+            assert!(poll_once(getter).is_pending());
+        }
+        for item in ["a", "b", "c"] {
+            queue.try_put(item).unwrap();
+        }
+        // Arrival order was 2, 1, 0.
+        assert_eq!(poll_once(&mut getters[2]), Poll::Ready(Ok("a")));
+        assert_eq!(poll_once(&mut getters[1]), Poll::Ready(Ok("b")));
+        assert_eq!(poll_once(&mut getters[0]), Poll::Ready(Ok("c")));
     }
-    // Arrival order was 2, 1, 0.
-    assert_eq!(poll_once(&mut getters[2]), Poll::Ready(Ok("a")));
-    assert_eq!(poll_once(&mut getters[1]), Poll::Ready(Ok("b")));
-    assert_eq!(poll_once(&mut getters[0]), Poll::Ready(Ok("c")));
 }
 
-#[test]
-fn an_item_handed_to_a_waiting_getter_cannot_be_stolen() {
-    let queue = Queue::unbounded();
-    let mut getter = queue.get();
-    assert!(poll_once(&mut getter).is_pending());
-    queue.try_put(1).unwrap();
-    assert_eq!(queue.try_get(), Err(TryGetError::Empty));
-    assert_eq!(poll_once(&mut getter), Poll::Ready(Ok(1)));
+each_queue! {
+    /// An item never leaves the queue for a getter that has not run, so a woken getter dropped
+    /// before running loses nothing, and its turn passes to the next getter.
+    fn a_getter_dropped_after_being_woken_passes_the_turn_on(queue) in [
+        ring: Queue::bounded(2),
+        heap: PriorityQueue::bounded(2),
+    ] {
+        let wakes = WakeCounter::new();
+        let mut first = queue.get();
+        let mut second = queue.get();
+        assert!(poll_once(&mut first).is_pending());
+        assert!(poll_with(&mut second, &wakes.waker()).is_pending());
+        queue.try_put(1).unwrap(); // `first` is woken for it
+        assert_eq!(queue.len(), 1, "the item stays in the queue");
+        queue.try_put(2).unwrap();
+        assert!(queue.try_put(3).unwrap_err().is_full());
+        drop(first);
+        assert_eq!(wakes.count(), 1);
+        assert_eq!(poll_once(&mut second), Poll::Ready(Ok(1)));
+        assert_eq!(queue.try_get(), Ok(2));
+    }
 }
 
-#[test]
-fn getter_dropped_right_after_handoff_passes_the_item_to_the_next_getter() {
-    let queue = Queue::unbounded();
-    let mut first = queue.get();
-    assert!(poll_once(&mut first).is_pending());
-    let wakes = WakeCounter::new();
-    let mut second = queue.get();
-    assert!(poll_with(&mut second, &wakes.waker()).is_pending());
-    queue.try_put(7).unwrap(); // handed to `first`
-    drop(first);
-    assert_eq!(wakes.count(), 1);
-    assert_eq!(poll_once(&mut second), Poll::Ready(Ok(7)));
+each_queue! {
+    /// Getters still waiting after `close` are woken (and see `Closed`) when the last item is
+    /// taken, even though nothing more is ever put.
+    fn getters_left_waiting_after_close_see_closed_once_drained(queue) in [
+        ring: Queue::bounded(2),
+        heap: PriorityQueue::bounded(2),
+        unbounded_fifo: Queue::unbounded(),
+        unbounded_heap: PriorityQueue::unbounded(),
+    ] {
+        let mut g1 = queue.get();
+        let mut g2 = queue.get();
+        assert!(poll_once(&mut g1).is_pending());
+        assert!(poll_once(&mut g2).is_pending());
+        queue.try_put(5).unwrap(); // `g1` is woken for it
+        queue.close(); // `g2` is woken by the close
+        let wakes = WakeCounter::new();
+        // The item is still there, and `g1` is on its way for it: `g2` waits again.
+        assert!(poll_with(&mut g2, &wakes.waker()).is_pending());
+        assert_eq!(poll_once(&mut g1), Poll::Ready(Ok(5)));
+        assert_eq!(wakes.count(), 1);
+        assert_eq!(poll_once(&mut g2), Poll::Ready(Err(Closed)));
+    }
 }
 
-#[test]
-fn getter_dropped_right_after_handoff_puts_the_item_back_in_front() {
-    let queue = PriorityQueue::bounded(2);
-    let mut getter = queue.get();
-    assert!(poll_once(&mut getter).is_pending());
-    queue.try_put(2).unwrap(); // handed to the getter
-    queue.try_put(1).unwrap();
-    // The handed-off item still counts against the capacity.
-    assert!(queue.try_put(3).unwrap_err().is_full());
-    drop(getter);
-    assert_eq!(queue.len(), 2);
-    assert_eq!(queue.try_get(), Ok(1));
-    assert_eq!(queue.try_get(), Ok(2));
-}
-
-/// Bounded `Queue`: an item never leaves the queue for a getter that has not run, so a woken
-/// getter dropped before running loses nothing, and its turn passes to the next getter.
-#[test]
-fn bounded_getter_dropped_after_being_woken_passes_the_turn_on() {
-    let queue = Queue::bounded(2);
-    let wakes = WakeCounter::new();
-    let mut first = queue.get();
-    let mut second = queue.get();
-    assert!(poll_once(&mut first).is_pending());
-    assert!(poll_with(&mut second, &wakes.waker()).is_pending());
-    queue.try_put(1).unwrap(); // `first` is woken for it
-    assert_eq!(queue.len(), 1, "the item stays in the queue");
-    queue.try_put(2).unwrap();
-    assert!(queue.try_put(3).unwrap_err().is_full());
-    drop(first);
-    assert_eq!(wakes.count(), 1);
-    assert_eq!(poll_once(&mut second), Poll::Ready(Ok(1)));
-    assert_eq!(queue.try_get(), Ok(2));
-}
-
-/// Bounded `Queue`: getters still waiting after `close` are woken (and see `Closed`) when the
-/// last item is taken, even though nothing more is ever put.
-#[test]
-fn getters_left_waiting_after_close_see_closed_once_drained() {
-    let queue = Queue::bounded(2);
-    let mut g1 = queue.get();
-    let mut g2 = queue.get();
-    assert!(poll_once(&mut g1).is_pending());
-    assert!(poll_once(&mut g2).is_pending());
-    queue.try_put(5).unwrap(); // `g1` is woken for it
-    queue.close(); // `g2` is woken by the close
-    let wakes = WakeCounter::new();
-    // The item is still there, and `g1` is on its way for it: `g2` waits again.
-    assert!(poll_with(&mut g2, &wakes.waker()).is_pending());
-    assert_eq!(poll_once(&mut g1), Poll::Ready(Ok(5)));
-    assert_eq!(wakes.count(), 1);
-    assert_eq!(poll_once(&mut g2), Poll::Ready(Err(Closed)));
+each_queue! {
+    /// A getter woken by `close` while another was woken for the last item, and that other
+    /// dropped before running: the item is still taken (by the getter woken by `close`).
+    fn a_getter_closed_out_still_takes_an_item_left_by_a_dropped_getter(queue) in [
+        ring: Queue::bounded(2),
+        heap: PriorityQueue::bounded(2),
+        unbounded_fifo: Queue::unbounded(),
+        unbounded_heap: PriorityQueue::unbounded(),
+    ] {
+        let mut holder = queue.get();
+        let mut other = queue.get();
+        assert!(poll_once(&mut holder).is_pending());
+        assert!(poll_once(&mut other).is_pending());
+        queue.try_put(5).unwrap(); // `holder` is woken for it
+        queue.close(); // `other` is woken by the close
+        drop(holder); // its turn passes on
+        assert_eq!(poll_once(&mut other), Poll::Ready(Ok(5)));
+        assert_eq!(queue.try_get(), Err(TryGetError::Closed));
+    }
 }
 
 #[test]
@@ -275,21 +290,9 @@ fn putter_dropped_while_waiting_withdraws_its_value() {
     assert_eq!(drops.load(Ordering::SeqCst), 2);
 }
 
+/// A putter woken to retry and dropped first withdraws its value and passes the turn on.
 #[test]
-fn putter_dropped_after_its_value_was_accepted_leaves_it_queued() {
-    let queue = PriorityQueue::bounded(1);
-    queue.try_put(1).unwrap();
-    let mut put = queue.put(2);
-    assert!(poll_once(&mut put).is_pending());
-    assert_eq!(queue.try_get(), Ok(1)); // accepts the parked 2
-    drop(put);
-    assert_eq!(queue.try_get(), Ok(2));
-}
-
-/// Bounded `Queue`: a putter woken to retry and dropped first withdraws its value and passes
-/// the turn on; one whose value was handed the room (after starving) leaves it queued.
-#[test]
-fn bounded_putter_dropped_after_being_woken_passes_the_turn_on() {
+fn a_putter_dropped_after_being_woken_passes_the_turn_on() {
     let drops = Arc::new(AtomicUsize::new(0));
     let queue = Queue::bounded(1);
     queue.try_put(DropCounter(drops.clone())).unwrap();
@@ -309,20 +312,39 @@ fn bounded_putter_dropped_after_being_woken_passes_the_turn_on() {
     assert_eq!(wakes.count(), 1, "the turn passed to p2");
     assert!(poll_once(&mut p2).is_ready());
     assert_eq!(queue.len(), 1);
+}
 
-    // Starve a putter, then drop it after its value was handed the room.
-    let queue = Queue::bounded(1);
-    queue.try_put(0).unwrap();
-    let mut put = queue.put(1);
-    assert!(poll_once(&mut put).is_pending());
+/// Starves a putter of `queue` (bounded(1), holding one item), leaving its value accepted by
+/// the starvation handoff; returns the put, which completes when polled.
+fn starve_putter<'q, Q, P: std::future::Future + Unpin>(
+    queue: &'q Q,
+    put: fn(&'q Q, usize) -> P,
+    try_get: fn(&Q) -> usize,
+    try_put: fn(&Q, usize),
+) -> P {
+    let mut parked = put(queue, 1);
+    assert!(poll_once(&mut parked).is_pending());
     for miss in 1..=MAX_MISSES {
-        queue.try_get().unwrap();
-        queue.try_put(10 + miss).unwrap();
-        assert!(poll_once(&mut put).is_pending());
+        try_get(queue);
+        try_put(queue, 10 + miss);
+        assert!(poll_once(&mut parked).is_pending());
     }
-    queue.try_get().unwrap(); // accepts the parked 1
-    drop(put);
-    assert_eq!(queue.try_get(), Ok(1));
+    try_get(queue); // the handoff accepts the parked 1
+    parked
+}
+
+each_queue! {
+    /// A putter dropped after its value was handed the room (after starving) leaves it queued.
+    fn a_putter_dropped_after_its_value_was_accepted_leaves_it_queued(queue) in [
+        ring: Queue::bounded(1),
+        heap: PriorityQueue::bounded(1),
+    ] {
+        queue.try_put(0).unwrap();
+        let put = starve_putter(&queue, |q, v| q.put(v), |q| q.try_get().unwrap(), |q, v| q.try_put(v).unwrap());
+        drop(put);
+        assert_eq!(queue.try_get(), Ok(1));
+        assert_eq!(queue.try_get(), Err(TryGetError::Empty));
+    }
 }
 
 #[test]
@@ -366,20 +388,6 @@ fn close_hands_values_back_to_pending_putters() {
 }
 
 #[test]
-fn a_closed_out_getter_still_drains_an_item_given_back_after_close() {
-    let queue = Queue::unbounded();
-    let mut holder = queue.get();
-    assert!(poll_once(&mut holder).is_pending());
-    queue.try_put(5).unwrap(); // handed to `holder`
-    let mut other = queue.get();
-    assert!(poll_once(&mut other).is_pending());
-    queue.close(); // `other` is woken with "closed"
-    drop(holder); // gives 5 back
-    assert_eq!(poll_once(&mut other), Poll::Ready(Ok(5)));
-    assert_eq!(queue.try_get(), Err(TryGetError::Closed));
-}
-
-#[test]
 fn join_waits_for_every_task_done() {
     let queue = Queue::unbounded();
     assert_eq!(poll_once(&mut queue.join()), Poll::Ready(()));
@@ -397,35 +405,42 @@ fn join_waits_for_every_task_done() {
     assert_eq!(poll_once(&mut join), Poll::Ready(()));
 }
 
-#[test]
-fn items_accepted_from_parked_putters_count_for_join() {
-    let queue = PriorityQueue::bounded(1);
-    queue.try_put(1).unwrap();
-    let mut put = queue.put(2);
-    assert!(poll_once(&mut put).is_pending());
-    queue.try_get().unwrap();
-    queue.task_done();
-    // 2 was accepted from the parked putter: join still waits for it.
-    assert!(poll_once(&mut queue.join()).is_pending());
-    queue.try_get().unwrap();
-    queue.task_done();
-    assert!(poll_once(&mut queue.join()).is_ready());
+each_queue! {
+    fn items_accepted_by_a_starvation_handoff_count_for_join(queue) in [
+        ring: Queue::bounded(1),
+        heap: PriorityQueue::bounded(1),
+    ] {
+        queue.try_put(0).unwrap();
+        let mut put = starve_putter(&queue, |q, v| q.put(v), |q| q.try_get().unwrap(), |q, v| q.try_put(v).unwrap());
+        // Every item taken so far is done; 1 was accepted from the parked putter.
+        for _ in 0..=MAX_MISSES {
+            queue.task_done();
+        }
+        assert!(poll_once(&mut queue.join()).is_pending());
+        assert!(poll_once(&mut put).is_ready());
+        assert_eq!(queue.try_get(), Ok(1));
+        queue.task_done();
+        assert!(poll_once(&mut queue.join()).is_ready());
+    }
 }
 
-#[test]
-fn items_from_woken_putters_count_for_join() {
-    let queue = Queue::bounded(1);
-    queue.try_put(1).unwrap();
-    let mut put = queue.put(2);
-    assert!(poll_once(&mut put).is_pending());
-    queue.try_get().unwrap();
-    queue.task_done();
-    assert!(poll_once(&mut put).is_ready());
-    // 2 was put by the woken putter: join still waits for it.
-    assert!(poll_once(&mut queue.join()).is_pending());
-    queue.try_get().unwrap();
-    queue.task_done();
-    assert!(poll_once(&mut queue.join()).is_ready());
+each_queue! {
+    fn items_from_woken_putters_count_for_join(queue) in [
+        ring: Queue::bounded(1),
+        heap: PriorityQueue::bounded(1),
+    ] {
+        queue.try_put(1).unwrap();
+        let mut put = queue.put(2);
+        assert!(poll_once(&mut put).is_pending());
+        queue.try_get().unwrap();
+        queue.task_done();
+        assert!(poll_once(&mut put).is_ready());
+        // 2 was put by the woken putter: join still waits for it.
+        assert!(poll_once(&mut queue.join()).is_pending());
+        queue.try_get().unwrap();
+        queue.task_done();
+        assert!(poll_once(&mut queue.join()).is_ready());
+    }
 }
 
 #[test]
@@ -456,7 +471,7 @@ fn a_handle_dropped_with_a_pending_stream_item_passes_it_on() {
     let queue = Queue::unbounded();
     let mut consumer = queue.clone();
     assert!(poll_once(&mut consumer.next()).is_pending());
-    queue.try_put(1).unwrap(); // handed to the stream's pending get
+    queue.try_put(1).unwrap(); // the stream's pending get is woken for it
     drop(consumer);
     assert_eq!(queue.try_get(), Ok(1));
 }
@@ -476,7 +491,7 @@ fn priority_queue_shares_close_join_and_cancellation() {
     let queue = PriorityQueue::bounded(1);
     let mut getter = queue.get();
     assert!(poll_once(&mut getter).is_pending());
-    queue.try_put((2, "b")).unwrap(); // handed to the getter
+    queue.try_put((2, "b")).unwrap(); // the getter is woken for it
     drop(getter);
     queue.close();
     assert_eq!(queue.try_get(), Ok((2, "b")));

@@ -16,8 +16,6 @@ use futures_lite::AsyncWrite;
 use hyper::rt::ReadBufCursor;
 
 use super::{TcpStream, UnixStream};
-use crate::async_io::Attempt;
-use crate::source::Direction;
 
 /// One `recv` of at most `len` bytes into `ptr`.
 ///
@@ -34,10 +32,10 @@ unsafe fn recv_into(fd: RawFd, ptr: *mut u8, len: usize) -> io::Result<usize> {
     }
 }
 
-/// `hyper::rt::Read::poll_read` for a stream: `$read` is the `Async` method the stream's
-/// `AsyncRead` uses (see `stream_io!` in `tcp.rs`).
+/// hyper's I/O traits for a stream whose `core` is a `StreamCore`: reads take the same path
+/// as its `AsyncRead` (`StreamCore::poll_read_with`).
 macro_rules! hyper_io {
-    ($ty:ty, $read:ident) => {
+    ($ty:ty) => {
         impl hyper::rt::Read for $ty {
             fn poll_read(
                 self: Pin<&mut Self>,
@@ -54,9 +52,7 @@ macro_rules! hyper_io {
                     return Poll::Ready(Ok(()));
                 }
                 let ptr = spare.as_mut_ptr().cast::<u8>();
-                let n = ready!($crate::net::tcp::stream_read!(
-                    self.inner,
-                    $read,
+                let n = ready!(self.core.poll_read_with(
                     cx,
                     len,
                     // SAFETY: `ptr..ptr + len` is the cursor's spare room, borrowed for this
@@ -101,5 +97,5 @@ macro_rules! hyper_io {
     };
 }
 
-hyper_io!(TcpStream, poll_stream_read);
-hyper_io!(UnixStream, poll_op);
+hyper_io!(TcpStream);
+hyper_io!(UnixStream);

@@ -31,6 +31,7 @@
 mod addr;
 #[cfg(feature = "hyper")]
 mod hyper_io;
+mod stream;
 mod sys;
 mod tcp;
 mod udp;

@@ -1,17 +1,13 @@
 //! TCP listener and stream.
 
 use super::addr::{resolve, try_each, ToSocketAddrs};
+use super::stream::{stream_traits, ListenerCore, StreamCore};
 use super::sys::{self, Connect};
-use crate::async_io::{attempt_for, Attempt};
-use crate::loom::Arc;
-use crate::source::Direction;
-use crate::Async;
-use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_lite::Stream;
 use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io;
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -33,7 +29,7 @@ use std::task::{Context, Poll};
 /// # std::io::Result::Ok(())
 /// ```
 pub struct TcpListener {
-    inner: Async<std::net::TcpListener>,
+    core: ListenerCore<std::net::TcpListener>,
 }
 
 impl TcpListener {
@@ -43,10 +39,7 @@ impl TcpListener {
     /// The OS's error for the last address tried (for example `AddrInUse`), or the resolver's.
     pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
         let addrs = resolve(addr.query()).await?;
-        let listener = std::net::TcpListener::bind(&addrs[..])?;
-        Ok(TcpListener {
-            inner: Async::new(listener)?,
-        })
+        TcpListener::from_std(std::net::TcpListener::bind(&addrs[..])?)
     }
 
     /// Waits for and accepts a connection; returns the stream and the peer's address.
@@ -54,8 +47,8 @@ impl TcpListener {
     /// # Errors
     /// The OS's `accept` error.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (stream, peer) = self.inner.read_with(|l| l.accept()).await?;
-        Ok((TcpStream::from_std(stream)?, peer))
+        let (core, peer) = self.core.accept().await?;
+        Ok((TcpStream { core }, peer))
     }
 
     /// A never-ending stream of accepted connections.
@@ -84,7 +77,7 @@ impl TcpListener {
     /// # Errors
     /// The OS's `getsockname` error.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get_ref().local_addr()
+        self.core.local_addr()
     }
 
     /// Wraps a bound std listener.
@@ -93,28 +86,12 @@ impl TcpListener {
     /// The OS's error when registering it with the reactor.
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         Ok(TcpListener {
-            inner: Async::new(listener)?,
+            core: ListenerCore::new(listener)?,
         })
     }
 }
 
-impl fmt::Debug for TcpListener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.inner.get_ref().fmt(f)
-    }
-}
-
-impl AsFd for TcpListener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.as_fd()
-    }
-}
-
-impl AsRawFd for TcpListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
-    }
-}
+stream_traits!(listener TcpListener);
 
 /// The stream returned by [`TcpListener::incoming`].
 #[must_use = "streams do nothing unless polled"]
@@ -127,9 +104,9 @@ impl Stream for Incoming<'_> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.listener
-            .inner
-            .poll_op(cx, Direction::Read, Attempt::NeedsReadiness, |l| l.accept())
-            .map(|r| Some(r.and_then(|(s, _)| TcpStream::from_std(s))))
+            .core
+            .poll_accept(cx)
+            .map(|accepted| Some(accepted.map(|core| TcpStream { core })))
     }
 }
 
@@ -169,7 +146,7 @@ impl fmt::Debug for Incoming<'_> {
 /// ```
 #[derive(Clone)]
 pub struct TcpStream {
-    pub(super) inner: Arc<Async<std::net::TcpStream>>,
+    pub(super) core: StreamCore<std::net::TcpStream>,
 }
 
 impl TcpStream {
@@ -189,7 +166,7 @@ impl TcpStream {
     /// The OS's error when registering it with the reactor.
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         Ok(TcpStream {
-            inner: Arc::new(Async::new(stream)?),
+            core: StreamCore::new(stream)?,
         })
     }
 
@@ -198,7 +175,7 @@ impl TcpStream {
     /// # Errors
     /// The OS's `getpeername` error.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get_ref().peer_addr()
+        self.core.peer_addr()
     }
 
     /// The local address.
@@ -206,7 +183,7 @@ impl TcpStream {
     /// # Errors
     /// The OS's `getsockname` error.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get_ref().local_addr()
+        self.core.local_addr()
     }
 
     /// Sets `TCP_NODELAY` (disables Nagle's algorithm when `true`).
@@ -214,7 +191,7 @@ impl TcpStream {
     /// # Errors
     /// The OS's `setsockopt` error.
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.inner.get_ref().set_nodelay(nodelay)
+        self.core.get_ref().set_nodelay(nodelay)
     }
 
     /// Whether `TCP_NODELAY` is set.
@@ -222,7 +199,7 @@ impl TcpStream {
     /// # Errors
     /// The OS's `getsockopt` error.
     pub fn nodelay(&self) -> io::Result<bool> {
-        self.inner.get_ref().nodelay()
+        self.core.get_ref().nodelay()
     }
 
     /// Shuts down the read half, the write half or both (for every clone of this stream).
@@ -230,7 +207,7 @@ impl TcpStream {
     /// # Errors
     /// The OS's `shutdown` error.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.inner.get_ref().shutdown(how)
+        self.core.shutdown(how)
     }
 
     /// Receives data without removing it from the queue.
@@ -238,7 +215,7 @@ impl TcpStream {
     /// # Errors
     /// The OS's `recv` error.
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read_with(|s| s.peek(buf)).await
+        self.core.io().read_with(|s| s.peek(buf)).await
     }
 }
 
@@ -246,12 +223,12 @@ impl TcpStream {
 impl TcpStream {
     /// The stream's reactor source (for the crate's tests).
     pub(crate) fn source(&self) -> &crate::source::Source {
-        &self.inner.source
+        &self.core.io().source
     }
 
     /// The std stream inside (for the crate's tests).
     pub(crate) fn inner_std(&self) -> &std::net::TcpStream {
-        self.inner.get_ref()
+        self.core.get_ref()
     }
 }
 
@@ -272,8 +249,8 @@ async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
         Connect::WouldBlock => return Err(io::Error::from_raw_os_error(libc::EAGAIN)),
     }
     loop {
-        stream.inner.writable().await?;
-        if let Some(e) = stream.inner.get_ref().take_error()? {
+        stream.core.io().writable().await?;
+        if let Some(e) = stream.core.get_ref().take_error()? {
             return Err(e);
         }
         match stream.peer_addr() {
@@ -285,128 +262,4 @@ async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
     }
 }
 
-impl fmt::Debug for TcpStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.inner.get_ref().fmt(f)
-    }
-}
-
-impl AsFd for TcpStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.as_fd()
-    }
-}
-
-impl AsRawFd for TcpStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
-    }
-}
-
-macro_rules! stream_io {
-    ($ty:ty, $std:ty, $shutdown:path) => {
-        $crate::net::tcp::stream_io!($ty, $std, $shutdown, poll_op);
-    };
-    // `$read` is the `Async` method reads go through: `poll_stream_read` (TCP: a short read
-    // clears read readiness) or `poll_op` (always try the syscall; see `unix.rs` for why).
-    ($ty:ty, $std:ty, $shutdown:path, $read:ident) => {
-        impl AsyncRead for $ty {
-            fn poll_read(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                buf: &mut [u8],
-            ) -> Poll<io::Result<usize>> {
-                let len = buf.len();
-                $crate::net::tcp::stream_read!(self.inner, $read, cx, len, |mut s: &$std| s
-                    .read(buf))
-            }
-
-            fn poll_read_vectored(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                bufs: &mut [IoSliceMut<'_>],
-            ) -> Poll<io::Result<usize>> {
-                // Only the buffers one `readv` can fill count: std passes at most
-                // `READV_MAX_BUFFERS` of them, and a read that filled those is not short.
-                let len: usize = bufs
-                    .iter()
-                    .take($crate::net::tcp::READV_MAX_BUFFERS)
-                    .map(|b| b.len())
-                    .sum();
-                $crate::net::tcp::stream_read!(self.inner, $read, cx, len, |mut s: &$std| s
-                    .read_vectored(bufs))
-            }
-        }
-
-        impl AsyncWrite for $ty {
-            fn poll_write(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                buf: &[u8],
-            ) -> Poll<io::Result<usize>> {
-                self.inner.poll_op(
-                    cx,
-                    Direction::Write,
-                    Attempt::for_len(buf.len()),
-                    |mut s: &$std| s.write(buf),
-                )
-            }
-
-            fn poll_write_vectored(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                bufs: &[IoSlice<'_>],
-            ) -> Poll<io::Result<usize>> {
-                self.inner
-                    .poll_op(cx, Direction::Write, attempt_for(bufs), |mut s: &$std| {
-                        s.write_vectored(bufs)
-                    })
-            }
-
-            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                // Sockets have no user-space buffer.
-                Poll::Ready(Ok(()))
-            }
-
-            /// Shuts down the write half (for every clone), so the peer reads end-of-stream.
-            fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Poll::Ready(self.inner.get_ref().shutdown($shutdown))
-            }
-        }
-    };
-}
-pub(crate) use stream_io;
-
-/// One read through `$inner.$read`: `poll_op` takes a direction, `poll_stream_read` the
-/// requested length.
-/// The most buffers one `readv` is given: std's `read_vectored` passes at most `UIO_MAXIOV`
-/// (1024 on Linux, the only platform where a short read clears readiness) and ignores the
-/// rest, so a vectored read over more buffers fills at most these and must not be judged
-/// short against the whole list (regression: `a_vectored_read_over_more_than_iov_max_buffers_keeps_readiness`).
-pub(crate) const READV_MAX_BUFFERS: usize = 1024;
-
-macro_rules! stream_read {
-    ($inner:expr, poll_op, $cx:expr, $len:expr, $op:expr) => {
-        $inner.poll_op($cx, Direction::Read, Attempt::for_len($len), $op)
-    };
-    ($inner:expr, poll_stream_read, $cx:expr, $len:expr, $op:expr) => {
-        $inner.poll_stream_read($cx, $len, $op)
-    };
-}
-pub(crate) use stream_read;
-
-// A TCP read stops short only when the receive queue runs dry (or at a pending end-of-stream,
-// error or urgent mark, which the reactor flags as `suspect`), so a short read may clear read
-// readiness.
-stream_io!(
-    TcpStream,
-    std::net::TcpStream,
-    Shutdown::Write,
-    poll_stream_read
-);
-stream_io!(
-    &TcpStream,
-    std::net::TcpStream,
-    Shutdown::Write,
-    poll_stream_read
-);
+stream_traits!(stream TcpStream);

@@ -1,16 +1,13 @@
 //! Unix-domain stream and datagram sockets.
 
+use super::stream::{stream_traits, ListenerCore, StreamCore};
 use super::sys::{self, Connect};
-use super::tcp::stream_io;
 use super::unblock::unblock;
-use crate::async_io::{attempt_for, Attempt};
 use crate::loom::Arc;
-use crate::source::Direction;
 use crate::Async;
-use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_lite::Stream;
 use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::{self as std_unix, SocketAddr};
@@ -40,7 +37,7 @@ use std::task::{Context, Poll};
 /// # std::io::Result::Ok(())
 /// ```
 pub struct UnixListener {
-    inner: Async<std_unix::UnixListener>,
+    core: ListenerCore<std_unix::UnixListener>,
 }
 
 impl UnixListener {
@@ -58,7 +55,7 @@ impl UnixListener {
     /// The OS's error when registering it with the reactor.
     pub fn from_std(listener: std_unix::UnixListener) -> io::Result<UnixListener> {
         Ok(UnixListener {
-            inner: Async::new(listener)?,
+            core: ListenerCore::new(listener)?,
         })
     }
 
@@ -67,8 +64,8 @@ impl UnixListener {
     /// # Errors
     /// The OS's `accept` error.
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (stream, addr) = self.inner.read_with(|l| l.accept()).await?;
-        Ok((UnixStream::from_std(stream)?, addr))
+        let (core, addr) = self.core.accept().await?;
+        Ok((UnixStream { core }, addr))
     }
 
     /// A never-ending stream of accepted connections.
@@ -81,27 +78,11 @@ impl UnixListener {
     /// # Errors
     /// The OS's `getsockname` error.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get_ref().local_addr()
+        self.core.local_addr()
     }
 }
 
-impl fmt::Debug for UnixListener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.inner.get_ref().fmt(f)
-    }
-}
-
-impl AsFd for UnixListener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.as_fd()
-    }
-}
-
-impl AsRawFd for UnixListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
-    }
-}
+stream_traits!(listener UnixListener);
 
 /// The stream returned by [`UnixListener::incoming`].
 #[must_use = "streams do nothing unless polled"]
@@ -114,9 +95,9 @@ impl Stream for UnixIncoming<'_> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.listener
-            .inner
-            .poll_op(cx, Direction::Read, Attempt::NeedsReadiness, |l| l.accept())
-            .map(|r| Some(r.and_then(|(s, _)| UnixStream::from_std(s))))
+            .core
+            .poll_accept(cx)
+            .map(|accepted| Some(accepted.map(|core| UnixStream { core })))
     }
 }
 
@@ -150,7 +131,7 @@ impl fmt::Debug for UnixIncoming<'_> {
 /// ```
 #[derive(Clone)]
 pub struct UnixStream {
-    pub(super) inner: Arc<Async<std_unix::UnixStream>>,
+    pub(super) core: StreamCore<std_unix::UnixStream>,
 }
 
 impl UnixStream {
@@ -165,8 +146,8 @@ impl UnixStream {
             Connect::Done => UnixStream::from_std(std_unix::UnixStream::from(fd)),
             Connect::InProgress => {
                 let stream = UnixStream::from_std(std_unix::UnixStream::from(fd))?;
-                stream.inner.writable().await?;
-                match stream.inner.get_ref().take_error()? {
+                stream.core.io().writable().await?;
+                match stream.core.get_ref().take_error()? {
                     Some(e) => Err(e),
                     None => Ok(stream),
                 }
@@ -196,7 +177,7 @@ impl UnixStream {
     /// The OS's error when registering it with the reactor.
     pub fn from_std(stream: std_unix::UnixStream) -> io::Result<UnixStream> {
         Ok(UnixStream {
-            inner: Arc::new(Async::new(stream)?),
+            core: StreamCore::new(stream)?,
         })
     }
 
@@ -205,7 +186,7 @@ impl UnixStream {
     /// # Errors
     /// The OS's `getsockname` error.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get_ref().local_addr()
+        self.core.local_addr()
     }
 
     /// The peer's address.
@@ -213,7 +194,7 @@ impl UnixStream {
     /// # Errors
     /// The OS's `getpeername` error.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get_ref().peer_addr()
+        self.core.peer_addr()
     }
 
     /// Shuts down the read half, the write half or both (for every clone of this stream).
@@ -221,7 +202,7 @@ impl UnixStream {
     /// # Errors
     /// The OS's `shutdown` error.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.inner.get_ref().shutdown(how)
+        self.core.shutdown(how)
     }
 }
 
@@ -229,34 +210,13 @@ impl UnixStream {
 impl UnixStream {
     /// The stream's reactor source (for the crate's tests).
     pub(crate) fn source(&self) -> &crate::source::Source {
-        &self.inner.source
+        &self.core.io().source
     }
 }
 
-impl fmt::Debug for UnixStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.inner.get_ref().fmt(f)
-    }
-}
-
-impl AsFd for UnixStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.as_fd()
-    }
-}
-
-impl AsRawFd for UnixStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
-    }
-}
-
-// Unix stream reads always try the syscall (no short-read clearing as for TCP): a Unix read
-// can also stop short with data still queued — at a message carrying file descriptors, or
-// between writers with different credentials when `SO_PASSCRED` is set — and no new edge would
-// report those bytes.
-stream_io!(UnixStream, std_unix::UnixStream, Shutdown::Write);
-stream_io!(&UnixStream, std_unix::UnixStream, Shutdown::Write);
+// Unix stream reads always try the syscall (no short-read clearing as for TCP: see
+// `StreamSocket::SHORT_READ_DRAINS`).
+stream_traits!(stream UnixStream);
 
 /// A Unix-domain datagram socket.
 ///
