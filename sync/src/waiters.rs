@@ -15,25 +15,70 @@
 //! caller, who wakes them after unlocking.
 
 use std::fmt;
+use std::num::NonZeroU32;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Waker;
 
-const NIL: usize = usize::MAX;
-
-/// The handle a pending future keeps to its entry. Deliberately neither `Copy` nor `Clone`:
-/// [`WaitList::remove`] consumes it, so an entry cannot be freed twice.
+/// The handle a pending future keeps to its entry: the entry's index plus one, so that an
+/// `Option<WaiterId>` — in every waiting future — is 4 bytes. Deliberately neither `Copy` nor
+/// `Clone`: [`WaitList::remove`] consumes it, so an entry cannot be freed twice.
 #[derive(Debug)]
-pub(crate) struct WaiterId(usize);
+pub(crate) struct WaiterId(NonZeroU32);
+
+impl WaiterId {
+    fn index(&self) -> usize {
+        self.0.get() as usize - 1
+    }
+}
+
+/// A neighbour in the list (or a marker), stored as an index plus one so that it is never 0:
+/// `Option<Entry<T>>` keeps its `None` in that zero, and an entry of a `WaitList<()>` is 24
+/// bytes (a waker and two links) — what every waiting task of an `Event`, a `Lock`… costs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Link(NonZeroU32);
+
+impl Link {
+    /// No neighbour: the end of the list (or an empty list's head and tail).
+    const NIL: Link = Link::raw(u32::MAX);
+    /// In `prev` only: the entry is not queued (notified, or never linked).
+    const DETACHED: Link = Link::raw(u32::MAX - 1);
+    /// The most entries a list can hold: every index + 1 must stay below the markers.
+    const MAX_ENTRIES: usize = (u32::MAX - 2) as usize;
+
+    const fn raw(value: u32) -> Link {
+        match NonZeroU32::new(value) {
+            Some(value) => Link(value),
+            None => panic!("a link is never 0"),
+        }
+    }
+
+    /// The link to the entry at `index` (below `MAX_ENTRIES`, checked where entries are made).
+    fn to(index: usize) -> Link {
+        Link::raw(index as u32 + 1)
+    }
+
+    /// The entry it points to, or `None` at the end of the list.
+    fn index(self) -> Option<usize> {
+        debug_assert!(self != Link::DETACHED, "a detached entry has no neighbours");
+        (self != Link::NIL).then(|| self.0.get() as usize - 1)
+    }
+}
 
 struct Entry<T> {
     value: T,
     waker: Option<Waker>,
-    /// Whether the entry is still linked in the queue (i.e. not notified yet).
-    queued: bool,
-    prev: usize,
-    next: usize,
+    /// The entry before it, `NIL` at the front — or `DETACHED` when it is not queued (not yet
+    /// notified is exactly "queued").
+    prev: Link,
+    /// The entry after it, `NIL` at the back; meaningless while detached.
+    next: Link,
 }
+
+// What an idle task waiting on a primitive pays for its place in line (the idle-task memory row
+// of the comparison run): a waker and two 4-byte links.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Option<Entry<()>>>() == 24);
 
 /// What [`WaitList::remove`] found.
 pub(crate) struct Removed<T> {
@@ -46,9 +91,9 @@ pub(crate) struct Removed<T> {
 /// A FIFO queue of waiters, each carrying a `T`.
 pub(crate) struct WaitList<T> {
     slots: Vec<Option<Entry<T>>>,
-    free: Vec<usize>,
-    head: usize,
-    tail: usize,
+    free: Vec<u32>,
+    head: Link,
+    tail: Link,
     queued: usize,
 }
 
@@ -65,8 +110,8 @@ impl<T> WaitList<T> {
         WaitList {
             slots: Vec::new(),
             free: Vec::new(),
-            head: NIL,
-            tail: NIL,
+            head: Link::NIL,
+            tail: Link::NIL,
             queued: 0,
         }
     }
@@ -92,43 +137,66 @@ impl<T> WaitList<T> {
             .expect("waiter id refers to a live entry")
     }
 
+    /// Sets the `prev` of the entry `link` points to — or, when `link` is `NIL` (past the
+    /// back), the list's tail.
+    fn set_prev_of(&mut self, link: Link, prev: Link) {
+        match link.index() {
+            Some(index) => self.entry_mut(index).prev = prev,
+            None => self.tail = prev,
+        }
+    }
+
+    /// Sets the `next` of the entry `link` points to — or, when `link` is `NIL` (before the
+    /// front), the list's head.
+    fn set_next_of(&mut self, link: Link, next: Link) {
+        match link.index() {
+            Some(index) => self.entry_mut(index).next = next,
+            None => self.head = next,
+        }
+    }
+
     /// Appends a waiter at the back of the queue.
+    ///
+    /// # Panics
+    /// With more than 4 294 967 293 entries in one list.
     pub(crate) fn push_back(&mut self, value: T, waker: &Waker) -> WaiterId {
         let entry = Entry {
             value,
             waker: Some(waker.clone()),
-            queued: true,
             prev: self.tail,
-            next: NIL,
+            next: Link::NIL,
         };
         let index = match self.free.pop() {
             Some(index) => {
+                let index = index as usize;
                 self.slots[index] = Some(entry);
                 index
             }
             None => {
+                assert!(
+                    self.slots.len() < Link::MAX_ENTRIES,
+                    "more than {} waiters in one list",
+                    Link::MAX_ENTRIES
+                );
                 self.slots.push(Some(entry));
                 self.slots.len() - 1
             }
         };
-        if self.tail == NIL {
-            self.head = index;
-        } else {
-            self.entry_mut(self.tail).next = index;
-        }
-        self.tail = index;
+        let link = Link::to(index);
+        self.set_next_of(self.tail, link);
+        self.tail = link;
         self.queued += 1;
-        WaiterId(index)
+        WaiterId(link.0)
     }
 
     /// Whether the waiter is still queued, i.e. has not been notified.
     pub(crate) fn is_queued(&self, id: &WaiterId) -> bool {
-        self.entry(id.0).queued
+        self.entry(id.index()).prev != Link::DETACHED
     }
 
     /// Records the waker to use for this waiter's next notification.
     pub(crate) fn set_waker(&mut self, id: &WaiterId, waker: &Waker) {
-        let entry = self.entry_mut(id.0);
+        let entry = self.entry_mut(id.index());
         match &entry.waker {
             Some(current) if current.will_wake(waker) => {}
             _ => entry.waker = Some(waker.clone()),
@@ -137,80 +205,67 @@ impl<T> WaitList<T> {
 
     /// The value of a waiter's entry, queued or notified.
     pub(crate) fn get(&self, id: &WaiterId) -> &T {
-        &self.entry(id.0).value
+        &self.entry(id.index()).value
     }
 
     /// The value of a waiter's entry, queued or notified, for updating in place.
     pub(crate) fn get_mut(&mut self, id: &WaiterId) -> &mut T {
-        &mut self.entry_mut(id.0).value
+        &mut self.entry_mut(id.index()).value
     }
 
     /// Puts a notified waiter back at the *front* of the queue (it keeps its place in line),
     /// waiting again with `waker`.
     pub(crate) fn relink_front(&mut self, id: &WaiterId, waker: &Waker) {
-        let index = id.0;
+        let index = id.index();
         let old_head = self.head;
         {
             let entry = self.entry_mut(index);
-            debug_assert!(!entry.queued, "only a notified waiter can be put back");
-            entry.queued = true;
-            entry.prev = NIL;
+            debug_assert!(
+                entry.prev == Link::DETACHED,
+                "only a notified waiter can be put back"
+            );
+            entry.prev = Link::NIL;
             entry.next = old_head;
             match &entry.waker {
                 Some(current) if current.will_wake(waker) => {}
                 _ => entry.waker = Some(waker.clone()),
             }
         }
-        if old_head == NIL {
-            self.tail = index;
-        } else {
-            self.entry_mut(old_head).prev = index;
-        }
-        self.head = index;
+        let link = Link::to(index);
+        self.set_prev_of(old_head, link);
+        self.head = link;
         self.queued += 1;
     }
 
     /// The value of the waiter at the front of the queue.
     pub(crate) fn front(&self) -> Option<&T> {
-        (self.head != NIL).then(|| &self.entry(self.head).value)
+        self.head.index().map(|head| &self.entry(head).value)
     }
 
     /// The value of the waiter at the front of the queue, for updating in place.
     pub(crate) fn front_mut(&mut self) -> Option<&mut T> {
-        if self.head == NIL {
-            return None;
-        }
-        let head = self.head;
+        let head = self.head.index()?;
         Some(&mut self.entry_mut(head).value)
     }
 
     fn unlink(&mut self, index: usize) {
         let (prev, next) = {
             let entry = self.entry_mut(index);
-            debug_assert!(entry.queued);
-            entry.queued = false;
-            (entry.prev, entry.next)
+            debug_assert!(entry.prev != Link::DETACHED);
+            (
+                std::mem::replace(&mut entry.prev, Link::DETACHED),
+                entry.next,
+            )
         };
-        if prev == NIL {
-            self.head = next;
-        } else {
-            self.entry_mut(prev).next = next;
-        }
-        if next == NIL {
-            self.tail = prev;
-        } else {
-            self.entry_mut(next).prev = prev;
-        }
+        self.set_next_of(prev, next);
+        self.set_prev_of(next, prev);
         self.queued -= 1;
     }
 
     /// Unlinks the front waiter and marks it notified. Returns its value, for the notifier to
     /// store its handoff in, and its waker, which the caller must wake *after* unlocking.
     pub(crate) fn notify_front(&mut self) -> Option<(&mut T, Option<Waker>)> {
-        if self.head == NIL {
-            return None;
-        }
-        let index = self.head;
+        let index = self.head.index()?;
         self.unlink(index);
         let entry = self.entry_mut(index);
         let waker = entry.waker.take();
@@ -220,15 +275,16 @@ impl<T> WaitList<T> {
     /// Frees the waiter's entry. Called by the owning future once it has observed its
     /// notification, or when it is dropped.
     pub(crate) fn remove(&mut self, id: WaiterId) -> Removed<T> {
-        let index = id.0;
-        let notified = !self.entry(index).queued;
+        let index = id.index();
+        let notified = self.entry(index).prev == Link::DETACHED;
         if !notified {
             self.unlink(index);
         }
         let entry = self.slots[index]
             .take()
             .expect("waiter id refers to a live entry");
-        self.free.push(index);
+        // Fits: `index` is below `Link::MAX_ENTRIES`.
+        self.free.push(index as u32);
         Removed {
             value: entry.value,
             notified,
