@@ -341,3 +341,163 @@ fn handle_and_join_handle_are_send_and_sync() {
     assert_send_sync::<magpie_executor::AbortHandle>();
     assert_send_sync::<magpie_executor::JoinError>();
 }
+
+/// The task cell's stage has no tag: the state word says whether it holds the output. So the
+/// output must be dropped exactly once on every path — read by the handle, dropped with an
+/// unread handle, dropped by the runtime when no handle is interested — and a handle polled
+/// again after `Ready` must panic, not read the output twice.
+#[test]
+fn a_task_output_is_dropped_exactly_once_on_every_path() {
+    let rt = runtime(2);
+    let outputs = common::DropCounter::default();
+
+    // Read through the handle, then the handle dropped.
+    let read = rt.block_on(rt.spawn({
+        let guard = outputs.guard();
+        async move { guard }
+    }));
+    assert_eq!(outputs.count(), 0, "the read output is the caller's");
+    drop(read);
+    assert_eq!(outputs.count(), 1);
+
+    // Completed, its handle dropped unread.
+    let unread = rt.spawn({
+        let guard = outputs.guard();
+        async move { guard }
+    });
+    common::wait_until("the task completes", || unread.is_finished());
+    drop(unread);
+    assert_eq!(outputs.count(), 2);
+
+    // No handle: the runtime drops the output as the task completes.
+    let (tx, rx) = std::sync::mpsc::channel();
+    drop(rt.spawn({
+        let guard = outputs.guard();
+        async move {
+            tx.send(()).unwrap();
+            guard
+        }
+    }));
+    rx.recv().unwrap();
+    common::wait_until("the output is dropped", || outputs.count() == 3);
+
+    // Never run to its end: the future is dropped with the runtime, once.
+    let futures = common::DropCounter::default();
+    let pending = rt.spawn({
+        let guard = futures.guard();
+        async move {
+            let _guard = guard;
+            std::future::pending::<()>().await
+        }
+    });
+    drop(rt);
+    assert_eq!(futures.count(), 1);
+    drop(pending);
+    assert_eq!(futures.count(), 1);
+    assert_eq!(outputs.count(), 3);
+}
+
+#[test]
+fn a_join_handle_polled_again_after_ready_panics_and_drops_nothing_twice() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+
+    let rt = runtime(1);
+    let outputs = common::DropCounter::default();
+    let mut handle = rt.spawn({
+        let guard = outputs.guard();
+        async move { guard }
+    });
+    common::wait_until("the task completes", || handle.is_finished());
+    let waker = Waker::from(Arc::new(common::NoopWake));
+    let mut cx = Context::from_waker(&waker);
+    let Poll::Ready(Ok(output)) = Pin::new(&mut handle).poll(&mut cx) else {
+        panic!("a finished task's handle is ready");
+    };
+    let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = Pin::new(&mut handle).poll(&mut cx);
+    }));
+    assert_eq!(
+        panic_message(again.expect_err("a second poll panics")),
+        "`JoinHandle` polled again after it returned `Ready`"
+    );
+    drop(handle);
+    assert_eq!(
+        outputs.count(),
+        0,
+        "the output read first is still the caller's"
+    );
+    drop(output);
+    assert_eq!(outputs.count(), 1);
+}
+
+/// A pinned future must be dropped where it was pinned (`Pin`'s drop guarantee: futures with
+/// intrusive waiter nodes rely on it). The runtime once moved the future out of the task before
+/// dropping it, on completion and on cancellation.
+#[test]
+fn a_cancelled_or_completed_future_is_dropped_where_it_was_pinned() {
+    use std::future::Future;
+    use std::marker::PhantomPinned;
+    use std::pin::Pin;
+    use std::sync::Mutex;
+    use std::task::{Context, Poll};
+
+    /// Remembers where it was first polled, and checks its address in `drop`.
+    struct Pinned {
+        at: Option<usize>,
+        ready: bool,
+        polled: Arc<std::sync::atomic::AtomicBool>,
+        moved: Arc<Mutex<Vec<bool>>>,
+        _pin: PhantomPinned,
+    }
+
+    impl Future for Pinned {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+            // SAFETY: only plain fields are written; nothing is moved out.
+            let this = unsafe { self.get_unchecked_mut() };
+            let here = this as *const Pinned as usize;
+            this.at.get_or_insert(here);
+            this.polled.store(true, Ordering::SeqCst);
+            if this.ready {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        }
+    }
+
+    impl Drop for Pinned {
+        fn drop(&mut self) {
+            let here = self as *const Pinned as usize;
+            if let Some(at) = self.at {
+                self.moved.lock().unwrap().push(at != here);
+            }
+        }
+    }
+
+    let rt = runtime(1);
+    let moved = Arc::new(Mutex::new(Vec::new()));
+    let polled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pinned = |ready| Pinned {
+        at: None,
+        ready,
+        polled: polled.clone(),
+        moved: moved.clone(),
+        _pin: PhantomPinned,
+    };
+    rt.block_on(rt.spawn(pinned(true))).unwrap();
+    polled.store(false, Ordering::SeqCst);
+    let pending = rt.spawn(pinned(false));
+    common::wait_until("the pending task is polled", || {
+        polled.load(Ordering::SeqCst)
+    });
+    pending.abort();
+    assert!(rt.block_on(pending).unwrap_err().is_cancelled());
+    assert_eq!(
+        *moved.lock().unwrap(),
+        [false, false],
+        "each future is dropped at the address it was polled at"
+    );
+}

@@ -6,15 +6,20 @@
 //! | Header  state word | vtable | scheduler    |  <- every Waker, queue entry and
 //! |         join waker slot | id | origin | slot |     JoinHandle points here
 //! +--------------------------------------------+
-//! | stage   Running(F) | Finished(output) | Consumed
+//! | stage   the future, or its output (a union)|
 //! +--------------------------------------------+
 //! ```
 //!
 //! The header is the same for every task, so queues and wakers handle tasks without knowing
 //! their type; what depends on `F` is reached through the `Vtable`, whose functions (in
 //! `harness.rs`) are instantiated per future type.
+//!
+//! The stage carries no tag of its own: the state word says what it holds (see [`Stage`]), and
+//! a tag would cost every task 8 bytes — enough to push the allocation of a typical small task
+//! into the next size class of the allocator (the idle-task memory row of the comparison run).
 
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 use std::task::Waker;
 
@@ -69,12 +74,15 @@ pub(crate) struct Vtable {
 }
 
 /// What the cell holds after the header.
-pub(crate) enum Stage<F: Future> {
-    Running(F),
-    Finished(Result<F::Output, JoinError>),
-    Consumed,
+pub(crate) union Stage<F: Future> {
+    /// Live from the spawn until the task completes: while `COMPLETE` is clear.
+    pub(crate) future: ManuallyDrop<F>,
+    /// Written as the task completes (just before `COMPLETE` is set) and taken once: by the
+    /// `JoinHandle` when it reads it (it then clears `JOIN_INTEREST`) or goes away, or by the
+    /// runtime when no `JoinHandle` is interested. So with `COMPLETE` set, the output is
+    /// there exactly while `JOIN_INTEREST` is set, and at deallocation it is always gone.
+    pub(crate) output: ManuallyDrop<Result<F::Output, JoinError>>,
 }
-
 /// The whole allocation.
 #[repr(C)]
 pub(crate) struct Cell<F: Future> {
@@ -107,7 +115,9 @@ impl<F: Future> Cell<F> {
                 origin,
                 owned_slot: AtomicUsize::new(usize::MAX),
             },
-            stage: UnsafeCell::new(Stage::Running(future)),
+            stage: UnsafeCell::new(Stage {
+                future: ManuallyDrop::new(future),
+            }),
         });
         // `Header` is the first field of a `#[repr(C)]` struct, so the cast keeps pointing at
         // it (and keeps the provenance of the whole allocation, for `dealloc`).

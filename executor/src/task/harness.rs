@@ -5,13 +5,13 @@
 //! word (see `state.rs`) for exclusive access to the stage.
 
 use std::future::Future;
-use std::mem;
+use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
-use super::cell::{Cell, Header, Stage, Vtable};
+use super::cell::{Cell, Header, Vtable};
 use super::raw::{Notified, RawTask};
 use super::state::{ToIdle, ToRunning};
 use super::{waker, JoinError};
@@ -93,13 +93,12 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) {
     let _current = crate::runtime::context::enter_task(RawTask::from_header(ptr));
     let polled = panic::catch_unwind(AssertUnwindSafe(|| {
         cell.stage.with_mut(|stage| {
-            // SAFETY: `RUNNING` gives us exclusive access to the stage.
-            match unsafe { &mut *stage } {
-                // SAFETY: the future lives inside the heap cell, which never moves, and is
-                // dropped in place (never moved out) when it finishes or is cancelled.
-                Stage::Running(future) => unsafe { Pin::new_unchecked(future) }.poll(&mut cx),
-                _ => unreachable!("a running task's stage holds its future"),
-            }
+            // SAFETY: `RUNNING` gives us exclusive access to the stage, and `COMPLETE` is clear
+            // (`transition_to_running` said `Poll`), so it holds the future.
+            let future: &mut F = unsafe { &mut (*stage).future };
+            // SAFETY: the future lives inside the heap cell, which never moves, and is dropped
+            // in place (never moved out) when it finishes or is cancelled.
+            unsafe { Pin::new_unchecked(future) }.poll(&mut cx)
         })
     }));
     drop(_current);
@@ -157,27 +156,31 @@ unsafe fn cancel_and_complete<F: Future>(ptr: NonNull<Header>) {
 unsafe fn finish<F: Future>(ptr: NonNull<Header>, result: Result<F::Output, JoinError>) {
     // SAFETY: the caller keeps the cell alive.
     let cell = unsafe { cell::<F>(ptr) };
-    // The future is moved out and dropped; a panicking destructor must not unwind through
-    // the worker.
-    let future = cell.stage.with_mut(|stage| {
-        // SAFETY: `RUNNING` gives us exclusive access to the stage.
-        unsafe { mem::replace(&mut *stage, Stage::Consumed) }
+    // The future is dropped in place (it is pinned); a panicking destructor must not unwind
+    // through the worker. Its fields are dropped all the same: unwinding out of a destructor
+    // still drops the rest.
+    cell.stage.with_mut(|stage| {
+        swallow_panic(|| {
+            // SAFETY: `RUNNING` gives us exclusive access to the stage; `COMPLETE` is clear, so
+            // it holds the future, dropped here once (the union then holds nothing until the
+            // output is written below).
+            unsafe { ManuallyDrop::drop(&mut (*stage).future) }
+        });
+        // SAFETY: as above; writing a `ManuallyDrop` union field drops nothing.
+        unsafe { (*stage).output = ManuallyDrop::new(result) };
     });
-    swallow_panic(|| drop(future));
-    // SAFETY: as above.
-    cell.stage
-        .with_mut(|stage| unsafe { *stage = Stage::Finished(result) });
 
     let header = &cell.header;
     let prev = header.state.transition_to_complete();
     if !prev.has_join_interest() {
         // Nobody will read the output: drop it here. With COMPLETE set and no JoinHandle, no
         // other thread can reach the stage.
-        // SAFETY: as just argued, the stage is ours.
+        // SAFETY: as just argued, the stage is ours, and it holds the output written above,
+        // taken once (JOIN_INTEREST stays clear: nobody takes it again).
         let output = cell
             .stage
-            .with_mut(|stage| unsafe { mem::replace(&mut *stage, Stage::Consumed) });
-        if let Stage::Finished(Err(error)) = &output {
+            .with_mut(|stage| unsafe { ManuallyDrop::take(&mut (*stage).output) });
+        if let Err(error) = &output {
             if error.is_panic() {
                 header.scheduler.unhandled_panic(header, error);
             }
@@ -223,13 +226,16 @@ unsafe fn try_read_output<F: Future>(ptr: NonNull<Header>, dst: *mut (), waker: 
     if !can_read_output(&cell.header, waker) {
         return;
     }
-    // SAFETY: COMPLETE is set and we are the JoinHandle: the stage is ours.
-    let stage = cell
-        .stage
-        .with_mut(|stage| unsafe { mem::replace(&mut *stage, Stage::Consumed) });
-    let Stage::Finished(result) = stage else {
+    // Only this handle clears JOIN_INTEREST after COMPLETE, when it took the output.
+    if !cell.header.state.load().has_join_interest() {
         panic!("`JoinHandle` polled again after it returned `Ready`");
-    };
+    }
+    // SAFETY: COMPLETE is set and we are the JoinHandle: the stage is ours, and with
+    // JOIN_INTEREST still set it holds the output, taken once (recorded just below).
+    let result = cell
+        .stage
+        .with_mut(|stage| unsafe { ManuallyDrop::take(&mut (*stage).output) });
+    cell.header.state.output_taken();
     // Read: the task is done with (see `finish`).
     drop(cell.header.scheduler.release(&cell.header));
     // SAFETY: the caller guarantees `dst` is a valid `Poll<Result<F::Output, JoinError>>`.
@@ -272,23 +278,26 @@ unsafe fn drop_join_handle<F: Future>(ptr: NonNull<Header>) {
     // SAFETY: the JoinHandle's reference keeps the cell alive until `drop_reference`.
     let cell = unsafe { cell::<F>(ptr) };
     let mut panicked = None;
-    if cell.header.state.drop_join_interest() {
-        // Complete before the handle went away: the output is ours to drop.
-        // SAFETY: COMPLETE is set and we are the JoinHandle: the stage is ours.
+    let snapshot = cell.header.state.load();
+    // Complete with JOIN_INTEREST clear: this handle read the output (and `try_read_output`
+    // released the task); only its reference is left to give up. Otherwise give up the
+    // interest, and drop the output if the task completed first.
+    let read = snapshot.is_complete() && !snapshot.has_join_interest();
+    if !read && cell.header.state.drop_join_interest() {
+        // Complete before the handle went away, never read: the output is ours to drop.
+        // SAFETY: COMPLETE is set and we are the JoinHandle: the stage is ours, and it holds
+        // the output (JOIN_INTEREST is set: nobody took it), taken once here.
         let output = cell
             .stage
-            .with_mut(|stage| unsafe { mem::replace(&mut *stage, Stage::Consumed) });
-        if let Stage::Finished(Err(error)) = &output {
+            .with_mut(|stage| unsafe { ManuallyDrop::take(&mut (*stage).output) });
+        if let Err(error) = &output {
             if error.is_panic() {
                 // The task panicked, and its handle goes without anyone having looked.
                 cell.header.scheduler.unhandled_panic(&cell.header, error);
             }
         }
-        if !matches!(output, Stage::Consumed) {
-            // The output was never read: the task is done with now (see `finish`). (Once
-            // read, `try_read_output` released it already.)
-            drop(cell.header.scheduler.release(&cell.header));
-        }
+        // The task is done with now (see `finish`).
+        drop(cell.header.scheduler.release(&cell.header));
         panicked = panic::catch_unwind(AssertUnwindSafe(|| drop(output))).err();
     }
     // SAFETY: the handle's reference, given up here.
@@ -305,6 +314,18 @@ unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
     // SAFETY: the cell was made by `Box::leak` in `Cell::allocate` with this `F`, and nothing
     // refers to it any more.
     let cell = unsafe { Box::from_raw(ptr.cast::<Cell<F>>().as_ptr()) };
+    if !cell.header.state.load().is_complete() {
+        // Never completed (the runtime went away without running it to its end): the stage
+        // still holds the future. Once complete, the output is always gone by now: read or
+        // dropped by the handle, or dropped by `finish` when no handle was interested.
+        cell.stage.with_mut(|stage| {
+            swallow_panic(|| {
+                // SAFETY: the last reference is gone, so the stage is ours, and COMPLETE is
+                // clear, so it holds the future: dropped in place, once.
+                unsafe { ManuallyDrop::drop(&mut (*stage).future) }
+            })
+        });
+    }
     swallow_panic(|| drop(cell));
 }
 

@@ -16,7 +16,9 @@
 //! * `CANCELLED`: `abort` was called; the next thread to take `RUNNING` drops the future instead
 //!   of polling it.
 //! * `JOIN_INTEREST`: a `JoinHandle` exists and will read the output; without it the runtime
-//!   drops the output itself.
+//!   drops the output itself. After `COMPLETE` only the `JoinHandle` clears it, when it has
+//!   taken the output: with `COMPLETE` set, the output is in the stage exactly while this bit
+//!   is (the stage has no tag of its own; see `cell.rs`).
 //! * `JOIN_WAKER`: the join waker slot holds a waker and belongs to the runtime side; the
 //!   `JoinHandle` may write the slot only while this bit is clear.
 
@@ -287,6 +289,15 @@ impl State {
                 (Some(s & !JOIN_INTEREST), false)
             }
         })
+    }
+
+    /// The `JoinHandle` took the output of the complete task: clears `JOIN_INTEREST`, which
+    /// from now on says "the output is gone" (a second read must fail, and the handle's drop
+    /// has nothing to drop).
+    pub(crate) fn output_taken(&self) {
+        // AcqRel like every transition: the bit is the stage's only record of the taken output.
+        let prev = Snapshot(self.0.fetch_and(!JOIN_INTEREST, Ordering::AcqRel));
+        debug_assert!(prev.is_complete() && prev.has_join_interest());
     }
 
     /// The `JoinHandle` stored a waker in the slot and hands the slot to the runtime.

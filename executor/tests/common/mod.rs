@@ -97,3 +97,10 @@ pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         "<non-string panic>".to_owned()
     }
 }
+
+/// A waker that does nothing, for polling by hand.
+pub struct NoopWake;
+
+impl std::task::Wake for NoopWake {
+    fn wake(self: Arc<Self>) {}
+}
