@@ -501,3 +501,103 @@ fn a_cancelled_or_completed_future_is_dropped_where_it_was_pinned() {
         "each future is dropped at the address it was polled at"
     );
 }
+
+/// A future whose `Drop` panics with a payload whose own `Drop` panics too: the second panic
+/// must not escape the runtime's cleanup half-way (it used to, after the future was dropped and
+/// before that was recorded, and the future was dropped a second time when the task was freed:
+/// a double free). Found in review.
+mod payload_panics_in_drop {
+    use super::common;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Poll};
+
+    /// A panic payload whose drop panics.
+    struct Bomb;
+
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                panic!("the panic payload's own drop panics");
+            }
+        }
+    }
+
+    /// Pending forever; its drop counts, then panics with a `Bomb`.
+    struct Grenade {
+        drops: Arc<AtomicUsize>,
+        _heap: Box<u64>,
+    }
+
+    impl Future for Grenade {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+            Poll::Pending
+        }
+    }
+
+    impl Drop for Grenade {
+        fn drop(&mut self) {
+            self.drops.fetch_add(1, Ordering::SeqCst);
+            if !std::thread::panicking() {
+                std::panic::panic_any(Bomb);
+            }
+        }
+    }
+
+    #[test]
+    fn spawned_on_a_runtime_that_shut_down() {
+        let rt = common::runtime(1);
+        let handle = rt.handle().clone();
+        drop(rt);
+        let drops = Arc::new(AtomicUsize::new(0));
+        let grenade = Grenade {
+            drops: drops.clone(),
+            _heap: Box::new(7),
+        };
+        let spawned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            drop(handle.spawn(grenade));
+        }));
+        assert!(
+            spawned.is_ok(),
+            "the destructor's panics stay in the runtime"
+        );
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "the future is dropped once"
+        );
+    }
+
+    #[test]
+    fn cancelled_by_shutdown() {
+        let rt = common::runtime(1);
+        let drops = Arc::new(AtomicUsize::new(0));
+        let polled = Arc::new(AtomicUsize::new(0));
+        let task = rt.spawn({
+            let (drops, polled) = (drops.clone(), polled.clone());
+            async move {
+                let grenade = Grenade {
+                    drops,
+                    _heap: Box::new(7),
+                };
+                polled.fetch_add(1, Ordering::SeqCst);
+                grenade.await
+            }
+        });
+        common::wait_until("the task waits", || polled.load(Ordering::SeqCst) == 1);
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(rt)));
+        assert!(
+            dropped.is_ok(),
+            "the destructor's panics stay in the runtime"
+        );
+        drop(task);
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "the future is dropped once"
+        );
+    }
+}

@@ -49,6 +49,8 @@
 //! so `join` needs no counter of its own on the put path.
 
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::AtomicBool;
 use std::task::{Context, Poll, Waker};
 
 use crate::buffer::Buffer;
@@ -57,6 +59,15 @@ use crate::queue_error::{Closed, PutError, TryGetError, TryPutError};
 use crate::ring::{Padded, PushError, Ring};
 use crate::store::{LockedStore, Store};
 use crate::waiters::{Removed, WaitList, WaiterId, WakeList};
+
+/// What a fast operation made for the other side: see `Channel::settle_locked`.
+#[derive(Clone, Copy)]
+enum Made {
+    /// A push: an item, for getters.
+    Item,
+    /// A pop: room, for putters.
+    Room,
+}
 
 /// `Channel::wake` flag: a getter sleeps and none is on its way (or the front one starves): a
 /// push must settle the getters.
@@ -155,6 +166,21 @@ impl<V> Side<V> {
         self.waiters.relink_front(id, waker);
     }
 
+    /// While its waiters sleep with none woken, what the other side made was taken by a
+    /// newcomer: the front waiter's miss. Returns whether it starves now.
+    fn overtaken(&mut self) -> bool {
+        if !self.sleeping() || self.starving {
+            return false;
+        }
+        let front = self
+            .waiters
+            .front_mut()
+            .expect("sleeping waiters are queued");
+        front.misses += 1;
+        self.starving = front.misses >= MAX_MISSES;
+        self.starving
+    }
+
     /// Frees a waiter's entry, whether it completed or was dropped: a turn it had been woken
     /// for, or the priority of starving, passes on (`settle` then wakes the next).
     fn leave(&mut self, id: WaiterId) -> Removed<Waiter<V>> {
@@ -225,7 +251,7 @@ impl<T> Channel<T> {
         fence(Ordering::SeqCst);
         // Relaxed: the fence above orders it.
         if self.wake.0.load(Ordering::Relaxed) & GETTERS_WAIT != 0 {
-            self.settle_locked();
+            self.settle_locked(Made::Item);
         }
     }
 
@@ -238,15 +264,30 @@ impl<T> Channel<T> {
         fence(Ordering::SeqCst);
         // Relaxed: the fence above orders it.
         if self.wake.0.load(Ordering::Relaxed) != 0 {
-            self.settle_locked();
+            self.settle_locked(Made::Room);
         }
     }
 
+    /// Settles the waiters after a fast operation that made an item (room) while waiters of
+    /// the other side slept. If they still sleep afterwards, a newcomer took what was made
+    /// before the settling could wake the front one: that counts as the front waiter's miss
+    /// (step 4), as if it had been woken and found nothing — so barging stays bounded for a
+    /// waiter that a stream of newcomers keeps from ever being woken.
     #[cold]
-    fn settle_locked(&self) {
+    fn settle_locked(&self, made: Made) {
         let mut state = self.state.lock();
         let mut wakers = WakeList::new();
         self.settle(&mut state, &mut wakers);
+        let overtaken = match made {
+            Made::Item if !state.closed => state.getters.overtaken(),
+            Made::Room if !state.putters.starving => state.putters.overtaken(),
+            _ => false,
+        };
+        if overtaken {
+            // The front waiter starves now: block the store for it (and serve it, if what it
+            // waits for arrived meanwhile).
+            self.settle(&mut state, &mut wakers);
+        }
         drop(state);
         wakers.wake_all();
     }
@@ -270,14 +311,26 @@ impl<T> Channel<T> {
             let front = state.putters.waiters.front_mut();
             let entry = front.expect("a starving putter is queued");
             let value = entry.value.take().expect("a queued putter holds its value");
-            match self.store.push(value, true) {
+            // The one place user code runs under this mutex: a `PriorityQueue`'s push compares
+            // items. A panicking `Ord` must not escape into whoever happened to make the room
+            // (the value it took would be lost) nor leave the entry without its value: the
+            // value is in the heap by then (it sifts after pushing), so the put is accepted.
+            let pushed = panic::catch_unwind(AssertUnwindSafe(|| self.store.push(value, true)))
+                .unwrap_or_else(|_| {
+                    report_panicking_ord();
+                    Ok(())
+                });
+            match pushed {
                 Ok(()) => {
                     // Its value is now `None`: accepted.
                     state.putters.serve_front(wakers);
                     state.putters.starving = false;
                     // The item may be for a sleeping getter: checked below.
                 }
-                Err((value, _)) => entry.value = Some(value),
+                Err((value, _)) => {
+                    let entry = state.putters.waiters.front_mut().expect("checked above");
+                    entry.value = Some(value);
+                }
             }
         }
         // Putters sleep and none is on its way: wake the front one if there is room.
@@ -676,5 +729,75 @@ impl<T> Channel<T> {
             .field("closed", &self.is_closed())
             .field("unfinished", &self.unfinished())
             .finish_non_exhaustive()
+    }
+}
+
+/// Says once per process that an `Ord` panicked while `settle` placed a starving putter's value
+/// (see `Channel::settle`).
+#[cold]
+fn report_panicking_ord() {
+    // A plain std atomic, outside any protocol: it only keeps the report to one line.
+    static REPORTED: AtomicBool = AtomicBool::new(false);
+    if !REPORTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        // `writeln!`, not `eprintln!`, which panics when stderr is gone (a closed pipe).
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "magpie-sync: an Ord implementation panicked while a PriorityQueue placed a waiting \
+             putter's item; the panic was caught and the item kept, in an unspecified order \
+             (reported once)"
+        );
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// An item taken by a newcomer between its push and the push's look at the sleepers (a
+    /// window only threads reach; here the push, the newcomer's pop and the late look are made
+    /// one by one) is the sleeping front getter's miss: at the last one it starves, the store
+    /// keeps the next item for it, and it gets it. Without the count, a stream of newcomers
+    /// could keep a sleeping getter from ever being woken (found in review).
+    #[test]
+    fn an_item_taken_before_the_look_is_the_sleeping_getters_miss() {
+        for channel in [
+            Channel::ring(4),
+            Channel::locked(Buffer::min_heap(), Some(4)),
+        ] {
+            let count = Arc::new(Count(std::sync::atomic::AtomicUsize::new(0)));
+            let waker = Waker::from(count.clone());
+            let mut cx = Context::from_waker(&waker);
+            let mut waiter = None;
+            assert!(channel.poll_get(&mut waiter, &mut cx).is_pending());
+            for miss in 1..=MAX_MISSES {
+                // A put's push, a newcomer's pop, then the put's late look at the sleepers.
+                assert!(channel.store.push(miss, false).is_ok());
+                assert_eq!(channel.store.pop(false).ok(), Some(miss));
+                channel.settle_locked(Made::Item);
+                let state = channel.state.lock();
+                assert_eq!(state.getters.waiters.front().map(|w| w.misses), Some(miss));
+                assert_eq!(state.getters.starving, miss == MAX_MISSES);
+            }
+            assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), 0);
+            // Starving: newcomers cannot take the next item, which wakes the getter.
+            channel.try_put(99).unwrap();
+            assert_eq!(channel.try_get(), Err(TryGetError::Empty));
+            assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+            assert_eq!(channel.poll_get(&mut waiter, &mut cx), Poll::Ready(Ok(99)));
+            // Barging is allowed again.
+            channel.try_put(7).unwrap();
+            assert_eq!(channel.try_get(), Ok(7));
+        }
     }
 }

@@ -33,9 +33,12 @@ use loom::sync::{Mutex as RawMutex, MutexGuard as RawMutexGuard};
 
 /// A short-critical-section mutex that never reports poisoning.
 ///
-/// The critical sections in this crate only move plain data and never call user code, so a
-/// panic inside one cannot leave the protected state half-updated in a way later users could
-/// observe; ignoring poisoning is therefore sound and keeps every call site simple.
+/// The critical sections in this crate only move plain data and call no user code — except a
+/// `PriorityQueue`'s comparisons (`T: Ord`), whose panics leave its items in an unspecified
+/// order, none duplicated and none lost but the one a pop was taking out (see `store.rs`, and `Channel::settle`, which catches the
+/// one that could otherwise escape into someone else's operation) — so a panic inside one
+/// cannot leave the protected state half-updated in a way later users could observe; ignoring
+/// poisoning is therefore sound and keeps every call site simple.
 /// (loom's `Mutex` has no `const` constructor, which is why nothing here is `const`.)
 #[derive(Debug)]
 pub(crate) struct Mutex<T>(RawMutex<T>);

@@ -58,7 +58,7 @@ macro_rules! queue_handle {
             ///
             /// Waiting getters are served in FIFO order, with bounded barging: an item put while
             /// getters wait wakes the first of them, which takes it unless a newcomer was first
-            /// (at most 4 times; see [`Queue`]'s docs). After [`close`](Self::close), the
+            /// (at most 4 misses; see [`Queue`]'s docs). After [`close`](Self::close), the
             /// remaining items are still returned, then `Err(Closed)`. Dropping the future gives
             /// up its place, and passes on a turn it had been woken for.
             pub fn get(&self) -> Get<'_, T> {
@@ -166,8 +166,9 @@ queue_handle! {
     /// none at all: its items live in a lock-free ring). The front waiter of each side is woken
     /// (one at a time) when an item (room) appears; until it runs, a newcomer or
     /// `try_get`/`try_put` may take it first (a *miss*: the waiter goes back to the front of
-    /// the queue). At its 4th miss it is served before anyone else: the next item is left for
-    /// it (room is filled with its value directly). Waiters behind it keep their order. Items
+    /// the queue; taken before it could even be woken is a miss too). At its 4th miss it is
+    /// served before anyone else: the next item is left for it (room is filled with its value
+    /// directly). Waiters behind it keep their order. Items
     /// are never handed to a getter that has not run, so nothing is ever in flight.
     /// **Cancellation:** see [`put`](Queue::put) and [`get`](Queue::get): no item is ever lost
     /// or duplicated by dropping a pending future.

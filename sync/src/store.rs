@@ -136,7 +136,9 @@ impl<T> Store<T> {
 
 /// A [`Buffer`] and the flags the protocol needs, under one mutex: every operation is one
 /// short critical section that moves items and never calls user code, except the heap's
-/// comparisons (`T: Ord`).
+/// comparisons (`T: Ord`). A panicking `Ord` leaves the heap's order unspecified but every
+/// item that was in it still there (as `std`'s `BinaryHeap` does), except the one a pop was
+/// taking out, which is dropped with the unwinding; the mutex ignores the poisoning.
 pub(crate) struct LockedStore<T> {
     inner: Mutex<Inner<T>>,
     capacity: Option<usize>,
@@ -182,8 +184,10 @@ impl<T> LockedStore<T> {
         if !self.has_room(&inner) {
             return Err((value, PushError::Full));
         }
-        inner.buffer.push(value);
+        // Counted first: the heap's comparisons (a user's `Ord`) may panic, and the value is
+        // in the buffer by then (it sifts after pushing), so it must count for `join`.
         inner.pushed += 1;
+        inner.buffer.push(value);
         Ok(())
     }
 

@@ -290,28 +290,52 @@ fn putter_dropped_while_waiting_withdraws_its_value() {
     assert_eq!(drops.load(Ordering::SeqCst), 2);
 }
 
-/// A putter woken to retry and dropped first withdraws its value and passes the turn on.
-#[test]
-fn a_putter_dropped_after_being_woken_passes_the_turn_on() {
-    let drops = Arc::new(AtomicUsize::new(0));
-    let queue = Queue::bounded(1);
-    queue.try_put(DropCounter(drops.clone())).unwrap();
-    let wakes = WakeCounter::new();
-    let mut p1 = queue.put(DropCounter(drops.clone()));
-    let mut p2 = queue.put(DropCounter(drops.clone()));
-    assert!(poll_once(&mut p1).is_pending());
-    assert!(poll_with(&mut p2, &wakes.waker()).is_pending());
-    drop(queue.try_get().unwrap()); // `p1` is woken to retry
-    assert_eq!(drops.load(Ordering::SeqCst), 1);
-    drop(p1);
-    assert_eq!(
-        drops.load(Ordering::SeqCst),
-        2,
-        "the withdrawn value was dropped"
-    );
-    assert_eq!(wakes.count(), 1, "the turn passed to p2");
-    assert!(poll_once(&mut p2).is_ready());
-    assert_eq!(queue.len(), 1);
+/// An item that counts its drops and compares by its number, so that it fits every queue.
+struct Counted(usize, #[allow(dead_code)] DropCounter);
+
+impl PartialEq for Counted {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl Eq for Counted {}
+impl PartialOrd for Counted {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Counted {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+
+each_queue! {
+    /// A putter woken to retry and dropped first withdraws its value and passes the turn on.
+    fn a_putter_dropped_after_being_woken_passes_the_turn_on(queue) in [
+        ring: Queue::bounded(1),
+        heap: PriorityQueue::bounded(1),
+    ] {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let counted = |n| Counted(n, DropCounter(drops.clone()));
+        queue.try_put(counted(0)).unwrap();
+        let wakes = WakeCounter::new();
+        let mut p1 = queue.put(counted(1));
+        let mut p2 = queue.put(counted(2));
+        assert!(poll_once(&mut p1).is_pending());
+        assert!(poll_with(&mut p2, &wakes.waker()).is_pending());
+        drop(queue.try_get().unwrap()); // `p1` is woken to retry
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        drop(p1);
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            2,
+            "the withdrawn value was dropped"
+        );
+        assert_eq!(wakes.count(), 1, "the turn passed to p2");
+        assert!(poll_once(&mut p2).is_ready());
+        assert_eq!(queue.len(), 1);
+    }
 }
 
 /// Starves a putter of `queue` (bounded(1), holding one item), leaving its value accepted by
@@ -471,9 +495,14 @@ fn a_handle_dropped_with_a_pending_stream_item_passes_it_on() {
     let queue = Queue::unbounded();
     let mut consumer = queue.clone();
     assert!(poll_once(&mut consumer.next()).is_pending());
+    let wakes = WakeCounter::new();
+    let mut next = queue.get();
+    assert!(poll_with(&mut next, &wakes.waker()).is_pending());
     queue.try_put(1).unwrap(); // the stream's pending get is woken for it
+    assert_eq!(wakes.count(), 0, "one getter is woken at a time");
     drop(consumer);
-    assert_eq!(queue.try_get(), Ok(1));
+    assert_eq!(wakes.count(), 1, "the turn passed to the next getter");
+    assert_eq!(poll_once(&mut next), Poll::Ready(Ok(1)));
 }
 
 #[test]
@@ -490,9 +519,14 @@ fn priority_queue_returns_smallest_first() {
 fn priority_queue_shares_close_join_and_cancellation() {
     let queue = PriorityQueue::bounded(1);
     let mut getter = queue.get();
+    let wakes = WakeCounter::new();
+    let mut next = queue.get();
     assert!(poll_once(&mut getter).is_pending());
+    assert!(poll_with(&mut next, &wakes.waker()).is_pending());
     queue.try_put((2, "b")).unwrap(); // the getter is woken for it
     drop(getter);
+    assert_eq!(wakes.count(), 1, "the dropped getter's turn passed on");
+    drop(next);
     queue.close();
     assert_eq!(queue.try_get(), Ok((2, "b")));
     queue.task_done();
@@ -500,105 +534,114 @@ fn priority_queue_shares_close_join_and_cancellation() {
     assert_eq!(queue.try_get(), Err(TryGetError::Closed));
 }
 
-/// 4 producers × 4 consumers move 1 000 000 items through `Queue::bounded(64)` (200 items through
-/// `Queue::bounded(4)` under Miri) on a tokio multi-threaded runtime: every item arrives exactly
-/// once and the sum matches.
-#[test]
-fn stress_mpmc_bounded_moves_every_item_exactly_once() {
-    const PRODUCERS: usize = 4;
-    const CONSUMERS: usize = 4;
-    // Scaled down under Miri, which interprets every instruction (still contended).
-    const ITEMS: usize = if cfg!(miri) { 200 } else { 1_000_000 };
-    const CAPACITY: usize = if cfg!(miri) { 4 } else { 64 };
-    const PER_PRODUCER: usize = ITEMS / PRODUCERS;
-    let queue = Queue::bounded(CAPACITY);
-    let seen: Arc<Vec<AtomicUsize>> = Arc::new((0..ITEMS).map(|_| AtomicUsize::new(0)).collect());
-    let (sum, count) = tokio_rt(4).block_on(async {
-        let producers: Vec<_> = (0..PRODUCERS)
-            .map(|p| {
-                let queue = queue.clone();
-                tokio::spawn(async move {
-                    for i in p * PER_PRODUCER..(p + 1) * PER_PRODUCER {
-                        queue.put(i).await.unwrap();
-                    }
+// Scaled down under Miri, which interprets every instruction (still contended).
+const STRESS_ITEMS: usize = if cfg!(miri) { 200 } else { 1_000_000 };
+const STRESS_CAPACITY: usize = if cfg!(miri) { 4 } else { 64 };
+
+each_queue! {
+    /// 4 producers × 4 consumers move 1 000 000 items (200 under Miri) through each kind of
+    /// queue on a tokio multi-threaded runtime: every item arrives exactly once and the sum
+    /// matches.
+    fn stress_mpmc_moves_every_item_exactly_once(queue) in [
+        ring: Queue::bounded(STRESS_CAPACITY),
+        heap: PriorityQueue::bounded(STRESS_CAPACITY),
+        unbounded_fifo: Queue::unbounded(),
+    ] {
+        const PRODUCERS: usize = 4;
+        const CONSUMERS: usize = 4;
+        const ITEMS: usize = STRESS_ITEMS;
+        const PER_PRODUCER: usize = ITEMS / PRODUCERS;
+        let seen: Arc<Vec<AtomicUsize>> = Arc::new((0..ITEMS).map(|_| AtomicUsize::new(0)).collect());
+        let (sum, count) = tokio_rt(4).block_on(async {
+            let producers: Vec<_> = (0..PRODUCERS)
+                .map(|p| {
+                    let queue = queue.clone();
+                    tokio::spawn(async move {
+                        for i in p * PER_PRODUCER..(p + 1) * PER_PRODUCER {
+                            queue.put(i).await.unwrap();
+                        }
+                    })
                 })
-            })
-            .collect();
-        let consumers: Vec<_> = (0..CONSUMERS)
-            .map(|_| {
-                let queue = queue.clone();
-                let seen = seen.clone();
-                tokio::spawn(async move {
-                    let (mut sum, mut count) = (0u64, 0usize);
-                    while let Ok(item) = queue.get().await {
-                        seen[item].fetch_add(1, Ordering::Relaxed);
-                        sum += item as u64;
-                        count += 1;
-                    }
-                    (sum, count)
+                .collect();
+            let consumers: Vec<_> = (0..CONSUMERS)
+                .map(|_| {
+                    let queue = queue.clone();
+                    let seen = seen.clone();
+                    tokio::spawn(async move {
+                        let (mut sum, mut count) = (0u64, 0usize);
+                        while let Ok(item) = queue.get().await {
+                            seen[item].fetch_add(1, Ordering::Relaxed);
+                            sum += item as u64;
+                            count += 1;
+                        }
+                        (sum, count)
+                    })
                 })
-            })
-            .collect();
-        for producer in producers {
-            producer.await.unwrap();
-        }
-        queue.close();
-        let (mut sum, mut count) = (0u64, 0usize);
-        for consumer in consumers {
-            let (s, c) = consumer.await.unwrap();
-            sum += s;
-            count += c;
-        }
-        (sum, count)
-    });
-    assert_eq!(count, ITEMS);
-    assert_eq!(sum, (ITEMS as u64 - 1) * ITEMS as u64 / 2);
-    assert!(
-        seen.iter().all(|n| n.load(Ordering::Relaxed) == 1),
-        "an item was lost or duplicated"
-    );
+                .collect();
+            for producer in producers {
+                producer.await.unwrap();
+            }
+            queue.close();
+            let (mut sum, mut count) = (0u64, 0usize);
+            for consumer in consumers {
+                let (s, c) = consumer.await.unwrap();
+                sum += s;
+                count += c;
+            }
+            (sum, count)
+        });
+        assert_eq!(count, ITEMS);
+        assert_eq!(sum, (ITEMS as u64 - 1) * ITEMS as u64 / 2);
+        assert!(
+            seen.iter().all(|n| n.load(Ordering::Relaxed) == 1),
+            "an item was lost or duplicated"
+        );
+    }
 }
 
-/// The bounded queue's slow paths under load: capacity 1 makes nearly every operation wait, be
-/// woken, miss, or starve. 4 producers × 4 consumers on a tokio runtime; every item once.
-#[test]
-fn stress_mpmc_capacity_one_moves_every_item_exactly_once() {
-    const ITEMS: usize = if cfg!(miri) { 100 } else { 100_000 };
-    let queue = Queue::bounded(1);
-    let seen: Arc<Vec<AtomicUsize>> = Arc::new((0..ITEMS).map(|_| AtomicUsize::new(0)).collect());
-    tokio_rt(4).block_on(async {
-        let producers: Vec<_> = (0..4)
-            .map(|p| {
-                let queue = queue.clone();
-                tokio::spawn(async move {
-                    for i in (p..ITEMS).step_by(4) {
-                        queue.put(i).await.unwrap();
-                    }
+each_queue! {
+    /// The slow paths under load: capacity 1 makes nearly every operation wait, be woken, miss,
+    /// or starve. 4 producers × 4 consumers on a tokio runtime; every item once.
+    fn stress_mpmc_capacity_one_moves_every_item_exactly_once(queue) in [
+        ring: Queue::bounded(1),
+        heap: PriorityQueue::bounded(1),
+    ] {
+        const ITEMS: usize = if cfg!(miri) { 100 } else { 100_000 };
+        let seen: Arc<Vec<AtomicUsize>> = Arc::new((0..ITEMS).map(|_| AtomicUsize::new(0)).collect());
+        tokio_rt(4).block_on(async {
+            let producers: Vec<_> = (0..4)
+                .map(|p| {
+                    let queue = queue.clone();
+                    tokio::spawn(async move {
+                        for i in (p..ITEMS).step_by(4) {
+                            queue.put(i).await.unwrap();
+                        }
+                    })
                 })
-            })
-            .collect();
-        let consumers: Vec<_> = (0..4)
-            .map(|_| {
-                let (queue, seen) = (queue.clone(), seen.clone());
-                tokio::spawn(async move {
-                    while let Ok(item) = queue.get().await {
-                        seen[item].fetch_add(1, Ordering::Relaxed);
-                    }
+                .collect();
+            let consumers: Vec<_> = (0..4)
+                .map(|_| {
+                    let (queue, seen) = (queue.clone(), seen.clone());
+                    tokio::spawn(async move {
+                        while let Ok(item) = queue.get().await {
+                            seen[item].fetch_add(1, Ordering::Relaxed);
+                        }
+                    })
                 })
-            })
-            .collect();
-        for producer in producers {
-            producer.await.unwrap();
-        }
-        queue.close();
-        for consumer in consumers {
-            consumer.await.unwrap();
-        }
-    });
-    assert!(
-        seen.iter().all(|n| n.load(Ordering::Relaxed) == 1),
-        "an item was lost or duplicated"
-    );
+                .collect();
+            for producer in producers {
+                producer.await.unwrap();
+            }
+            queue.close();
+            for consumer in consumers {
+                consumer.await.unwrap();
+            }
+        });
+        assert!(
+            seen.iter().all(|n| n.load(Ordering::Relaxed) == 1),
+            "an item was lost or duplicated"
+        );
+    }
 }
 
 /// Getters cancelled at random points while items flow: nothing is lost or duplicated.
@@ -680,4 +723,72 @@ fn a_huge_bounded_capacity_allocates_nothing_up_front() {
     }
     assert_eq!(small.capacity(), Some(65_537));
     assert_eq!(small.try_get(), Ok(0));
+}
+
+/// An item whose comparisons panic while `TOUCHY` is set.
+#[derive(Debug)]
+struct Touchy(usize);
+
+static TOUCHY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl PartialEq for Touchy {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl Eq for Touchy {}
+impl PartialOrd for Touchy {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Touchy {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        assert!(!TOUCHY.load(Ordering::SeqCst), "a touchy comparison");
+        self.0.cmp(&other.0)
+    }
+}
+
+/// A `PriorityQueue` whose `Ord` panics while the queue places a starving putter's value (the
+/// one place it compares items on someone else's behalf): the panic stops there, the item that
+/// made the room stays with whoever took it, the putter's value is kept and its put completes,
+/// and the queue works on (regression: the queue used to be broken for good).
+#[test]
+fn a_panicking_ord_during_a_starvation_handoff_loses_nothing() {
+    let queue = PriorityQueue::bounded(2);
+    queue.try_put(Touchy(10)).unwrap();
+    queue.try_put(Touchy(11)).unwrap();
+    let mut put = queue.put(Touchy(1));
+    assert!(poll_once(&mut put).is_pending());
+    for miss in 0..MAX_MISSES {
+        let taken = queue.try_get().unwrap(); // room: the putter is woken
+        queue.try_put(Touchy(20 + miss)).unwrap(); // a newcomer takes it first
+        assert!(taken.0 >= 10);
+        assert!(poll_once(&mut put).is_pending(), "miss {miss}");
+    }
+    // Starving: the next room is filled with its value directly, comparing it with the item
+    // left in the heap — which panics now.
+    TOUCHY.store(true, Ordering::SeqCst);
+    let taken = queue.try_get();
+    TOUCHY.store(false, Ordering::SeqCst);
+    assert!(taken.is_ok(), "the item taken is not lost to the panic");
+    assert_eq!(
+        poll_once(&mut put),
+        Poll::Ready(Ok(())),
+        "the put was accepted"
+    );
+    assert_eq!(queue.len(), 2);
+    let mut rest: Vec<usize> = (0..2).map(|_| queue.try_get().unwrap().0).collect();
+    rest.sort_unstable();
+    assert!(
+        rest.contains(&1),
+        "the putter's value is in the queue: {rest:?}"
+    );
+    // Working on: room, a put, a get.
+    queue.try_put(Touchy(5)).unwrap();
+    assert_eq!(queue.try_get().unwrap().0, 5);
+    for _ in 0..(2 + MAX_MISSES + 1 + 1) {
+        queue.task_done();
+    }
+    assert!(poll_once(&mut queue.join()).is_ready());
 }

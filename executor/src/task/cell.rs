@@ -78,8 +78,8 @@ pub(crate) union Stage<F: Future> {
     /// Live from the spawn until the task completes: while `COMPLETE` is clear.
     pub(crate) future: ManuallyDrop<F>,
     /// Written as the task completes (just before `COMPLETE` is set) and taken once: by the
-    /// `JoinHandle` when it reads it (it then clears `JOIN_INTEREST`) or goes away, or by the
-    /// runtime when no `JoinHandle` is interested. So with `COMPLETE` set, the output is
+    /// `JoinHandle` when it reads it or goes away (clearing `JOIN_INTEREST` either way), or by
+    /// the runtime when no `JoinHandle` is interested. So with `COMPLETE` set, the output is
     /// there exactly while `JOIN_INTEREST` is set, and at deallocation it is always gone.
     pub(crate) output: ManuallyDrop<Result<F::Output, JoinError>>,
 }

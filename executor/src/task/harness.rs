@@ -5,7 +5,7 @@
 //! word (see `state.rs`) for exclusive access to the stage.
 
 use std::future::Future;
-use std::mem::ManuallyDrop;
+use std::mem::{self, ManuallyDrop};
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::NonNull;
@@ -60,9 +60,27 @@ unsafe fn cell<'a, F: Future>(ptr: NonNull<Header>) -> &'a Cell<F> {
 }
 
 /// Runs `f`, swallowing a panic: used for user destructors that run on a worker or in
-/// shutdown, where unwinding would kill the thread or abandon the remaining tasks.
+/// shutdown, where unwinding would kill the thread or abandon the remaining tasks — and where
+/// the caller's state must be finished after `f` whatever it did (`finish` has dropped the
+/// future and must record its output).
+///
+/// Nothing unwinds out of it: dropping a panic's payload runs user code too, so a payload whose
+/// `Drop` panics is caught in turn, and the next payload dropped — a few times, then leaked
+/// (regression: such a payload used to escape `finish` after the future was dropped, and the
+/// future was dropped again when the task was freed).
 fn swallow_panic(f: impl FnOnce()) {
-    let _ = panic::catch_unwind(AssertUnwindSafe(f));
+    /// Payloads of payloads dropped before the next one is leaked instead.
+    const PAYLOAD_DROPS: usize = 4;
+    let Err(mut payload) = panic::catch_unwind(AssertUnwindSafe(f)) else {
+        return;
+    };
+    for _ in 0..PAYLOAD_DROPS {
+        match panic::catch_unwind(AssertUnwindSafe(|| drop(payload))) {
+            Ok(()) => return,
+            Err(next) => payload = next,
+        }
+    }
+    mem::forget(payload);
 }
 
 /// # Safety
@@ -162,8 +180,9 @@ unsafe fn finish<F: Future>(ptr: NonNull<Header>, result: Result<F::Output, Join
     cell.stage.with_mut(|stage| {
         swallow_panic(|| {
             // SAFETY: `RUNNING` gives us exclusive access to the stage; `COMPLETE` is clear, so
-            // it holds the future, dropped here once (the union then holds nothing until the
-            // output is written below).
+            // it holds the future, dropped here once. The union then holds nothing until the
+            // output is written below, and nothing in between can unwind (`swallow_panic`
+            // lets no panic out), so no path sees the dropped future as live.
             unsafe { ManuallyDrop::drop(&mut (*stage).future) }
         });
         // SAFETY: as above; writing a `ManuallyDrop` union field drops nothing.
@@ -315,8 +334,9 @@ unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
     // refers to it any more.
     let cell = unsafe { Box::from_raw(ptr.cast::<Cell<F>>().as_ptr()) };
     if !cell.header.state.load().is_complete() {
-        // Never completed (the runtime went away without running it to its end): the stage
-        // still holds the future. Once complete, the output is always gone by now: read or
+        // Never completed — rare: a blocking job's queue entry dropped without being cancelled,
+        // or a failed hand-off of the shutdown to its thread — so the stage still holds the
+        // future (normal shutdown cancels every task through `finish`). Once complete, the output is always gone by now: read or
         // dropped by the handle, or dropped by `finish` when no handle was interested.
         cell.stage.with_mut(|stage| {
             swallow_panic(|| {

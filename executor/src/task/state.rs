@@ -283,11 +283,9 @@ impl State {
     /// case the handle owns the output and must drop it; otherwise the runtime drops it.
     pub(crate) fn drop_join_interest(&self) -> bool {
         self.update(|s| {
-            if s & COMPLETE != 0 {
-                (None, true)
-            } else {
-                (Some(s & !JOIN_INTEREST), false)
-            }
+            // Cleared in both cases, so that with COMPLETE set the bit says whether the output
+            // is still in the stage (the handle drops it right after this returns `true`).
+            (Some(s & !JOIN_INTEREST), s & COMPLETE != 0)
         })
     }
 
