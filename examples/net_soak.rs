@@ -23,7 +23,6 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -136,26 +135,9 @@ async fn serve(stream: TcpStream, ledger: Arc<Ledger>) {
 
 /// Sets `SO_LINGER` to 0 so that closing the socket sends an RST instead of a FIN.
 fn reset_on_close(stream: &TcpStream) {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: a valid socket descriptor owned by `stream`, and a `linger` of the right size.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(
-        rc,
-        0,
-        "setsockopt(SO_LINGER): {}",
-        io::Error::last_os_error()
-    );
+    stream
+        .set_linger(Some(Duration::ZERO))
+        .expect("setsockopt(SO_LINGER)");
 }
 
 async fn client(

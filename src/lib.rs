@@ -170,11 +170,11 @@ pub mod sim {
 }
 
 /// Non-blocking I/O on the shared reactor thread: [`Async`] for any file
-/// descriptor.
+/// descriptor (on Windows: any socket).
 pub use magpie_reactor::Async;
 
-/// TCP, UDP and Unix sockets with the `futures-io` traits (and, with the `hyper` feature,
-/// hyper's `rt::Read`/`rt::Write`).
+/// TCP, UDP and (on Unix) Unix sockets with the `futures-io` traits (and, with the `hyper`
+/// feature, hyper's `rt::Read`/`rt::Write`).
 pub mod net {
     pub use magpie_reactor::net::*;
 }
@@ -182,6 +182,8 @@ pub mod net {
 /// Unix signals as streams on the shared reactor (asyncio's `loop.add_signal_handler`):
 /// [`signal`](signal::signal) for `SIGTERM`, `SIGHUP`, `SIGUSR1`…, [`ctrl_c`](signal::ctrl_c)
 /// for one `SIGINT`. Dropping a signal's last listener restores its previous disposition.
+///
+/// On Windows only [`ctrl_c`](signal::ctrl_c) (Ctrl-C or Ctrl-Break) is there.
 pub mod signal {
     pub use magpie_reactor::signal::*;
 }
@@ -189,6 +191,9 @@ pub mod signal {
 /// Subprocesses with async pipes (asyncio's `create_subprocess_exec`): [`Command`](process::Command)
 /// mirrors `std::process::Command`; a [`Child`](process::Child)'s stdin, stdout and stderr are
 /// `futures-io` streams and its exit is awaited on the shared reactor, with no thread per child.
+///
+/// Unix only.
+#[cfg(unix)]
 pub mod process {
     pub use magpie_reactor::process::*;
 }

@@ -3,6 +3,9 @@
 //! polling, no periodic wake-ups — with a long timer pending too. Alone in its own test
 //! binary, because it reads the CPU time of the whole process; its tests run one at a time.
 
+// Unix only: the CPU time comes from `getrusage`.
+#![cfg(unix)]
+
 mod support;
 
 use std::time::Duration;

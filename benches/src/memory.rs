@@ -5,7 +5,6 @@
 //! another. Every task waits on the same executor-agnostic `magpie::sync::Event`, so the
 //! runtimes differ only in what a task costs them.
 
-use std::fs;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
@@ -19,8 +18,22 @@ use crate::{AsyncExecutorPool, RuntimeKind};
 /// # Errors
 ///
 /// When `/proc/self/statm` cannot be read or parsed (not Linux).
+#[cfg(not(unix))]
 pub fn rss_bytes() -> io::Result<u64> {
-    let statm = fs::read_to_string("/proc/self/statm")?;
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "resident memory is read from /proc/self/statm (Linux)",
+    ))
+}
+
+/// This process's resident set size in bytes, from `/proc/self/statm`.
+///
+/// # Errors
+///
+/// When `/proc/self/statm` cannot be read or parsed (not Linux).
+#[cfg(unix)]
+pub fn rss_bytes() -> io::Result<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm")?;
     let resident_pages: u64 = statm
         .split_whitespace()
         .nth(1)

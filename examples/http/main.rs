@@ -13,8 +13,8 @@
 
 mod server;
 
-use futures_lite::{future, StreamExt};
-use magpie::signal::{self, SignalKind};
+use futures_lite::future;
+use magpie::signal;
 
 #[magpie::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -23,14 +23,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .unwrap_or_else(|| "127.0.0.1:3000".to_owned());
     let listener = magpie::net::TcpListener::bind(addr.as_str()).await?;
     println!("http: listening on http://{}", listener.local_addr()?);
-    let mut terminate = signal::signal(SignalKind::terminate())?;
+    // Ctrl-C everywhere; SIGTERM too where there are Unix signals.
+    #[cfg(unix)]
+    let mut terminate = signal::signal(signal::SignalKind::terminate())?;
     let shutdown = async move {
         future::or(
             async {
                 let _ = signal::ctrl_c().await;
             },
             async {
-                terminate.next().await;
+                #[cfg(unix)]
+                futures_lite::StreamExt::next(&mut terminate).await;
+                #[cfg(not(unix))]
+                future::pending::<()>().await;
             },
         )
         .await;

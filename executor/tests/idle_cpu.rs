@@ -1,6 +1,9 @@
 //! An idle runtime sleeps: no busy polling. Alone in its own test binary, because it reads
 //! the CPU time of the whole process.
 
+// Unix only: the CPU time comes from `getrusage`.
+#![cfg(unix)]
+
 fn cpu_time() -> std::time::Duration {
     // SAFETY: `getrusage` only writes the struct we hand it; all-zero is a valid `rusage`.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };

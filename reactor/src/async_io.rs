@@ -2,13 +2,13 @@
 
 use crate::loom::Arc;
 use crate::nonblocking;
+use crate::os::{self, AsSource};
 use crate::reactor;
 use crate::source::{Direction, Source, WaitPoll, WaitState};
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use std::fmt;
 use std::future::Future;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -45,7 +45,7 @@ pub struct Async<T> {
     was_nonblocking: bool,
 }
 
-impl<T: AsFd> Async<T> {
+impl<T: AsSource> Async<T> {
     /// Puts `io` in non-blocking mode and registers it with the reactor (starting the reactor
     /// thread on first use).
     ///
@@ -65,7 +65,7 @@ impl<T: AsFd> Async<T> {
     pub fn new(io: T) -> io::Result<Async<T>> {
         // Before touching the descriptor: a refused `io` is handed back untouched (dropped).
         crate::real_io::check()?;
-        let fd = io.as_fd();
+        let fd = os::borrow(&io);
         let was_nonblocking = nonblocking::set_nonblocking(fd)?;
         // SAFETY: the descriptor belongs to `io`, which the returned `Async` owns and drops
         // only after deregistering (see `Drop` and `into_inner`). If `io` is leaked with the
@@ -78,7 +78,7 @@ impl<T: AsFd> Async<T> {
             }),
             Err(e) => {
                 if !was_nonblocking {
-                    let _ = nonblocking::set_blocking(io.as_fd());
+                    let _ = nonblocking::set_blocking(os::borrow(&io));
                 }
                 Err(e)
             }
@@ -86,7 +86,8 @@ impl<T: AsFd> Async<T> {
     }
 
     /// Deregisters the source and returns the inner I/O object, restoring blocking mode if it
-    /// was blocking when passed to [`Async::new`] (as std's types are by default).
+    /// was blocking when passed to [`Async::new`] (as std's types are by default). On Windows,
+    /// whose sockets cannot report their mode, the object always comes back blocking.
     ///
     /// # Errors
     /// The OS's error if the poller deregistration or `fcntl` fails; the object is dropped.
@@ -103,7 +104,7 @@ impl<T: AsFd> Async<T> {
         let io = self.io.take().expect("io is present until into_inner");
         reactor::get().deregister(&self.source)?;
         if !self.was_nonblocking {
-            nonblocking::set_blocking(io.as_fd())?;
+            nonblocking::set_blocking(os::borrow(&io))?;
         }
         Ok(io)
     }
@@ -346,15 +347,18 @@ fn poll_attempts<R>(
         // this cannot spin).
         let tick = match kind {
             Attempt::NeedsReadiness => match source.tick_or_wait(dir, cx.waker()) {
-                Some(tick) => tick,
-                None => return Poll::Pending,
+                Ok(Some(tick)) => tick,
+                Ok(None) => return Poll::Pending,
+                Err(e) => return Poll::Ready((Err(e), source.tick(dir))),
             },
             Attempt::Always => source.tick(dir),
         };
         match attempt() {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if source.register_poll_waker(dir, tick, cx.waker()) {
-                    return Poll::Pending;
+                match source.register_poll_waker(dir, tick, cx.waker()) {
+                    Ok(true) => return Poll::Pending,
+                    Ok(false) => {}
+                    Err(e) => return Poll::Ready((Err(e), tick)),
                 }
             }
             result => return Poll::Ready((result, tick)),
@@ -377,15 +381,31 @@ impl<T> Drop for Async<T> {
 // `Async` is always fine.
 impl<T> Unpin for Async<T> {}
 
-impl<T: AsFd> AsFd for Async<T> {
-    fn as_fd(&self) -> BorrowedFd<'_> {
+#[cfg(unix)]
+impl<T: std::os::fd::AsFd> std::os::fd::AsFd for Async<T> {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.get_ref().as_fd()
     }
 }
 
-impl<T: AsRawFd> AsRawFd for Async<T> {
-    fn as_raw_fd(&self) -> RawFd {
+#[cfg(unix)]
+impl<T: std::os::fd::AsRawFd> std::os::fd::AsRawFd for Async<T> {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
         self.get_ref().as_raw_fd()
+    }
+}
+
+#[cfg(windows)]
+impl<T: std::os::windows::io::AsSocket> std::os::windows::io::AsSocket for Async<T> {
+    fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
+        self.get_ref().as_socket()
+    }
+}
+
+#[cfg(windows)]
+impl<T: std::os::windows::io::AsRawSocket> std::os::windows::io::AsRawSocket for Async<T> {
+    fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
+        self.get_ref().as_raw_socket()
     }
 }
 
@@ -435,9 +455,13 @@ impl Future for Readiness<'_> {
                 .source
                 .poll_waiter(this.dir, &mut this.wait, cx.waker())
             {
-                WaitPoll::Ready => return Poll::Ready(Ok(())),
-                WaitPoll::Pending => return Poll::Pending,
-                WaitPoll::Probe { tick } => match this.source.probe(this.dir) {
+                Ok(WaitPoll::Ready) => return Poll::Ready(Ok(())),
+                Ok(WaitPoll::Pending) => return Poll::Pending,
+                Err(e) => {
+                    this.wait = WaitState::Done;
+                    return Poll::Ready(Err(e));
+                }
+                Ok(WaitPoll::Probe { tick }) => match this.source.probe(this.dir) {
                     Ok(true) => {
                         this.wait = WaitState::Done;
                         return Poll::Ready(Ok(()));

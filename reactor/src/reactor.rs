@@ -9,6 +9,7 @@
 #[cfg(any(target_os = "linux", target_os = "android"))]
 use crate::epoll;
 use crate::loom::{lock, Arc, Mutex};
+use crate::os::{self, BorrowedSource, RawSource};
 use crate::source::{Source, SourceEvent};
 use crate::source_table::SourceTable;
 use crate::timer_hook;
@@ -19,7 +20,6 @@ use polling::{Event, Events, PollMode};
 use std::io;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 use std::num::NonZeroUsize;
-use std::os::fd::BorrowedFd;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -43,6 +43,7 @@ const WATCH_INTERVAL: Duration = Duration::from_millis(1);
 
 /// The environment variable that keeps the reactor thread in the default scheduling policy
 /// (`MAGPIE_REACTOR_SCHED_BATCH=0`); see `batch_scheduling`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 const SCHED_BATCH_VAR: &str = "MAGPIE_REACTOR_SCHED_BATCH";
 
 /// The reactor shared by the whole process.
@@ -156,14 +157,14 @@ impl Reactor {
         let _ = self.poller.notify();
     }
 
-    /// Registers `fd` for both directions in edge-triggered mode; returns its source.
+    /// Registers `fd` for both directions in edge-triggered mode (Windows: in oneshot mode
+    /// with no interest yet, armed by the source as tasks wait); returns its source.
     ///
     /// # Safety
     /// `fd` must stay open until [`Reactor::deregister`] has been called for the returned
     /// source.
-    pub(crate) unsafe fn register(&self, fd: BorrowedFd<'_>) -> io::Result<Arc<Source>> {
-        use std::os::fd::AsRawFd;
-        let raw = fd.as_raw_fd();
+    pub(crate) unsafe fn register(&self, fd: BorrowedSource<'_>) -> io::Result<Arc<Source>> {
+        let raw = os::raw(fd);
         let mut source = None;
         let key = lock(&self.sources).insert(|key| {
             let s = Arc::new(Source::new(key, raw));
@@ -182,18 +183,19 @@ impl Reactor {
         Ok(source)
     }
 
-    /// Adds `raw` to the poller under `key`, edge-triggered, both directions.
+    /// Adds `raw` to the poller under `key`: edge-triggered, both directions (Windows: oneshot,
+    /// no interest until a task waits, see `Source::arm`).
     ///
     /// # Safety
     /// `raw` must stay open until it is deleted from the poller.
-    unsafe fn add(&self, raw: std::os::fd::RawFd, key: usize) -> io::Result<()> {
+    unsafe fn add(&self, raw: RawSource, key: usize) -> io::Result<()> {
         #[cfg(any(target_os = "linux", target_os = "android"))]
         {
             use std::os::fd::AsFd;
             // SAFETY: forwarded from the caller.
             unsafe { epoll::add_edge(self.poller.as_fd(), raw, key) }
         }
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        #[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
         {
             // SAFETY: forwarded from the caller.
             unsafe {
@@ -201,6 +203,35 @@ impl Reactor {
                     .add_with_mode(raw, Event::all(key), PollMode::Edge)
             }
         }
+        #[cfg(windows)]
+        {
+            // SAFETY: forwarded from the caller.
+            unsafe {
+                self.poller
+                    .add_with_mode(raw, Event::none(key), PollMode::Oneshot)
+            }
+        }
+    }
+
+    /// Arms `raw` (registered under `key`) to report the given directions once (Windows).
+    ///
+    /// # Safety
+    /// `raw` must be registered and open for the duration of the call.
+    #[cfg(windows)]
+    pub(crate) unsafe fn arm(
+        &self,
+        raw: RawSource,
+        key: usize,
+        readable: bool,
+        writable: bool,
+    ) -> io::Result<()> {
+        let mut interest = Event::none(key);
+        interest.readable = readable;
+        interest.writable = writable;
+        // SAFETY: the caller keeps `raw` open for this borrow.
+        let socket = unsafe { os::borrow_raw(raw) };
+        self.poller
+            .modify_with_mode(socket, interest, PollMode::Oneshot)
     }
 
     /// Deletes `source` from the poller and the table. Call while its fd is still open.
@@ -338,18 +369,20 @@ impl Reactor {
 /// as the OS's own scheduling granularity. Failing to change the policy is harmless: the
 /// reactor then runs under the default one. `MAGPIE_REACTOR_SCHED_BATCH=0` in the environment
 /// keeps the default policy.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 fn batch_scheduling() {
     if std::env::var_os(SCHED_BATCH_VAR).is_some_and(|v| v == "0") {
         return;
     }
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: `param` is a valid `sched_param` for the call's duration; pid 0 is the
-        // calling thread, and `SCHED_BATCH` with priority 0 needs no privilege.
-        let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
-    }
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid `sched_param` for the call's duration; pid 0 is the calling
+    // thread, and `SCHED_BATCH` with priority 0 needs no privilege.
+    let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
 }
+
+/// Elsewhere there is no `SCHED_BATCH`: the reactor thread keeps the default policy.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn batch_scheduling() {}
 
 /// Reports a failed wait. The waits already retry `EINTR`; any other error is unexpected. Do
 /// not spin on it: report and back off.

@@ -22,11 +22,19 @@
 //!
 //! The reactor never touches a source's descriptor after registration: only the owner calls
 //! `Poller::delete` (on deregistration) and `poll(2)` (while it borrows the open descriptor).
+//!
+//! **Windows** has no edge-triggered mode, only oneshot: a registration reports readiness once
+//! and is then spent. There a source is registered with no interest, and [`Source::arm`] asks
+//! the poller for the directions that have waiters each time a waiter is added (and, after an
+//! event, for those still waiting). Arming checks the socket's state at that moment, so an edge
+//! that came before it is not lost; the ticks and flags above work unchanged. The reactor
+//! re-arms from `on_event` only while the source is registered (`deregistered`, set under the
+//! lock before the owner deletes the socket), so it never touches a closed socket.
 
 use crate::loom::{lock, Mutex};
+use crate::os::{self, RawSource};
 use polling::Poller;
 use std::io;
-use std::os::fd::{BorrowedFd, RawFd};
 use std::task::Waker;
 
 /// A direction of readiness.
@@ -41,6 +49,7 @@ pub(crate) enum Direction {
 impl Direction {
     /// The `poll(2)` events that mean this direction is ready (errors and hang-ups are always
     /// reported in `revents` on top of these).
+    #[cfg(unix)]
     fn poll_events(self) -> libc::c_short {
         match self {
             Direction::Read => libc::POLLIN | libc::POLLPRI,
@@ -130,6 +139,12 @@ struct State {
     dirs: [DirectionState; 2],
     /// Source of ids for `Readiness` futures' waiters.
     next_id: u64,
+    /// Windows: the directions the poller is armed to report (oneshot: spent by each event).
+    #[cfg(windows)]
+    armed: [bool; 2],
+    /// Windows: the owner has begun deregistering; the socket must not be armed again.
+    #[cfg(windows)]
+    deregistered: bool,
 }
 
 impl State {
@@ -144,8 +159,8 @@ impl State {
 pub(crate) struct Source {
     /// The poller key: slot index + generation (see `source_table`).
     key: usize,
-    /// The file descriptor, owned by the `Async` that registered it.
-    raw: RawFd,
+    /// The file descriptor (Windows: socket), owned by the `Async` that registered it.
+    raw: RawSource,
     state: Mutex<State>,
 }
 
@@ -189,7 +204,7 @@ pub(crate) enum WaitPoll {
 
 impl Source {
     /// A source for `raw`, registered under `key`.
-    pub(crate) fn new(key: usize, raw: RawFd) -> Source {
+    pub(crate) fn new(key: usize, raw: RawSource) -> Source {
         Source {
             key,
             raw,
@@ -212,20 +227,24 @@ impl Source {
     /// `seen_tick` — registers nothing and returns `false` (the caller retries the attempt).
     ///
     /// A waiter whose waker `will_wake` the same task is replaced, not duplicated.
+    ///
+    /// # Errors
+    /// Windows: the poller's error if it cannot be armed for `dir`.
     pub(crate) fn register_poll_waker(
         &self,
         dir: Direction,
         seen_tick: u64,
         waker: &Waker,
-    ) -> bool {
+    ) -> io::Result<bool> {
         let mut state = lock(&self.state);
         let d = &mut state.dirs[dir as usize];
         if d.tick != seen_tick {
-            return false;
+            return Ok(false);
         }
         d.confirm_not_ready();
         d.push_poll_waiter(waker);
-        true
+        self.arm(&mut state)?;
+        Ok(true)
     }
 
     /// Before a `poll_*`-style attempt: if `dir` is known not ready (`ready` clear: no edge
@@ -233,14 +252,18 @@ impl Source {
     /// waiter and returns `None` — the attempt would only return `WouldBlock`, so it is
     /// skipped. Otherwise returns the current tick, to be passed to
     /// [`Source::register_poll_waker`] or [`Source::clear_after_short_read`] after the attempt.
-    pub(crate) fn tick_or_wait(&self, dir: Direction, waker: &Waker) -> Option<u64> {
+    ///
+    /// # Errors
+    /// Windows: the poller's error if it cannot be armed for `dir`.
+    pub(crate) fn tick_or_wait(&self, dir: Direction, waker: &Waker) -> io::Result<Option<u64>> {
         let mut state = lock(&self.state);
         let d = &mut state.dirs[dir as usize];
         if d.ready {
-            Some(d.tick)
+            Ok(Some(d.tick))
         } else {
             d.push_poll_waiter(waker);
-            None
+            self.arm(&mut state)?;
+            Ok(None)
         }
     }
 
@@ -261,34 +284,36 @@ impl Source {
     }
 
     /// Polls a `Readiness` future in state `wait` (see [`WaitState`]), updating it.
+    ///
+    /// # Errors
+    /// Windows: the poller's error if it cannot be armed for `dir` (the waiter stays listed
+    /// until the source is deregistered or an edge drains it).
     pub(crate) fn poll_waiter(
         &self,
         dir: Direction,
         wait: &mut WaitState,
         waker: &Waker,
-    ) -> WaitPoll {
+    ) -> io::Result<WaitPoll> {
         let mut guard = lock(&self.state);
         let state = &mut *guard;
         let d = &mut state.dirs[dir as usize];
         match *wait {
-            WaitState::Done => WaitPoll::Ready,
-            WaitState::Start if d.ready => WaitPoll::Probe { tick: d.tick },
+            WaitState::Done => return Ok(WaitPoll::Ready),
+            WaitState::Start if d.ready => return Ok(WaitPoll::Probe { tick: d.tick }),
             WaitState::Start => {
                 // Clear flag: found not ready at this very tick, and no edge since.
                 let id = state.next_id();
                 *wait = state.dirs[dir as usize].push_future_waiter(id, waker);
-                WaitPoll::Pending
             }
             WaitState::NotReadyAt(tick) | WaitState::Registered { tick, .. } if d.tick != tick => {
                 // The edge that bumped the tick drained (and woke) any waiter of ours.
                 *wait = WaitState::Done;
-                WaitPoll::Ready
+                return Ok(WaitPoll::Ready);
             }
             WaitState::NotReadyAt(_) => {
                 d.confirm_not_ready();
                 let id = state.next_id();
                 *wait = state.dirs[dir as usize].push_future_waiter(id, waker);
-                WaitPoll::Pending
             }
             WaitState::Registered { id, .. } => {
                 if let Some(w) = d.waiters.iter_mut().find(|w| w.id == Some(id)) {
@@ -298,15 +323,40 @@ impl Source {
                     // happens while a `Readiness` borrows the `Async`; stay registered anyway.
                     *wait = d.push_future_waiter(id, waker);
                 }
-                WaitPoll::Pending
             }
         }
+        self.arm(state)?;
+        Ok(WaitPoll::Pending)
+    }
+
+    /// Windows: arms the poller for every direction that has a waiter and is not armed yet
+    /// (keeping those still armed). Called with the state locked, after a waiter was added and
+    /// after an event spent the previous arming. Does nothing once deregistration has begun.
+    #[cfg(windows)]
+    fn arm(&self, state: &mut State) -> io::Result<()> {
+        let want = [0, 1].map(|i| state.armed[i] || !state.dirs[i].waiters.is_empty());
+        if state.deregistered || want == state.armed {
+            return Ok(());
+        }
+        // SAFETY: the socket is open and registered: `deregistered` is clear, and the owner
+        // sets it (under this lock, which we hold) before it deletes and closes the socket.
+        unsafe { crate::reactor::get().arm(self.raw, self.key, want[0], want[1]) }?;
+        state.armed = want;
+        Ok(())
+    }
+
+    /// Unix: edge-triggered registrations never need arming.
+    #[cfg(unix)]
+    #[inline(always)]
+    fn arm(&self, _state: &mut State) -> io::Result<()> {
+        Ok(())
     }
 
     /// Asks the OS whether `dir` is ready right now (a zero-timeout `poll(2)`), for a bare
     /// readiness wait whose `ready` flag was set. Errors and hang-ups count as ready.
     ///
     /// The caller must keep the descriptor open (it borrows the owning `Async`).
+    #[cfg(unix)]
     pub(crate) fn probe(&self, dir: Direction) -> io::Result<bool> {
         let mut pfd = libc::pollfd {
             fd: self.raw,
@@ -326,6 +376,15 @@ impl Source {
                 return Err(err);
             }
         }
+    }
+
+    /// Windows: answers "not ready" without asking, so the wait registers and arms the poller,
+    /// which checks the socket's state as it is armed and reports it at once if it is ready:
+    /// the same answer, one reactor round later, with no extra syscall here.
+    #[cfg(windows)]
+    #[allow(clippy::unnecessary_wraps, clippy::unused_self)]
+    pub(crate) fn probe(&self, _dir: Direction) -> io::Result<bool> {
+        Ok(false)
     }
 
     /// Forgets a `Readiness` future's waiter when the future is dropped.
@@ -351,9 +410,15 @@ impl Source {
     /// Called by the reactor for an edge on this source: for each reported direction, bumps
     /// its tick, sets its `ready` flag and moves its waiters into `wake`; `suspect` (a hang-up,
     /// error or urgent data came with it, or the caller cannot tell) marks the read direction
-    /// suspect. No syscall: the edge-triggered registration needs no re-arming.
+    /// suspect. No syscall: the edge-triggered registration needs no re-arming (Windows:
+    /// the event spent the oneshot arming, so the directions still waited on are re-armed).
     pub(crate) fn on_event(&self, ev: SourceEvent, wake: &mut Vec<Waker>) {
         let mut state = lock(&self.state);
+        #[cfg(windows)]
+        let rearm = {
+            state.armed = [false, false];
+            [!ev.readable, !ev.writable]
+        };
         for (dir, reported) in [
             (Direction::Read, ev.readable),
             (Direction::Write, ev.writable),
@@ -366,50 +431,69 @@ impl Source {
                 wake.extend(d.waiters.drain(..).map(|w| w.waker));
             }
         }
+        #[cfg(windows)]
+        if rearm.contains(&true) && self.arm(&mut state).is_err() {
+            // The other direction's waiters would never hear from the poller: wake them, and
+            // their retry meets the socket's own error (or arms it again).
+            for d in &mut state.dirs {
+                d.tick = d.tick.wrapping_add(1);
+                d.ready = true;
+                d.suspect = true;
+                wake.extend(d.waiters.drain(..).map(|w| w.waker));
+            }
+        }
     }
 
     /// Removes the descriptor from the poller and forgets every waiter. Must be called while
     /// the descriptor is still open; afterwards nothing touches it again.
     pub(crate) fn deregister(&self, poller: &Poller) -> io::Result<()> {
-        // SAFETY: the owner calls this before closing the descriptor, so it is open for the
-        // duration of this borrow.
-        let fd = unsafe { BorrowedFd::borrow_raw(self.raw) };
-        let result = poller.delete(fd);
         let waiters: Vec<Waiter> = {
             let mut state = lock(&self.state);
+            // Windows: from here on nobody arms the socket (the reactor's `on_event` may still
+            // run for an event collected earlier); every arming so far happened under this lock,
+            // so before the delete below.
+            #[cfg(windows)]
+            {
+                state.deregistered = true;
+            }
             state
                 .dirs
                 .iter_mut()
                 .flat_map(|d| d.waiters.drain(..))
                 .collect()
         };
+        // SAFETY: the owner calls this before closing the descriptor, so it is open for the
+        // duration of this borrow.
+        let fd = unsafe { os::borrow_raw(self.raw) };
+        let result = poller.delete(fd);
         // Dropped outside the lock: a waker's drop may run executor code.
         drop(waiters);
         result
     }
 
     /// Whether `dir`'s `ready` flag is set (for tests).
-    #[cfg(all(test, not(loom)))]
+    #[cfg(all(test, not(loom), unix))]
     pub(crate) fn is_ready(&self, dir: Direction) -> bool {
         lock(&self.state).dirs[dir as usize].ready
     }
 
     /// Whether `dir` is marked suspect (for tests).
-    #[cfg(all(test, not(loom)))]
+    #[cfg(all(test, not(loom), unix))]
     pub(crate) fn is_suspect(&self, dir: Direction) -> bool {
         lock(&self.state).dirs[dir as usize].suspect
     }
 
     /// Number of tasks waiting on `dir` (for tests).
-    #[cfg(all(test, not(loom)))]
+    #[cfg(all(test, not(loom), unix))]
     pub(crate) fn waiter_count(&self, dir: Direction) -> usize {
         lock(&self.state).dirs[dir as usize].waiters.len()
     }
 }
 
 /// The readiness ticks alone, with no descriptor, poller or syscall: these also run under Miri
-/// (.ci/miri.sh).
-#[cfg(all(test, not(loom)))]
+/// (.ci/miri.sh). Unix only: on Windows a waiter arms the poller, which needs a registered
+/// socket (`tests.rs` covers that path with real sockets).
+#[cfg(all(test, not(loom), unix))]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -430,9 +514,9 @@ mod tests {
         (count.clone(), Waker::from(count))
     }
 
-    /// A source that is never registered anywhere: -1 is no descriptor.
+    /// A source that is never registered anywhere.
     fn source() -> Source {
-        Source::new(1, -1)
+        Source::new(1, crate::os::NO_SOURCE)
     }
 
     const READABLE: SourceEvent = SourceEvent {
@@ -446,7 +530,9 @@ mod tests {
         let s = source();
         let (count, waker) = counter();
         let seen = s.tick(Direction::Read);
-        assert!(s.register_poll_waker(Direction::Read, seen, &waker));
+        assert!(s
+            .register_poll_waker(Direction::Read, seen, &waker)
+            .unwrap());
         assert!(!s.is_ready(Direction::Read));
         let mut wake = Vec::new();
         s.on_event(READABLE, &mut wake);
@@ -466,7 +552,9 @@ mod tests {
         let seen = s.tick(Direction::Read);
         s.on_event(READABLE, &mut Vec::new());
         // The attempt started before the edge: retry it rather than sleep through the edge.
-        assert!(!s.register_poll_waker(Direction::Read, seen, &waker));
+        assert!(!s
+            .register_poll_waker(Direction::Read, seen, &waker)
+            .unwrap());
         assert_eq!(s.waiter_count(Direction::Read), 0);
     }
 
@@ -475,9 +563,13 @@ mod tests {
         let s = source();
         let (_count, waker) = counter();
         let seen = s.tick(Direction::Write);
-        assert!(s.register_poll_waker(Direction::Write, seen, &waker));
-        assert!(s.register_poll_waker(Direction::Write, seen, &waker.clone()));
-        assert_eq!(s.tick_or_wait(Direction::Write, &waker), None);
+        assert!(s
+            .register_poll_waker(Direction::Write, seen, &waker)
+            .unwrap());
+        assert!(s
+            .register_poll_waker(Direction::Write, seen, &waker.clone())
+            .unwrap());
+        assert_eq!(s.tick_or_wait(Direction::Write, &waker).unwrap(), None);
         // Told apart by `Waker::will_wake`, which is best-effort: under Miri two clones of one
         // waker need not compare equal (each use of a vtable may get its own address), so
         // there the task may be listed more than once, which costs a spare wake, no more.
@@ -493,10 +585,13 @@ mod tests {
         // A new source is suspect (nothing is known of it) until a `WouldBlock` confirms it
         // empty.
         assert!(s.is_suspect(Direction::Read));
-        assert!(s.register_poll_waker(Direction::Read, 0, &waker));
+        assert!(s.register_poll_waker(Direction::Read, 0, &waker).unwrap());
         assert!(!s.is_suspect(Direction::Read));
         s.on_event(READABLE, &mut Vec::new());
-        let seen = s.tick_or_wait(Direction::Read, &waker).expect("ready");
+        let seen = s
+            .tick_or_wait(Direction::Read, &waker)
+            .unwrap()
+            .expect("ready");
         // An edge during the read: keep `ready`, the new data may be there.
         s.on_event(READABLE, &mut Vec::new());
         s.clear_after_short_read(Direction::Read, seen);

@@ -121,11 +121,15 @@ mod tests {
     #[test]
     fn stale_key_of_reused_slot_is_not_found() {
         let mut table = SourceTable::default();
-        let first = table.insert(|key| Arc::new(Source::new(key, -1))).unwrap();
+        let first = table
+            .insert(|key| Arc::new(Source::new(key, crate::os::NO_SOURCE)))
+            .unwrap();
         assert!(table.get(first).is_some());
         assert!(table.remove(first).is_some());
         assert!(table.get(first).is_none());
-        let second = table.insert(|key| Arc::new(Source::new(key, -1))).unwrap();
+        let second = table
+            .insert(|key| Arc::new(Source::new(key, crate::os::NO_SOURCE)))
+            .unwrap();
         // Same slot, new generation: the old key must not reach the new source.
         assert_eq!(first & INDEX_MASK, second & INDEX_MASK);
         assert_ne!(first, second);

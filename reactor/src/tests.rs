@@ -219,7 +219,8 @@ fn edge_between_a_failed_attempt_and_the_registration_is_not_lost() {
     let c = Arc::new(CountingWaker::default());
     assert!(!a
         .source
-        .register_poll_waker(Direction::Read, t, &Waker::from(c.clone())));
+        .register_poll_waker(Direction::Read, t, &Waker::from(c.clone()))
+        .unwrap());
     assert_eq!(a.source.waiter_count(Direction::Read), 0);
     // ... and so must the `read_with` wait started from that same tick.
     let mut wait = crate::Readiness::not_ready_at(&a.source, Direction::Read, t);

@@ -223,22 +223,9 @@ fn a_reset_behind_a_short_read_is_still_seen() {
 }
 
 fn set_linger_zero(s: &std::net::TcpStream) {
-    use std::os::fd::AsRawFd;
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: `linger` is a valid `struct linger` of the size passed; the descriptor is open.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "setsockopt(SO_LINGER)");
+    use std::os::fd::AsFd;
+    crate::net::sys::set_linger(s.as_fd(), Some(std::time::Duration::ZERO))
+        .expect("setsockopt(SO_LINGER)");
 }
 
 #[test]

@@ -3,6 +3,9 @@
 //! connections once descriptors are free again. (Its own test binary: it lowers the process's
 //! descriptor limit.)
 
+// Unix only: descriptor limits and counts (`setrlimit`, `/proc/self/fd`).
+#![cfg(unix)]
+
 use std::time::{Duration, Instant};
 
 use futures_lite::future;

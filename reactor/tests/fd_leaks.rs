@@ -1,6 +1,9 @@
 //! Opening and closing many sources leaves the process's open descriptors where they were.
 //! (Its own test binary: the count is process-wide, so nothing else may run alongside.)
 
+// Unix only: descriptor limits and counts (`setrlimit`, `/proc/self/fd`).
+#![cfg(unix)]
+
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 use magpie_reactor::net::{TcpListener, TcpStream};
 use magpie_reactor::Async;

@@ -3,16 +3,53 @@
 
 use async_executor::Executor;
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt, StreamExt};
-use magpie_reactor::net::{
-    TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener, UnixStream,
-};
+use magpie_reactor::net::{TcpListener, TcpStream, UdpSocket};
+#[cfg(unix)]
+use magpie_reactor::net::{UnixDatagram, UnixListener, UnixStream};
 use magpie_reactor::Async;
 use std::io::{self, ErrorKind};
 use std::net::{Shutdown, SocketAddr};
-use std::path::PathBuf;
 use std::sync::Arc;
 
-fn temp_path(name: &str) -> PathBuf {
+/// The std stream the tests pair up: a Unix socket pair, or on Windows (no socket pairs) a
+/// loopback TCP connection.
+#[cfg(unix)]
+type StdStream = std::os::unix::net::UnixStream;
+#[cfg(windows)]
+type StdStream = std::net::TcpStream;
+
+/// magpie's stream of the same kind.
+#[cfg(unix)]
+type Stream = UnixStream;
+#[cfg(windows)]
+type Stream = TcpStream;
+
+/// Two connected std streams.
+fn std_pair() -> io::Result<(StdStream, StdStream)> {
+    #[cfg(unix)]
+    return StdStream::pair();
+    #[cfg(windows)]
+    {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let a = StdStream::connect(listener.local_addr()?)?;
+        let (b, _) = listener.accept()?;
+        Ok((a, b))
+    }
+}
+
+/// Two connected magpie streams.
+fn stream_pair() -> (Stream, Stream) {
+    #[cfg(unix)]
+    return UnixStream::pair().unwrap();
+    #[cfg(windows)]
+    {
+        let (a, b) = std_pair().unwrap();
+        (Stream::from_std(a).unwrap(), Stream::from_std(b).unwrap())
+    }
+}
+
+#[cfg(unix)]
+fn temp_path(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("magpie-reactor-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
@@ -43,11 +80,11 @@ fn run_on_executor<T: Send + 'static>(
 
 /// A one-shot "stop" signal awaitable from several threads (std + a reactor-backed pipe).
 fn async_channel_lite() -> (Stop, Stopped) {
-    let (tx, rx) = std::os::unix::net::UnixStream::pair().unwrap();
+    let (tx, rx) = std_pair().unwrap();
     (Stop(tx), Stopped(Arc::new(Async::new(rx).unwrap())))
 }
 
-struct Stop(std::os::unix::net::UnixStream);
+struct Stop(StdStream);
 impl Stop {
     fn set(self) {
         self.0.shutdown(Shutdown::Both).unwrap();
@@ -55,7 +92,7 @@ impl Stop {
 }
 
 #[derive(Clone)]
-struct Stopped(Arc<Async<std::os::unix::net::UnixStream>>);
+struct Stopped(Arc<Async<StdStream>>);
 impl Stopped {
     async fn wait(self) {
         let mut buf = [0u8; 1];
@@ -223,11 +260,11 @@ fn reading_from_a_closed_peer_gives_zero_and_shutdown_is_seen() {
 fn read_and_write_from_two_tasks_at_once() {
     run_on_executor(|ex| {
         Box::pin(async move {
-            let (a, b) = UnixStream::pair().unwrap();
+            let (a, b) = stream_pair();
             const N: usize = 64 * 1024;
             // Both directions in flight at once on each socket, through clones: each side
             // writes more than the socket buffers hold before reading anything.
-            let side = |s: UnixStream, tag: u8| {
+            let side = |s: Stream, tag: u8| {
                 let (mut r, mut w) = (s.clone(), s);
                 let writer = ex.spawn(async move {
                     for _ in 0..N / 1024 {
@@ -277,6 +314,7 @@ fn udp_send_recv_connect_peek() {
 }
 
 #[test]
+#[cfg(unix)]
 fn unix_listener_stream_and_datagram() {
     future::block_on(async {
         let path = temp_path("stream.sock");
@@ -323,7 +361,7 @@ fn unix_listener_stream_and_datagram() {
 #[test]
 fn async_read_write_for_any_fd_and_io_copy() {
     future::block_on(async {
-        let (a, b) = std::os::unix::net::UnixStream::pair()?;
+        let (a, b) = std_pair()?;
         let (mut a, b) = (Async::new(a)?, Async::new(b)?);
         let payload: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
         let writer = async {
@@ -351,9 +389,12 @@ fn public_types_are_send_and_sync() {
     assert_send_sync::<TcpListener>();
     assert_send_sync::<TcpStream>();
     assert_send_sync::<UdpSocket>();
-    assert_send_sync::<UnixListener>();
-    assert_send_sync::<UnixStream>();
-    assert_send_sync::<UnixDatagram>();
+    #[cfg(unix)]
+    {
+        assert_send_sync::<UnixListener>();
+        assert_send_sync::<UnixStream>();
+        assert_send_sync::<UnixDatagram>();
+    }
     assert_send_sync::<magpie_reactor::Readiness<'static>>();
 }
 
@@ -365,7 +406,7 @@ fn thousands_of_sources_each_get_their_readiness() {
             let mut peers = Vec::with_capacity(SOURCES);
             let mut readers = Vec::with_capacity(SOURCES);
             for i in 0..SOURCES {
-                let (mut a, b) = UnixStream::pair().unwrap();
+                let (mut a, b) = stream_pair();
                 peers.push(b);
                 readers.push(ex.spawn(async move {
                     let mut byte = [0u8; 2];
@@ -387,7 +428,7 @@ fn thousands_of_sources_each_get_their_readiness() {
 #[test]
 fn readable_completes_for_an_already_readable_source() {
     future::block_on(async {
-        let (a, mut b) = std::os::unix::net::UnixStream::pair()?;
+        let (a, mut b) = std_pair()?;
         io::Write::write_all(&mut b, b"ready")?;
         // Data arrived before the source was even registered: arming interest reports the
         // existing level, so neither wait hangs.
@@ -428,7 +469,7 @@ fn vectored_writes_send_every_buffer_in_one_call() {
         server.read_exact(&mut got).await.unwrap();
         assert_eq!(got, expected);
 
-        let (mut a, mut b) = UnixStream::pair().unwrap();
+        let (mut a, mut b) = stream_pair();
         let written = a.write_vectored(&slices).await.unwrap();
         assert_eq!(written, expected.len(), "one call writes every buffer");
         let mut got = vec![0u8; expected.len()];

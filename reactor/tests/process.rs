@@ -1,6 +1,9 @@
 //! Subprocesses: piped stdio as async streams, exit waits with no thread per child, clear
 //! results for waiting twice, killing an exited child and a missing program, no zombies.
 
+// Unix only: subprocesses are (`magpie::process` is `cfg(unix)`).
+#![cfg(unix)]
+
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 use magpie_reactor::process::Command;
 use std::io::ErrorKind;

@@ -2,6 +2,9 @@
 //! the previous disposition, bad signals are typed errors. Each test uses signals of its own:
 //! the tests of this binary run in parallel threads of one process.
 
+// Unix only: signals are (`magpie::signal` is `cfg(unix)`).
+#![cfg(unix)]
+
 use futures_lite::{future, StreamExt};
 use magpie_reactor::signal::{ctrl_c, signal, SignalError, SignalKind};
 use std::sync::mpsc;

@@ -5,6 +5,9 @@
 //! `stats()` leaves an unstarted reactor alone is checked in `stats_unstarted.rs`, a process of
 //! its own.
 
+// Unix only: the sources are Unix socket pairs.
+#![cfg(unix)]
+
 use async_executor::Executor;
 use futures_lite::future;
 use magpie_reactor::{stats, Async, ReactorStats};

@@ -81,8 +81,16 @@ struct ThreadState {
     syscall: Option<(i64, Vec<u64>)>,
 }
 
-/// What `/proc/self/task/*` says, or `None` where it cannot be read (not Linux, or a kernel
-/// without `/proc/<tid>/syscall`).
+/// What `/proc/self/task/*` says: not on this system (Wine, for one, shows the Linux host's
+/// `/proc`, whose threads are not this Windows program's).
+#[cfg(not(target_os = "linux"))]
+fn threads() -> Option<Vec<ThreadState>> {
+    None
+}
+
+/// What `/proc/self/task/*` says, or `None` where it cannot be read (a kernel without
+/// `/proc/<tid>/syscall`).
+#[cfg(target_os = "linux")]
 fn threads() -> Option<Vec<ThreadState>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc/self/task").ok()? {

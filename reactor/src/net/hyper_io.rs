@@ -7,29 +7,44 @@
 //! vectored: hyper hands a response's head and body as separate buffers, which go out in one
 //! `writev`.
 
+use crate::os::{self, BorrowedSource};
 use std::io::{self, IoSlice};
-use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use futures_lite::AsyncWrite;
 use hyper::rt::ReadBufCursor;
 
-use super::{TcpStream, UnixStream};
+use super::TcpStream;
+#[cfg(unix)]
+use super::UnixStream;
 
 /// One `recv` of at most `len` bytes into `ptr`.
 ///
 /// # Safety
 /// `ptr` must be valid for writes of `len` bytes for the duration of the call.
-unsafe fn recv_into(fd: RawFd, ptr: *mut u8, len: usize) -> io::Result<usize> {
+#[cfg(unix)]
+unsafe fn recv_into(socket: BorrowedSource<'_>, ptr: *mut u8, len: usize) -> io::Result<usize> {
     // SAFETY: the caller guarantees `ptr..ptr + len` is writable; `recv` writes at most `len`
-    // bytes there and nothing else. An invalid `fd` is reported as `EBADF`, not UB.
-    let n = unsafe { libc::recv(fd, ptr.cast(), len, 0) };
+    // bytes there and nothing else; `socket` is borrowed, hence open.
+    let n = unsafe { libc::recv(os::raw(socket), ptr.cast(), len, 0) };
     if n < 0 {
         Err(io::Error::last_os_error())
     } else {
         Ok(n as usize)
     }
+}
+
+/// One `recv` of at most `len` bytes into `ptr`.
+///
+/// # Safety
+/// `ptr` must be valid for writes of `len` bytes for the duration of the call.
+#[cfg(windows)]
+unsafe fn recv_into(socket: BorrowedSource<'_>, ptr: *mut u8, len: usize) -> io::Result<usize> {
+    // SAFETY: the caller guarantees `ptr..ptr + len` is writable for this call; as
+    // `MaybeUninit<u8>` the bytes need not be initialised, and `recv` only writes them.
+    let spare = unsafe { std::slice::from_raw_parts_mut(ptr.cast(), len) };
+    socket2::SockRef::from(&socket).recv(spare)
 }
 
 /// hyper's I/O traits for a stream whose `core` is a `StreamCore`: reads take the same path
@@ -42,7 +57,6 @@ macro_rules! hyper_io {
                 cx: &mut Context<'_>,
                 mut buf: ReadBufCursor<'_>,
             ) -> Poll<io::Result<()>> {
-                let fd = self.as_raw_fd();
                 // SAFETY: the slice is only written to (by `recv`), never de-initialised.
                 let spare = unsafe { buf.as_mut() };
                 let len = spare.len();
@@ -57,7 +71,7 @@ macro_rules! hyper_io {
                     len,
                     // SAFETY: `ptr..ptr + len` is the cursor's spare room, borrowed for this
                     // whole call.
-                    |_| unsafe { recv_into(fd, ptr, len) }
+                    |s| unsafe { recv_into(os::borrow(s), ptr, len) }
                 ))?;
                 // SAFETY: `recv` initialised the first `n` (≤ `len`) bytes of the spare room.
                 unsafe { buf.advance(n) };
@@ -98,4 +112,5 @@ macro_rules! hyper_io {
 }
 
 hyper_io!(TcpStream);
+#[cfg(unix)]
 hyper_io!(UnixStream);

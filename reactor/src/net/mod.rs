@@ -1,4 +1,4 @@
-//! Async networking on the reactor: TCP, UDP and Unix-domain sockets.
+//! Async networking on the reactor: TCP, UDP and (on Unix) Unix-domain sockets.
 //!
 //! Every type wraps the corresponding std socket in [`Async`](crate::Async). Errors are the
 //! OS's, untouched: connecting to a closed port gives `ConnectionRefused`, binding a port in
@@ -32,13 +32,16 @@ mod addr;
 #[cfg(feature = "hyper")]
 mod hyper_io;
 mod stream;
-mod sys;
+#[cfg(unix)]
+pub(crate) mod sys;
 mod tcp;
 mod udp;
 mod unblock;
+#[cfg(unix)]
 mod unix;
 
 pub use addr::ToSocketAddrs;
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
+#[cfg(unix)]
 pub use unix::{UnixDatagram, UnixIncoming, UnixListener, UnixStream};

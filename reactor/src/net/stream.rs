@@ -13,17 +13,20 @@
 
 use crate::async_io::{attempt_for, Attempt};
 use crate::loom::Arc;
+use crate::os::{self, AsSource, BorrowedSource};
 use crate::source::Direction;
 use crate::Async;
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::Shutdown;
-use std::os::fd::{AsFd, BorrowedFd};
+#[cfg(unix)]
 use std::os::unix::net as std_unix;
 use std::task::{Context, Poll};
 
 /// A std stream socket type the core can drive.
-pub(crate) trait StreamSocket: AsFd + fmt::Debug + Sized + Send + Sync + 'static {
+pub(crate) trait StreamSocket:
+    AsSource + fmt::Debug + Sized + Send + Sync + 'static
+{
     /// The family's socket address.
     type Addr;
 
@@ -46,7 +49,7 @@ pub(crate) trait StreamSocket: AsFd + fmt::Debug + Sized + Send + Sync + 'static
 }
 
 /// A std listener type the core can drive.
-pub(crate) trait ListenerSocket: AsFd + fmt::Debug + Send + Sync + 'static {
+pub(crate) trait ListenerSocket: AsSource + fmt::Debug + Send + Sync + 'static {
     /// The streams it accepts.
     type Stream: StreamSocket;
 
@@ -168,9 +171,10 @@ impl<S: StreamSocket> fmt::Debug for StreamCore<S> {
     }
 }
 
-impl<S: StreamSocket> AsFd for StreamCore<S> {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.io.as_fd()
+impl<S: StreamSocket> StreamCore<S> {
+    /// The socket's descriptor (Windows: socket), for the public types' `AsFd`/`AsSocket`.
+    pub(crate) fn as_source(&self) -> BorrowedSource<'_> {
+        os::borrow(self.io.get_ref())
     }
 }
 
@@ -216,14 +220,16 @@ impl<L: ListenerSocket> fmt::Debug for ListenerCore<L> {
     }
 }
 
-impl<L: ListenerSocket> AsFd for ListenerCore<L> {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.io.as_fd()
+impl<L: ListenerSocket> ListenerCore<L> {
+    /// The socket's descriptor (Windows: socket), for the public types' `AsFd`/`AsSocket`.
+    pub(crate) fn as_source(&self) -> BorrowedSource<'_> {
+        os::borrow(self.io.get_ref())
     }
 }
 
 /// `AsyncRead`, `AsyncWrite` (for the type and for a shared reference to it, so that one task
-/// can read while another writes), `Debug`, `AsFd` and `AsRawFd` for a public stream or
+/// can read while another writes), `Debug`, `AsFd` and `AsRawFd` (Windows: `AsSocket` and
+/// `AsRawSocket`) for a public stream or
 /// listener type whose `core` field is a [`StreamCore`] or [`ListenerCore`].
 macro_rules! stream_traits {
     (stream $ty:ty) => {
@@ -294,15 +300,31 @@ macro_rules! stream_traits {
             }
         }
 
+        #[cfg(unix)]
         impl std::os::fd::AsFd for $ty {
             fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-                self.core.as_fd()
+                self.core.as_source()
             }
         }
 
+        #[cfg(unix)]
         impl std::os::fd::AsRawFd for $ty {
             fn as_raw_fd(&self) -> std::os::fd::RawFd {
-                std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(&self.core))
+                std::os::fd::AsRawFd::as_raw_fd(&self.core.as_source())
+            }
+        }
+
+        #[cfg(windows)]
+        impl std::os::windows::io::AsSocket for $ty {
+            fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
+                self.core.as_source()
+            }
+        }
+
+        #[cfg(windows)]
+        impl std::os::windows::io::AsRawSocket for $ty {
+            fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
+                std::os::windows::io::AsRawSocket::as_raw_socket(&self.core.as_source())
             }
         }
     };
@@ -358,6 +380,7 @@ socket_family!(
     std::net::SocketAddr,
     short_read_drains: true
 );
+#[cfg(unix)]
 socket_family!(
     std_unix::UnixStream,
     std_unix::UnixListener,

@@ -1,5 +1,5 @@
-//! The few socket calls std has no non-blocking form of: creating a socket and starting a
-//! `connect` without waiting for it.
+//! The few socket calls std has no (stable or non-blocking) form of: creating a socket,
+//! starting a `connect` without waiting for it, and `SO_LINGER`.
 
 use std::io;
 use std::mem;
@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::time::Duration;
 
 /// A new non-blocking, close-on-exec socket.
 pub(crate) fn socket(domain: libc::c_int, ty: libc::c_int) -> io::Result<OwnedFd> {
@@ -129,4 +130,58 @@ pub(crate) fn connect_unix(fd: BorrowedFd<'_>, path: &Path) -> io::Result<Connec
     // SAFETY: `sun` is a valid `sockaddr_un` whose first `len` bytes are the family and the
     // NUL-terminated path.
     unsafe { connect_raw(fd, &sun as *const _ as *const libc::sockaddr, len as _) }
+}
+
+/// Sets `SO_LINGER` on `fd`: `Some(d)` lingers `d` (whole seconds, rounded up; the OS's unit),
+/// `None` turns lingering off.
+pub(crate) fn set_linger(fd: BorrowedFd<'_>, linger: Option<Duration>) -> io::Result<()> {
+    let seconds = match linger {
+        None => 0,
+        Some(d) => {
+            let rounded_up = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+            libc::c_int::try_from(rounded_up).map_err(|_| {
+                io::Error::new(io::ErrorKind::InvalidInput, "linger time out of range")
+            })?
+        }
+    };
+    let value = libc::linger {
+        l_onoff: libc::c_int::from(linger.is_some()),
+        l_linger: seconds,
+    };
+    // SAFETY: `fd` is open (borrowed); `value` is a valid `struct linger` of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&value as *const libc::linger).cast(),
+            mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    if rc == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Reads `SO_LINGER` from `fd` (see [`set_linger`]).
+pub(crate) fn linger(fd: BorrowedFd<'_>) -> io::Result<Option<Duration>> {
+    // SAFETY: all-zero is a valid `struct linger`.
+    let mut value: libc::linger = unsafe { mem::zeroed() };
+    let mut len = mem::size_of::<libc::linger>() as libc::socklen_t;
+    // SAFETY: `fd` is open (borrowed); `value` and `len` are valid for writes, and `len` says
+    // how much room `value` has.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&mut value as *mut libc::linger).cast(),
+            &mut len,
+        )
+    };
+    if rc == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((value.l_onoff != 0).then(|| Duration::from_secs(value.l_linger.max(0) as u64)))
 }

@@ -2,14 +2,15 @@
 
 use super::addr::{resolve, try_each, ToSocketAddrs};
 use super::stream::{stream_traits, ListenerCore, StreamCore};
+#[cfg(unix)]
 use super::sys::{self, Connect};
 use futures_lite::Stream;
 use std::fmt;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 /// A TCP socket listening for connections.
 ///
@@ -210,6 +211,58 @@ impl TcpStream {
         self.core.shutdown(how)
     }
 
+    /// Sets `SO_LINGER`, which decides what closing the socket (dropping its last clone) does
+    /// with data not yet sent:
+    ///
+    /// - `None` (the default): the close returns at once and the OS sends the rest, then a FIN,
+    ///   in the background;
+    /// - `Some(Duration::ZERO)`: the close drops unsent data and **resets** the connection
+    ///   (an RST, no FIN) — the peer's next read fails with `ConnectionReset`;
+    /// - `Some(d)`: the OS may hold the close for up to `d` (whole seconds, rounded up) while it
+    ///   sends; magpie's sockets are non-blocking, so on most systems this only bounds how long
+    ///   the OS keeps trying.
+    ///
+    /// # Errors
+    /// The OS's `setsockopt` error; `InvalidInput` for a time the OS cannot express.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use magpie_reactor::net::{TcpListener, TcpStream};
+    /// use futures_lite::{future, AsyncReadExt};
+    /// use std::time::Duration;
+    ///
+    /// future::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let client = TcpStream::connect(listener.local_addr()?).await?;
+    ///     let (mut server, _) = listener.accept().await?;
+    ///     client.set_linger(Some(Duration::ZERO))?;
+    ///     assert_eq!(client.linger()?, Some(Duration::ZERO));
+    ///     drop(client); // a reset, not a FIN
+    ///     let err = server.read(&mut [0; 8]).await.unwrap_err();
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+    ///     std::io::Result::Ok(())
+    /// })?;
+    /// # std::io::Result::Ok(())
+    /// ```
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        #[cfg(unix)]
+        return sys::set_linger(self.core.as_source(), linger);
+        #[cfg(windows)]
+        return socket2::SockRef::from(&self.core.as_source()).set_linger(linger);
+    }
+
+    /// The `SO_LINGER` setting (see [`TcpStream::set_linger`]).
+    ///
+    /// # Errors
+    /// The OS's `getsockopt` error.
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        #[cfg(unix)]
+        return sys::linger(self.core.as_source());
+        #[cfg(windows)]
+        return socket2::SockRef::from(&self.core.as_source()).linger();
+    }
+
     /// Receives data without removing it from the queue.
     ///
     /// # Errors
@@ -219,7 +272,7 @@ impl TcpStream {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(loom), unix))]
 impl TcpStream {
     /// The stream's reactor source (for the crate's tests).
     pub(crate) fn source(&self) -> &crate::source::Source {
@@ -233,13 +286,14 @@ impl TcpStream {
 }
 
 /// Connects to one address with a non-blocking `connect`.
+#[cfg(unix)]
 async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
     let domain = match addr {
         SocketAddr::V4(_) => libc::AF_INET,
         SocketAddr::V6(_) => libc::AF_INET6,
     };
     let fd = sys::socket(domain, libc::SOCK_STREAM)?;
-    let state = sys::connect_ip(fd.as_fd(), addr)?;
+    let state = sys::connect_ip(std::os::fd::AsFd::as_fd(&fd), addr)?;
     let stream = TcpStream::from_std(std::net::TcpStream::from(fd))?;
     match state {
         Connect::Done => return Ok(stream),
@@ -248,6 +302,31 @@ async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
         // it is returned as the OS gave it.
         Connect::WouldBlock => return Err(io::Error::from_raw_os_error(libc::EAGAIN)),
     }
+    wait_connected(stream).await
+}
+
+/// Connects to one address with a non-blocking `connect` (Windows: through socket2, which
+/// also makes sure Winsock is started).
+#[cfg(windows)]
+async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    let in_progress = match socket.connect(&SockAddr::from(addr)) {
+        Ok(()) => false,
+        // `WSAEWOULDBLOCK`: the connect goes on in the background.
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
+        Err(e) => return Err(e),
+    };
+    let stream = TcpStream::from_std(std::net::TcpStream::from(socket))?;
+    if !in_progress {
+        return Ok(stream);
+    }
+    wait_connected(stream).await
+}
+
+/// Waits until a connect in progress on `stream` ends; its error if it failed.
+async fn wait_connected(stream: TcpStream) -> io::Result<TcpStream> {
     loop {
         stream.core.io().writable().await?;
         if let Some(e) = stream.core.get_ref().take_error()? {
