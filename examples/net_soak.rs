@@ -136,7 +136,7 @@ async fn serve(stream: TcpStream, ledger: Arc<Ledger>) {
 /// Sets `SO_LINGER` to 0 so that closing the socket sends an RST instead of a FIN.
 fn reset_on_close(stream: &TcpStream) {
     stream
-        .set_linger(Some(Duration::ZERO))
+        .set_reset_on_close(true)
         .expect("setsockopt(SO_LINGER)");
 }
 

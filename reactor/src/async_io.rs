@@ -4,7 +4,7 @@ use crate::loom::Arc;
 use crate::nonblocking;
 use crate::os::{self, AsSource};
 use crate::reactor;
-use crate::source::{Direction, Source, WaitPoll, WaitState};
+use crate::source::{arm_error, Direction, Source, WaitPoll, WaitState};
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use std::fmt;
 use std::future::Future;
@@ -349,7 +349,7 @@ fn poll_attempts<R>(
             Attempt::NeedsReadiness => match source.tick_or_wait(dir, cx.waker()) {
                 Ok(Some(tick)) => tick,
                 Ok(None) => return Poll::Pending,
-                Err(e) => return Poll::Ready((Err(e), source.tick(dir))),
+                Err(e) => return Poll::Ready((Err(arm_error(e)), source.tick(dir))),
             },
             Attempt::Always => source.tick(dir),
         };
@@ -358,7 +358,7 @@ fn poll_attempts<R>(
                 match source.register_poll_waker(dir, tick, cx.waker()) {
                     Ok(true) => return Poll::Pending,
                     Ok(false) => {}
-                    Err(e) => return Poll::Ready((Err(e), tick)),
+                    Err(e) => return Poll::Ready((Err(arm_error(e)), tick)),
                 }
             }
             result => return Poll::Ready((result, tick)),
@@ -459,7 +459,7 @@ impl Future for Readiness<'_> {
                 Ok(WaitPoll::Pending) => return Poll::Pending,
                 Err(e) => {
                     this.wait = WaitState::Done;
-                    return Poll::Ready(Err(e));
+                    return Poll::Ready(Err(arm_error(e)));
                 }
                 Ok(WaitPoll::Probe { tick }) => match this.source.probe(this.dir) {
                     Ok(true) => {

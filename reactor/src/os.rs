@@ -31,7 +31,8 @@ pub(crate) fn raw(source: BorrowedSource<'_>) -> RawSource {
 /// Borrows a raw descriptor or socket.
 ///
 /// # Safety
-/// `raw` must be open for the returned borrow's whole lifetime.
+/// `raw` must be an open descriptor or socket (so not `-1` or `INVALID_SOCKET`) for the
+/// returned borrow's whole lifetime.
 pub(crate) unsafe fn borrow_raw<'a>(raw: RawSource) -> BorrowedSource<'a> {
     // SAFETY: forwarded from the caller (both std constructors have exactly this contract).
     unsafe { BorrowedSource::borrow_raw(raw) }

@@ -301,6 +301,15 @@ impl Reactor {
             st.events.clear();
             if let Err(e) = self.poller.wait(&mut st.events, timeout) {
                 wait_failed(&e);
+                // polling may have spent a oneshot arming on an event it then failed to hand
+                // over: re-arm every source that has waiters, so none waits for nothing.
+                #[cfg(windows)]
+                {
+                    let sources: Vec<Arc<Source>> = lock(&self.sources).iter().cloned().collect();
+                    for source in sources {
+                        source.rearm_after_failed_wait(&mut st.wake);
+                    }
+                }
             }
             let reported = st.events.iter().map(|ev| {
                 let source_event = SourceEvent {

@@ -56,13 +56,17 @@ struct Listeners {
     deliveries: u64,
     /// `ctrl_c` futures alive that have been polled: while non-zero, the handler takes events.
     waiting: usize,
-    /// The tasks to wake at the next event (one entry per task).
-    wakers: Vec<Waker>,
+    /// Source of the waiting futures' ids.
+    next_id: u64,
+    /// The wakers of the waiting futures that have been polled, by id; each future removes its
+    /// own when it is dropped, so the list never holds more than the futures alive.
+    wakers: Vec<(u64, Waker)>,
 }
 
 static LISTENERS: Mutex<Listeners> = Mutex::new(Listeners {
     deliveries: 0,
     waiting: 0,
+    next_id: 0,
     wakers: Vec::new(),
 });
 
@@ -87,7 +91,7 @@ unsafe extern "system" fn handler(event: u32) -> BOOL {
         l.deliveries += 1;
         std::mem::take(&mut l.wakers)
     };
-    for waker in wakers {
+    for (_, waker) in wakers {
         // A panicking waker must not unwind into the system's thread.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()));
     }
@@ -106,8 +110,9 @@ fn install() -> Result<(), SignalError> {
     installed.map_err(|code| SignalError::Io(io::Error::from_raw_os_error(code)))
 }
 
-/// One waiting `ctrl_c`; stops counting as a listener when dropped.
+/// One waiting `ctrl_c`; stops counting as a listener, and forgets its waker, when dropped.
 struct Waiting {
+    id: u64,
     seen: u64,
 }
 
@@ -115,18 +120,25 @@ impl Waiting {
     fn new() -> Waiting {
         let mut l = listeners();
         l.waiting += 1;
-        Waiting { seen: l.deliveries }
+        let id = l.next_id;
+        l.next_id += 1;
+        Waiting {
+            id,
+            seen: l.deliveries,
+        }
     }
 }
 
 impl Drop for Waiting {
     fn drop(&mut self) {
-        let mut l = listeners();
-        l.waiting -= 1;
-        if l.waiting == 0 {
-            // No future left to poll them again: the wakers are stale.
-            l.wakers.clear();
-        }
+        let removed = {
+            let mut l = listeners();
+            l.waiting -= 1;
+            let at = l.wakers.iter().position(|(id, _)| *id == self.id);
+            at.map(|at| l.wakers.swap_remove(at))
+        };
+        // Dropped outside the lock: a waker's drop may run executor code.
+        drop(removed);
     }
 }
 
@@ -152,8 +164,9 @@ pub async fn ctrl_c() -> Result<(), SignalError> {
         if l.deliveries != waiting.seen {
             return Poll::Ready(Ok(()));
         }
-        if !l.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            l.wakers.push(cx.waker().clone());
+        match l.wakers.iter_mut().find(|(id, _)| *id == waiting.id) {
+            Some((_, waker)) => waker.clone_from(cx.waker()),
+            None => l.wakers.push((waiting.id, cx.waker().clone())),
         }
         Poll::Pending
     })
@@ -164,12 +177,40 @@ pub async fn ctrl_c() -> Result<(), SignalError> {
 mod tests {
     use super::*;
     use futures_lite::future;
+    use std::future::Future;
+
+    /// The listeners are process-wide: one test at a time.
+    fn serial() -> MutexGuard<'static, ()> {
+        static SERIAL: Mutex<()> = Mutex::new(());
+        SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A wait dropped while another goes on leaves no waker behind.
+    #[test]
+    fn a_dropped_wait_forgets_its_waker() {
+        let _serial = serial();
+        let mut first = Box::pin(ctrl_c());
+        let mut second = Box::pin(ctrl_c());
+        let waker = futures_lite::future::block_on(futures_lite::future::poll_fn(|cx| {
+            Poll::Ready(cx.waker().clone())
+        }));
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(first.as_mut().poll(&mut cx).is_pending());
+        assert!(second.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(listeners().wakers.len(), 2);
+        drop(first);
+        assert_eq!(listeners().wakers.len(), 1);
+        drop(second);
+        assert!(listeners().wakers.is_empty());
+        assert_eq!(listeners().waiting, 0);
+    }
 
     /// The handler as the console calls it: taken (TRUE) only while a `ctrl_c` waits, and
     /// then it completes that wait. (Raising a real console event is not possible where the
     /// tests run without a console, under Wine in CI.)
     #[test]
     fn the_handler_completes_a_waiting_ctrl_c_and_takes_the_event_only_then() {
+        let _serial = serial();
         // SAFETY: a plain call of our own handler.
         assert_eq!(unsafe { handler(CTRL_C_EVENT) }, 0, "nobody waits yet");
         let waiter = std::thread::spawn(|| future::block_on(ctrl_c()));
@@ -180,6 +221,10 @@ mod tests {
         assert_eq!(unsafe { handler(CTRL_BREAK_EVENT) }, 1, "a waiter takes it");
         waiter.join().unwrap().unwrap();
         assert_eq!(listeners().waiting, 0);
+        assert!(
+            listeners().wakers.is_empty(),
+            "the finished wait took its waker along"
+        );
         // SAFETY: as above.
         assert_eq!(unsafe { handler(CTRL_C_EVENT) }, 0, "nobody waits any more");
         // Not Ctrl-C or Ctrl-Break (CTRL_CLOSE_EVENT): never ours.

@@ -37,6 +37,25 @@ use polling::Poller;
 use std::io;
 use std::task::Waker;
 
+/// Why a waiter could not be registered: the poller refused to arm the source (Windows). On
+/// Unix nothing is armed and nothing can fail: the type is uninhabited, so the `Result`s below
+/// are laid out (and returned) exactly as their `Ok` values, and their error paths compile
+/// away — the edge-triggered path costs what it did before Windows support.
+#[cfg(unix)]
+pub(crate) type ArmError = std::convert::Infallible;
+/// Why a waiter could not be registered: the poller refused to arm the source.
+#[cfg(windows)]
+pub(crate) type ArmError = io::Error;
+
+/// An [`ArmError`] as the `io::Error` the waiting operation returns.
+#[cfg_attr(unix, allow(clippy::needless_pass_by_value))]
+pub(crate) fn arm_error(e: ArmError) -> io::Error {
+    #[cfg(unix)]
+    match e {}
+    #[cfg(windows)]
+    e
+}
+
 /// A direction of readiness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Direction {
@@ -235,15 +254,16 @@ impl Source {
         dir: Direction,
         seen_tick: u64,
         waker: &Waker,
-    ) -> io::Result<bool> {
+    ) -> Result<bool, ArmError> {
         let mut state = lock(&self.state);
-        let d = &mut state.dirs[dir as usize];
-        if d.tick != seen_tick {
+        if state.dirs[dir as usize].tick != seen_tick {
             return Ok(false);
         }
+        // Armed first: if the poller refuses, nothing has changed.
+        self.arm(&mut state, dir)?;
+        let d = &mut state.dirs[dir as usize];
         d.confirm_not_ready();
         d.push_poll_waiter(waker);
-        self.arm(&mut state)?;
         Ok(true)
     }
 
@@ -255,16 +275,20 @@ impl Source {
     ///
     /// # Errors
     /// Windows: the poller's error if it cannot be armed for `dir`.
-    pub(crate) fn tick_or_wait(&self, dir: Direction, waker: &Waker) -> io::Result<Option<u64>> {
+    pub(crate) fn tick_or_wait(
+        &self,
+        dir: Direction,
+        waker: &Waker,
+    ) -> Result<Option<u64>, ArmError> {
         let mut state = lock(&self.state);
-        let d = &mut state.dirs[dir as usize];
+        let d = &state.dirs[dir as usize];
         if d.ready {
-            Ok(Some(d.tick))
-        } else {
-            d.push_poll_waiter(waker);
-            self.arm(&mut state)?;
-            Ok(None)
+            return Ok(Some(d.tick));
         }
+        // Armed first: if the poller refuses, nothing has changed.
+        self.arm(&mut state, dir)?;
+        state.dirs[dir as usize].push_poll_waiter(waker);
+        Ok(None)
     }
 
     /// After a stream read started at `seen_tick` returned fewer bytes than asked for (but
@@ -293,48 +317,59 @@ impl Source {
         dir: Direction,
         wait: &mut WaitState,
         waker: &Waker,
-    ) -> io::Result<WaitPoll> {
+    ) -> Result<WaitPoll, ArmError> {
         let mut guard = lock(&self.state);
         let state = &mut *guard;
         let d = &mut state.dirs[dir as usize];
         match *wait {
-            WaitState::Done => return Ok(WaitPoll::Ready),
-            WaitState::Start if d.ready => return Ok(WaitPoll::Probe { tick: d.tick }),
-            WaitState::Start => {
-                // Clear flag: found not ready at this very tick, and no edge since.
-                let id = state.next_id();
-                *wait = state.dirs[dir as usize].push_future_waiter(id, waker);
-            }
+            WaitState::Done => Ok(WaitPoll::Ready),
+            WaitState::Start if d.ready => Ok(WaitPoll::Probe { tick: d.tick }),
             WaitState::NotReadyAt(tick) | WaitState::Registered { tick, .. } if d.tick != tick => {
                 // The edge that bumped the tick drained (and woke) any waiter of ours.
                 *wait = WaitState::Done;
-                return Ok(WaitPoll::Ready);
-            }
-            WaitState::NotReadyAt(_) => {
-                d.confirm_not_ready();
-                let id = state.next_id();
-                *wait = state.dirs[dir as usize].push_future_waiter(id, waker);
+                Ok(WaitPoll::Ready)
             }
             WaitState::Registered { id, .. } => {
                 if let Some(w) = d.waiters.iter_mut().find(|w| w.id == Some(id)) {
                     w.waker.clone_from(waker);
-                } else {
-                    // Drained without a tick change: only a deregistration does that, and none
-                    // happens while a `Readiness` borrows the `Async`; stay registered anyway.
-                    *wait = d.push_future_waiter(id, waker);
+                    return Ok(WaitPoll::Pending);
                 }
+                // Drained without a tick change: only a deregistration does that, and none
+                // happens while a `Readiness` borrows the `Async`; stay registered anyway.
+                self.arm(state, dir)?;
+                *wait = state.dirs[dir as usize].push_future_waiter(id, waker);
+                Ok(WaitPoll::Pending)
+            }
+            WaitState::Start | WaitState::NotReadyAt(_) => {
+                // `Start` with the flag clear: found not ready at this very tick, and no edge
+                // since. `NotReadyAt` at an unchanged tick: a `WouldBlock` (or probe) confirmed
+                // it. Armed first: if the poller refuses, nothing has changed.
+                self.arm(state, dir)?;
+                let id = state.next_id();
+                let d = &mut state.dirs[dir as usize];
+                if matches!(*wait, WaitState::NotReadyAt(_)) {
+                    d.confirm_not_ready();
+                }
+                *wait = d.push_future_waiter(id, waker);
+                Ok(WaitPoll::Pending)
             }
         }
-        self.arm(state)?;
-        Ok(WaitPoll::Pending)
     }
 
-    /// Windows: arms the poller for every direction that has a waiter and is not armed yet
-    /// (keeping those still armed). Called with the state locked, after a waiter was added and
-    /// after an event spent the previous arming. Does nothing once deregistration has begun.
+    /// Windows: arms the poller for `adding` (about to get a waiter) and every direction that
+    /// has a waiter, keeping those still armed. Called with the state locked, before a waiter
+    /// is added and after an event spent the previous arming. Does nothing once
+    /// deregistration has begun.
     #[cfg(windows)]
-    fn arm(&self, state: &mut State) -> io::Result<()> {
-        let want = [0, 1].map(|i| state.armed[i] || !state.dirs[i].waiters.is_empty());
+    fn arm(&self, state: &mut State, adding: Direction) -> Result<(), ArmError> {
+        let mut want = [0, 1].map(|i| state.armed[i] || !state.dirs[i].waiters.is_empty());
+        want[adding as usize] = true;
+        self.arm_for(state, want)
+    }
+
+    /// Windows: arms the poller for the directions in `want` unless they are armed already.
+    #[cfg(windows)]
+    fn arm_for(&self, state: &mut State, want: [bool; 2]) -> Result<(), ArmError> {
         if state.deregistered || want == state.armed {
             return Ok(());
         }
@@ -348,7 +383,7 @@ impl Source {
     /// Unix: edge-triggered registrations never need arming.
     #[cfg(unix)]
     #[inline(always)]
-    fn arm(&self, _state: &mut State) -> io::Result<()> {
+    fn arm(&self, _state: &mut State, _adding: Direction) -> Result<(), ArmError> {
         Ok(())
     }
 
@@ -414,11 +449,6 @@ impl Source {
     /// the event spent the oneshot arming, so the directions still waited on are re-armed).
     pub(crate) fn on_event(&self, ev: SourceEvent, wake: &mut Vec<Waker>) {
         let mut state = lock(&self.state);
-        #[cfg(windows)]
-        let rearm = {
-            state.armed = [false, false];
-            [!ev.readable, !ev.writable]
-        };
         for (dir, reported) in [
             (Direction::Read, ev.readable),
             (Direction::Write, ev.writable),
@@ -432,9 +462,18 @@ impl Source {
             }
         }
         #[cfg(windows)]
-        if rearm.contains(&true) && self.arm(&mut state).is_err() {
-            // The other direction's waiters would never hear from the poller: wake them, and
-            // their retry meets the socket's own error (or arms it again).
+        self.rearm_waiting(&mut state, wake);
+    }
+
+    /// Windows: the arming is spent (an event reported it, or a failed wait may have lost
+    /// that event): re-arms the directions that still have waiters. If the poller refuses,
+    /// those waiters would never hear from it: they are woken (into `wake`) to retry, and meet
+    /// the socket's own error or arm it again.
+    #[cfg(windows)]
+    fn rearm_waiting(&self, state: &mut State, wake: &mut Vec<Waker>) {
+        state.armed = [false, false];
+        let want = [0, 1].map(|i| !state.dirs[i].waiters.is_empty());
+        if self.arm_for(state, want).is_err() {
             for d in &mut state.dirs {
                 d.tick = d.tick.wrapping_add(1);
                 d.ready = true;
@@ -442,6 +481,14 @@ impl Source {
                 wake.extend(d.waiters.drain(..).map(|w| w.waker));
             }
         }
+    }
+
+    /// Windows, after a failed wait: the poller may have spent this source's arming on an event
+    /// it could not hand over, so the arming is redone (see [`Source::rearm_waiting`]).
+    #[cfg(windows)]
+    pub(crate) fn rearm_after_failed_wait(&self, wake: &mut Vec<Waker>) {
+        let mut state = lock(&self.state);
+        self.rearm_waiting(&mut state, wake);
     }
 
     /// Removes the descriptor from the poller and forgets every waiter. Must be called while
@@ -492,7 +539,8 @@ impl Source {
 
 /// The readiness ticks alone, with no descriptor, poller or syscall: these also run under Miri
 /// (.ci/miri.sh). Unix only: on Windows a waiter arms the poller, which needs a registered
-/// socket (`tests.rs` covers that path with real sockets).
+/// socket; there `tests/net.rs` drives the arming with real sockets (both directions waited on
+/// at once, thousands of sources, refused connects).
 #[cfg(all(test, not(loom), unix))]
 mod tests {
     use super::*;

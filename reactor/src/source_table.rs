@@ -107,6 +107,15 @@ impl SourceTable {
         }
     }
 
+    /// Every registered source (Windows: re-armed after a failed wait).
+    #[cfg(windows)]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<Source>> {
+        self.slots.iter().filter_map(|slot| match slot {
+            Slot::Occupied { source, .. } => Some(source),
+            Slot::Vacant { .. } => None,
+        })
+    }
+
     /// Number of registered sources.
     pub(crate) fn len(&self) -> usize {
         self.len

@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::time::Duration;
 
 /// A new non-blocking, close-on-exec socket.
 pub(crate) fn socket(domain: libc::c_int, ty: libc::c_int) -> io::Result<OwnedFd> {
@@ -132,21 +131,13 @@ pub(crate) fn connect_unix(fd: BorrowedFd<'_>, path: &Path) -> io::Result<Connec
     unsafe { connect_raw(fd, &sun as *const _ as *const libc::sockaddr, len as _) }
 }
 
-/// Sets `SO_LINGER` on `fd`: `Some(d)` lingers `d` (whole seconds, rounded up; the OS's unit),
-/// `None` turns lingering off.
-pub(crate) fn set_linger(fd: BorrowedFd<'_>, linger: Option<Duration>) -> io::Result<()> {
-    let seconds = match linger {
-        None => 0,
-        Some(d) => {
-            let rounded_up = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-            libc::c_int::try_from(rounded_up).map_err(|_| {
-                io::Error::new(io::ErrorKind::InvalidInput, "linger time out of range")
-            })?
-        }
-    };
+/// Sets `SO_LINGER` on `fd` to "on, zero seconds" (`reset`: closing resets the connection)
+/// or to "off" (the default). Zero is zero in every unit, so this is right also where the
+/// option counts clock ticks (Apple's `SO_LINGER`).
+pub(crate) fn set_reset_on_close(fd: BorrowedFd<'_>, reset: bool) -> io::Result<()> {
     let value = libc::linger {
-        l_onoff: libc::c_int::from(linger.is_some()),
-        l_linger: seconds,
+        l_onoff: libc::c_int::from(reset),
+        l_linger: 0,
     };
     // SAFETY: `fd` is open (borrowed); `value` is a valid `struct linger` of the size passed.
     let rc = unsafe {
@@ -164,8 +155,8 @@ pub(crate) fn set_linger(fd: BorrowedFd<'_>, linger: Option<Duration>) -> io::Re
     Ok(())
 }
 
-/// Reads `SO_LINGER` from `fd` (see [`set_linger`]).
-pub(crate) fn linger(fd: BorrowedFd<'_>) -> io::Result<Option<Duration>> {
+/// Whether `SO_LINGER` on `fd` is "on, zero": closing resets the connection.
+pub(crate) fn reset_on_close(fd: BorrowedFd<'_>) -> io::Result<bool> {
     // SAFETY: all-zero is a valid `struct linger`.
     let mut value: libc::linger = unsafe { mem::zeroed() };
     let mut len = mem::size_of::<libc::linger>() as libc::socklen_t;
@@ -183,5 +174,5 @@ pub(crate) fn linger(fd: BorrowedFd<'_>) -> io::Result<Option<Duration>> {
     if rc == -1 {
         return Err(io::Error::last_os_error());
     }
-    Ok((value.l_onoff != 0).then(|| Duration::from_secs(value.l_linger.max(0) as u64)))
+    Ok(value.l_onoff != 0 && value.l_linger == 0)
 }

@@ -10,6 +10,7 @@ use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+#[cfg(windows)]
 use std::time::Duration;
 
 /// A TCP socket listening for connections.
@@ -211,56 +212,54 @@ impl TcpStream {
         self.core.shutdown(how)
     }
 
-    /// Sets `SO_LINGER`, which decides what closing the socket (dropping its last clone) does
-    /// with data not yet sent:
+    /// Makes closing the socket (dropping its last clone) **reset** the connection instead of
+    /// ending it: unsent data is dropped and the peer gets an RST, not a FIN, so its next read
+    /// fails with `ConnectionReset` (`SO_LINGER` on with a zero time). `false` restores the
+    /// default: the close returns at once and the OS sends what is left, then a FIN.
     ///
-    /// - `None` (the default): the close returns at once and the OS sends the rest, then a FIN,
-    ///   in the background;
-    /// - `Some(Duration::ZERO)`: the close drops unsent data and **resets** the connection
-    ///   (an RST, no FIN) — the peer's next read fails with `ConnectionReset`;
-    /// - `Some(d)`: the OS may hold the close for up to `d` (whole seconds, rounded up) while it
-    ///   sends; magpie's sockets are non-blocking, so on most systems this only bounds how long
-    ///   the OS keeps trying.
+    /// For aborting a connection on purpose (a server shedding a client, a test of resets).
+    /// Non-zero linger times are not offered: with one, closing blocks the thread that drops
+    /// the socket (an executor worker) on Linux, and fails on a non-blocking socket on Windows.
     ///
     /// # Errors
-    /// The OS's `setsockopt` error; `InvalidInput` for a time the OS cannot express.
+    /// The OS's `setsockopt` error.
     ///
     /// # Examples
     ///
     /// ```
     /// use magpie_reactor::net::{TcpListener, TcpStream};
     /// use futures_lite::{future, AsyncReadExt};
-    /// use std::time::Duration;
     ///
     /// future::block_on(async {
     ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
     ///     let client = TcpStream::connect(listener.local_addr()?).await?;
     ///     let (mut server, _) = listener.accept().await?;
-    ///     client.set_linger(Some(Duration::ZERO))?;
-    ///     assert_eq!(client.linger()?, Some(Duration::ZERO));
-    ///     drop(client); // a reset, not a FIN
+    ///     client.set_reset_on_close(true)?;
+    ///     assert!(client.reset_on_close()?);
+    ///     drop(client); // an RST, not a FIN
     ///     let err = server.read(&mut [0; 8]).await.unwrap_err();
     ///     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
     ///     std::io::Result::Ok(())
     /// })?;
     /// # std::io::Result::Ok(())
     /// ```
-    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+    pub fn set_reset_on_close(&self, reset: bool) -> io::Result<()> {
         #[cfg(unix)]
-        return sys::set_linger(self.core.as_source(), linger);
+        return sys::set_reset_on_close(self.core.as_source(), reset);
         #[cfg(windows)]
-        return socket2::SockRef::from(&self.core.as_source()).set_linger(linger);
+        return socket2::SockRef::from(&self.core.as_source())
+            .set_linger(reset.then_some(Duration::ZERO));
     }
 
-    /// The `SO_LINGER` setting (see [`TcpStream::set_linger`]).
+    /// Whether closing resets the connection (see [`TcpStream::set_reset_on_close`]).
     ///
     /// # Errors
     /// The OS's `getsockopt` error.
-    pub fn linger(&self) -> io::Result<Option<Duration>> {
+    pub fn reset_on_close(&self) -> io::Result<bool> {
         #[cfg(unix)]
-        return sys::linger(self.core.as_source());
+        return sys::reset_on_close(self.core.as_source());
         #[cfg(windows)]
-        return socket2::SockRef::from(&self.core.as_source()).linger();
+        return Ok(socket2::SockRef::from(&self.core.as_source()).linger()? == Some(Duration::ZERO));
     }
 
     /// Receives data without removing it from the queue.
