@@ -36,8 +36,8 @@ fn spawn_from_outside_while_workers_park() {
     });
 }
 
-/// One task spawns two children on its worker and awaits them: the second child takes the
-/// LIFO slot and pushes the first to the local queue, and the other worker, woken for the
+/// One task spawns two children on its worker and awaits them: the first child takes the
+/// LIFO slot and the second goes to the local queue, and the other worker, woken for the
 /// shared work, may steal it while its owner pops it. Every child runs exactly once.
 #[test]
 fn stealing_runs_every_task_once() {

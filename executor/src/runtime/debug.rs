@@ -258,7 +258,7 @@ fn look_for_blocked_workers(shared: &Shared, threshold: Duration, reported: &mut
         let Some((task, name, location)) = shared.owned.describe(id) else {
             continue; // finished meanwhile
         };
-        let lifo = stats.lifo_full.load(std::sync::atomic::Ordering::Relaxed);
+        let lifo = shared.lifo[index].is_full();
         debug.report(&SlowPoll {
             task,
             name,

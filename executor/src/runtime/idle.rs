@@ -17,8 +17,12 @@
 //! A producer that sees a searching worker wakes nobody: that searcher, when it gives up, does
 //! (a)–(c) itself and so finds the task.
 
+#[cfg(not(loom))]
+use super::monitor::MonitorSleep;
 use crate::loom::atomic::{fence, AtomicUsize, Ordering};
 use crate::loom::{lock, Mutex};
+#[cfg(not(loom))]
+use std::sync::Arc as StdArc;
 
 const SEARCHING_MASK: usize = (1 << 16) - 1;
 const UNPARKED_ONE: usize = 1 << 16;
@@ -28,6 +32,10 @@ pub(crate) struct Idle {
     /// Indices of the parked workers.
     sleepers: Mutex<Vec<usize>>,
     num_workers: usize,
+    /// Where the monitor (`monitor.rs`) sleeps while every worker is parked; woken when one
+    /// leaves the parked state. (No monitor under loom.)
+    #[cfg(not(loom))]
+    monitor: StdArc<MonitorSleep>,
 }
 
 fn searching(state: usize) -> usize {
@@ -46,6 +54,8 @@ impl Idle {
             state: AtomicUsize::new(num_workers * UNPARKED_ONE),
             sleepers: Mutex::new(Vec::with_capacity(num_workers)),
             num_workers,
+            #[cfg(not(loom))]
+            monitor: StdArc::default(),
         }
     }
 
@@ -85,7 +95,9 @@ impl Idle {
         let index = sleepers.pop()?;
         // The woken worker starts out searching, so that further producers do not wake
         // another one for work it is about to find.
-        self.state.fetch_add(UNPARKED_ONE + 1, Ordering::SeqCst);
+        let prev = self.state.fetch_add(UNPARKED_ONE + 1, Ordering::SeqCst);
+        drop(sleepers);
+        self.left_parked(prev);
         Some(index)
     }
 
@@ -125,9 +137,44 @@ impl Idle {
             return false;
         };
         sleepers.remove(pos);
-        self.state
+        let prev = self
+            .state
             .fetch_add(UNPARKED_ONE + usize::from(searching), Ordering::SeqCst);
+        drop(sleepers);
+        self.left_parked(prev);
         true
+    }
+
+    /// A worker left the parked state; `prev` is the state before. If it was the first to wake
+    /// in a runtime where every worker was parked, the monitor may sleep: wake it. (Its
+    /// SeqCst read of the state, made after it marked itself asleep under its lock, sees our
+    /// SeqCst update unless it comes after it — and then we find it marked asleep.)
+    #[inline]
+    fn left_parked(&self, prev: usize) {
+        #[cfg(not(loom))]
+        if unparked(prev) == 0 {
+            self.monitor.wake();
+        }
+        #[cfg(loom)]
+        let _ = prev;
+    }
+
+    /// Whether every worker is parked (the monitor's reason to sleep).
+    #[cfg(not(loom))]
+    pub(crate) fn all_parked(&self) -> bool {
+        unparked(self.state.load(Ordering::SeqCst)) == 0
+    }
+
+    /// The monitor's sleeping place.
+    #[cfg(not(loom))]
+    pub(crate) fn monitor_sleep(&self) -> StdArc<MonitorSleep> {
+        self.monitor.clone()
+    }
+
+    /// Wakes the monitor for shutdown.
+    #[cfg(not(loom))]
+    pub(crate) fn wake_monitor(&self) {
+        self.monitor.wake();
     }
 
     /// `true` while the worker is on the list (a wakeup without a producer is spurious).

@@ -57,8 +57,6 @@ pub(crate) struct WorkerStats {
     /// When the current poll started, in nanoseconds after the runtime's start; written only
     /// in debug mode (reading the clock costs on every poll).
     pub(crate) poll_started_ns: AtomicU64,
-    /// Whether the worker's LIFO slot holds a task (for the watchdog's "queued behind it").
-    pub(crate) lifo_full: std::sync::atomic::AtomicBool,
 }
 
 impl WorkerStats {

@@ -7,7 +7,10 @@ mod drive;
 mod dump;
 mod handle;
 mod idle;
+mod lifo;
 mod metrics;
+#[cfg(not(loom))]
+mod monitor;
 mod owned;
 pub(crate) mod panic_policy;
 pub(crate) mod park;
@@ -152,6 +155,9 @@ impl Runtime {
         let shared = Arc::new(Shared {
             injector: Injector::new(),
             stealers: locals.iter().map(Worker::stealer).collect(),
+            lifo: (0..num_workers)
+                .map(|_| Arc::new(lifo::LifoSlot::new()))
+                .collect(),
             unparkers: parkers.iter().map(Parker::unparker).collect(),
             idle: idle::Idle::new(num_workers),
             owned: owned::OwnedTasks::new(num_workers),
@@ -214,6 +220,11 @@ impl Runtime {
                     return Err(err);
                 }
             }
+        }
+        // After the workers: the monitor is no part of a runtime that could not start.
+        #[cfg(not(loom))]
+        if !deterministic {
+            monitor::start(&rt.handle.shared, &builder.thread_name);
         }
         Ok(rt)
     }

@@ -7,6 +7,7 @@ use std::task::Waker;
 
 use super::debug::{stderr_line, DebugConfig};
 use super::idle::Idle;
+use super::lifo::LifoSlot;
 use super::metrics::Stats;
 use super::owned::OwnedTasks;
 use super::panic_policy::{ShutdownCause, TaskPanic, TaskPanicHook, UnhandledPanic};
@@ -18,7 +19,7 @@ use crate::loom::atomic::{fence, AtomicBool, Ordering};
 use crate::loom::{lock, Arc, Condvar, Mutex};
 use crate::task::cell::Header;
 use crate::task::origin::Origin;
-use crate::task::raw::Notified;
+use crate::task::raw::{Notified, TaskRef};
 use crate::task::{new_task, Id, JoinError, JoinHandle, NewTask};
 
 /// Tuning knobs fixed at build time.
@@ -36,6 +37,8 @@ pub(crate) struct Config {
 pub(crate) struct Shared {
     pub(crate) injector: Injector<Notified>,
     pub(crate) stealers: Box<[Stealer<Notified>]>,
+    /// Each worker's LIFO slot, by worker index (`lifo.rs`).
+    pub(crate) lifo: Box<[Arc<LifoSlot>]>,
     pub(crate) unparkers: Box<[Unparker]>,
     pub(crate) idle: Idle,
     pub(crate) owned: OwnedTasks,
@@ -95,7 +98,8 @@ impl Shared {
             drop(notified);
             return join;
         }
-        this.schedule(notified, false);
+        // The caller's `Arc` keeps us alive: no guard needed (`schedule_from`).
+        this.schedule_from(notified, false, false);
         join
     }
 
@@ -104,7 +108,20 @@ impl Shared {
     /// On one of this runtime's workers the task goes to that worker: a woken or spawned task
     /// into the LIFO slot (it likely uses data that is hot in this core's cache), a task that
     /// yielded to the back of the local queue. Anywhere else it goes to the injector.
+    ///
+    /// `self` may be borrowed from the task's own header (its scheduler's `Arc`): this is the
+    /// path of every wake. Then, once the task is in the injector, a worker may run it to
+    /// completion and free it — and with it what may be the last `Arc<Shared>` — while this
+    /// thread still reads `self` (the fence and the idle counters of `push_remote`): a use
+    /// after free, caught by ThreadSanitizer in a runtime dropped while its reactor thread
+    /// woke one of its tasks. So a remote push holds a reference of its own to the task until
+    /// it is done with `self`; a local push needs none (the worker's core holds an `Arc`).
     pub(crate) fn schedule(&self, task: Notified, is_yield: bool) {
+        self.schedule_from(task, is_yield, true);
+    }
+
+    /// [`Shared::schedule`]; `borrowed_from_task`: `self` may live only as long as `task`.
+    fn schedule_from(&self, task: Notified, is_yield: bool, borrowed_from_task: bool) {
         let task = context::with_core(|core| match core {
             Some(core) if std::ptr::eq(core.shared(), self) => {
                 if is_yield {
@@ -117,11 +134,16 @@ impl Shared {
             _ => Some(task),
         });
         if let Some(task) = task {
+            let keep_alive = borrowed_from_task.then(|| TaskRef::new(&task));
             self.push_remote(task);
+            // Last: this may free the task, its scheduler and `self`.
+            drop(keep_alive);
         }
     }
 
-    fn push_remote(&self, task: Notified) {
+    /// Queues a task in the injector and wakes a parked worker for it (or, during shutdown,
+    /// drains the injector).
+    pub(crate) fn push_remote(&self, task: Notified) {
         self.injector.push(task);
         // SeqCst fence: pairs with the one in `shutdown::begin`. Either shutdown's final drain
         // sees this task, or we see the flag and drain it ourselves; no reference is stranded

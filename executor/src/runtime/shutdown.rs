@@ -88,6 +88,9 @@ pub(crate) fn begin(shared: &Shared) {
     for unparker in shared.unparkers.iter() {
         unparker.unpark();
     }
+    // The monitor may sleep while every worker is parked: it ends once it sees the flag.
+    #[cfg(not(loom))]
+    shared.idle.wake_monitor();
 }
 
 /// Shuts the runtime down:

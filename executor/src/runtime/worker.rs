@@ -7,6 +7,7 @@ use std::task::Waker;
 use super::context;
 use super::debug;
 use super::drive::Turn;
+use super::lifo::LifoSlot;
 use super::metrics::WorkerStats;
 use super::park::Parker;
 use super::queue::{Steal, Worker};
@@ -42,7 +43,8 @@ const IO_POLL_INTERVAL: u32 = 61;
 pub(crate) struct Core {
     index: usize,
     local: Worker<Notified>,
-    lifo: Option<Notified>,
+    /// This worker's LIFO slot (`lifo.rs`), shared with the monitor through `Shared::lifo`.
+    lifo: Arc<LifoSlot>,
     lifo_polls: u32,
     tick: u32,
     searching: bool,
@@ -55,7 +57,7 @@ impl Core {
         Core {
             index,
             local,
-            lifo: None,
+            lifo: shared.lifo[index].clone(),
             lifo_polls: 0,
             tick: 0,
             searching: false,
@@ -71,16 +73,16 @@ impl Core {
 
     /// Whether this worker's own LIFO slot or queue holds a task.
     fn has_local_work(&self) -> bool {
-        self.lifo.is_some() || !self.local.is_empty()
+        self.lifo.is_full() || !self.local.is_empty()
     }
 
-    /// A task spawned or woken on this worker takes the LIFO slot; the one it displaces goes to
-    /// the back of the local queue, where other workers can steal it.
+    /// A task spawned or woken on this worker takes the LIFO slot if it is free, to run right
+    /// after the current poll; while the slot is taken, it goes to the back of the local
+    /// queue, where other workers can steal it. (The task already in the slot keeps it: a
+    /// slot that displaced it would need a read-modify-write on every spawn, `lifo.rs`.)
     pub(crate) fn push_lifo(&mut self, task: Notified) {
-        if let Some(prev) = self.lifo.replace(task) {
-            self.push_local(prev);
-        } else {
-            self.stats().lifo_full.store(true, Ordering::Relaxed);
+        if let Err(task) = self.lifo.put_if_empty(task) {
+            self.push_local(task);
         }
     }
 
@@ -128,7 +130,6 @@ impl Core {
             }
         }
         if let Some(task) = self.lifo.take() {
-            self.stats().lifo_full.store(false, Ordering::Relaxed);
             if self.lifo_polls < MAX_LIFO_POLLS_IN_A_ROW {
                 self.lifo_polls += 1;
                 self.stats().lifo_hits.incr();
@@ -286,7 +287,7 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     stats.busy_ends(shared.stats.now_ns());
     // Drop this worker's queue entries; the tasks are cancelled by shutdown through the
     // live-task list, which still holds a reference to each.
-    if let Some(mut core) = context::take_core() {
+    if let Some(core) = context::take_core() {
         drop(core.lifo.take());
         while core.local.pop().is_some() {}
     }

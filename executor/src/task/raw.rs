@@ -41,6 +41,14 @@ impl Notified {
         Notified(raw)
     }
 
+    /// Gives up the entry without dropping its reference: the caller now holds it (and hands
+    /// it back with [`Notified::from_raw`]).
+    pub(crate) fn into_raw(self) -> RawTask {
+        let raw = self.0;
+        std::mem::forget(self);
+        raw
+    }
+
     /// Runs the task once (poll, or cancel if aborted), giving up this entry's reference.
     pub(crate) fn run(self) {
         let ptr = self.0.header_ptr();
