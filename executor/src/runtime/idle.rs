@@ -80,8 +80,10 @@ impl Idle {
         searching(prev) == 1
     }
 
-    /// A producer published a task: the index of the worker it must wake, if any.
-    pub(crate) fn worker_to_notify(&self) -> Option<usize> {
+    /// A producer published a task: the index of the worker it must wake, if any, and whether
+    /// every worker was parked until then (the caller then wakes the monitor, after the
+    /// worker: `wake_monitor`).
+    pub(crate) fn worker_to_notify(&self) -> Option<(usize, bool)> {
         // Step (2) of the protocol: order the push before the read of the counters.
         fence(Ordering::SeqCst);
         if !self.should_notify(self.state.load(Ordering::SeqCst)) {
@@ -96,9 +98,7 @@ impl Idle {
         // The woken worker starts out searching, so that further producers do not wake
         // another one for work it is about to find.
         let prev = self.state.fetch_add(UNPARKED_ONE + 1, Ordering::SeqCst);
-        drop(sleepers);
-        self.left_parked(prev);
-        Some(index)
+        Some((index, unparked(prev) == 0))
     }
 
     fn should_notify(&self, state: usize) -> bool {
@@ -171,9 +171,12 @@ impl Idle {
         self.monitor.clone()
     }
 
-    /// Wakes the monitor for shutdown.
-    #[cfg(not(loom))]
+    /// Wakes the monitor (a producer woke the first worker of an all-parked runtime, or
+    /// shutdown began). (Its SeqCst read of the state, made after it marked itself asleep
+    /// under its lock, sees the producer's SeqCst update unless it comes after it — and then
+    /// this finds it marked asleep.)
     pub(crate) fn wake_monitor(&self) {
+        #[cfg(not(loom))]
         self.monitor.wake();
     }
 

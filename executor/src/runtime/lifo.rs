@@ -4,10 +4,10 @@
 //! runs right after the current poll, on data still hot in this core's cache. The slot is not
 //! in the stealable queue — thieves taking it would undo exactly that — so if the current poll
 //! then runs long (a blocking call, a long computation), the task would wait for it while other
-//! workers idle. The slot is therefore an atomic pointer: its worker puts and takes with one
-//! swap each, and the monitor (`monitor.rs`) takes the task with a swap of its own when the
-//! worker has been inside one poll for too long. A swap hands the pointer to exactly one side:
-//! the task is never run twice nor lost.
+//! workers idle. The slot is therefore an atomic pointer: its worker fills it (only when empty)
+//! with a plain store and empties it with a swap, and the monitor (`monitor.rs`) takes the task
+//! with a swap of its own when the worker has been inside one poll for too long. A swap hands
+//! the pointer to exactly one side: the task is never run twice nor lost.
 
 use crossbeam_utils::CachePadded;
 use std::marker::PhantomData;
@@ -116,15 +116,19 @@ impl<T: SlotEntry> LifoSlot<T> {
         };
         #[cfg(not(magpie_mutant = "lifo_take_not_atomic"))]
         let old = self.ptr.swap(ptr::null_mut(), Ordering::Relaxed);
-        // SAFETY: as in `push`.
+        // SAFETY: `old` is null or a pointer `put_if_empty` stored, and our swap removed it
+        // from the slot: `entry`'s contract.
         unsafe { Self::entry(old) }
     }
 
     /// The monitor: takes the entry away from a worker stuck in a poll.
+    // No monitor under loom; the model calls it.
+    #[cfg_attr(all(loom, not(test)), allow(dead_code))]
     pub(crate) fn steal(&self) -> Option<T> {
         // Acquire: pairs with the Release of the `put_if_empty` that put the entry here.
         let old = self.ptr.swap(ptr::null_mut(), Ordering::Acquire);
-        // SAFETY: as in `push`.
+        // SAFETY: `old` is null or a pointer `put_if_empty` stored, and our swap removed it
+        // from the slot: `entry`'s contract.
         unsafe { Self::entry(old) }
     }
 

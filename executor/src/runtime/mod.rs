@@ -55,7 +55,20 @@ impl Scheduler {
         Scheduler(shared)
     }
 
-    /// A wake (or an abort) made the task runnable.
+    /// A wake by value made the task runnable: `task` carries the waker's only reference
+    /// (see [`Shared::schedule_last_ref`]).
+    pub(crate) fn schedule_last_ref(&self, task: Notified) {
+        if task.header().vtable.blocking {
+            // Not reached (see `schedule`). Were it reached, `Pool::push` would need the same
+            // keep-alive as `schedule_last_ref`.
+            Pool::push(&self.0.blocking, task);
+        } else {
+            self.0.schedule_last_ref(task);
+        }
+    }
+
+    /// A wake by reference (or an abort) made the task runnable; the caller holds a reference
+    /// of its own, which keeps this scheduler alive.
     pub(crate) fn schedule(&self, task: Notified) {
         if task.header().vtable.blocking {
             // Not reached today: a blocking task is queued or running from its spawn to its

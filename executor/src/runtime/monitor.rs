@@ -10,7 +10,7 @@
 //!
 //! While every worker is parked there is nothing to look at: the monitor sleeps with no
 //! timeout, so an idle runtime costs nothing. The first worker to leave the parked state wakes
-//! it (`Idle`), and so does shutdown (`shutdown::begin`). It holds only a weak reference to the
+//! it (`Idle`, `Shared::notify_parked`), and so does shutdown (`shutdown::begin`). It holds only a weak reference to the
 //! runtime while it sleeps, and ends once the runtime shuts down.
 //!
 //! Not under loom (a thread on a timer); `lifo.rs` has the model of the slot's race.
@@ -110,9 +110,12 @@ fn run(weak: &Weak<Shared>, sleep: &MonitorSleep) {
 fn look(shared: &Shared, seen: &mut Vec<Seen>) {
     seen.resize(shared.lifo.len(), Seen::default());
     for (index, slot) in shared.lifo.iter().enumerate() {
+        // The slot first, then the count: a stuck poll that ends between the two reads shows
+        // a new count, so the task spawned by the next poll is not mistaken for a stuck one.
+        let full = slot.is_full();
         let now = Seen {
             polls: shared.stats.workers[index].polls.get(),
-            full: slot.is_full(),
+            full,
         };
         let before = std::mem::replace(&mut seen[index], now);
         if now.full && before.full && now.polls == before.polls {

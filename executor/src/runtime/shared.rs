@@ -99,7 +99,7 @@ impl Shared {
             return join;
         }
         // The caller's `Arc` keeps us alive: no guard needed (`schedule_from`).
-        this.schedule_from(notified, false, false);
+        this.schedule(notified, false);
         join
     }
 
@@ -109,15 +109,23 @@ impl Shared {
     /// into the LIFO slot (it likely uses data that is hot in this core's cache), a task that
     /// yielded to the back of the local queue. Anywhere else it goes to the injector.
     ///
-    /// `self` may be borrowed from the task's own header (its scheduler's `Arc`): this is the
-    /// path of every wake. Then, once the task is in the injector, a worker may run it to
-    /// completion and free it — and with it what may be the last `Arc<Shared>` — while this
-    /// thread still reads `self` (the fence and the idle counters of `push_remote`): a use
-    /// after free, caught by ThreadSanitizer in a runtime dropped while its reactor thread
-    /// woke one of its tasks. So a remote push holds a reference of its own to the task until
-    /// it is done with `self`; a local push needs none (the worker's core holds an `Arc`).
+    /// The caller keeps `self` alive: it holds an `Arc`, or a reference to the task other than
+    /// `task`'s (whose header holds one). A caller that hands over its only reference uses
+    /// [`Shared::schedule_last_ref`].
     pub(crate) fn schedule(&self, task: Notified, is_yield: bool) {
-        self.schedule_from(task, is_yield, true);
+        self.schedule_from(task, is_yield, false);
+    }
+
+    /// [`Shared::schedule`] for a wake by value, whose `task` carries the waker's only
+    /// reference while `self` is borrowed from that task's header (its scheduler's `Arc`).
+    /// Once the task is in the injector a worker may run it to completion and free it — and
+    /// with it what may be the last `Arc<Shared>` — while this thread still reads `self` (the
+    /// fence and the idle counters of `push_remote`): a use after free, caught by
+    /// ThreadSanitizer in a runtime dropped while its reactor thread woke one of its tasks. So
+    /// a remote push holds a reference of its own to the task until it is done with `self`; a
+    /// local push needs none (the worker's core holds an `Arc`).
+    pub(crate) fn schedule_last_ref(&self, task: Notified) {
+        self.schedule_from(task, false, true);
     }
 
     /// [`Shared::schedule`]; `borrowed_from_task`: `self` may live only as long as `task`.
@@ -159,8 +167,12 @@ impl Shared {
 
     /// Wakes one parked worker if new work needs one (see `idle.rs`).
     pub(crate) fn notify_parked(&self) {
-        if let Some(index) = self.idle.worker_to_notify() {
+        if let Some((index, was_all_parked)) = self.idle.worker_to_notify() {
             self.unparkers[index].unpark();
+            // After the worker's wake-up, not before: the monitor is no hurry.
+            if was_all_parked {
+                self.idle.wake_monitor();
+            }
         }
     }
 

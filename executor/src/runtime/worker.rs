@@ -217,6 +217,15 @@ impl Core {
     }
 }
 
+impl Drop for Core {
+    fn drop(&mut self) {
+        // The slot outlives the core (the monitor shares it): a task left in it would keep
+        // the runtime alive through its scheduler (`Shared` → slot → task → `Shared`). The
+        // normal exit empties it already; this covers a worker loop that unwinds.
+        drop(self.lifo.take());
+    }
+}
+
 /// What the loop does next.
 enum Step {
     Run(Notified),

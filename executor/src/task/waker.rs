@@ -49,7 +49,7 @@ unsafe fn wake(data: *const ()) {
     if header.state.transition_to_notified_by_val() == ToNotified::Submit {
         // SAFETY: NOTIFIED was set for this entry, which takes over the waker's reference.
         let task = unsafe { Notified::from_raw(RawTask::from_header(ptr)) };
-        header.scheduler.schedule(task);
+        header.scheduler.schedule_last_ref(task);
     } else {
         // SAFETY: the waker's own reference, given up.
         unsafe { drop_waker(data) };
