@@ -141,22 +141,11 @@ impl Idle {
             .state
             .fetch_add(UNPARKED_ONE + usize::from(searching), Ordering::SeqCst);
         drop(sleepers);
-        self.left_parked(prev);
-        true
-    }
-
-    /// A worker left the parked state; `prev` is the state before. If it was the first to wake
-    /// in a runtime where every worker was parked, the monitor may sleep: wake it. (Its
-    /// SeqCst read of the state, made after it marked itself asleep under its lock, sees our
-    /// SeqCst update unless it comes after it — and then we find it marked asleep.)
-    #[inline]
-    fn left_parked(&self, prev: usize) {
-        #[cfg(not(loom))]
         if unparked(prev) == 0 {
-            self.monitor.wake();
+            // The first to wake in a runtime where every worker was parked.
+            self.wake_monitor();
         }
-        #[cfg(loom)]
-        let _ = prev;
+        true
     }
 
     /// Whether every worker is parked (the monitor's reason to sleep).

@@ -23,8 +23,8 @@ use super::shared::Shared;
 use crate::loom::{lock, Condvar, Mutex};
 
 /// How often the monitor looks while a worker is awake. A poll longer than this is long for a
-/// task that waits behind it (tokio's and asyncio's slow-poll warnings start at 10 and 100 ms),
-/// and 200 looks a second cost next to nothing: a look is two loads per worker, and the
+/// task that waits behind it (asyncio's debug mode calls a callback slow from 100 ms), and 200
+/// looks a second cost next to nothing: a look is two loads per worker, and the
 /// thread's wake-up a few microseconds (not measured on its own; the comparison run is).
 pub(crate) const LOOK_INTERVAL: Duration = Duration::from_millis(5);
 

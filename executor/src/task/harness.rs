@@ -179,10 +179,11 @@ unsafe fn finish<F: Future>(ptr: NonNull<Header>, result: Result<F::Output, Join
     // still drops the rest.
     cell.stage.with_mut(|stage| {
         swallow_panic(|| {
-            // SAFETY: `RUNNING` gives us exclusive access to the stage; `COMPLETE` is clear, so
-            // it holds the future, dropped here once. The union then holds nothing until the
-            // output is written below, and nothing in between can unwind (`swallow_panic`
-            // lets no panic out), so no path sees the dropped future as live.
+            // The union then holds nothing until the output is written below, and nothing in
+            // between can unwind (`swallow_panic` lets no panic out): no path sees the dropped
+            // future as live.
+            // SAFETY: `RUNNING` gives us the stage alone; `COMPLETE` is clear, so it holds the
+            // future, dropped here once.
             unsafe { ManuallyDrop::drop(&mut (*stage).future) }
         });
         // SAFETY: as above; writing a `ManuallyDrop` union field drops nothing.
@@ -194,11 +195,11 @@ unsafe fn finish<F: Future>(ptr: NonNull<Header>, result: Result<F::Output, Join
     if !prev.has_join_interest() {
         // Nobody will read the output: drop it here. With COMPLETE set and no JoinHandle, no
         // other thread can reach the stage.
-        // SAFETY: as just argued, the stage is ours, and it holds the output written above,
-        // taken once (JOIN_INTEREST stays clear: nobody takes it again).
-        let output = cell
-            .stage
-            .with_mut(|stage| unsafe { ManuallyDrop::take(&mut (*stage).output) });
+        let output = cell.stage.with_mut(|stage| {
+            // SAFETY: as just argued, the stage is ours, and it holds the output written
+            // above, taken once (JOIN_INTEREST stays clear: nobody takes it again).
+            unsafe { ManuallyDrop::take(&mut (*stage).output) }
+        });
         if let Err(error) = &output {
             if error.is_panic() {
                 header.scheduler.unhandled_panic(header, error);
@@ -249,11 +250,11 @@ unsafe fn try_read_output<F: Future>(ptr: NonNull<Header>, dst: *mut (), waker: 
     if !cell.header.state.load().has_join_interest() {
         panic!("`JoinHandle` polled again after it returned `Ready`");
     }
-    // SAFETY: COMPLETE is set and we are the JoinHandle: the stage is ours, and with
-    // JOIN_INTEREST still set it holds the output, taken once (recorded just below).
-    let result = cell
-        .stage
-        .with_mut(|stage| unsafe { ManuallyDrop::take(&mut (*stage).output) });
+    let result = cell.stage.with_mut(|stage| {
+        // SAFETY: COMPLETE is set and we are the JoinHandle: the stage is ours, and with
+        // JOIN_INTEREST still set it holds the output, taken once (recorded just below).
+        unsafe { ManuallyDrop::take(&mut (*stage).output) }
+    });
     cell.header.state.output_taken();
     // Read: the task is done with (see `finish`).
     drop(cell.header.scheduler.release(&cell.header));
@@ -304,11 +305,11 @@ unsafe fn drop_join_handle<F: Future>(ptr: NonNull<Header>) {
     let read = snapshot.is_complete() && !snapshot.has_join_interest();
     if !read && cell.header.state.drop_join_interest() {
         // Complete before the handle went away, never read: the output is ours to drop.
-        // SAFETY: COMPLETE is set and we are the JoinHandle: the stage is ours, and it holds
-        // the output (JOIN_INTEREST is set: nobody took it), taken once here.
-        let output = cell
-            .stage
-            .with_mut(|stage| unsafe { ManuallyDrop::take(&mut (*stage).output) });
+        let output = cell.stage.with_mut(|stage| {
+            // SAFETY: COMPLETE is set and we are the JoinHandle: the stage is ours, and it
+            // holds the output (JOIN_INTEREST is set: nobody took it), taken once here.
+            unsafe { ManuallyDrop::take(&mut (*stage).output) }
+        });
         if let Err(error) = &output {
             if error.is_panic() {
                 // The task panicked, and its handle goes without anyone having looked.
