@@ -29,6 +29,15 @@ test -d "$system32" || { echo "ERROR: wineboot did not create $system32" >&2; ex
 x86_64-w64-mingw32-gcc -shared -O2 -o "$system32/bcryptprimitives.dll" \
     .ci/wine/bcryptprimitives.c -ladvapi32
 
+echo "--> one wineserver for the whole run"
+# By default the wineserver exits a few seconds after its last client; a test binary that
+# starts while it is exiting dies with "wine client error: recvmsg: Connection reset by peer"
+# (seen in CI between two test binaries). One server that lives until this script ends
+# closes that window.
+wineserver -w                      # the one wineboot started, gone
+wineserver -p                      # persistent: runs until killed
+trap 'wineserver -k 2>/dev/null || true' EXIT
+
 echo "--> the tests, for $target, under Wine"
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine
