@@ -13,7 +13,12 @@ use std::time::{Duration, Instant};
 use crate::clock;
 use crate::sleep::Sleep;
 
-/// A `Timeout`'s time limit.
+/// A `Timeout`'s time limit, and whether it timed out.
+///
+/// Nothing here changes when the inner future completes (only a started clock's registration
+/// is removed): the ready path of a `Timeout` writes nothing back, which is what made it as
+/// fast as racing the future against a timer (the `timeout_ready` row of the comparison run;
+/// docs/benchmarks.md).
 #[derive(Debug)]
 pub(crate) enum Clock {
     /// `timeout`: the deadline will be this long after the first poll that finds the inner
@@ -23,6 +28,8 @@ pub(crate) enum Clock {
     At(Option<Instant>),
     /// The sleep that ends the time limit (it registers on its first poll).
     Sleeping(Sleep),
+    /// The deadline (`None`: never) passed and the inner future was dropped.
+    TimedOut(Option<Instant>),
 }
 
 impl Clock {
@@ -52,7 +59,14 @@ impl Clock {
             Clock::After(_) => None,
             Clock::At(deadline) => *deadline,
             Clock::Sleeping(sleep) => sleep.deadline(),
+            Clock::TimedOut(deadline) => *deadline,
         }
+    }
+
+    /// Did the time limit pass (so that the `Timeout` dropped its inner future)?
+    #[inline]
+    pub(crate) fn timed_out(&self) -> bool {
+        matches!(self, Clock::TimedOut(_))
     }
 
     /// `timeout`'s duration if its clock has not started.
@@ -83,6 +97,7 @@ impl Clock {
                 (store, store.now().checked_add(duration))
             }
             Clock::At(deadline) => (clock::store(), deadline),
+            Clock::TimedOut(_) => unreachable!("`Timeout` checks that it has not timed out"),
         };
         *self = Clock::Sleeping(Sleep::new_in(store, deadline));
         let Clock::Sleeping(sleep) = self else {
@@ -93,12 +108,18 @@ impl Clock {
 
     /// The inner future completed: removes the sleep's registration (if any) now rather than
     /// when the `Timeout` is dropped. The deadline stays readable. For a clock that never
-    /// started, this is one comparison.
+    /// started, this is one comparison and no store.
     #[inline]
     pub(crate) fn disarm(&mut self) {
         if let Clock::Sleeping(sleep) = self {
             sleep.deregister();
         }
+    }
+
+    /// The deadline passed (the sleep has already left its store): records it, keeping the
+    /// deadline readable. Out of line: the ready path does not need it.
+    pub(crate) fn time_out(&mut self) {
+        *self = Clock::TimedOut(self.deadline());
     }
 }
 
@@ -116,6 +137,7 @@ mod tests {
             clock.disarm();
             assert_eq!(clock.unstarted_duration(), Some(duration));
             assert_eq!(clock.deadline(), None);
+            assert!(!clock.timed_out());
         }
     }
 
@@ -147,6 +169,9 @@ mod tests {
         assert_eq!(clock.deadline(), deadline);
         assert_eq!(clock.unstarted_duration(), None);
         clock.disarm();
+        assert_eq!(clock.deadline(), deadline);
+        clock.time_out();
+        assert!(clock.timed_out());
         assert_eq!(clock.deadline(), deadline);
     }
 }
