@@ -128,6 +128,8 @@ impl Scheduler {
 pub struct Runtime {
     handle: Handle,
     threads: Vec<thread::JoinHandle<()>>,
+    /// The monitor thread (`monitor.rs`), if this runtime has one.
+    monitor: Option<thread::JoinHandle<()>>,
     /// Set once shutdown has run, so `Drop` does not run it again.
     shut_down: bool,
 }
@@ -205,6 +207,7 @@ impl Runtime {
         let mut rt = Runtime {
             handle: handle.clone(),
             threads: Vec::with_capacity(num_workers),
+            monitor: None,
             shut_down: false,
         };
         for (index, (local, parker)) in locals.into_iter().zip(parkers).enumerate() {
@@ -237,7 +240,7 @@ impl Runtime {
         // After the workers: the monitor is no part of a runtime that could not start.
         #[cfg(not(loom))]
         if !deterministic {
-            monitor::start(&rt.handle.shared, &builder.thread_name);
+            rt.monitor = monitor::start(&rt.handle.shared, &builder.thread_name);
         }
         Ok(rt)
     }
@@ -309,7 +312,8 @@ impl Runtime {
     fn shutdown(&mut self, timeout: Option<Duration>) -> ShutdownReport {
         self.shut_down = true;
         let threads = std::mem::take(&mut self.threads);
-        let report = shutdown::run(&self.handle.shared, threads, timeout, false);
+        let monitor = self.monitor.take();
+        let report = shutdown::run(&self.handle.shared, threads, monitor, timeout, false);
         // A shutdown the runtime ran on its own did the cancelling: report it with ours.
         let early = crate::loom::lock(&self.handle.shared.early_report).take();
         match early {
@@ -326,8 +330,9 @@ impl Runtime {
         self.shut_down = true;
         let shared = self.handle.shared.clone();
         let threads = std::mem::take(&mut self.threads);
+        let monitor = self.monitor.take();
         let spawned = crate::loom::spawn_named("magpie-shutdown".into(), move || {
-            let _ = shutdown::run(&shared, threads, None, false);
+            let _ = shutdown::run(&shared, threads, monitor, None, false);
         });
         if let Err(err) = spawned {
             // The workers are still told to stop (step 1 needs no thread); their tasks stay

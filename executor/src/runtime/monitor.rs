@@ -10,12 +10,15 @@
 //!
 //! While every worker is parked there is nothing to look at: the monitor sleeps with no
 //! timeout, so an idle runtime costs nothing. The first worker to leave the parked state wakes
-//! it (`Idle`, `Shared::notify_parked`), and so does shutdown (`shutdown::begin`). It holds only a weak reference to the
-//! runtime while it sleeps, and ends once the runtime shuts down.
+//! it (`Idle`, `Shared::notify_parked`), and so does shutdown (`shutdown::begin`); between two
+//! looks it naps on the same condition variable, so shutdown cuts that short too. It holds
+//! only a weak reference to the runtime while it sleeps, ends once the runtime shuts down, and
+//! the shutdown sequence joins it (its last step).
 //!
 //! Not under loom (a thread on a timer); `lifo.rs` has the model of the slot's race.
 
 use std::sync::{Arc as StdArc, Weak};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::debug::stderr_line;
@@ -54,22 +57,27 @@ struct Seen {
 }
 
 /// Starts the monitor thread of a runtime with more than one worker (with one, no other
-/// worker could run a task taken out of the slot). A failure to start is reported and leaves
-/// the runtime without it: tasks then wait in a stuck worker's slot as they would in tokio's.
-pub(crate) fn start(shared: &StdArc<Shared>, thread_name: &str) {
+/// worker could run a task taken out of the slot), for the shutdown sequence to join. A
+/// failure to start is reported and leaves the runtime without it: tasks then wait in a stuck
+/// worker's slot as they would in tokio's.
+pub(crate) fn start(shared: &StdArc<Shared>, thread_name: &str) -> Option<JoinHandle<()>> {
     if shared.lifo.len() < 2 {
-        return;
+        return None;
     }
     let weak = StdArc::downgrade(shared);
     let sleep = shared.idle.monitor_sleep();
     let spawned = crate::loom::spawn_named(format!("{thread_name}-monitor"), move || {
         run(&weak, &sleep);
     });
-    if let Err(err) = spawned {
-        stderr_line(format_args!(
-            "magpie: cannot start the monitor thread (a task in the LIFO slot of a worker \
-             stuck in a long poll will wait for it): {err}"
-        ));
+    match spawned {
+        Ok(thread) => Some(thread),
+        Err(err) => {
+            stderr_line(format_args!(
+                "magpie: cannot start the monitor thread (a task in the LIFO slot of a worker \
+                 stuck in a long poll will wait for it): {err}"
+            ));
+            None
+        }
     }
 }
 
@@ -77,6 +85,8 @@ fn run(weak: &Weak<Shared>, sleep: &MonitorSleep) {
     let mut seen = Vec::new();
     loop {
         let Some(shared) = weak.upgrade() else { return };
+        #[cfg(test)]
+        tests::hold_the_runtime();
         if shared.is_shutdown() {
             return;
         }
@@ -100,8 +110,21 @@ fn run(weak: &Weak<Shared>, sleep: &MonitorSleep) {
             *asleep = false;
         }
         look(&shared, &mut seen);
+        // The nap until the next look: on the condition variable, marked asleep under its
+        // lock, so that shutdown's wake (flag first, then the lock) either is seen by the
+        // check below or finds the mark and cuts the nap short. A worker's wake may cut it
+        // short too: the next look then just comes early.
+        let mut asleep = lock(&sleep.asleep);
+        if shared.is_shutdown() {
+            return;
+        }
         drop(shared);
-        std::thread::sleep(LOOK_INTERVAL);
+        *asleep = true;
+        let (mut asleep, _) = sleep
+            .wake
+            .wait_timeout_while(asleep, LOOK_INTERVAL, |asleep| *asleep)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *asleep = false;
     }
 }
 
@@ -123,6 +146,53 @@ fn look(shared: &Shared, seen: &mut Vec<Seen>) {
                 shared.push_remote(task);
                 seen[index].full = false;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use crate::Runtime;
+
+    /// Set by the test below: every look then holds the runtime for a while, which makes the
+    /// monitor outlive an unjoined shutdown every time.
+    static HOLD: AtomicBool = AtomicBool::new(false);
+
+    pub(super) fn hold_the_runtime() {
+        if HOLD.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn dropping_the_runtime_joins_its_monitor() {
+        HOLD.store(true, Ordering::Relaxed);
+        for _ in 0..3 {
+            let rt = Runtime::builder()
+                .worker_threads(2)
+                .thread_name("mon-join")
+                .build()
+                .unwrap();
+            let shared = Arc::downgrade(&rt.handle().shared);
+            // A worker awake for a few looks, so that the monitor is looking, not asleep.
+            rt.block_on(rt.spawn(async {
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_millis(30) {
+                    crate::task::yield_now().await;
+                }
+            }))
+            .unwrap();
+            drop(rt);
+            // The monitor holds the runtime's shared state while it looks (20 ms here): only a
+            // shutdown that waited for it can have let the last reference go.
+            assert!(
+                shared.upgrade().is_none(),
+                "the monitor outlived the runtime's drop"
+            );
         }
     }
 }

@@ -106,6 +106,9 @@ pub(crate) fn begin(shared: &Shared) {
 /// 5. Shut the blocking pool down (queued blocking tasks are cancelled; running ones are
 ///    waited for within the remaining time).
 /// 6. Join the worker threads that stopped; detach the ones that did not.
+/// 7. Join the monitor thread (`monitor.rs`). It ends on its own at the flag of step 1, within
+///    one look (it never waits for a worker), so this waits microseconds — unless this very
+///    thread is the monitor (a task it dropped owned the runtime), which then detaches it.
 ///
 /// `on_its_own`: the runtime shuts itself down (an unhandled panic, `Shared::shut_down_for`),
 /// and `Runtime`'s own shutdown may run beside it. Steps 1 and 2 may overlap (both are
@@ -116,6 +119,7 @@ pub(crate) fn begin(shared: &Shared) {
 pub(crate) fn run(
     shared: &Shared,
     threads: Vec<thread::JoinHandle<()>>,
+    monitor: Option<thread::JoinHandle<()>>,
     timeout: Option<Duration>,
     on_its_own: bool,
 ) -> ShutdownReport {
@@ -191,6 +195,14 @@ pub(crate) fn run(
             // A worker's panics are caught per task; one escaping the loop is a bug, and
             // re-raising it here would abort a shutdown that is otherwise complete.
             let _ = thread.join();
+        }
+    }
+
+    // 7.
+    if let Some(monitor) = monitor {
+        if monitor.thread().id() != thread::current().id() {
+            // Its loop catches nothing: a panic there is a bug, reported by the thread itself.
+            let _ = monitor.join();
         }
     }
     if on_its_own {
