@@ -160,13 +160,19 @@ impl Idle {
         self.monitor.clone()
     }
 
-    /// Wakes the monitor (a producer woke the first worker of an all-parked runtime, or
-    /// shutdown began). (Its SeqCst read of the state, made after it marked itself asleep
-    /// under its lock, sees the producer's SeqCst update unless it comes after it — and then
-    /// this finds it marked asleep.)
+    /// Wakes the monitor from its sleep (a producer woke the first worker of an all-parked
+    /// runtime). (Its SeqCst read of the state, made after it marked itself asleep under its
+    /// lock, sees the producer's SeqCst update unless it comes after it — and then this finds
+    /// it marked asleep.)
     pub(crate) fn wake_monitor(&self) {
         #[cfg(not(loom))]
         self.monitor.wake();
+    }
+
+    /// Wakes the monitor from its sleep or its nap between two looks: shutdown began.
+    #[cfg(not(loom))]
+    pub(crate) fn wake_monitor_for_shutdown(&self) {
+        self.monitor.wake_for_shutdown();
     }
 
     /// `true` while the worker is on the list (a wakeup without a producer is spurious).

@@ -31,19 +31,41 @@ use crate::loom::{lock, Condvar, Mutex};
 /// thread's wake-up a few microseconds (not measured on its own; the comparison run is).
 pub(crate) const LOOK_INTERVAL: Duration = Duration::from_millis(5);
 
-/// Where the monitor sleeps while every worker is parked.
+/// Where the monitor sleeps while every worker is parked, and naps between two looks.
 #[derive(Default)]
 pub(crate) struct MonitorSleep {
-    asleep: Mutex<bool>,
+    state: Mutex<Rest>,
     wake: Condvar,
 }
 
+/// What the monitor is doing, as far as its wakers care.
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+enum Rest {
+    /// Looking (or about to).
+    #[default]
+    Awake,
+    /// Between two looks, for at most [`LOOK_INTERVAL`]: only shutdown wakes it (a worker's
+    /// wake would cost a futex call and a context switch for a look that comes soon anyway).
+    Napping,
+    /// Every worker is parked: asleep with no timeout until a worker leaves the parked state.
+    Sleeping,
+}
+
 impl MonitorSleep {
-    /// Wakes the monitor if it sleeps (a worker left the parked state, or shutdown began).
+    /// A worker left the parked state: wakes the monitor if it sleeps (not from a nap).
     pub(crate) fn wake(&self) {
-        let mut asleep = lock(&self.asleep);
-        if *asleep {
-            *asleep = false;
+        self.wake_from(&[Rest::Sleeping]);
+    }
+
+    /// Shutdown began: wakes the monitor from a sleep or a nap, so that it ends now.
+    pub(crate) fn wake_for_shutdown(&self) {
+        self.wake_from(&[Rest::Sleeping, Rest::Napping]);
+    }
+
+    fn wake_from(&self, rests: &[Rest]) {
+        let mut state = lock(&self.state);
+        if rests.contains(&state) {
+            *state = Rest::Awake;
             self.wake.notify_one();
         }
     }
@@ -91,40 +113,39 @@ fn run(weak: &Weak<Shared>, sleep: &MonitorSleep) {
             return;
         }
         {
-            let mut asleep = lock(&sleep.asleep);
-            *asleep = true;
+            let mut state = lock(&sleep.state);
+            *state = Rest::Sleeping;
             // Set under the lock before this SeqCst read: a worker that leaves the parked
-            // state after the read takes the lock after us, sees `asleep` and wakes us; one
+            // state after the read takes the lock after us, sees `Sleeping` and wakes us; one
             // that left before it is seen by the read (the argument in full: `idle.rs`).
             if shared.idle.all_parked() && !shared.is_shutdown() {
                 drop(shared);
                 seen.clear(); // every slot is empty while every worker is parked
-                while *asleep {
-                    asleep = sleep
+                while *state == Rest::Sleeping {
+                    state = sleep
                         .wake
-                        .wait(asleep)
+                        .wait(state)
                         .unwrap_or_else(|poisoned| poisoned.into_inner());
                 }
                 continue;
             }
-            *asleep = false;
+            *state = Rest::Awake;
         }
         look(&shared, &mut seen);
-        // The nap until the next look: on the condition variable, marked asleep under its
-        // lock, so that shutdown's wake (flag first, then the lock) either is seen by the
-        // check below or finds the mark and cuts the nap short. A worker's wake may cut it
-        // short too: the next look then just comes early.
-        let mut asleep = lock(&sleep.asleep);
+        // The nap until the next look: on the condition variable, marked under its lock, so
+        // that shutdown's wake (flag first, then the lock) either is seen by the check below
+        // or finds the mark and cuts the nap short.
+        let mut state = lock(&sleep.state);
         if shared.is_shutdown() {
             return;
         }
         drop(shared);
-        *asleep = true;
-        let (mut asleep, _) = sleep
+        *state = Rest::Napping;
+        let (mut state, _) = sleep
             .wake
-            .wait_timeout_while(asleep, LOOK_INTERVAL, |asleep| *asleep)
+            .wait_timeout_while(state, LOOK_INTERVAL, |state| *state == Rest::Napping)
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *asleep = false;
+        *state = Rest::Awake;
     }
 }
 

@@ -88,9 +88,10 @@ pub(crate) fn begin(shared: &Shared) {
     for unparker in shared.unparkers.iter() {
         unparker.unpark();
     }
-    // The monitor may sleep while every worker is parked: it ends once it sees the flag.
+    // The monitor may sleep (every worker parked) or nap (between looks): it ends once it
+    // sees the flag.
     #[cfg(not(loom))]
-    shared.idle.wake_monitor();
+    shared.idle.wake_monitor_for_shutdown();
 }
 
 /// Shuts the runtime down:
