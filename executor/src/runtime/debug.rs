@@ -208,32 +208,46 @@ pub(crate) fn run_timed(
     }
 }
 
-/// Starts the watchdog thread of a runtime in debug mode. It holds only a weak reference, and
-/// ends within one tick of the runtime's shutdown.
+/// Starts the watchdog thread of a runtime in debug mode, for the shutdown sequence to join.
+/// It holds only a weak reference, naps between its looks on `Shared::watchdog_sleep`, and
+/// ends as soon as the runtime shuts down (which wakes it).
 #[cfg(not(loom))]
-pub(crate) fn start_watchdog(shared: &std::sync::Arc<Shared>, thread_name: &str) {
+pub(crate) fn start_watchdog(
+    shared: &std::sync::Arc<Shared>,
+    thread_name: &str,
+) -> Option<std::thread::JoinHandle<()>> {
     let threshold = match &shared.config.debug {
         Some(debug) => debug.threshold,
-        None => return,
+        None => return None,
     };
     // A few looks per threshold: a stuck poll is reported at most a quarter threshold late.
     let tick = (threshold / 4).clamp(Duration::from_millis(1), Duration::from_millis(250));
     let weak = std::sync::Arc::downgrade(shared);
+    let sleep = shared.watchdog_sleep.clone();
     let spawned = crate::loom::spawn_named(format!("{thread_name}-watchdog"), move || {
         let mut reported = Vec::new();
         loop {
-            std::thread::sleep(tick);
             let Some(shared) = weak.upgrade() else { return };
+            #[cfg(test)]
+            super::monitor::tests::hold_the_runtime();
             if shared.is_shutdown() {
                 return;
             }
             look_for_blocked_workers(&shared, threshold, &mut reported);
+            // The runtime is not held while napping (`shared` moves into the check).
+            if !sleep.nap(tick, move || shared.is_shutdown()) {
+                return;
+            }
         }
     });
-    if let Err(err) = spawned {
-        stderr_line(format_args!(
-            "magpie: debug mode: cannot start the watchdog thread: {err}"
-        ));
+    match spawned {
+        Ok(thread) => Some(thread),
+        Err(err) => {
+            stderr_line(format_args!(
+                "magpie: debug mode: cannot start the watchdog thread: {err}"
+            ));
+            None
+        }
     }
 }
 

@@ -18,7 +18,7 @@
 //! (a)–(c) itself and so finds the task.
 
 #[cfg(not(loom))]
-use super::monitor::MonitorSleep;
+use super::monitor::HelperSleep;
 use crate::loom::atomic::{fence, AtomicUsize, Ordering};
 use crate::loom::{lock, Mutex};
 #[cfg(not(loom))]
@@ -35,7 +35,7 @@ pub(crate) struct Idle {
     /// Where the monitor (`monitor.rs`) sleeps while every worker is parked; woken when one
     /// leaves the parked state. (No monitor under loom.)
     #[cfg(not(loom))]
-    monitor: StdArc<MonitorSleep>,
+    monitor: StdArc<HelperSleep>,
 }
 
 fn searching(state: usize) -> usize {
@@ -156,7 +156,7 @@ impl Idle {
 
     /// The monitor's sleeping place.
     #[cfg(not(loom))]
-    pub(crate) fn monitor_sleep(&self) -> StdArc<MonitorSleep> {
+    pub(crate) fn monitor_sleep(&self) -> StdArc<HelperSleep> {
         self.monitor.clone()
     }
 

@@ -128,8 +128,9 @@ impl Scheduler {
 pub struct Runtime {
     handle: Handle,
     threads: Vec<thread::JoinHandle<()>>,
-    /// The monitor thread (`monitor.rs`), if this runtime has one.
-    monitor: Option<thread::JoinHandle<()>>,
+    /// The helper threads: the monitor (`monitor.rs`) and the debug-mode watchdog
+    /// (`debug.rs`), those this runtime has.
+    helpers: Vec<thread::JoinHandle<()>>,
     /// Set once shutdown has run, so `Drop` does not run it again.
     shut_down: bool,
 }
@@ -199,17 +200,20 @@ impl Runtime {
             cause_waiters: Mutex::new(Vec::new()),
             early_report: Mutex::new(None),
             shutdown_sequence: Mutex::new(()),
+            #[cfg(not(loom))]
+            watchdog_sleep: Default::default(),
         });
         let handle = Handle { shared };
         handle.shared.blocking.set_handle(handle.clone());
-        #[cfg(not(loom))]
-        debug::start_watchdog(&handle.shared, &builder.thread_name);
         let mut rt = Runtime {
             handle: handle.clone(),
             threads: Vec::with_capacity(num_workers),
-            monitor: None,
+            helpers: Vec::new(),
             shut_down: false,
         };
+        #[cfg(not(loom))]
+        rt.helpers
+            .extend(debug::start_watchdog(&handle.shared, &builder.thread_name));
         for (index, (local, parker)) in locals.into_iter().zip(parkers).enumerate() {
             let core = Box::new(worker::Core::new(index, local, handle.shared.clone()));
             let handle = handle.clone();
@@ -240,7 +244,8 @@ impl Runtime {
         // After the workers: the monitor is no part of a runtime that could not start.
         #[cfg(not(loom))]
         if !deterministic {
-            rt.monitor = monitor::start(&rt.handle.shared, &builder.thread_name);
+            rt.helpers
+                .extend(monitor::start(&rt.handle.shared, &builder.thread_name));
         }
         Ok(rt)
     }
@@ -312,8 +317,8 @@ impl Runtime {
     fn shutdown(&mut self, timeout: Option<Duration>) -> ShutdownReport {
         self.shut_down = true;
         let threads = std::mem::take(&mut self.threads);
-        let monitor = self.monitor.take();
-        let report = shutdown::run(&self.handle.shared, threads, monitor, timeout, false);
+        let helpers = std::mem::take(&mut self.helpers);
+        let report = shutdown::run(&self.handle.shared, threads, helpers, timeout, false);
         // A shutdown the runtime ran on its own did the cancelling: report it with ours.
         let early = crate::loom::lock(&self.handle.shared.early_report).take();
         match early {
@@ -330,9 +335,9 @@ impl Runtime {
         self.shut_down = true;
         let shared = self.handle.shared.clone();
         let threads = std::mem::take(&mut self.threads);
-        let monitor = self.monitor.take();
+        let helpers = std::mem::take(&mut self.helpers);
         let spawned = crate::loom::spawn_named("magpie-shutdown".into(), move || {
-            let _ = shutdown::run(&shared, threads, monitor, None, false);
+            let _ = shutdown::run(&shared, threads, helpers, None, false);
         });
         if let Err(err) = spawned {
             // The workers are still told to stop (step 1 needs no thread); their tasks stay

@@ -31,9 +31,11 @@ use crate::loom::{lock, Condvar, Mutex};
 /// thread's wake-up a few microseconds (not measured on its own; the comparison run is).
 pub(crate) const LOOK_INTERVAL: Duration = Duration::from_millis(5);
 
-/// Where the monitor sleeps while every worker is parked, and naps between two looks.
+/// Where a helper thread of the runtime rests: the monitor sleeps here while every worker is
+/// parked and naps between two looks; the debug-mode watchdog (`debug.rs`) naps between its
+/// looks. Shutdown wakes either from both.
 #[derive(Default)]
-pub(crate) struct MonitorSleep {
+pub(crate) struct HelperSleep {
     state: Mutex<Rest>,
     wake: Condvar,
 }
@@ -51,7 +53,7 @@ enum Rest {
     Sleeping,
 }
 
-impl MonitorSleep {
+impl HelperSleep {
     /// A worker left the parked state: wakes the monitor if it sleeps (not from a nap).
     pub(crate) fn wake(&self) {
         self.wake_from(&[Rest::Sleeping]);
@@ -60,6 +62,23 @@ impl MonitorSleep {
     /// Shutdown began: wakes the monitor from a sleep or a nap, so that it ends now.
     pub(crate) fn wake_for_shutdown(&self) {
         self.wake_from(&[Rest::Sleeping, Rest::Napping]);
+    }
+
+    /// Naps for `interval`, unless `shutting_down` (read under the lock, so that shutdown's
+    /// wake — flag first, then the lock — either is seen by it or finds the nap and cuts it
+    /// short). Returns `false`, without napping, when shutting down.
+    pub(crate) fn nap(&self, interval: Duration, shutting_down: impl FnOnce() -> bool) -> bool {
+        let mut state = lock(&self.state);
+        if shutting_down() {
+            return false;
+        }
+        *state = Rest::Napping;
+        let (mut state, _) = self
+            .wake
+            .wait_timeout_while(state, interval, |state| *state == Rest::Napping)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *state = Rest::Awake;
+        true
     }
 
     fn wake_from(&self, rests: &[Rest]) {
@@ -103,7 +122,7 @@ pub(crate) fn start(shared: &StdArc<Shared>, thread_name: &str) -> Option<JoinHa
     }
 }
 
-fn run(weak: &Weak<Shared>, sleep: &MonitorSleep) {
+fn run(weak: &Weak<Shared>, sleep: &HelperSleep) {
     let mut seen = Vec::new();
     loop {
         let Some(shared) = weak.upgrade() else { return };
@@ -132,20 +151,10 @@ fn run(weak: &Weak<Shared>, sleep: &MonitorSleep) {
             *state = Rest::Awake;
         }
         look(&shared, &mut seen);
-        // The nap until the next look: on the condition variable, marked under its lock, so
-        // that shutdown's wake (flag first, then the lock) either is seen by the check below
-        // or finds the mark and cuts the nap short.
-        let mut state = lock(&sleep.state);
-        if shared.is_shutdown() {
+        // The runtime is not held while napping (`shared` moves into the check).
+        if !sleep.nap(LOOK_INTERVAL, move || shared.is_shutdown()) {
             return;
         }
-        drop(shared);
-        *state = Rest::Napping;
-        let (mut state, _) = sleep
-            .wake
-            .wait_timeout_while(state, LOOK_INTERVAL, |state| *state == Rest::Napping)
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *state = Rest::Awake;
     }
 }
 
@@ -172,7 +181,7 @@ fn look(shared: &Shared, seen: &mut Vec<Seen>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(in crate::runtime) mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     use std::time::{Duration, Instant};
@@ -183,36 +192,49 @@ mod tests {
     /// monitor outlive an unjoined shutdown every time.
     static HOLD: AtomicBool = AtomicBool::new(false);
 
-    pub(super) fn hold_the_runtime() {
+    pub(in crate::runtime) fn hold_the_runtime() {
         if HOLD.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
+    /// Builds a runtime with `builder`, keeps a worker awake for a few looks, drops the
+    /// runtime and checks that no helper thread still held it.
+    fn dropped_runtime_is_released(builder: crate::runtime::Builder) {
+        HOLD.store(true, Ordering::Relaxed);
+        let rt = builder.build().unwrap();
+        let shared = Arc::downgrade(&rt.handle().shared);
+        rt.block_on(rt.spawn(async {
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_millis(30) {
+                crate::task::yield_now().await;
+            }
+        }))
+        .unwrap();
+        drop(rt);
+        // A helper holds the runtime's shared state while it looks (20 ms here): only a
+        // shutdown that waited for it can have let the last reference go.
+        assert!(
+            shared.upgrade().is_none(),
+            "a helper thread outlived the runtime's drop"
+        );
+    }
+
     #[test]
     fn dropping_the_runtime_joins_its_monitor() {
-        HOLD.store(true, Ordering::Relaxed);
         for _ in 0..3 {
-            let rt = Runtime::builder()
-                .worker_threads(2)
-                .thread_name("mon-join")
-                .build()
-                .unwrap();
-            let shared = Arc::downgrade(&rt.handle().shared);
-            // A worker awake for a few looks, so that the monitor is looking, not asleep.
-            rt.block_on(rt.spawn(async {
-                let start = Instant::now();
-                while start.elapsed() < Duration::from_millis(30) {
-                    crate::task::yield_now().await;
-                }
-            }))
-            .unwrap();
-            drop(rt);
-            // The monitor holds the runtime's shared state while it looks (20 ms here): only a
-            // shutdown that waited for it can have let the last reference go.
-            assert!(
-                shared.upgrade().is_none(),
-                "the monitor outlived the runtime's drop"
+            dropped_runtime_is_released(Runtime::builder().worker_threads(2));
+        }
+    }
+
+    #[test]
+    fn dropping_the_runtime_joins_its_watchdog() {
+        for _ in 0..3 {
+            // One worker: no monitor, only the watchdog.
+            dropped_runtime_is_released(
+                Runtime::builder()
+                    .worker_threads(1)
+                    .slow_poll_threshold(Duration::from_millis(4)),
             );
         }
     }

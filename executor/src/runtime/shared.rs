@@ -59,6 +59,9 @@ pub(crate) struct Shared {
     /// Held through the shutdown sequence, so that a shutdown the runtime began itself and
     /// the one of `Runtime`'s drop run one after the other.
     pub(crate) shutdown_sequence: Mutex<()>,
+    /// Where the debug-mode watchdog (`debug.rs`) naps between its looks; shutdown wakes it.
+    #[cfg(not(loom))]
+    pub(crate) watchdog_sleep: std::sync::Arc<super::monitor::HelperSleep>,
 }
 
 impl Shared {
@@ -247,7 +250,7 @@ impl Shared {
             // A task it cancels may own the `Runtime`: its drop must not wait for us.
             super::context::set_shutting_down(shared.addr());
             // Its report is kept for `Runtime`'s shutdown (see `shutdown::run`).
-            let _ = super::shutdown::run(&shared, Vec::new(), None, None, true);
+            let _ = super::shutdown::run(&shared, Vec::new(), Vec::new(), None, true);
         });
         if let Err(err) = spawned {
             // The workers are stopping; `Runtime`'s drop does the rest.

@@ -88,10 +88,13 @@ pub(crate) fn begin(shared: &Shared) {
     for unparker in shared.unparkers.iter() {
         unparker.unpark();
     }
-    // The monitor may sleep (every worker parked) or nap (between looks): it ends once it
-    // sees the flag.
+    // The helpers may sleep (the monitor, every worker parked) or nap (between looks): each
+    // ends once it sees the flag.
     #[cfg(not(loom))]
-    shared.idle.wake_monitor_for_shutdown();
+    {
+        shared.idle.wake_monitor_for_shutdown();
+        shared.watchdog_sleep.wake_for_shutdown();
+    }
 }
 
 /// Shuts the runtime down:
@@ -107,9 +110,10 @@ pub(crate) fn begin(shared: &Shared) {
 /// 5. Shut the blocking pool down (queued blocking tasks are cancelled; running ones are
 ///    waited for within the remaining time).
 /// 6. Join the worker threads that stopped; detach the ones that did not.
-/// 7. Join the monitor thread (`monitor.rs`). It ends on its own at the flag of step 1, within
-///    one look (it never waits for a worker), so this waits microseconds — unless this very
-///    thread is the monitor (a task it dropped owned the runtime), which then detaches it.
+/// 7. Join the helper threads: the monitor (`monitor.rs`) and the debug-mode watchdog
+///    (`debug.rs`). Step 1 woke them, and each ends at the flag within one look (neither
+///    waits for a worker), so this waits microseconds — except for a helper that is this very
+///    thread (a task it dropped owned the runtime), which is detached.
 ///
 /// `on_its_own`: the runtime shuts itself down (an unhandled panic, `Shared::shut_down_for`),
 /// and `Runtime`'s own shutdown may run beside it. Steps 1 and 2 may overlap (both are
@@ -120,7 +124,7 @@ pub(crate) fn begin(shared: &Shared) {
 pub(crate) fn run(
     shared: &Shared,
     threads: Vec<thread::JoinHandle<()>>,
-    monitor: Option<thread::JoinHandle<()>>,
+    helpers: Vec<thread::JoinHandle<()>>,
     timeout: Option<Duration>,
     on_its_own: bool,
 ) -> ShutdownReport {
@@ -200,10 +204,10 @@ pub(crate) fn run(
     }
 
     // 7.
-    if let Some(monitor) = monitor {
-        if monitor.thread().id() != thread::current().id() {
-            // Its loop catches nothing: a panic there is a bug, reported by the thread itself.
-            let _ = monitor.join();
+    for helper in helpers {
+        if helper.thread().id() != thread::current().id() {
+            // A panic in a helper's loop is a bug, reported by the thread itself.
+            let _ = helper.join();
         }
     }
     if on_its_own {
