@@ -208,9 +208,9 @@ pub(crate) fn run_timed(
     }
 }
 
-/// Starts the watchdog thread of a runtime in debug mode, for the shutdown sequence to join.
-/// It holds only a weak reference, naps between its looks on `Shared::watchdog_sleep`, and
-/// ends as soon as the runtime shuts down (which wakes it).
+/// Starts the watchdog thread of a runtime in debug mode. It holds only a weak reference,
+/// naps between its looks on `Shared::watchdog_sleep`, and ends as soon as the runtime shuts
+/// down (which wakes it). It is not joined: it may be running the user's hook.
 #[cfg(not(loom))]
 pub(crate) fn start_watchdog(
     shared: &std::sync::Arc<Shared>,

@@ -128,8 +128,8 @@ impl Scheduler {
 pub struct Runtime {
     handle: Handle,
     threads: Vec<thread::JoinHandle<()>>,
-    /// The helper threads: the monitor (`monitor.rs`) and the debug-mode watchdog
-    /// (`debug.rs`), those this runtime has.
+    /// The helper threads the shutdown sequence joins: the monitor (`monitor.rs`), if this
+    /// runtime has one. (Not the debug-mode watchdog: see `build`.)
     helpers: Vec<thread::JoinHandle<()>>,
     /// Set once shutdown has run, so `Drop` does not run it again.
     shut_down: bool,
@@ -211,9 +211,11 @@ impl Runtime {
             helpers: Vec::new(),
             shut_down: false,
         };
+        // The watchdog is not joined: it runs the user's `on_slow_poll` hook, which a shutdown
+        // must not wait for (`shutdown_timeout` would overrun, a hook taking a lock the
+        // dropping thread holds would deadlock). Shutdown wakes it; it ends on its own.
         #[cfg(not(loom))]
-        rt.helpers
-            .extend(debug::start_watchdog(&handle.shared, &builder.thread_name));
+        drop(debug::start_watchdog(&handle.shared, &builder.thread_name));
         for (index, (local, parker)) in locals.into_iter().zip(parkers).enumerate() {
             let core = Box::new(worker::Core::new(index, local, handle.shared.clone()));
             let handle = handle.clone();

@@ -226,16 +226,4 @@ pub(in crate::runtime) mod tests {
             dropped_runtime_is_released(Runtime::builder().worker_threads(2));
         }
     }
-
-    #[test]
-    fn dropping_the_runtime_joins_its_watchdog() {
-        for _ in 0..3 {
-            // One worker: no monitor, only the watchdog.
-            dropped_runtime_is_released(
-                Runtime::builder()
-                    .worker_threads(1)
-                    .slow_poll_threshold(Duration::from_millis(4)),
-            );
-        }
-    }
 }

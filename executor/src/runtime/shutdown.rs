@@ -110,10 +110,10 @@ pub(crate) fn begin(shared: &Shared) {
 /// 5. Shut the blocking pool down (queued blocking tasks are cancelled; running ones are
 ///    waited for within the remaining time).
 /// 6. Join the worker threads that stopped; detach the ones that did not.
-/// 7. Join the helper threads: the monitor (`monitor.rs`) and the debug-mode watchdog
-///    (`debug.rs`). Step 1 woke them, and each ends at the flag within one look (neither
-///    waits for a worker), so this waits microseconds — except for a helper that is this very
-///    thread (a task it dropped owned the runtime), which is detached.
+/// 7. Join the helper threads: the monitor (`monitor.rs`), which runs no user code. Step 1
+///    woke it, and it ends at the flag within one look, so this waits microseconds — unless it
+///    is this very thread (a task it dropped owned the runtime), which is then detached. (The
+///    debug-mode watchdog is woken too but not joined: it may be inside the user's hook.)
 ///
 /// `on_its_own`: the runtime shuts itself down (an unhandled panic, `Shared::shut_down_for`),
 /// and `Runtime`'s own shutdown may run beside it. Steps 1 and 2 may overlap (both are
