@@ -148,10 +148,12 @@ impl<F: Future> Future for Timeout<F> {
         if this.clock.poll_expired(cx).is_ready() {
             // Cancel the inner future now, as `wait_for` does, not when `Timeout` is dropped.
             // Marked first: if the future's destructor panics, `Drop` does not drop it again.
-            this.clock.time_out();
+            // The old clock goes after the future: nothing comes between the two.
+            let started = this.clock.time_out();
             // SAFETY: it was live (checked above) and is never used again (the clock says
             // timed out); dropped in place, not moved, as its pin requires.
             unsafe { ManuallyDrop::drop(&mut this.future) };
+            drop(started);
             return Poll::Ready(Err(Elapsed(())));
         }
         Poll::Pending

@@ -117,9 +117,13 @@ impl Clock {
     }
 
     /// The deadline passed (the sleep has already left its store): records it, keeping the
-    /// deadline readable. Out of line: the ready path does not need it.
-    pub(crate) fn time_out(&mut self) {
-        *self = Clock::TimedOut(self.deadline());
+    /// deadline readable, and returns the clock it replaces for the caller to drop — after
+    /// the inner future, so that nothing a clock's drop might do can come between marking the
+    /// future dropped and dropping it. Out of line: the ready path does not need it.
+    #[must_use = "drop the old clock after the inner future"]
+    pub(crate) fn time_out(&mut self) -> Clock {
+        let deadline = self.deadline();
+        std::mem::replace(self, Clock::TimedOut(deadline))
     }
 }
 
@@ -170,7 +174,7 @@ mod tests {
         assert_eq!(clock.unstarted_duration(), None);
         clock.disarm();
         assert_eq!(clock.deadline(), deadline);
-        clock.time_out();
+        drop(clock.time_out());
         assert!(clock.timed_out());
         assert_eq!(clock.deadline(), deadline);
     }

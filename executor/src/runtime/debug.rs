@@ -212,13 +212,10 @@ pub(crate) fn run_timed(
 /// naps between its looks on `Shared::watchdog_sleep`, and ends as soon as the runtime shuts
 /// down (which wakes it). It is not joined: it may be running the user's hook.
 #[cfg(not(loom))]
-pub(crate) fn start_watchdog(
-    shared: &std::sync::Arc<Shared>,
-    thread_name: &str,
-) -> Option<std::thread::JoinHandle<()>> {
+pub(crate) fn start_watchdog(shared: &std::sync::Arc<Shared>, thread_name: &str) {
     let threshold = match &shared.config.debug {
         Some(debug) => debug.threshold,
-        None => return None,
+        None => return,
     };
     // A few looks per threshold: a stuck poll is reported at most a quarter threshold late.
     let tick = (threshold / 4).clamp(Duration::from_millis(1), Duration::from_millis(250));
@@ -228,8 +225,6 @@ pub(crate) fn start_watchdog(
         let mut reported = Vec::new();
         loop {
             let Some(shared) = weak.upgrade() else { return };
-            #[cfg(test)]
-            super::monitor::tests::hold_the_runtime();
             if shared.is_shutdown() {
                 return;
             }
@@ -240,14 +235,10 @@ pub(crate) fn start_watchdog(
             }
         }
     });
-    match spawned {
-        Ok(thread) => Some(thread),
-        Err(err) => {
-            stderr_line(format_args!(
-                "magpie: debug mode: cannot start the watchdog thread: {err}"
-            ));
-            None
-        }
+    if let Err(err) = spawned {
+        stderr_line(format_args!(
+            "magpie: debug mode: cannot start the watchdog thread: {err}"
+        ));
     }
 }
 

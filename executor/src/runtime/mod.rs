@@ -128,9 +128,9 @@ impl Scheduler {
 pub struct Runtime {
     handle: Handle,
     threads: Vec<thread::JoinHandle<()>>,
-    /// The helper threads the shutdown sequence joins: the monitor (`monitor.rs`), if this
-    /// runtime has one. (Not the debug-mode watchdog: see `build`.)
-    helpers: Vec<thread::JoinHandle<()>>,
+    /// The monitor thread (`monitor.rs`), if this runtime has one: the shutdown sequence
+    /// joins it. (The debug-mode watchdog is not joined: see `build`.)
+    monitor: Option<thread::JoinHandle<()>>,
     /// Set once shutdown has run, so `Drop` does not run it again.
     shut_down: bool,
 }
@@ -208,14 +208,14 @@ impl Runtime {
         let mut rt = Runtime {
             handle: handle.clone(),
             threads: Vec::with_capacity(num_workers),
-            helpers: Vec::new(),
+            monitor: None,
             shut_down: false,
         };
         // The watchdog is not joined: it runs the user's `on_slow_poll` hook, which a shutdown
         // must not wait for (`shutdown_timeout` would overrun, a hook taking a lock the
         // dropping thread holds would deadlock). Shutdown wakes it; it ends on its own.
         #[cfg(not(loom))]
-        drop(debug::start_watchdog(&handle.shared, &builder.thread_name));
+        debug::start_watchdog(&handle.shared, &builder.thread_name);
         for (index, (local, parker)) in locals.into_iter().zip(parkers).enumerate() {
             let core = Box::new(worker::Core::new(index, local, handle.shared.clone()));
             let handle = handle.clone();
@@ -246,8 +246,7 @@ impl Runtime {
         // After the workers: the monitor is no part of a runtime that could not start.
         #[cfg(not(loom))]
         if !deterministic {
-            rt.helpers
-                .extend(monitor::start(&rt.handle.shared, &builder.thread_name));
+            rt.monitor = monitor::start(&rt.handle.shared, &builder.thread_name);
         }
         Ok(rt)
     }
@@ -319,8 +318,8 @@ impl Runtime {
     fn shutdown(&mut self, timeout: Option<Duration>) -> ShutdownReport {
         self.shut_down = true;
         let threads = std::mem::take(&mut self.threads);
-        let helpers = std::mem::take(&mut self.helpers);
-        let report = shutdown::run(&self.handle.shared, threads, helpers, timeout, false);
+        let monitor = self.monitor.take();
+        let report = shutdown::run(&self.handle.shared, threads, monitor, timeout, false);
         // A shutdown the runtime ran on its own did the cancelling: report it with ours.
         let early = crate::loom::lock(&self.handle.shared.early_report).take();
         match early {
@@ -337,9 +336,9 @@ impl Runtime {
         self.shut_down = true;
         let shared = self.handle.shared.clone();
         let threads = std::mem::take(&mut self.threads);
-        let helpers = std::mem::take(&mut self.helpers);
+        let monitor = self.monitor.take();
         let spawned = crate::loom::spawn_named("magpie-shutdown".into(), move || {
-            let _ = shutdown::run(&shared, threads, helpers, None, false);
+            let _ = shutdown::run(&shared, threads, monitor, None, false);
         });
         if let Err(err) = spawned {
             // The workers are still told to stop (step 1 needs no thread); their tasks stay

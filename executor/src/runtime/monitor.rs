@@ -40,16 +40,18 @@ pub(crate) struct HelperSleep {
     wake: Condvar,
 }
 
-/// What the monitor is doing, as far as its wakers care.
+/// What a helper is doing, as far as its wakers care.
 #[derive(Default, Clone, Copy, PartialEq, Eq)]
 enum Rest {
     /// Looking (or about to).
     #[default]
     Awake,
-    /// Between two looks, for at most [`LOOK_INTERVAL`]: only shutdown wakes it (a worker's
-    /// wake would cost a futex call and a context switch for a look that comes soon anyway).
+    /// Between two looks, for at most its interval (the monitor's [`LOOK_INTERVAL`], the
+    /// watchdog's tick): only shutdown wakes it (a worker's wake would cost a futex call and
+    /// a context switch for a look that comes soon anyway).
     Napping,
-    /// Every worker is parked: asleep with no timeout until a worker leaves the parked state.
+    /// The monitor, every worker parked: asleep with no timeout until a worker leaves the
+    /// parked state.
     Sleeping,
 }
 
@@ -181,19 +183,20 @@ fn look(shared: &Shared, seen: &mut Vec<Seen>) {
 }
 
 #[cfg(test)]
-pub(in crate::runtime) mod tests {
-    use std::sync::atomic::{AtomicBool, Ordering};
+mod tests {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     use crate::Runtime;
 
-    /// Set by the test below: every look then holds the runtime for a while, which makes the
-    /// monitor outlive an unjoined shutdown every time.
-    static HOLD: AtomicBool = AtomicBool::new(false);
+    /// The thread name of the test's runtime: only its monitor is slowed down.
+    const HELD: &str = "mon-held";
 
-    pub(in crate::runtime) fn hold_the_runtime() {
-        if HOLD.load(Ordering::Relaxed) {
+    /// In the test's runtime, every look holds the runtime for a while, which makes the
+    /// monitor outlive an unjoined shutdown every time.
+    pub(super) fn hold_the_runtime() {
+        let name = std::thread::current().name().map(str::to_owned);
+        if name.is_some_and(|name| name.starts_with(HELD)) {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -201,8 +204,7 @@ pub(in crate::runtime) mod tests {
     /// Builds a runtime with `builder`, keeps a worker awake for a few looks, drops the
     /// runtime and checks that no helper thread still held it.
     fn dropped_runtime_is_released(builder: crate::runtime::Builder) {
-        HOLD.store(true, Ordering::Relaxed);
-        let rt = builder.build().unwrap();
+        let rt = builder.thread_name(HELD).build().unwrap();
         let shared = Arc::downgrade(&rt.handle().shared);
         rt.block_on(rt.spawn(async {
             let start = Instant::now();

@@ -250,7 +250,7 @@ impl Shared {
             // A task it cancels may own the `Runtime`: its drop must not wait for us.
             super::context::set_shutting_down(shared.addr());
             // Its report is kept for `Runtime`'s shutdown (see `shutdown::run`).
-            let _ = super::shutdown::run(&shared, Vec::new(), Vec::new(), None, true);
+            let _ = super::shutdown::run(&shared, Vec::new(), None, None, true);
         });
         if let Err(err) = spawned {
             // The workers are stopping; `Runtime`'s drop does the rest.

@@ -110,9 +110,10 @@ pub(crate) fn begin(shared: &Shared) {
 /// 5. Shut the blocking pool down (queued blocking tasks are cancelled; running ones are
 ///    waited for within the remaining time).
 /// 6. Join the worker threads that stopped; detach the ones that did not.
-/// 7. Join the helper threads: the monitor (`monitor.rs`), which runs no user code. Step 1
-///    woke it, and it ends at the flag within one look, so this waits microseconds — unless it
-///    is this very thread (a task it dropped owned the runtime), which is then detached. (The
+/// 7. Join the monitor (`monitor.rs`). Step 1 woke it, and it ends at the flag within one
+///    look, so this waits microseconds: it runs no user hook, only — in a look that straddles
+///    the flag — the destructor of a task it moved to the injector (its pusher drains it).
+///    If it is this very thread (that task owned the runtime), it is detached instead. (The
 ///    debug-mode watchdog is woken too but not joined: it may be inside the user's hook.)
 ///
 /// `on_its_own`: the runtime shuts itself down (an unhandled panic, `Shared::shut_down_for`),
@@ -124,7 +125,7 @@ pub(crate) fn begin(shared: &Shared) {
 pub(crate) fn run(
     shared: &Shared,
     threads: Vec<thread::JoinHandle<()>>,
-    helpers: Vec<thread::JoinHandle<()>>,
+    monitor: Option<thread::JoinHandle<()>>,
     timeout: Option<Duration>,
     on_its_own: bool,
 ) -> ShutdownReport {
@@ -204,10 +205,10 @@ pub(crate) fn run(
     }
 
     // 7.
-    for helper in helpers {
-        if helper.thread().id() != thread::current().id() {
-            // A panic in a helper's loop is a bug, reported by the thread itself.
-            let _ = helper.join();
+    if let Some(monitor) = monitor {
+        if monitor.thread().id() != thread::current().id() {
+            // A panic in its loop is a bug, reported by the thread itself.
+            let _ = monitor.join();
         }
     }
     if on_its_own {
