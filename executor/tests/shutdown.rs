@@ -167,6 +167,45 @@ fn a_task_whose_drop_panics_does_not_stop_shutdown() {
 }
 
 #[test]
+fn a_task_that_panics_while_owning_its_runtime_does_not_hang_the_shutdown() {
+    let rt = Runtime::builder().worker_threads(2).build().unwrap();
+    let handle = rt.handle();
+    let (rt_tx, rt_rx) = mpsc::channel::<Runtime>();
+    rt_tx.send(rt).unwrap();
+    // Dropped by the shutdown that the unwinding drop of the runtime starts.
+    let (cancelled_tx, cancelled_rx) = mpsc::channel::<()>();
+    struct SendOnDrop(mpsc::Sender<()>);
+    impl Drop for SendOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.send(());
+        }
+    }
+    let bystander_polled = Arc::new(AtomicUsize::new(0));
+    let polled = bystander_polled.clone();
+    drop(handle.spawn(async move {
+        let _guard = SendOnDrop(cancelled_tx);
+        polled.fetch_add(1, Ordering::SeqCst);
+        std::future::pending::<()>().await;
+    }));
+    wait_until("bystander polled", || {
+        bystander_polled.load(Ordering::SeqCst) == 1
+    });
+    let task = handle.spawn(async move {
+        let _rt = rt_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+        // Unwinding drops `_rt` on this worker thread, while it is panicking.
+        panic!("task failed while owning its runtime");
+    });
+    // The shutdown completes (on its own thread) once the worker has left the task: the
+    // bystander is cancelled. Before the fix the worker waited for itself inside the drop.
+    cancelled_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the runtime dropped by a panicking task of its own shut down");
+    let err = magpie_executor::block_on(task).unwrap_err();
+    assert!(err.is_panic(), "{err:?}");
+    wait_until("runtime shut down", || handle.alive_tasks() == 0);
+}
+
+#[test]
 fn dropping_the_runtime_inside_its_own_task_panics_clearly() {
     let rt = Runtime::builder().worker_threads(2).build().unwrap();
     let handle = rt.handle();

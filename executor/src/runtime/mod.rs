@@ -364,11 +364,17 @@ impl Drop for Runtime {
             self.hand_off_shutdown();
             return;
         }
-        if context::owner() == self.handle.shared.addr() && !std::thread::panicking() {
+        if context::owner() == self.handle.shared.addr() {
             // Shutting down here would join the runtime's threads, this one among them: a
             // deadlock. Hand the shutdown to a thread of its own, which completes it once this
-            // thread has left its task, then tell the caller.
+            // thread has left its task, then tell the caller — unless this thread is unwinding
+            // already (the runtime dropped by a panicking task): a second panic would abort,
+            // and the first one reaches the task's `JoinHandle` anyway. (Regression: that case
+            // used to skip the hand-off too and shut down here, waiting for itself forever.)
             self.hand_off_shutdown();
+            if std::thread::panicking() {
+                return;
+            }
             panic!(
                 "a magpie `Runtime` was dropped from inside one of its own tasks or blocking \
                  threads; it would wait for its own thread to stop. Drop it from outside \
