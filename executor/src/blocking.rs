@@ -178,9 +178,7 @@ impl Pool {
             context::set_owner(handle.shared.addr());
         }
         let _enter = handle.map(context::enter_handle);
-        if let Some(start) = &self.on_start {
-            start();
-        }
+        crate::runtime::run_hook(self.on_start.as_ref(), "on_thread_start");
         let mut state = lock(&self.state);
         loop {
             if let Some(task) = state.queue.pop_front() {
@@ -211,9 +209,7 @@ impl Pool {
             self.exited.notify_all();
         }
         drop(state);
-        if let Some(stop) = &self.on_stop {
-            stop();
-        }
+        crate::runtime::run_hook(self.on_stop.as_ref(), "on_thread_stop");
     }
 
     /// Cancels queued blocking tasks, waits (up to `timeout`) for running ones, joins the

@@ -601,3 +601,59 @@ mod payload_panics_in_drop {
         );
     }
 }
+
+/// Runs `f` on a thread of its own and fails the test if it has not returned after 20 s (a
+/// hang would otherwise stall the whole test binary).
+fn within_20s(what: &str, f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        f();
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("{what}: still running after 20 s"));
+}
+
+#[test]
+fn a_panicking_thread_start_hook_leaves_every_worker_running() {
+    within_20s("runtime with a panicking start hook", || {
+        let rt = Runtime::builder()
+            .worker_threads(2)
+            .on_thread_start(|| panic!("start hook failed"))
+            .build()
+            .unwrap();
+        // Every worker still runs tasks: more tasks than workers, each blocking its worker
+        // until all are running at once, so none can finish unless both workers serve.
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let tasks: Vec<_> = (0..2)
+            .map(|_| {
+                let barrier = barrier.clone();
+                rt.spawn(async move {
+                    barrier.wait();
+                })
+            })
+            .collect();
+        for task in tasks {
+            rt.block_on(task).unwrap();
+        }
+        // Blocking threads run the hook too, and still run their closure.
+        assert_eq!(rt.block_on(rt.spawn_blocking(|| 7)).unwrap(), 7);
+        // And the runtime still shuts down.
+        drop(rt);
+    });
+}
+
+#[test]
+fn a_panicking_thread_stop_hook_does_not_stop_the_shutdown() {
+    within_20s("runtime with a panicking stop hook", || {
+        let rt = Runtime::builder()
+            .worker_threads(2)
+            .on_thread_stop(|| panic!("stop hook failed"))
+            .build()
+            .unwrap();
+        assert_eq!(rt.block_on(rt.spawn(async { 1 })).unwrap(), 1);
+        assert_eq!(rt.block_on(rt.spawn_blocking(|| 2)).unwrap(), 2);
+        let report = rt.shutdown_timeout(std::time::Duration::from_secs(10));
+        assert_eq!(report.workers_left_running, 0, "{report:?}");
+    });
+}

@@ -12,6 +12,25 @@ use super::Runtime;
 /// A thread start/stop hook.
 pub(crate) type Hook = StdArc<dyn Fn() + Send + Sync + 'static>;
 
+/// Runs a thread's start or stop hook (`which` names it), if there is one. A panic in it is
+/// caught and reported on stderr, and the thread carries on: a worker whose start hook unwound
+/// would never serve its queue nor count itself out, and the runtime's shutdown would wait for
+/// it forever; a blocking thread would stay counted as one that serves the pool.
+pub(crate) fn run_hook(hook: Option<&Hook>, which: &str) {
+    let Some(hook) = hook else {
+        return;
+    };
+    let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook())) else {
+        return;
+    };
+    // The payload is the user's too: a destructor that panics must not unwind from here.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload)));
+    super::debug::stderr_line(format_args!(
+        "magpie: the {which} hook panicked on thread {:?}; the panic was ignored",
+        std::thread::current().name().unwrap_or("<unnamed>")
+    ));
+}
+
 /// Configures and builds a [`Runtime`].
 ///
 /// # Examples
@@ -102,12 +121,16 @@ impl Builder {
     }
 
     /// Runs `f` on every thread of the runtime (workers and blocking threads) when it starts.
+    ///
+    /// A panic in `f` is caught and reported on stderr; the thread runs on all the same.
     pub fn on_thread_start(mut self, f: impl Fn() + Send + Sync + 'static) -> Builder {
         self.on_thread_start = Some(StdArc::new(f));
         self
     }
 
     /// Runs `f` on every thread of the runtime when it stops.
+    ///
+    /// A panic in `f` is caught and reported on stderr; the thread still stops cleanly.
     pub fn on_thread_stop(mut self, f: impl Fn() + Send + Sync + 'static) -> Builder {
         self.on_thread_stop = Some(StdArc::new(f));
         self

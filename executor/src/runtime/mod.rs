@@ -27,7 +27,7 @@ use std::io;
 use std::time::Duration;
 
 pub use builder::Builder;
-pub(crate) use builder::Hook;
+pub(crate) use builder::{run_hook, Hook};
 pub use debug::SlowPoll;
 pub use dump::{TaskDump, TaskSnapshot, TaskState};
 pub use handle::{Handle, TryCurrentError};
@@ -225,13 +225,9 @@ impl Runtime {
             let spawned = crate::loom::spawn_named(name, move || {
                 context::set_owner(handle.shared.addr());
                 let _enter = context::enter_handle(handle);
-                if let Some(start) = start {
-                    start();
-                }
+                builder::run_hook(start.as_ref(), "on_thread_start");
                 worker::run(core, parker);
-                if let Some(stop) = stop {
-                    stop();
-                }
+                builder::run_hook(stop.as_ref(), "on_thread_stop");
             });
             match spawned {
                 Ok(thread) => rt.threads.push(thread),
