@@ -183,7 +183,11 @@ impl Pool {
         loop {
             if let Some(task) = state.queue.pop_front() {
                 drop(state);
-                task.run();
+                // A blocking task completes in its one poll; were one to wake itself, it would
+                // go back through the pool's own queue.
+                if let Some(task) = task.run() {
+                    task.requeue();
+                }
                 state = lock(&self.state);
                 continue;
             }

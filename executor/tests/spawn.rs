@@ -248,6 +248,64 @@ fn yield_now_lets_the_other_task_run_on_one_worker() {
     });
 }
 
+/// On one worker, a task that yields goes behind every task already waiting, and runs again
+/// after them. `runtime` builds the one-worker runtime (plain, or in debug mode, whose poll
+/// path queues the yielded task on its own).
+fn yield_requeues_behind_the_waiting_tasks(rt: Runtime) {
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = order.clone();
+    rt.block_on(rt.spawn(async move {
+        let record = move |what: &'static str| log.lock().unwrap().push(what);
+        let yielder = {
+            let record = record.clone();
+            // Spawned first from this task: takes the LIFO slot, runs first.
+            magpie_executor::spawn(async move {
+                record("yielder before");
+                task::yield_now().await;
+                record("yielder after");
+            })
+        };
+        // The LIFO slot is taken: these queue in order behind it.
+        let others: Vec<_> = ["first", "second", "third"]
+            .into_iter()
+            .map(|name| {
+                let record = record.clone();
+                magpie_executor::spawn(async move { record(name) })
+            })
+            .collect();
+        yielder.await.unwrap();
+        for other in others {
+            other.await.unwrap();
+        }
+    }))
+    .unwrap();
+    assert_eq!(
+        *order.lock().unwrap(),
+        [
+            "yielder before",
+            "first",
+            "second",
+            "third",
+            "yielder after"
+        ]
+    );
+}
+
+#[test]
+fn yield_now_requeues_the_task_behind_the_tasks_already_waiting() {
+    yield_requeues_behind_the_waiting_tasks(runtime(1));
+}
+
+#[test]
+fn yield_now_requeues_the_task_behind_the_others_in_debug_mode_too() {
+    let rt = Runtime::builder()
+        .worker_threads(1)
+        .slow_poll_threshold(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap();
+    yield_requeues_behind_the_waiting_tasks(rt);
+}
+
 #[test]
 fn remote_spawn_is_not_starved_by_a_busy_local_queue() {
     // One worker whose local queue never empties (two tasks yielding forever). A task spawned

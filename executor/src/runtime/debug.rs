@@ -188,8 +188,13 @@ pub(crate) fn run_timed(
     }
     let started = Instant::now();
     stats.poll_begins(task_ref.header().id.as_u64(), Some(shared.stats.now_ns()));
-    task.run();
+    let requeue = task.run();
     stats.poll_ends();
+    // Queued again before the report, whose hook may take its time: meanwhile another worker
+    // can steal it. (Through the scheduler's thread-local lookup: debug mode's cost.)
+    if let Some(task) = requeue {
+        task.requeue();
+    }
     let duration = started.elapsed();
     if let Some(task_stats) = task_stats {
         task_stats.poll_ended();

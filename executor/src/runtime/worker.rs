@@ -233,9 +233,14 @@ enum Step {
     Exit,
 }
 
-fn next_step() -> Step {
+/// `requeue`: the task the last poll returned (it woke itself), queued first, behind the
+/// tasks already waiting — in the same borrow of the core as the look for the next task.
+fn next_step(requeue: Option<Notified>) -> Step {
     context::with_core(|core| {
         let core = core.expect("a worker thread has its core");
+        if let Some(task) = requeue {
+            core.push_local(task);
+        }
         if core.shared.is_shutdown() {
             return Step::Exit;
         }
@@ -261,21 +266,33 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     let debug_mode = shared.config.debug.as_ref();
     stats.busy_begins(shared.stats.now_ns());
     let mut tasks_since_io = 0;
+    // A task that woke itself during its poll (`yield_now`), returned by `run` to be queued
+    // by the next `next_step`: pushed by this loop, which reaches the core through the one
+    // thread-local lookup it makes anyway, instead of by the harness through one more.
+    let mut requeue = None;
     loop {
-        match next_step() {
+        match next_step(requeue.take()) {
             // The core is not borrowed while the task runs, so the task may spawn and wake.
             Step::Run(task) => {
-                match debug_mode {
+                requeue = match debug_mode {
                     None => {
                         stats.poll_begins(task.header().id.as_u64(), None);
-                        task.run();
+                        let requeue = task.run();
                         stats.poll_ends();
+                        requeue
                     }
-                    Some(debug) => debug::run_timed(&shared, debug, index, task),
-                }
+                    Some(debug) => {
+                        debug::run_timed(&shared, debug, index, task);
+                        None
+                    }
+                };
                 tasks_since_io += 1;
                 if tasks_since_io == IO_POLL_INTERVAL {
                     tasks_since_io = 0;
+                    // The yielded task first: what the round wakes queues behind it.
+                    if let Some(task) = requeue.take() {
+                        push_local(task);
+                    }
                     // Outside the core's borrow, so what the round wakes lands in our queues.
                     if let Some(mut turn) = Turn::try_take(&requester) {
                         turn.poll();
@@ -368,6 +385,13 @@ fn park(shared: &Shared, index: usize, parker: &Parker, requester: &Waker) -> bo
             turn = Turn::try_take(requester);
         }
     }
+}
+
+/// Queues `task` at the back of this worker's local queue.
+fn push_local(task: Notified) {
+    context::with_core(|core| {
+        core.expect("a worker thread has its core").push_local(task);
+    });
 }
 
 /// Whether this worker's own queues hold a task (`false` off a worker).

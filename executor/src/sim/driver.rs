@@ -162,7 +162,9 @@ pub(crate) fn run<F: Future>(
             if let Some(tracer) = &mut tracer {
                 tracer.record(&task);
             }
-            task.run();
+            if let Some(task) = task.run() {
+                task.requeue();
+            }
         }
     };
     let elapsed = clock.now() - start;

@@ -83,9 +83,12 @@ fn swallow_panic(f: impl FnOnce()) {
     mem::forget(payload);
 }
 
+/// Returns the task as a new queue entry when it woke itself during the poll (`yield_now`),
+/// for the caller to queue behind the others (`Notified::run`).
+///
 /// # Safety
 /// `ptr` is a live `Cell<F>`; the caller owns one reference (a queue entry's) and gives it up.
-unsafe fn run<F: Future>(ptr: NonNull<Header>) {
+unsafe fn run<F: Future>(ptr: NonNull<Header>) -> Option<Notified> {
     // SAFETY: the caller's reference keeps the cell alive until `drop_reference` below.
     let cell = unsafe { cell::<F>(ptr) };
     let header = &cell.header;
@@ -93,14 +96,14 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) {
         ToRunning::Complete => {
             // SAFETY: we own the queue entry's reference and are done with the task.
             unsafe { drop_reference(ptr) };
-            return;
+            return None;
         }
         ToRunning::Cancel => {
             // SAFETY: `RUNNING` is ours; we own a reference.
             unsafe { cancel_and_complete::<F>(ptr) };
             // SAFETY: as above.
             unsafe { drop_reference(ptr) };
-            return;
+            return None;
         }
         ToRunning::Poll => {}
     }
@@ -127,10 +130,9 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) {
             ToIdle::Idle => unsafe { drop_reference(ptr) },
             ToIdle::Notified => {
                 // Woken during its own poll (e.g. `yield_now`): our reference becomes the new
-                // queue entry's, behind the tasks already waiting.
+                // queue entry's, which the caller queues behind the tasks already waiting.
                 // SAFETY: the reference we own is handed to the new entry.
-                let task = unsafe { Notified::from_raw(RawTask::from_header(ptr)) };
-                header.scheduler.reschedule(task);
+                return Some(unsafe { Notified::from_raw(RawTask::from_header(ptr)) });
             }
             ToIdle::Cancel => {
                 // SAFETY: `RUNNING` is still ours; we own a reference.
@@ -154,6 +156,7 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) {
             unsafe { drop_reference(ptr) };
         }
     }
+    None
 }
 
 /// Drops the future, stores the cancelled error and completes the task.

@@ -50,13 +50,30 @@ impl Notified {
     }
 
     /// Runs the task once (poll, or cancel if aborted), giving up this entry's reference.
-    pub(crate) fn run(self) {
+    ///
+    /// Returns the task again when it woke itself during the poll (`yield_now`): the new
+    /// entry goes to the back of the caller's run queue, behind the tasks already waiting. A
+    /// worker pushes it there itself, with no thread-local lookup; other callers use
+    /// [`Notified::requeue`].
+    #[must_use = "a task returned by `run` must be queued again (`requeue`), or it is lost"]
+    pub(crate) fn run(self) -> Option<Notified> {
         let ptr = self.0.header_ptr();
         std::mem::forget(self);
         // SAFETY: the entry owns a reference, handed to `run`.
         let run = unsafe { ptr.as_ref() }.vtable.run;
         // SAFETY: a live task of the vtable's own type; the reference is given up to `run`.
         unsafe { run(ptr) }
+    }
+
+    /// Queues a task that [`run`](Self::run) returned behind the others, through its
+    /// scheduler (what a caller that is not a worker does with it).
+    pub(crate) fn requeue(self) {
+        // A reference of our own: once queued, the entry may be run to completion and freed
+        // by another thread while the scheduler (borrowed from its header) is still in use.
+        // Only callers that are not workers come here (the deterministic runtime's loop, the
+        // blocking pool), so the two extra atomic operations are off the hot path.
+        let keep_alive = TaskRef::new(&self);
+        keep_alive.header().scheduler.reschedule(self);
     }
 
     pub(crate) fn header(&self) -> &Header {
@@ -117,7 +134,8 @@ impl Drop for OwnedTask {
 }
 
 /// A counted reference to a task that only reads its header (debug reports) or keeps the task
-/// — and its scheduler — alive (`Shared::schedule_last_ref`), on the thread that made it. Its drop may be the task's last reference and free it — dropping the future or
+/// — and its scheduler — alive (`Shared::schedule_last_ref`, `Notified::requeue`), on the
+/// thread that made it. Its drop may be the task's last reference and free it — dropping the future or
 /// the output on this thread, which their `Send` bound (enforced at spawn) allows.
 pub(crate) struct TaskRef(RawTask);
 
