@@ -36,6 +36,7 @@ mutants=(
   "release_skips_standby_wake|lib:magpie-reactor|turn::models::event_racing_the_hand_back_is_collected|a worker releasing the driving turn leaves the sleeping reactor thread asleep"
   "request_skips_notify|lib:magpie-reactor|turn::models::a_request_interrupts_the_reactor_and_is_granted|a worker asks for the driving turn without interrupting the reactor thread's wait"
   "consume_clears_before_draining|lib:magpie-reactor|notify_flag::models::a_notification_racing_the_consume_is_never_lost|the reactor's notifier re-arms its flag before draining the eventfd, so a notification in between is drained unseen and the flag stays set for good"
+  "short_read_clear_ignores_tick|lib:magpie-reactor|source::status_models::a_short_read_never_clears_a_later_edge|a short read clears the direction's READY flag without checking that no edge came since it read the tick, wiping out that edge"
   "unpark_ignores_driving|lib:magpie-executor|runtime::park::models::shutdown_with_a_worker_in_the_poller_ends|an unpark of a worker sleeping in the poller does not interrupt the poller's wait"
   "lifo_take_not_atomic|lib:magpie-executor|runtime::lifo::models::every_entry_comes_out_once_whoever_takes_it|a worker takes its LIFO slot's task with a load and a store, so the monitor can take the same task in between"
 )

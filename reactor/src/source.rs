@@ -14,6 +14,14 @@
 //!   and then clears `ready`. Both happen under the source's lock, which the reactor also holds
 //!   while it bumps the tick and drains the waiters, so an edge is either seen by the check or
 //!   wakes the registered waiter — never neither.
+//!
+//! The tick and the two flags of a direction live in one atomic word ([`Status`]), outside
+//! the lock, which guards only the waiter lists: the common case — the direction is ready, the
+//! operation reads the tick and makes its syscall — takes no lock at all (one load), and a
+//! short read clears `ready` with one compare-and-swap. The tick moves only under the lock
+//! (edges), so a check of the tick made under the lock still cannot miss an edge; the flags
+//! may be cleared outside it, which is always safe (a clear `ready` only sends the next
+//! operation to register, and an edge sets it again).
 //! - a bare [`Readiness`](crate::Readiness) wait (no failed attempt to start from) registers at
 //!   once when `ready` is clear (nothing became ready since a confirmed `WouldBlock`); when it
 //!   is set it asks the OS with a zero-timeout `poll(2)` whether the direction is ready right
@@ -31,6 +39,7 @@
 //! re-arms from `on_event` only while the source is registered (`deregistered`, set under the
 //! lock before the owner deletes the socket), so it never touches a closed socket.
 
+use crate::loom::atomic::{AtomicU64, Ordering};
 use crate::loom::{lock, Mutex};
 use crate::os::{self, RawSource};
 use polling::Poller;
@@ -85,45 +94,111 @@ struct Waiter {
     waker: Waker,
 }
 
-/// Readiness bookkeeping of one direction.
-struct DirectionState {
-    /// Bumped every time the reactor reports an edge for this direction; a waiter that
-    /// registered at tick `t` is ready once the tick differs from `t`.
-    tick: u64,
-    /// An edge was reported (or the source was just registered) since the last `WouldBlock`
-    /// confirmed at an unchanged tick. While clear, the direction is known not to have become
-    /// ready: a bare readiness wait can register without asking the OS.
-    ready: bool,
-    /// An edge of this direction may have come with a hang-up, an error or urgent data (or
-    /// was reported by a path that cannot tell): the descriptor may hold something a short
-    /// read leaves behind (a pending end-of-stream or error), so a short read must not clear
-    /// `ready`. Cleared only by a `WouldBlock` confirmed at an unchanged tick, which proves
-    /// nothing is pending (a pending end-of-stream or error makes a read return, not block).
-    suspect: bool,
-    /// Every task waiting for this direction; all are drained and woken by one edge.
-    waiters: Vec<Waiter>,
-}
+/// The readiness of one direction in one atomic word: `[ tick (62 bits) | SUSPECT | READY ]`.
+///
+/// - the **tick** is bumped every time the reactor reports an edge for this direction; a
+///   waiter that registered at tick `t` is ready once the tick differs from `t`. It changes
+///   only under the source's lock (`on_event`), which is what makes a tick checked under that
+///   lock safe against lost edges.
+/// - **`READY`**: an edge was reported (or the source was just registered) since the last
+///   `WouldBlock` confirmed at an unchanged tick. While clear, the direction is known not to
+///   have become ready: an operation or a bare readiness wait can register without a syscall.
+/// - **`SUSPECT`**: an edge of this direction may have come with a hang-up, an error or urgent
+///   data (or was reported by a path that cannot tell): the descriptor may hold something a
+///   short read leaves behind (a pending end-of-stream or error), so a short read must not
+///   clear `READY`. Cleared only by a `WouldBlock` confirmed at an unchanged tick, which proves
+///   nothing is pending (a pending end-of-stream or error makes a read return, not block).
+///
+/// Orderings: Acquire on loads and AcqRel on updates. The word publishes no other data (the
+/// waiters are under the lock, the bytes are in the kernel), so this is more than the protocol
+/// needs; it costs nothing on x86 and keeps the reasoning local.
+struct Status(AtomicU64);
 
-impl Default for DirectionState {
-    fn default() -> Self {
-        DirectionState {
-            tick: 0,
-            // Nothing is known about a new descriptor: it may already be ready.
-            ready: true,
-            suspect: true,
-            waiters: Vec::new(),
+impl Status {
+    const READY: u64 = 0b01;
+    const SUSPECT: u64 = 0b10;
+    const TICK_ONE: u64 = 0b100;
+
+    /// Nothing is known about a new descriptor: it may already be ready, and hold anything.
+    fn new() -> Status {
+        Status(AtomicU64::new(Self::READY | Self::SUSPECT))
+    }
+
+    fn load(&self) -> Snapshot {
+        Snapshot(self.0.load(Ordering::Acquire))
+    }
+
+    /// An edge (caller holds the source's lock): the next tick, `READY`, and `SUSPECT` too if
+    /// `suspect`. One read-modify-write, so a concurrent lock-free clear either comes before
+    /// it (and is overridden) or fails its compare-and-swap (the tick moved).
+    fn edge(&self, suspect: bool) {
+        let set = Self::READY | if suspect { Self::SUSPECT } else { 0 };
+        let _ = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
+                Some(w.wrapping_add(Self::TICK_ONE) | set)
+            });
+    }
+
+    /// The direction was confirmed not ready at the current tick (caller holds the lock, so
+    /// the tick cannot move): clears both flags, leaves the tick.
+    fn confirm_not_ready(&self) {
+        self.0
+            .fetch_and(!(Self::READY | Self::SUSPECT), Ordering::AcqRel);
+    }
+
+    /// A short read that started at `seen_tick` (no lock needed): clears `READY` if the tick
+    /// is still `seen_tick` and the direction is not suspect.
+    fn clear_after_short_read(&self, seen_tick: u64) {
+        let mut w = self.0.load(Ordering::Acquire);
+        loop {
+            let now = Snapshot(w);
+            // (Mutant `short_read_clear_ignores_tick`: clear whatever the tick, so an edge
+            // reported after the read is wiped out.)
+            let moved =
+                now.tick() != seen_tick && !cfg!(magpie_mutant = "short_read_clear_ignores_tick");
+            if moved || now.suspect() || !now.ready() {
+                return;
+            }
+            match self.0.compare_exchange_weak(
+                w,
+                w & !Self::READY,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(actual) => w = actual,
+            }
         }
     }
 }
 
-impl DirectionState {
-    /// Records that the direction was confirmed not ready (an operation returned `WouldBlock`
-    /// or a `poll(2)` probe said so) at the current tick.
-    fn confirm_not_ready(&mut self) {
-        self.ready = false;
-        self.suspect = false;
+/// One reading of a [`Status`].
+#[derive(Clone, Copy)]
+struct Snapshot(u64);
+
+impl Snapshot {
+    fn tick(self) -> u64 {
+        self.0 / Status::TICK_ONE
     }
 
+    fn ready(self) -> bool {
+        self.0 & Status::READY != 0
+    }
+
+    fn suspect(self) -> bool {
+        self.0 & Status::SUSPECT != 0
+    }
+}
+
+/// The waiters of one direction (its readiness is in the source's [`Status`] words).
+#[derive(Default)]
+struct DirectionState {
+    /// Every task waiting for this direction; all are drained and woken by one edge.
+    waiters: Vec<Waiter>,
+}
+
+impl DirectionState {
     /// Adds (or refreshes) a `poll_*`-style waiter for `waker`'s task.
     fn push_poll_waiter(&mut self, waker: &Waker) {
         match self
@@ -139,16 +214,13 @@ impl DirectionState {
         }
     }
 
-    /// Adds a `Readiness`-future waiter with id `id`, remembering the current tick.
-    fn push_future_waiter(&mut self, id: u64, waker: &Waker) -> WaitState {
+    /// Adds a `Readiness`-future waiter with id `id`, registered at tick `tick`.
+    fn push_future_waiter(&mut self, id: u64, tick: u64, waker: &Waker) -> WaitState {
         self.waiters.push(Waiter {
             id: Some(id),
             waker: waker.clone(),
         });
-        WaitState::Registered {
-            id,
-            tick: self.tick,
-        }
+        WaitState::Registered { id, tick }
     }
 }
 
@@ -180,6 +252,9 @@ pub(crate) struct Source {
     key: usize,
     /// The file descriptor (Windows: socket), owned by the `Async` that registered it.
     raw: RawSource,
+    /// Readiness per direction (`Direction as usize`), read without the lock.
+    status: [Status; 2],
+    /// The waiters (and, on Windows, the arming); ticks move only while it is held.
     state: Mutex<State>,
 }
 
@@ -227,6 +302,7 @@ impl Source {
         Source {
             key,
             raw,
+            status: [Status::new(), Status::new()],
             state: Mutex::new(State::default()),
         }
     }
@@ -238,7 +314,7 @@ impl Source {
 
     /// The tick of `dir` now; read before an attempt so a `WouldBlock` can be matched with it.
     pub(crate) fn tick(&self, dir: Direction) -> u64 {
-        lock(&self.state).dirs[dir as usize].tick
+        self.status[dir as usize].load().tick()
     }
 
     /// After an attempt started at `seen_tick` returned `WouldBlock`: registers `waker` for
@@ -256,14 +332,16 @@ impl Source {
         waker: &Waker,
     ) -> Result<bool, ArmError> {
         let mut state = lock(&self.state);
-        if state.dirs[dir as usize].tick != seen_tick {
+        let status = &self.status[dir as usize];
+        // Under the lock the tick cannot move: an edge is either seen here or drains the
+        // waiter pushed below.
+        if status.load().tick() != seen_tick {
             return Ok(false);
         }
         // Armed first: if the poller refuses, nothing has changed.
         self.arm(&mut state, dir)?;
-        let d = &mut state.dirs[dir as usize];
-        d.confirm_not_ready();
-        d.push_poll_waiter(waker);
+        status.confirm_not_ready();
+        state.dirs[dir as usize].push_poll_waiter(waker);
         Ok(true)
     }
 
@@ -280,10 +358,17 @@ impl Source {
         dir: Direction,
         waker: &Waker,
     ) -> Result<Option<u64>, ArmError> {
+        let status = &self.status[dir as usize];
+        // The common case, with no lock: ready, go ahead with the attempt.
+        let now = status.load();
+        if now.ready() {
+            return Ok(Some(now.tick()));
+        }
         let mut state = lock(&self.state);
-        let d = &state.dirs[dir as usize];
-        if d.ready {
-            return Ok(Some(d.tick));
+        // Again under the lock: an edge may have set `READY` since (and none can now).
+        let now = status.load();
+        if now.ready() {
+            return Ok(Some(now.tick()));
         }
         // Armed first: if the poller refuses, nothing has changed.
         self.arm(&mut state, dir)?;
@@ -300,11 +385,7 @@ impl Source {
     /// Only for byte streams whose reads stop short solely because the queue ran dry (TCP):
     /// a wrongly cleared flag makes the next read wait for an edge that never comes.
     pub(crate) fn clear_after_short_read(&self, dir: Direction, seen_tick: u64) {
-        let mut state = lock(&self.state);
-        let d = &mut state.dirs[dir as usize];
-        if d.tick == seen_tick && !d.suspect {
-            d.ready = false;
-        }
+        self.status[dir as usize].clear_after_short_read(seen_tick);
     }
 
     /// Polls a `Readiness` future in state `wait` (see [`WaitState`]), updating it.
@@ -320,11 +401,16 @@ impl Source {
     ) -> Result<WaitPoll, ArmError> {
         let mut guard = lock(&self.state);
         let state = &mut *guard;
+        let status = &self.status[dir as usize];
+        // Under the lock: the tick read here stays the tick until we unlock.
+        let now = status.load();
         let d = &mut state.dirs[dir as usize];
         match *wait {
             WaitState::Done => Ok(WaitPoll::Ready),
-            WaitState::Start if d.ready => Ok(WaitPoll::Probe { tick: d.tick }),
-            WaitState::NotReadyAt(tick) | WaitState::Registered { tick, .. } if d.tick != tick => {
+            WaitState::Start if now.ready() => Ok(WaitPoll::Probe { tick: now.tick() }),
+            WaitState::NotReadyAt(tick) | WaitState::Registered { tick, .. }
+                if now.tick() != tick =>
+            {
                 // The edge that bumped the tick drained (and woke) any waiter of ours.
                 *wait = WaitState::Done;
                 Ok(WaitPoll::Ready)
@@ -337,7 +423,7 @@ impl Source {
                 // Drained without a tick change: only a deregistration does that, and none
                 // happens while a `Readiness` borrows the `Async`; stay registered anyway.
                 self.arm(state, dir)?;
-                *wait = state.dirs[dir as usize].push_future_waiter(id, waker);
+                *wait = state.dirs[dir as usize].push_future_waiter(id, now.tick(), waker);
                 Ok(WaitPoll::Pending)
             }
             WaitState::Start | WaitState::NotReadyAt(_) => {
@@ -346,11 +432,10 @@ impl Source {
                 // it. Armed first: if the poller refuses, nothing has changed.
                 self.arm(state, dir)?;
                 let id = state.next_id();
-                let d = &mut state.dirs[dir as usize];
                 if matches!(*wait, WaitState::NotReadyAt(_)) {
-                    d.confirm_not_ready();
+                    status.confirm_not_ready();
                 }
-                *wait = d.push_future_waiter(id, waker);
+                *wait = state.dirs[dir as usize].push_future_waiter(id, now.tick(), waker);
                 Ok(WaitPoll::Pending)
             }
         }
@@ -429,10 +514,10 @@ impl Source {
         };
         let removed = {
             let mut state = lock(&self.state);
-            let d = &mut state.dirs[dir as usize];
-            if d.tick != tick {
+            if self.status[dir as usize].load().tick() != tick {
                 return;
             }
+            let d = &mut state.dirs[dir as usize];
             d.waiters
                 .iter()
                 .position(|w| w.id == Some(id))
@@ -454,10 +539,8 @@ impl Source {
             (Direction::Write, ev.writable),
         ] {
             if reported {
+                self.status[dir as usize].edge(ev.suspect);
                 let d = &mut state.dirs[dir as usize];
-                d.tick = d.tick.wrapping_add(1);
-                d.ready = true;
-                d.suspect |= ev.suspect;
                 wake.extend(d.waiters.drain(..).map(|w| w.waker));
             }
         }
@@ -474,10 +557,8 @@ impl Source {
         state.armed = [false, false];
         let want = [0, 1].map(|i| !state.dirs[i].waiters.is_empty());
         if self.arm_for(state, want).is_err() {
-            for d in &mut state.dirs {
-                d.tick = d.tick.wrapping_add(1);
-                d.ready = true;
-                d.suspect = true;
+            for (d, status) in state.dirs.iter_mut().zip(&self.status) {
+                status.edge(true);
                 wake.extend(d.waiters.drain(..).map(|w| w.waker));
             }
         }
@@ -518,16 +599,16 @@ impl Source {
         result
     }
 
-    /// Whether `dir`'s `ready` flag is set (for tests).
-    #[cfg(all(test, not(loom), unix))]
+    /// Whether `dir`'s `ready` flag is set (for tests and models).
+    #[cfg(all(test, unix))]
     pub(crate) fn is_ready(&self, dir: Direction) -> bool {
-        lock(&self.state).dirs[dir as usize].ready
+        self.status[dir as usize].load().ready()
     }
 
     /// Whether `dir` is marked suspect (for tests).
     #[cfg(all(test, not(loom), unix))]
     pub(crate) fn is_suspect(&self, dir: Direction) -> bool {
-        lock(&self.state).dirs[dir as usize].suspect
+        self.status[dir as usize].load().suspect()
     }
 
     /// Number of tasks waiting on `dir` (for tests).
@@ -660,5 +741,107 @@ mod tests {
         let seen = s.tick(Direction::Read);
         s.clear_after_short_read(Direction::Read, seen);
         assert!(s.is_ready(Direction::Read));
+    }
+}
+
+/// Loom models of the readiness word against the lock: an edge is never lost to an operation
+/// that read the word without the lock. Unix only, like the tests above (on Windows a waiter
+/// arms a real poller).
+#[cfg(all(test, loom, unix))]
+mod status_models {
+    use super::*;
+    use crate::loom::Arc;
+    use loom::thread;
+    use std::sync::atomic::{AtomicBool, Ordering as StdOrdering};
+    use std::sync::Arc as StdArc;
+    use std::task::Wake;
+
+    /// A waker that records whether it was woken (plain std types: not part of the model).
+    #[derive(Default)]
+    struct Flag(AtomicBool);
+
+    impl Wake for Flag {
+        fn wake(self: StdArc<Self>) {
+            self.0.store(true, StdOrdering::SeqCst);
+        }
+    }
+
+    const READABLE: SourceEvent = SourceEvent {
+        readable: true,
+        writable: false,
+        suspect: false,
+    };
+
+    /// A source whose read direction was confirmed empty, then reported by one edge (tick 1,
+    /// `READY`, not suspect): what a reader finds before its read.
+    fn ready_source() -> Source {
+        let source = Source::new(1, crate::os::NO_SOURCE);
+        let noop = Waker::from(StdArc::new(Flag::default()));
+        assert!(source
+            .register_poll_waker(Direction::Read, 0, &noop)
+            .unwrap());
+        source.on_event(READABLE, &mut Vec::new());
+        source
+    }
+
+    /// A short read's lock-free clear against a new edge: whichever comes first in the word's
+    /// order, the edge's `READY` survives (the clear fails once the tick moved).
+    #[test]
+    fn a_short_read_never_clears_a_later_edge() {
+        loom::model(|| {
+            let source = Arc::new(ready_source());
+            let seen = source.tick(Direction::Read);
+            let reactor = {
+                let source = source.clone();
+                thread::spawn(move || source.on_event(READABLE, &mut Vec::new()))
+            };
+            source.clear_after_short_read(Direction::Read, seen);
+            reactor.join().unwrap();
+            assert_eq!(source.tick(Direction::Read), seen + 1);
+            assert!(
+                source.is_ready(Direction::Read),
+                "an edge after the read was cleared by it"
+            );
+        });
+    }
+
+    /// A reader that finds `READY` without the lock, attempts its read (which, say, returns
+    /// `WouldBlock`) and registers from the tick it read, against an edge: an edge after that
+    /// tick either makes the registration fail (the caller retries the read) or wakes the
+    /// registered waiter — never neither.
+    #[test]
+    fn an_edge_wakes_or_is_seen_by_a_reader_that_skipped_the_lock() {
+        loom::model(|| {
+            let source = Arc::new(ready_source());
+            let flag = StdArc::new(Flag::default());
+            let waker = Waker::from(flag.clone());
+            let reactor = {
+                let source = source.clone();
+                thread::spawn(move || {
+                    let mut wake = Vec::new();
+                    source.on_event(READABLE, &mut wake);
+                    wake.into_iter().for_each(Waker::wake);
+                })
+            };
+            let seen = source
+                .tick_or_wait(Direction::Read, &waker)
+                .unwrap()
+                .expect("the direction was ready before and after the edge");
+            let registered = source
+                .register_poll_waker(Direction::Read, seen, &waker)
+                .unwrap();
+            reactor.join().unwrap();
+            let edge_after_read = source.tick(Direction::Read) != seen;
+            if edge_after_read {
+                assert!(
+                    !registered || flag.0.load(StdOrdering::SeqCst),
+                    "registered on a stale tick and never woken: the edge was lost"
+                );
+            } else {
+                // The edge came before the tick was read: the attempt would have seen its
+                // data, and a registration at this tick waits for the next edge.
+                assert!(registered);
+            }
+        });
     }
 }
