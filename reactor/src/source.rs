@@ -14,19 +14,19 @@
 //!   and then clears `ready`. Both happen under the source's lock, which the reactor also holds
 //!   while it bumps the tick and drains the waiters, so an edge is either seen by the check or
 //!   wakes the registered waiter — never neither.
-//!
-//! The tick and the two flags of a direction live in one atomic word ([`Status`]), outside
-//! the lock, which guards only the waiter lists: the common case — the direction is ready, the
-//! operation reads the tick and makes its syscall — takes no lock at all (one load), and a
-//! short read clears `ready` with one compare-and-swap. The tick moves only under the lock
-//! (edges), so a check of the tick made under the lock still cannot miss an edge; the flags
-//! may be cleared outside it, which is always safe (a clear `ready` only sends the next
-//! operation to register, and an edge sets it again).
 //! - a bare [`Readiness`](crate::Readiness) wait (no failed attempt to start from) registers at
 //!   once when `ready` is clear (nothing became ready since a confirmed `WouldBlock`); when it
 //!   is set it asks the OS with a zero-timeout `poll(2)` whether the direction is ready right
 //!   now, and if not waits from the tick it read before that probe. (Returning `Ready` on the
 //!   flag alone would make a manual `read`/`readable()` loop spin on a stale flag.)
+//!
+//! The tick and the two flags of a direction live in one atomic word ([`Status`]), outside
+//! the lock, which guards only the waiter lists: the common case — the direction is ready, the
+//! operation reads the tick and makes its syscall — takes no lock at all (one load). The tick
+//! moves only under the lock (edges), so a check of the tick made under the lock still cannot
+//! miss an edge. Outside the lock the flags are cleared only by a short read, with one
+//! compare-and-swap that fails if the tick moved since before the read — the condition the
+//! lock used to guard (loom models at the end of this file).
 //!
 //! The reactor never touches a source's descriptor after registration: only the owner calls
 //! `Poller::delete` (on deregistration) and `poll(2)` (while it borrows the open descriptor).

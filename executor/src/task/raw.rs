@@ -135,8 +135,8 @@ impl Drop for OwnedTask {
 
 /// A counted reference to a task that only reads its header (debug reports) or keeps the task
 /// — and its scheduler — alive (`Shared::schedule_last_ref`, `Notified::requeue`), on the
-/// thread that made it. Its drop may be the task's last reference and free it — dropping the future or
-/// the output on this thread, which their `Send` bound (enforced at spawn) allows.
+/// thread that made it. Its drop may be the task's last reference and free it — dropping the
+/// future or the output on this thread, which their `Send` bound (enforced at spawn) allows.
 pub(crate) struct TaskRef(RawTask);
 
 impl TaskRef {
