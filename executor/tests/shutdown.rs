@@ -229,3 +229,32 @@ fn dropping_the_runtime_inside_its_own_task_panics_clearly() {
     let _ = magpie_executor::block_on(task);
     wait_until("runtime shut down", || handle.alive_tasks() == 0);
 }
+
+#[test]
+fn a_runtime_dropped_inside_its_own_task_is_freed_once_shut_down() {
+    // The runtime's shared state holds the hook, and with it `token`: the count falls back to
+    // one only when the background shutdown has ended and the last reference (the workers',
+    // the tasks' schedulers', the handle's) is gone.
+    let token = Arc::new(());
+    let t = token.clone();
+    let rt = Runtime::builder()
+        .worker_threads(2)
+        .on_task_panic(move |_| {
+            let _ = &t;
+        })
+        .build()
+        .unwrap();
+    let handle = rt.handle();
+    let (tx, rx) = mpsc::channel();
+    let (rt_tx, rt_rx) = mpsc::channel::<Runtime>();
+    rt_tx.send(rt).unwrap();
+    let task = handle.spawn(async move {
+        let rt = rt_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(rt)));
+        tx.send(result.is_err()).unwrap();
+    });
+    assert!(rx.recv_timeout(Duration::from_secs(20)).unwrap());
+    let _ = magpie_executor::block_on(task);
+    drop(handle);
+    wait_until("Shared freed", || Arc::strong_count(&token) == 1);
+}
