@@ -7,7 +7,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use common::{panic_message, wait_until, DropCounter, Signal};
-use magpie_executor::{task, Runtime};
+use magpie_executor::{task, Handle, Runtime};
 
 fn counted_runtime(workers: usize, stopped: &Arc<AtomicUsize>) -> Runtime {
     let stopped = stopped.clone();
@@ -205,9 +205,10 @@ fn a_task_that_panics_while_owning_its_runtime_does_not_hang_the_shutdown() {
     wait_until("runtime shut down", || handle.alive_tasks() == 0);
 }
 
-#[test]
-fn dropping_the_runtime_inside_its_own_task_panics_clearly() {
-    let rt = Runtime::builder().worker_threads(2).build().unwrap();
+/// Moves `rt` into one of its own tasks, which drops it there (catching the panic that
+/// causes). Returns a handle to the runtime, the task, and what the drop did: `Err` with the
+/// panic's message, or `Ok` if it returned.
+fn drop_inside_its_own_task(rt: Runtime) -> (Handle, task::JoinHandle<()>, Result<(), String>) {
     let handle = rt.handle();
     let (tx, rx) = mpsc::channel();
     let (rt_tx, rt_rx) = mpsc::channel::<Runtime>();
@@ -217,10 +218,15 @@ fn dropping_the_runtime_inside_its_own_task_panics_clearly() {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(rt)));
         tx.send(result.map_err(panic_message)).unwrap();
     });
-    let msg = rx
-        .recv_timeout(Duration::from_secs(20))
-        .unwrap()
-        .unwrap_err();
+    let dropped = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    (handle, task, dropped)
+}
+
+#[test]
+fn dropping_the_runtime_inside_its_own_task_panics_clearly() {
+    let rt = Runtime::builder().worker_threads(2).build().unwrap();
+    let (handle, task, dropped) = drop_inside_its_own_task(rt);
+    let msg = dropped.unwrap_err();
     assert!(
         msg.contains("dropped from inside one of its own tasks"),
         "{msg}"
@@ -244,16 +250,11 @@ fn a_runtime_dropped_inside_its_own_task_is_freed_once_shut_down() {
         })
         .build()
         .unwrap();
-    let handle = rt.handle();
-    let (tx, rx) = mpsc::channel();
-    let (rt_tx, rt_rx) = mpsc::channel::<Runtime>();
-    rt_tx.send(rt).unwrap();
-    let task = handle.spawn(async move {
-        let rt = rt_rx.recv_timeout(Duration::from_secs(20)).unwrap();
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(rt)));
-        tx.send(result.is_err()).unwrap();
-    });
-    assert!(rx.recv_timeout(Duration::from_secs(20)).unwrap());
+    let (handle, task, dropped) = drop_inside_its_own_task(rt);
+    assert!(
+        dropped.is_err(),
+        "the drop panics (and hands the shutdown off)"
+    );
     let _ = magpie_executor::block_on(task);
     drop(handle);
     wait_until("Shared freed", || Arc::strong_count(&token) == 1);

@@ -680,8 +680,8 @@ fn a_panicking_thread_start_hook_leaves_every_worker_running() {
             .on_thread_start(|| panic!("start hook failed"))
             .build()
             .unwrap();
-        // Every worker still runs tasks: more tasks than workers, each blocking its worker
-        // until all are running at once, so none can finish unless both workers serve.
+        // Every worker still runs tasks: two tasks, each blocking its worker until both are
+        // running at once, so neither finishes unless both workers serve.
         let barrier = Arc::new(std::sync::Barrier::new(2));
         let tasks: Vec<_> = (0..2)
             .map(|_| {
