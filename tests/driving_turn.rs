@@ -484,3 +484,83 @@ fn a_task_spawned_from_a_plain_thread_runs_while_the_only_worker_waits_in_the_po
         },
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 6. What one drive wakes is shared: the driving worker wakes a sleeping one for the batch.
+// ---------------------------------------------------------------------------------------------
+
+/// Five times: two tasks wait for the same socket to become readable, the runtime goes idle
+/// (one worker in the poller, the other asleep on its condvar: no spin), the peer writes one
+/// byte. The one event wakes both tasks on the driving worker, in one round: the first into its
+/// LIFO slot, the second into its queue, whose notification the drive defers until the round
+/// is over. Each task then holds its worker until the other has started, so they only finish
+/// if the sleeping worker was woken for the second — the owed notification was sent. (The
+/// monitor would not rescue it: it takes tasks out of LIFO slots only.)
+#[test]
+fn two_tasks_woken_by_one_event_run_on_both_workers_at_once() {
+    let _serial = serial();
+    within(Duration::from_secs(90), "the shared-batch rounds", || {
+        const NAME: &str = "drv-share";
+        let rt = Runtime::builder()
+            .worker_threads(2)
+            .thread_name(NAME)
+            .spin_before_park(Duration::ZERO)
+            .build()
+            .expect("build the runtime");
+        let (mut peer, ours) = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let peer =
+                std::net::TcpStream::connect(listener.local_addr().unwrap()).expect("connect");
+            (peer, listener.accept().expect("accept").0)
+        };
+        let source = Arc::new(magpie::Async::new(ours).expect("register with the reactor"));
+        settle_after_reactor_start(&rt);
+        for round in 0..5u8 {
+            let started = Arc::new(AtomicUsize::new(0));
+            let tasks: Vec<_> = (0..2)
+                .map(|_| {
+                    let (source, started) = (source.clone(), started.clone());
+                    rt.spawn(async move {
+                        source.readable().await.expect("readable");
+                        started.fetch_add(1, Ordering::SeqCst);
+                        let deadline = Instant::now() + LONG;
+                        while started.load(Ordering::SeqCst) < 2 {
+                            if Instant::now() >= deadline {
+                                return None;
+                            }
+                            std::hint::spin_loop();
+                        }
+                        std::thread::current().name().map(str::to_owned)
+                    })
+                })
+                .collect();
+            wait_until_a_worker_drives(NAME, LONG);
+            peer.write_all(&[round]).expect("peer write");
+            let threads: Vec<String> = tasks
+                .into_iter()
+                .map(|task| {
+                    magpie::block_on(task)
+                        .expect("a reader task failed")
+                        .unwrap_or_else(|| {
+                            panic!(
+                                "round {round}: the other task did not start within {LONG:?}: \
+                                 the worker that drove did not wake the sleeping one for the \
+                                 second task it queued"
+                            )
+                        })
+                })
+                .collect();
+            assert_ne!(
+                threads[0], threads[1],
+                "round {round}: both tasks ran on one thread"
+            );
+            // Consume the byte (a short read clears the readiness the next round waits for).
+            let mut buf = [0u8; 16];
+            let n = rt
+                .block_on(async { (&*source).read(&mut buf).await })
+                .expect("read the byte");
+            assert_eq!(&buf[..n], &[round]);
+        }
+        drop(rt);
+    });
+}

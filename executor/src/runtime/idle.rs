@@ -19,6 +19,8 @@
 
 #[cfg(not(loom))]
 use super::monitor::HelperSleep;
+#[cfg(not(loom))]
+use crate::loom::atomic::AtomicBool;
 use crate::loom::atomic::{fence, AtomicUsize, Ordering};
 use crate::loom::{lock, Mutex};
 #[cfg(not(loom))]
@@ -32,6 +34,9 @@ pub(crate) struct Idle {
     /// Indices of the parked workers.
     sleepers: Mutex<Vec<usize>>,
     num_workers: usize,
+    /// Set while a worker spins before parking (`worker.rs`, `spin_for_work`): one at a time.
+    #[cfg(not(loom))]
+    spinning: AtomicBool,
     /// Where the monitor (`monitor.rs`) sleeps while every worker is parked; woken when one
     /// leaves the parked state. (No monitor under loom.)
     #[cfg(not(loom))]
@@ -54,6 +59,8 @@ impl Idle {
             state: AtomicUsize::new(num_workers * UNPARKED_ONE),
             sleepers: Mutex::new(Vec::with_capacity(num_workers)),
             num_workers,
+            #[cfg(not(loom))]
+            spinning: AtomicBool::new(false),
             #[cfg(not(loom))]
             monitor: StdArc::default(),
         }
@@ -78,6 +85,25 @@ impl Idle {
         let prev = self.state.fetch_sub(1, Ordering::SeqCst);
         debug_assert!(searching(prev) > 0);
         searching(prev) == 1
+    }
+
+    /// Claims the one spinner's place; `false` if another worker spins.
+    #[cfg(not(loom))]
+    pub(crate) fn try_begin_spinning(&self) -> bool {
+        // Relaxed: the flag only rations the spinning; nothing is published through it, and a
+        // spinner's looks at the queues are ordinary reads of their own atomics. The load
+        // first keeps a refused worker from writing the line.
+        !self.spinning.load(Ordering::Relaxed)
+            && self
+                .spinning
+                .compare_exchange(false, true, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// Gives the spinner's place back.
+    #[cfg(not(loom))]
+    pub(crate) fn end_spinning(&self) {
+        self.spinning.store(false, Ordering::Relaxed);
     }
 
     /// A producer published a task: the index of the worker it must wake, if any, and whether
@@ -178,5 +204,22 @@ impl Idle {
     /// `true` while the worker is on the list (a wakeup without a producer is spurious).
     pub(crate) fn is_parked(&self, index: usize) -> bool {
         lock(&self.sleepers).contains(&index)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::Idle;
+
+    #[test]
+    fn one_worker_spins_at_a_time() {
+        let idle = Idle::new(4);
+        assert!(idle.try_begin_spinning(), "the first claim");
+        assert!(
+            !idle.try_begin_spinning(),
+            "a second spinner while one spins"
+        );
+        idle.end_spinning();
+        assert!(idle.try_begin_spinning(), "a claim after the spinner ended");
     }
 }

@@ -180,6 +180,7 @@ impl Runtime {
             shutdown: AtomicBool::new(false),
             config: Config {
                 global_queue_interval: builder.global_queue_interval,
+                spin_before_park: builder.spin_before_park,
                 // Debug mode measures polls on workers; the deterministic runtime has none.
                 debug: builder
                     .resolved_slow_poll_threshold()

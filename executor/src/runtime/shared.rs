@@ -26,6 +26,10 @@ use crate::task::{new_task, Id, JoinError, JoinHandle, NewTask};
 pub(crate) struct Config {
     /// Every this many ticks a worker looks at the injector before its own queue.
     pub(crate) global_queue_interval: u32,
+    /// How long a searching worker watches the queues before it parks (`worker.rs`,
+    /// `spin_for_work`; loom builds do not spin).
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) spin_before_park: std::time::Duration,
     /// Debug mode: the slow-poll threshold and hook (`None`: off).
     pub(crate) debug: Option<DebugConfig>,
     pub(crate) unhandled_panic: UnhandledPanic,

@@ -48,6 +48,11 @@ pub(crate) struct Core {
     lifo_polls: u32,
     tick: u32,
     searching: bool,
+    /// Set while this worker drives the reactor: the tasks a round of events and timers wakes
+    /// are queued without waking anyone, and [`Core::end_driving`] wakes one worker for the
+    /// whole batch (`notify_owed` records that a push skipped its notification).
+    driving: bool,
+    notify_owed: bool,
     rng: u32,
     shared: Arc<Shared>,
 }
@@ -61,6 +66,8 @@ impl Core {
             lifo_polls: 0,
             tick: 0,
             searching: false,
+            driving: false,
+            notify_owed: false,
             // Any non-zero seed will do; distinct per worker so they pick different victims.
             rng: 0x9E37_79B9u32.wrapping_mul(index as u32 + 1) | 1,
             shared,
@@ -97,7 +104,33 @@ impl Core {
             self.overflow_to_injector();
         }
         self.local.push(task);
-        self.shared.notify_parked();
+        if self.driving {
+            self.notify_owed = true;
+        } else {
+            self.shared.notify_parked();
+        }
+    }
+
+    /// Starts a drive of the reactor on this worker: until [`Core::end_driving`], pushes
+    /// defer their notification.
+    ///
+    /// Why: one wait in the poller usually returns several events, and their tasks were each
+    /// pushed with a notification. The first woke a parked worker while the batch was still
+    /// being dispatched; that worker found the one task queued so far and, stopping its search
+    /// as the last searcher, woke the only worker left parked — the driver, through the
+    /// poller's notifier. Measured on `tcp_echo` at N = 2 (docs/benchmarks.md).
+    fn begin_driving(&mut self) {
+        self.driving = true;
+    }
+
+    /// Ends a drive: returns whether a push skipped its notification, which the caller then
+    /// issues once (`Shared::notify_parked`) — after it has taken itself off the parked list,
+    /// so that the notification cannot pick this worker. No task waits for it longer than
+    /// the drive: this worker runs its own queue meanwhile.
+    #[must_use]
+    fn end_driving(&mut self) -> bool {
+        self.driving = false;
+        std::mem::take(&mut self.notify_owed)
     }
 
     fn overflow_to_injector(&mut self) {
@@ -295,7 +328,11 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
                     }
                     // Outside the core's borrow, so what the round wakes lands in our queues.
                     if let Some(mut turn) = Turn::try_take(&requester) {
+                        with_own_core(Core::begin_driving);
                         turn.poll();
+                        if with_own_core(Core::end_driving) {
+                            shared.notify_parked();
+                        }
                     }
                 }
             }
@@ -324,18 +361,38 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     }
 }
 
+/// Parks the worker until there may be work (`park_until_work`). Returns `false` when the
+/// runtime shuts down.
+///
+/// A drive of the reactor during the park defers the notifications of the tasks it queues
+/// (`Core::begin_driving`); the one it owes is issued here, once the worker is off the parked
+/// list.
+fn park(shared: &Shared, index: usize, parker: &Parker, requester: &Waker) -> bool {
+    with_own_core(Core::begin_driving);
+    let more = park_until_work(shared, index, parker, requester);
+    if with_own_core(Core::end_driving) && more {
+        shared.notify_parked();
+    }
+    more
+}
+
 /// Parks the worker until there may be work. Returns `false` when the runtime shuts down.
 ///
 /// While it can hold the reactor's driving turn it sleeps in the poller, and the tasks its
 /// events and timers wake land in its own LIFO slot and queue: then it leaves the park to run
 /// them, not counted as a searcher (the work is its own).
-fn park(shared: &Shared, index: usize, parker: &Parker, requester: &Waker) -> bool {
+fn park_until_work(shared: &Shared, index: usize, parker: &Parker, requester: &Waker) -> bool {
     let was_searching = context::with_core(|core| {
         let core = core.expect("a worker thread has its core");
         std::mem::replace(&mut core.searching, false)
     });
     // The turn first: a driving worker registers at the far end of the sleepers (`idle.rs`).
     let mut turn = Turn::try_take(requester);
+    if turn.is_none() && was_searching && Turn::held_by_a_worker() && spin_for_work(shared) {
+        // Still counted as a searcher: it goes back to steal what it saw.
+        set_searching(true);
+        return true;
+    }
     // Protocol steps (a) and (b) of `idle.rs`.
     shared
         .idle
@@ -387,11 +444,65 @@ fn park(shared: &Shared, index: usize, parker: &Parker, requester: &Waker) -> bo
     }
 }
 
+/// Watches the queues for a little while before a searching worker parks on its condvar,
+/// called when another worker holds the reactor's driving turn: returns `true` as soon as a
+/// queue holds a task (or the runtime shuts down), `false` after the runtime's
+/// `spin_before_park` (at once when that is zero, or when another worker spins already).
+///
+/// Why: when a batch of I/O runs out, the workers run out together; one takes the driving
+/// turn, finds the next batch in the poller and dispatches it into its own queue, and the
+/// others, finding the turn taken, used to park on their condvars — to be woken by a futex
+/// call a few microseconds later, when the dispatch queued the batch. On `tcp_echo` at N = 2
+/// that was one sleep and one wake-up per batch of about 30 events (two per round trip of a
+/// connection), about a fifth of the CPUs' time idle in between (docs/benchmarks.md, "The
+/// spin before parking"). Only then: with no worker driving, nothing says work is coming, and
+/// a spinning worker only takes CPU time from the threads that might produce it (measured:
+/// remote spawns from a plain thread got slower).
+///
+/// The spinner stays counted as a searcher, so producers skip waking anyone for it while it
+/// watches (it sees their tasks). One worker spins at a time (`Idle::try_begin_spinning`):
+/// the looks read every worker's queue, and many spinners would keep those cache lines moving
+/// between cores on a large machine. Between two looks it yields its CPU to any thread that
+/// waits for one there (a producer of the very work it watches for, a client on the same
+/// machine). Afterwards it parks through the protocol's steps (a)–(c) as before: the spin
+/// changes no state a producer reads but the searcher count, which it holds as any searcher
+/// does. Under loom it does not spin (workers never drive there, and a spin only repeats the
+/// loop's look at the queues, which the models already take).
+fn spin_for_work(shared: &Shared) -> bool {
+    #[cfg(not(loom))]
+    {
+        let spin = shared.config.spin_before_park;
+        if spin.is_zero() || !shared.idle.try_begin_spinning() {
+            return false;
+        }
+        let deadline = std::time::Instant::now() + spin;
+        let found = loop {
+            if shared.has_visible_work() || shared.is_shutdown() {
+                break true;
+            }
+            if std::time::Instant::now() >= deadline {
+                break false;
+            }
+            std::thread::yield_now();
+        };
+        shared.idle.end_spinning();
+        found
+    }
+    #[cfg(loom)]
+    {
+        let _ = shared;
+        false
+    }
+}
+
+/// Runs `f` on this worker's core.
+fn with_own_core<R>(f: impl FnOnce(&mut Core) -> R) -> R {
+    context::with_core(|core| f(core.expect("a worker thread has its core")))
+}
+
 /// Queues `task` at the back of this worker's local queue.
 fn push_local(task: Notified) {
-    context::with_core(|core| {
-        core.expect("a worker thread has its core").push_local(task);
-    });
+    with_own_core(|core| core.push_local(task));
 }
 
 /// Whether this worker's own queues hold a task (`false` off a worker).
@@ -405,4 +516,115 @@ fn set_searching(searching: bool) {
             core.searching = searching;
         }
     });
+}
+
+#[cfg(all(test, not(loom)))]
+mod spin_tests {
+    use super::spin_for_work;
+    use crate::runtime::{Builder, Runtime};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    /// Far longer than any of these tests: a spin that runs to its bound fails them.
+    const LONG_SPIN: Duration = Duration::from_secs(60);
+
+    /// One worker: it drives the reactor itself when idle, so it never spins, and the test
+    /// thread's calls have the spinner's place to themselves.
+    fn runtime(spin: Duration) -> Runtime {
+        Builder::new()
+            .worker_threads(1)
+            .spin_before_park(spin)
+            .build()
+            .expect("build the runtime")
+    }
+
+    #[test]
+    fn a_spin_with_nothing_to_find_watches_until_its_bound_then_gives_up() {
+        let rt = runtime(Duration::from_millis(30));
+        let start = Instant::now();
+        assert!(
+            !spin_for_work(&rt.handle.shared),
+            "found work in an idle runtime"
+        );
+        assert!(
+            start.elapsed() >= Duration::from_millis(30),
+            "gave up after {:?}, before its 30 ms",
+            start.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_spin_returns_once_a_task_is_queued() {
+        let rt = runtime(LONG_SPIN);
+        // The only worker is held in a poll, so the task spawned below stays queued.
+        let (release, held) = mpsc::channel::<()>();
+        let (entered, started) = mpsc::channel();
+        let blocker = rt.spawn(async move {
+            entered.send(()).unwrap();
+            let _ = held.recv();
+        });
+        started.recv().unwrap();
+        let handle = rt.handle();
+        let spawner = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            handle.spawn(async { 7 })
+        });
+        let start = Instant::now();
+        let found = spin_for_work(&rt.handle.shared);
+        let waited = start.elapsed();
+        let task = spawner.join().unwrap();
+        release.send(()).unwrap();
+        assert!(found, "the spin ended without seeing the queued task");
+        assert!(
+            waited < LONG_SPIN / 2,
+            "the spin ran {waited:?} with a task queued"
+        );
+        assert_eq!(crate::block_on(task).unwrap(), 7);
+        crate::block_on(blocker).unwrap();
+    }
+
+    #[test]
+    fn a_second_spinner_is_refused_at_once() {
+        let rt = runtime(LONG_SPIN);
+        let shared = &rt.handle.shared;
+        assert!(shared.idle.try_begin_spinning());
+        let start = Instant::now();
+        assert!(
+            !spin_for_work(shared),
+            "a second spinner found work in an idle runtime"
+        );
+        assert!(
+            start.elapsed() < LONG_SPIN / 2,
+            "a second spinner watched for {:?}",
+            start.elapsed()
+        );
+        shared.idle.end_spinning();
+    }
+
+    #[test]
+    fn a_spin_off_returns_at_once() {
+        let rt = runtime(Duration::ZERO);
+        assert!(!spin_for_work(&rt.handle.shared));
+    }
+
+    #[test]
+    fn shutdown_ends_a_spin() {
+        let rt = runtime(LONG_SPIN);
+        let shared = rt.handle.shared.clone();
+        let dropper = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            drop(rt);
+        });
+        let start = Instant::now();
+        assert!(
+            spin_for_work(&shared),
+            "the spin ended without seeing the shutdown"
+        );
+        assert!(
+            start.elapsed() < LONG_SPIN / 2,
+            "the spin ran {:?} after shutdown",
+            start.elapsed()
+        );
+        dropper.join().unwrap();
+    }
 }
