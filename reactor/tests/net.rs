@@ -1,6 +1,10 @@
 //! Networking over loopback, under plain `futures_lite::future::block_on` (no runtime) and
 //! under a foreign executor (the reactor only wakes `Waker`s).
 
+// Not under loom: the foreign executor, async-executor, is a dev-dependency only outside loom
+// builds (see Cargo.toml).
+#![cfg(not(loom))]
+
 use async_executor::Executor;
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt, StreamExt};
 use magpie_reactor::net::{TcpListener, TcpStream, UdpSocket};

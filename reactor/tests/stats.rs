@@ -5,8 +5,9 @@
 //! `stats()` leaves an unstarted reactor alone is checked in `stats_unstarted.rs`, a process of
 //! its own.
 
-// Unix only: the sources are Unix socket pairs.
-#![cfg(unix)]
+// Unix only: the sources are Unix socket pairs. Not under loom: its executor, async-executor,
+// is a dev-dependency only outside loom builds (see Cargo.toml).
+#![cfg(all(unix, not(loom)))]
 
 use async_executor::Executor;
 use futures_lite::future;

@@ -402,6 +402,8 @@ fn park_until_work(shared: &Shared, index: usize, parker: &Parker, requester: &W
     if !cfg!(magpie_mutant = "park_skips_recheck")
         && (shared.has_visible_work() || shared.is_shutdown())
     {
+        // Released before we leave. (Under loom `Turn` is uninhabited and the drop a no-op.)
+        #[cfg_attr(loom, allow(clippy::drop_non_drop))]
         drop(turn);
         // Either we take ourselves off the list, or a producer did already; both count us as
         // searching.
