@@ -181,6 +181,32 @@ fn worker_threads_zero_is_a_clear_error() {
 }
 
 #[test]
+fn a_spin_before_park_over_the_limit_is_a_clear_error() {
+    let over = magpie_executor::Builder::MAX_SPIN_BEFORE_PARK + std::time::Duration::from_nanos(1);
+    let err = Runtime::builder()
+        .spin_before_park(over)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert_eq!(
+        err.to_string(),
+        "spin_before_park must be at most 1s (got 1.000000001s)"
+    );
+    let err = Runtime::builder()
+        .spin_before_park(std::time::Duration::MAX)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    // The limit itself is fine.
+    let rt = Runtime::builder()
+        .worker_threads(2)
+        .spin_before_park(magpie_executor::Builder::MAX_SPIN_BEFORE_PARK)
+        .build()
+        .expect("the longest spin accepted");
+    assert_eq!(rt.block_on(async { 7 }), 7);
+}
+
+#[test]
 fn thread_names_and_hooks_apply_to_every_worker() {
     let started = Arc::new(AtomicUsize::new(0));
     let stopped = Arc::new(AtomicUsize::new(0));

@@ -105,18 +105,6 @@ impl fmt::Debug for DrivingTurn {
     }
 }
 
-/// Whether a [`DrivingTurn`] holder drives the reactor now (`false` when the reactor has not
-/// been started, or its own thread drives): a snapshot, which may be stale as soon as it is
-/// read.
-///
-/// An executor's worker that ran out of tasks asks this to decide whether work is coming: a
-/// worker that drives is waiting in the poller or dispatching what it found, and under load
-/// the tasks of the next batch land in its queue within microseconds — worth watching for
-/// rather than sleeping through.
-pub fn a_worker_drives() -> bool {
-    reactor::started().is_some_and(|reactor| reactor.turn.held_by_worker())
-}
-
 /// Interrupts the wait of whichever thread drives the reactor now (a [`DrivingTurn`] holder or
 /// the reactor thread); if none waits, the next wait returns at once. Does nothing when the
 /// reactor has not been started.

@@ -142,13 +142,6 @@ impl Turn {
         }
     }
 
-    /// Whether a worker holds the turn (a snapshot).
-    pub(crate) fn held_by_worker(&self) -> bool {
-        // Relaxed: a hint for the caller's choice between spinning and sleeping; no data is
-        // read on the strength of it.
-        self.state.load(Ordering::Relaxed) & HOLDER == WORKER
-    }
-
     /// Step 1: a worker tries to take the turn. When the reactor thread holds it, `requester`
     /// (if any) is registered to be woken once it is handed over, and `notify` is called to
     /// interrupt the reactor thread's wait.
@@ -321,6 +314,12 @@ impl Turn {
         }
         *woken = false;
     }
+
+    /// Whether a worker holds the turn (for tests).
+    #[cfg(test)]
+    pub(crate) fn held_by_worker(&self) -> bool {
+        self.state.load(Ordering::SeqCst) & HOLDER == WORKER
+    }
 }
 
 /// A turn the reactor thread handed over (as it does when a worker asks), for the tests and
@@ -399,27 +398,6 @@ mod tests {
             "the other requester is woken"
         );
         assert_eq!(turn.take(None, || {}), Take::Taken);
-    }
-
-    #[test]
-    fn held_by_worker_says_whether_a_worker_holds_the_turn() {
-        let turn = Turn::new();
-        assert!(
-            !turn.held_by_worker(),
-            "the reactor thread holds it at start"
-        );
-        let (_, waker) = counting_waker();
-        assert_eq!(turn.take(Some(&waker), || {}), Take::Requested);
-        assert!(
-            !turn.held_by_worker(),
-            "asked for, still the reactor thread's"
-        );
-        assert!(turn.hand_over_if_wanted());
-        assert!(!turn.held_by_worker(), "vacant after the hand-over");
-        assert_eq!(turn.take(None, || {}), Take::Taken);
-        assert!(turn.held_by_worker());
-        turn.release();
-        assert!(!turn.held_by_worker(), "vacant after the release");
     }
 
     #[test]

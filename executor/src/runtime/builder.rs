@@ -84,6 +84,11 @@ impl Default for Builder {
 }
 
 impl Builder {
+    /// The longest [`spin_before_park`](Self::spin_before_park) that [`build`](Self::build)
+    /// accepts. A spin is meant to bridge the microseconds until another worker queues what
+    /// it found; a longer one would keep a CPU busy through much of an idle runtime's wait.
+    pub const MAX_SPIN_BEFORE_PARK: Duration = Duration::from_secs(1);
+
     /// A builder with the defaults: one worker per available core, up to 512 blocking
     /// threads.
     pub fn new() -> Builder {
@@ -126,9 +131,10 @@ impl Builder {
     }
 
     /// How long a worker that ran out of tasks keeps watching the other workers' queues and
-    /// the global queue before it goes to sleep, while another worker waits in the reactor's
-    /// poller. Default: 50 µs. `Duration::ZERO` turns the spin off: a worker with nothing to
-    /// do sleeps at once.
+    /// the global queue before it goes to sleep, while another worker of this runtime drives
+    /// the reactor (waits in its poller, or collects events between tasks). Default: 50 µs. `Duration::ZERO` turns the spin off: a worker with nothing to
+    /// do sleeps at once; more than [`MAX_SPIN_BEFORE_PARK`](Self::MAX_SPIN_BEFORE_PARK) (1 s) is refused by
+    /// [`build`](Self::build).
     ///
     /// Under I/O load the workers tend to run out of tasks together; one of them collects the
     /// next batch of ready sockets and queues their tasks a few microseconds later. A worker
@@ -251,8 +257,8 @@ impl Builder {
     /// # Errors
     ///
     /// [`io::ErrorKind::InvalidInput`] when `worker_threads`, `max_blocking_threads`,
-    /// `global_queue_interval` or `slow_poll_threshold` is zero; the OS's error when a thread
-    /// cannot be started.
+    /// `global_queue_interval` or `slow_poll_threshold` is zero, or `spin_before_park` is
+    /// longer than [`MAX_SPIN_BEFORE_PARK`](Self::MAX_SPIN_BEFORE_PARK); the OS's error when a thread cannot be started.
     pub fn build(&self) -> io::Result<Runtime> {
         let invalid = |what: &str| {
             Err(io::Error::new(
@@ -271,6 +277,16 @@ impl Builder {
         }
         if self.slow_poll_threshold == Some(Duration::ZERO) {
             return invalid("slow_poll_threshold");
+        }
+        if self.spin_before_park > Self::MAX_SPIN_BEFORE_PARK {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "spin_before_park must be at most {:?} (got {:?})",
+                    Self::MAX_SPIN_BEFORE_PARK,
+                    self.spin_before_park
+                ),
+            ));
         }
         Runtime::start(self, false)
     }

@@ -34,11 +34,6 @@ mod imp {
         pub(crate) fn poll(&mut self) {
             self.0.poll();
         }
-
-        /// Whether a worker (of any runtime) drives the reactor now: a snapshot.
-        pub(crate) fn held_by_a_worker() -> bool {
-            magpie_reactor::driver::a_worker_drives()
-        }
     }
 
     /// How a parker interrupts a worker's wait in the poller.
@@ -65,10 +60,6 @@ mod imp {
 
         pub(crate) fn poll(&mut self) {
             match *self {}
-        }
-
-        pub(crate) fn held_by_a_worker() -> bool {
-            false
         }
     }
 

@@ -37,6 +37,9 @@ pub(crate) struct Idle {
     /// Set while a worker spins before parking (`worker.rs`, `spin_for_work`): one at a time.
     #[cfg(not(loom))]
     spinning: AtomicBool,
+    /// Spins that ended with work in sight (`worker.rs`'s tests look at it).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) spins_that_found_work: AtomicUsize,
     /// Where the monitor (`monitor.rs`) sleeps while every worker is parked; woken when one
     /// leaves the parked state. (No monitor under loom.)
     #[cfg(not(loom))]
@@ -61,6 +64,8 @@ impl Idle {
             num_workers,
             #[cfg(not(loom))]
             spinning: AtomicBool::new(false),
+            #[cfg(all(test, not(loom)))]
+            spins_that_found_work: AtomicUsize::new(0),
             #[cfg(not(loom))]
             monitor: StdArc::default(),
         }
@@ -87,23 +92,19 @@ impl Idle {
         searching(prev) == 1
     }
 
-    /// Claims the one spinner's place; `false` if another worker spins.
+    /// Claims the one spinner's place, held until the returned guard drops; `None` if another
+    /// worker spins.
     #[cfg(not(loom))]
-    pub(crate) fn try_begin_spinning(&self) -> bool {
+    pub(crate) fn try_begin_spinning(&self) -> Option<Spinning<'_>> {
         // Relaxed: the flag only rations the spinning; nothing is published through it, and a
         // spinner's looks at the queues are ordinary reads of their own atomics. The load
         // first keeps a refused worker from writing the line.
-        !self.spinning.load(Ordering::Relaxed)
+        let claimed = !self.spinning.load(Ordering::Relaxed)
             && self
                 .spinning
                 .compare_exchange(false, true, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-    }
-
-    /// Gives the spinner's place back.
-    #[cfg(not(loom))]
-    pub(crate) fn end_spinning(&self) {
-        self.spinning.store(false, Ordering::Relaxed);
+                .is_ok();
+        claimed.then_some(Spinning(self))
     }
 
     /// A producer published a task: the index of the worker it must wake, if any, and whether
@@ -174,6 +175,12 @@ impl Idle {
         true
     }
 
+    /// How many workers are searching now.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn searching_now(&self) -> usize {
+        searching(self.state.load(Ordering::SeqCst))
+    }
+
     /// Whether every worker is parked (the monitor's reason to sleep).
     #[cfg(not(loom))]
     pub(crate) fn all_parked(&self) -> bool {
@@ -207,6 +214,18 @@ impl Idle {
     }
 }
 
+/// The spinner's place, given back when dropped (also by a spin that unwinds, which would
+/// otherwise keep every other worker from spinning for good).
+#[cfg(not(loom))]
+pub(crate) struct Spinning<'a>(&'a Idle);
+
+#[cfg(not(loom))]
+impl Drop for Spinning<'_> {
+    fn drop(&mut self) {
+        self.0.spinning.store(false, Ordering::Relaxed);
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::Idle;
@@ -214,12 +233,26 @@ mod tests {
     #[test]
     fn one_worker_spins_at_a_time() {
         let idle = Idle::new(4);
-        assert!(idle.try_begin_spinning(), "the first claim");
+        let first = idle.try_begin_spinning().expect("the first claim");
         assert!(
-            !idle.try_begin_spinning(),
+            idle.try_begin_spinning().is_none(),
             "a second spinner while one spins"
         );
-        idle.end_spinning();
-        assert!(idle.try_begin_spinning(), "a claim after the spinner ended");
+        drop(first);
+        assert!(
+            idle.try_begin_spinning().is_some(),
+            "a claim after the spinner ended"
+        );
+    }
+
+    #[test]
+    fn a_spin_that_unwinds_gives_its_place_back() {
+        let idle = Idle::new(2);
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _spinning = idle.try_begin_spinning().expect("the claim");
+            panic!("a look panicked");
+        }));
+        assert!(unwound.is_err());
+        assert!(idle.try_begin_spinning().is_some(), "the place was kept");
     }
 }

@@ -152,3 +152,48 @@ impl OwnedTasks {
         ))
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::runtime::Runtime;
+    use crate::task;
+
+    /// Tasks spawned by a task, on a worker: the watchdog's lookup by id finds each, and each
+    /// leaves the list when its handle reads its end.
+    #[test]
+    fn tasks_spawned_on_a_worker_are_found_by_id_and_released() {
+        const TASKS: usize = 32;
+        let rt = Runtime::builder().worker_threads(2).build().unwrap();
+        let handles = rt
+            .block_on(rt.spawn(async {
+                (0..TASKS)
+                    .map(|i| {
+                        task::Builder::new()
+                            .name(format!("inner-{i}"))
+                            .spawn(std::future::pending::<()>())
+                            .expect("spawn on a worker")
+                    })
+                    .collect::<Vec<_>>()
+            }))
+            .unwrap();
+        let owned = &rt.handle.shared.owned;
+        for (i, handle) in handles.iter().enumerate() {
+            let (id, name, _) = owned
+                .describe(handle.id().as_u64())
+                .unwrap_or_else(|| panic!("task {i} ({:?}) is not on the list", handle.id()));
+            assert_eq!(id, handle.id());
+            assert_eq!(name.as_deref(), Some(format!("inner-{i}").as_str()));
+        }
+        assert_eq!(rt.handle().alive_tasks(), TASKS);
+        for handle in handles {
+            handle.abort();
+            let id = handle.id();
+            assert!(rt.block_on(handle).unwrap_err().is_cancelled());
+            assert!(
+                owned.describe(id.as_u64()).is_none(),
+                "{id:?} is still on the list"
+            );
+        }
+        assert_eq!(rt.handle().alive_tasks(), 0);
+    }
+}

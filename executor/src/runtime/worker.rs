@@ -12,7 +12,7 @@ use super::metrics::WorkerStats;
 use super::park::Parker;
 use super::queue::{Steal, Worker};
 use super::shared::Shared;
-use crate::loom::atomic::{fence, Ordering};
+use crate::loom::atomic::{fence, AtomicUsize, Ordering};
 use crate::loom::{lock, Arc};
 use crate::task::raw::Notified;
 
@@ -327,9 +327,9 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
                         push_local(task);
                     }
                     // Outside the core's borrow, so what the round wakes lands in our queues.
-                    if let Some(mut turn) = Turn::try_take(&requester) {
+                    if let Some(mut turn) = HeldTurn::try_take(&shared, &requester) {
                         with_own_core(Core::begin_driving);
-                        turn.poll();
+                        turn.turn.poll();
                         if with_own_core(Core::end_driving) {
                             shared.notify_parked();
                         }
@@ -387,11 +387,17 @@ fn park_until_work(shared: &Shared, index: usize, parker: &Parker, requester: &W
         std::mem::replace(&mut core.searching, false)
     });
     // The turn first: a driving worker registers at the far end of the sleepers (`idle.rs`).
-    let mut turn = Turn::try_take(requester);
-    if turn.is_none() && was_searching && Turn::held_by_a_worker() && spin_for_work(shared) {
-        // Still counted as a searcher: it goes back to steal what it saw.
-        set_searching(true);
-        return true;
+    let mut turn = HeldTurn::try_take(shared, requester);
+    // Another of our workers drives: what it finds comes to its queue shortly (`spin_for_work`).
+    if turn.is_none() && was_searching && shared.drivers.load(Ordering::Relaxed) > 0 {
+        if spin_for_work(shared) {
+            // Still counted as a searcher: it goes back to steal what it saw (or to exit).
+            set_searching(true);
+            return !shared.is_shutdown();
+        }
+        // The driver may have left meanwhile: then the turn is ours to take now, rather than
+        // the reactor thread's after one of its intervals.
+        turn = HeldTurn::try_take(shared, requester);
     }
     // Protocol steps (a) and (b) of `idle.rs`.
     shared
@@ -402,8 +408,7 @@ fn park_until_work(shared: &Shared, index: usize, parker: &Parker, requester: &W
     if !cfg!(magpie_mutant = "park_skips_recheck")
         && (shared.has_visible_work() || shared.is_shutdown())
     {
-        // Released before we leave. (Under loom `Turn` is uninhabited and the drop a no-op.)
-        #[cfg_attr(loom, allow(clippy::drop_non_drop))]
+        // Released before we leave.
         drop(turn);
         // Either we take ourselves off the list, or a producer did already; both count us as
         // searching.
@@ -416,7 +421,7 @@ fn park_until_work(shared: &Shared, index: usize, parker: &Parker, requester: &W
     stats.busy_ends(shared.stats.now_ns());
     loop {
         match turn.as_mut() {
-            Some(turn) => parker.park_driving(|| turn.drive(&has_local_work)),
+            Some(held) => parker.park_driving(|| held.turn.drive(&has_local_work)),
             None => parker.park(),
         }
         // SeqCst: read the flag after the unpark that shutdown issues after setting it.
@@ -441,13 +446,41 @@ fn park_until_work(shared: &Shared, index: usize, parker: &Parker, requester: &W
         if turn.is_none() {
             // Woken with nothing to do: by the reactor thread handing over the turn we asked
             // for, or a stale token.
-            turn = Turn::try_take(requester);
+            turn = HeldTurn::try_take(shared, requester);
         }
     }
 }
 
+/// The reactor's driving turn while this worker holds it, counted in `Shared::drivers` (the
+/// other workers' reason to spin, `spin_for_work`) until it is released.
+struct HeldTurn<'a> {
+    turn: Turn,
+    drivers: &'a AtomicUsize,
+}
+
+impl<'a> HeldTurn<'a> {
+    /// `Turn::try_take`, counted.
+    fn try_take(shared: &'a Shared, requester: &Waker) -> Option<HeldTurn<'a>> {
+        Turn::try_take(requester).map(|turn| {
+            // Relaxed: a hint (see `Shared::drivers`).
+            shared.drivers.fetch_add(1, Ordering::Relaxed);
+            HeldTurn {
+                turn,
+                drivers: &shared.drivers,
+            }
+        })
+    }
+}
+
+impl Drop for HeldTurn<'_> {
+    fn drop(&mut self) {
+        self.drivers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Watches the queues for a little while before a searching worker parks on its condvar,
-/// called when another worker holds the reactor's driving turn: returns `true` as soon as a
+/// called when another worker of this runtime holds the reactor's driving turn (in its park,
+/// or for a busy worker's round between tasks): returns `true` as soon as a
 /// queue holds a task (or the runtime shuts down), `false` after the runtime's
 /// `spin_before_park` (at once when that is zero, or when another worker spins already).
 ///
@@ -457,8 +490,10 @@ fn park_until_work(shared: &Shared, index: usize, parker: &Parker, requester: &W
 /// call a few microseconds later, when the dispatch queued the batch. On `tcp_echo` at N = 2
 /// that was one sleep and one wake-up per batch of about 30 events (two per round trip of a
 /// connection), about a fifth of the CPUs' time idle in between (docs/benchmarks.md, "The
-/// spin before parking"). Only then: with no worker driving, nothing says work is coming, and
-/// a spinning worker only takes CPU time from the threads that might produce it (measured:
+/// spin before parking"). Only then: with none of our workers driving (the reactor thread
+/// does, or another runtime's worker, whose wakes reach us through the injector with a
+/// notification, or nothing started the reactor), nothing says work is coming, and a
+/// spinning worker only takes CPU time from the threads that might produce it (measured:
 /// remote spawns from a plain thread got slower).
 ///
 /// The spinner stays counted as a searcher, so producers skip waking anyone for it while it
@@ -474,21 +509,28 @@ fn spin_for_work(shared: &Shared) -> bool {
     #[cfg(not(loom))]
     {
         let spin = shared.config.spin_before_park;
-        if spin.is_zero() || !shared.idle.try_begin_spinning() {
+        if spin.is_zero() {
             return false;
         }
+        // `Builder::build` bounds the spin (`MAX_SPIN_BEFORE_PARK`): no overflow here.
         let deadline = std::time::Instant::now() + spin;
-        let found = loop {
+        let Some(_spinning) = shared.idle.try_begin_spinning() else {
+            return false;
+        };
+        loop {
             if shared.has_visible_work() || shared.is_shutdown() {
-                break true;
+                #[cfg(test)]
+                shared
+                    .idle
+                    .spins_that_found_work
+                    .fetch_add(1, Ordering::Relaxed);
+                return true;
             }
             if std::time::Instant::now() >= deadline {
-                break false;
+                return false;
             }
             std::thread::yield_now();
-        };
-        shared.idle.end_spinning();
-        found
+        }
     }
     #[cfg(loom)]
     {
@@ -527,11 +569,12 @@ mod spin_tests {
     use std::sync::mpsc;
     use std::time::{Duration, Instant};
 
-    /// Far longer than any of these tests: a spin that runs to its bound fails them.
-    const LONG_SPIN: Duration = Duration::from_secs(60);
+    /// The longest spin accepted (1 s), far longer than these tests need: a spin that runs
+    /// past half of it fails them.
+    const LONG_SPIN: Duration = Builder::MAX_SPIN_BEFORE_PARK;
 
-    /// One worker: it drives the reactor itself when idle, so it never spins, and the test
-    /// thread's calls have the spinner's place to themselves.
+    /// One worker: it never spins itself (a spin needs another worker of its runtime holding
+    /// the driving turn), so the test thread's calls have the spinner's place to themselves.
     fn runtime(spin: Duration) -> Runtime {
         Builder::new()
             .worker_threads(1)
@@ -578,6 +621,10 @@ mod spin_tests {
         release.send(()).unwrap();
         assert!(found, "the spin ended without seeing the queued task");
         assert!(
+            waited >= Duration::from_millis(10),
+            "the spin returned after {waited:?}, before the task was spawned (20 ms in)"
+        );
+        assert!(
             waited < LONG_SPIN / 2,
             "the spin ran {waited:?} with a task queued"
         );
@@ -589,7 +636,7 @@ mod spin_tests {
     fn a_second_spinner_is_refused_at_once() {
         let rt = runtime(LONG_SPIN);
         let shared = &rt.handle.shared;
-        assert!(shared.idle.try_begin_spinning());
+        let first = shared.idle.try_begin_spinning().expect("the first spinner");
         let start = Instant::now();
         assert!(
             !spin_for_work(shared),
@@ -600,13 +647,18 @@ mod spin_tests {
             "a second spinner watched for {:?}",
             start.elapsed()
         );
-        shared.idle.end_spinning();
+        drop(first);
     }
 
     #[test]
-    fn a_spin_off_returns_at_once() {
+    fn a_spin_off_returns_at_once_and_leaves_the_place_free() {
         let rt = runtime(Duration::ZERO);
-        assert!(!spin_for_work(&rt.handle.shared));
+        let shared = &rt.handle.shared;
+        assert!(!spin_for_work(shared));
+        assert!(
+            shared.idle.try_begin_spinning().is_some(),
+            "a spin that is off took the spinner's place"
+        );
     }
 
     #[test]
@@ -628,5 +680,80 @@ mod spin_tests {
             start.elapsed()
         );
         dropper.join().unwrap();
+    }
+
+    /// Echo round trips over Unix socket pairs on three workers: the workers take the driving
+    /// turn, spin while another drives, and return from the spin as searchers. Afterwards the
+    /// runtime settles: every worker parked, nobody counted as searching, the spinner's place
+    /// free — the searcher count is given back once for each time it was taken.
+    #[cfg(all(unix, not(miri)))]
+    #[test]
+    fn after_io_with_spins_every_worker_parks_and_nobody_searches() {
+        use futures_lite::{AsyncReadExt, AsyncWriteExt};
+        use magpie_reactor::Async;
+        use std::os::unix::net::UnixStream;
+
+        const PAIRS: usize = 16;
+        const ROUNDS: usize = 200;
+        let rt = Builder::new()
+            .worker_threads(3)
+            .build()
+            .expect("build the runtime");
+        rt.block_on(async {
+            let mut tasks = Vec::new();
+            for pair in 0..PAIRS {
+                let (a, b) = UnixStream::pair().expect("socket pair");
+                let (mut client, mut server) = (
+                    Async::new(a).expect("register"),
+                    Async::new(b).expect("register"),
+                );
+                tasks.push(crate::spawn(async move {
+                    let mut buf = [0u8; 8];
+                    for _ in 0..ROUNDS {
+                        server.read_exact(&mut buf).await.expect("server read");
+                        server.write_all(&buf).await.expect("server write");
+                    }
+                }));
+                tasks.push(crate::spawn(async move {
+                    let mut buf = [0u8; 8];
+                    for round in 0..ROUNDS {
+                        let msg = [(pair * 7 + round) as u8; 8];
+                        client.write_all(&msg).await.expect("client write");
+                        client.read_exact(&mut buf).await.expect("client read");
+                        assert_eq!(buf, msg, "pair {pair}, round {round}");
+                    }
+                }));
+            }
+            for task in tasks {
+                task.await.expect("an echo task failed");
+            }
+        });
+        let spins = rt
+            .handle
+            .shared
+            .idle
+            .spins_that_found_work
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            spins > 0,
+            "no spin found work in {} round trips",
+            PAIRS * ROUNDS
+        );
+        let shared = &rt.handle.shared;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let parked = shared.idle.all_parked();
+            let searching = shared.idle.searching_now();
+            let place_free = shared.idle.try_begin_spinning().is_some();
+            if parked && searching == 0 && place_free {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "10 s after the load: all parked {parked}, searching {searching}, spinner's \
+                 place free {place_free}"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 }
