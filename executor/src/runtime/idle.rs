@@ -37,8 +37,8 @@ pub(crate) struct Idle {
     /// Set while a worker spins before parking (`worker.rs`, `spin_for_work`): one at a time.
     #[cfg(not(loom))]
     spinning: AtomicBool,
-    /// Spins that ended with work in sight (`worker.rs`'s tests look at it).
-    #[cfg(all(test, not(loom)))]
+    /// Spins that ended with work in sight (for the I/O test in `worker.rs`, Unix only).
+    #[cfg(all(test, not(loom), unix, not(miri)))]
     pub(crate) spins_that_found_work: AtomicUsize,
     /// Where the monitor (`monitor.rs`) sleeps while every worker is parked; woken when one
     /// leaves the parked state. (No monitor under loom.)
@@ -64,7 +64,7 @@ impl Idle {
             num_workers,
             #[cfg(not(loom))]
             spinning: AtomicBool::new(false),
-            #[cfg(all(test, not(loom)))]
+            #[cfg(all(test, not(loom), unix, not(miri)))]
             spins_that_found_work: AtomicUsize::new(0),
             #[cfg(not(loom))]
             monitor: StdArc::default(),
@@ -175,8 +175,8 @@ impl Idle {
         true
     }
 
-    /// How many workers are searching now.
-    #[cfg(all(test, not(loom)))]
+    /// How many workers are searching now (for the I/O test in `worker.rs`, Unix only).
+    #[cfg(all(test, not(loom), unix, not(miri)))]
     pub(crate) fn searching_now(&self) -> usize {
         searching(self.state.load(Ordering::SeqCst))
     }

@@ -519,7 +519,7 @@ fn spin_for_work(shared: &Shared) -> bool {
         };
         loop {
             if shared.has_visible_work() || shared.is_shutdown() {
-                #[cfg(test)]
+                #[cfg(all(test, unix, not(miri)))]
                 shared
                     .idle
                     .spins_that_found_work
