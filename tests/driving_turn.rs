@@ -516,11 +516,15 @@ fn two_tasks_woken_by_one_event_run_on_both_workers_at_once() {
         let source = Arc::new(magpie::Async::new(ours).expect("register with the reactor"));
         settle_after_reactor_start(&rt);
         for round in 0..5u8 {
-            let started = Arc::new(AtomicUsize::new(0));
+            let (polled, started) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
             let tasks: Vec<_> = (0..2)
                 .map(|_| {
-                    let (source, started) = (source.clone(), started.clone());
+                    let (source, polled, started) =
+                        (source.clone(), polled.clone(), started.clone());
                     rt.spawn(async move {
+                        // Counted in the poll that registers the wait below, so once both are
+                        // counted and the runtime is idle again, both wait on the socket.
+                        polled.fetch_add(1, Ordering::SeqCst);
                         source.readable().await.expect("readable");
                         started.fetch_add(1, Ordering::SeqCst);
                         let deadline = Instant::now() + LONG;
@@ -534,6 +538,7 @@ fn two_tasks_woken_by_one_event_run_on_both_workers_at_once() {
                     })
                 })
                 .collect();
+            wait_for_count(&polled, 2, "both tasks polled");
             wait_until_a_worker_drives(NAME, LONG);
             peer.write_all(&[round]).expect("peer write");
             let threads: Vec<String> = tasks
