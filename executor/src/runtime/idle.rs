@@ -37,9 +37,6 @@ pub(crate) struct Idle {
     /// Set while a worker spins before parking (`worker.rs`, `spin_for_work`): one at a time.
     #[cfg(not(loom))]
     spinning: AtomicBool,
-    /// Spins that ended with work in sight (for the I/O test in `worker.rs`, Unix only).
-    #[cfg(all(test, not(loom), unix, not(miri)))]
-    pub(crate) spins_that_found_work: AtomicUsize,
     /// Where the monitor (`monitor.rs`) sleeps while every worker is parked; woken when one
     /// leaves the parked state. (No monitor under loom.)
     #[cfg(not(loom))]
@@ -64,8 +61,6 @@ impl Idle {
             num_workers,
             #[cfg(not(loom))]
             spinning: AtomicBool::new(false),
-            #[cfg(all(test, not(loom), unix, not(miri)))]
-            spins_that_found_work: AtomicUsize::new(0),
             #[cfg(not(loom))]
             monitor: StdArc::default(),
         }
