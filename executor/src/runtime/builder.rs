@@ -69,9 +69,9 @@ impl Default for Builder {
             // A prime, so the check does not fall into step with a task that yields every
             // few polls; rare enough that the local queue's cache locality wins.
             global_queue_interval: 61,
-            // About three times what one dispatch of a batch of I/O events takes here (the
-            // spin's median wait on `tcp_echo` is ~15 µs), and less than the futex sleep and
-            // wake-up it replaces costs in latency (docs/benchmarks.md).
+            // Measured on `tcp_echo` (docs/benchmarks.md): 10 µs caught about half of the
+            // batches the other worker dispatched, 25, 50 and 100 µs nearly all, with the same
+            // times; 50 leaves room for a slower dispatch.
             spin_before_park: Duration::from_micros(50),
             on_thread_start: None,
             on_thread_stop: None,
@@ -132,8 +132,9 @@ impl Builder {
 
     /// How long a worker that ran out of tasks keeps watching the other workers' queues and
     /// the global queue before it goes to sleep, while another worker of this runtime drives
-    /// the reactor (waits in its poller, or collects events between tasks). Default: 50 µs. `Duration::ZERO` turns the spin off: a worker with nothing to
-    /// do sleeps at once; more than [`MAX_SPIN_BEFORE_PARK`](Self::MAX_SPIN_BEFORE_PARK) (1 s) is refused by
+    /// the reactor (waits in its poller, or collects events between tasks). Default: 50 µs.
+    /// `Duration::ZERO` turns the spin off: a worker with nothing to do sleeps at once; more
+    /// than [`MAX_SPIN_BEFORE_PARK`](Self::MAX_SPIN_BEFORE_PARK) (1 s) is refused by
     /// [`build`](Self::build).
     ///
     /// Under I/O load the workers tend to run out of tasks together; one of them collects the
@@ -258,7 +259,8 @@ impl Builder {
     ///
     /// [`io::ErrorKind::InvalidInput`] when `worker_threads`, `max_blocking_threads`,
     /// `global_queue_interval` or `slow_poll_threshold` is zero, or `spin_before_park` is
-    /// longer than [`MAX_SPIN_BEFORE_PARK`](Self::MAX_SPIN_BEFORE_PARK); the OS's error when a thread cannot be started.
+    /// longer than [`MAX_SPIN_BEFORE_PARK`](Self::MAX_SPIN_BEFORE_PARK); the OS's error when
+    /// a thread cannot be started.
     pub fn build(&self) -> io::Result<Runtime> {
         let invalid = |what: &str| {
             Err(io::Error::new(

@@ -176,7 +176,7 @@ impl Runtime {
                 .collect(),
             unparkers: parkers.iter().map(Parker::unparker).collect(),
             idle: idle::Idle::new(num_workers),
-            drivers: crate::loom::atomic::AtomicUsize::new(0),
+            worker_drives: AtomicBool::new(false),
             owned: owned::OwnedTasks::new(num_workers),
             shutdown: AtomicBool::new(false),
             config: Config {

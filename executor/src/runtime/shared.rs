@@ -15,7 +15,7 @@ use super::park::Unparker;
 use super::queue::{Injector, Steal, Stealer};
 use super::{context, Scheduler};
 use crate::blocking::Pool;
-use crate::loom::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use crate::loom::atomic::{fence, AtomicBool, Ordering};
 use crate::loom::{lock, Arc, Condvar, Mutex};
 use crate::task::cell::Header;
 use crate::task::origin::Origin;
@@ -45,11 +45,10 @@ pub(crate) struct Shared {
     pub(crate) lifo: Box<[Arc<LifoSlot>]>,
     pub(crate) unparkers: Box<[Unparker]>,
     pub(crate) idle: Idle,
-    /// How many of this runtime's workers hold the reactor's driving turn now (0 or 1: the
-    /// turn is the process's). A searching worker spins only while it is non-zero (`worker.rs`,
-    /// `spin_for_work`). Relaxed throughout: a hint, read to choose between watching the
-    /// queues a while and sleeping.
-    pub(crate) drivers: AtomicUsize,
+    /// Whether one of this runtime's workers holds the reactor's driving turn now. A
+    /// searching worker spins only while it is set (`worker.rs`, `spin_for_work`). Relaxed
+    /// throughout: a hint, read to choose between watching the queues a while and sleeping.
+    pub(crate) worker_drives: AtomicBool,
     pub(crate) owned: OwnedTasks,
     pub(crate) shutdown: AtomicBool,
     pub(crate) config: Config,

@@ -12,7 +12,7 @@ use super::metrics::WorkerStats;
 use super::park::Parker;
 use super::queue::{Steal, Worker};
 use super::shared::Shared;
-use crate::loom::atomic::{fence, AtomicUsize, Ordering};
+use crate::loom::atomic::{fence, AtomicBool, Ordering};
 use crate::loom::{lock, Arc};
 use crate::task::raw::Notified;
 
@@ -48,9 +48,10 @@ pub(crate) struct Core {
     lifo_polls: u32,
     tick: u32,
     searching: bool,
-    /// Set while this worker drives the reactor: the tasks a round of events and timers wakes
-    /// are queued without waking anyone, and [`Core::end_driving`] wakes one worker for the
-    /// whole batch (`notify_owed` records that a push skipped its notification).
+    /// Set for a whole park (which may drive the reactor) and for a busy worker's round of
+    /// the reactor: the tasks the drive's events and timers wake are queued without waking
+    /// anyone, and [`Core::end_driving`] wakes one worker for the whole batch (`notify_owed`
+    /// records that a push skipped its notification).
     driving: bool,
     notify_owed: bool,
     rng: u32,
@@ -269,8 +270,7 @@ enum Step {
 /// `requeue`: the task the last poll returned (it woke itself), queued first, behind the
 /// tasks already waiting — in the same borrow of the core as the look for the next task.
 fn next_step(requeue: Option<Notified>) -> Step {
-    context::with_core(|core| {
-        let core = core.expect("a worker thread has its core");
+    with_own_core(|core| {
         if let Some(task) = requeue {
             core.push_local(task);
         }
@@ -382,14 +382,11 @@ fn park(shared: &Shared, index: usize, parker: &Parker, requester: &Waker) -> bo
 /// events and timers wake land in its own LIFO slot and queue: then it leaves the park to run
 /// them, not counted as a searcher (the work is its own).
 fn park_until_work(shared: &Shared, index: usize, parker: &Parker, requester: &Waker) -> bool {
-    let was_searching = context::with_core(|core| {
-        let core = core.expect("a worker thread has its core");
-        std::mem::replace(&mut core.searching, false)
-    });
+    let was_searching = with_own_core(|core| std::mem::replace(&mut core.searching, false));
     // The turn first: a driving worker registers at the far end of the sleepers (`idle.rs`).
     let mut turn = HeldTurn::try_take(shared, requester);
     // Another of our workers drives: what it finds comes to its queue shortly (`spin_for_work`).
-    if turn.is_none() && was_searching && shared.drivers.load(Ordering::Relaxed) > 0 {
+    if turn.is_none() && was_searching && shared.worker_drives.load(Ordering::Relaxed) {
         if spin_for_work(shared) {
             // Still counted as a searcher: it goes back to steal what it saw (or to exit).
             set_searching(true);
@@ -451,22 +448,24 @@ fn park_until_work(shared: &Shared, index: usize, parker: &Parker, requester: &W
     }
 }
 
-/// The reactor's driving turn while this worker holds it, counted in `Shared::drivers` (the
-/// other workers' reason to spin, `spin_for_work`) until it is released.
+/// The reactor's driving turn while this worker holds it, flagged in `Shared::worker_drives`
+/// (the other workers' reason to spin, `spin_for_work`) until it is released.
 struct HeldTurn<'a> {
     turn: Turn,
-    drivers: &'a AtomicUsize,
+    flag: &'a AtomicBool,
 }
 
 impl<'a> HeldTurn<'a> {
-    /// `Turn::try_take`, counted.
+    /// `Turn::try_take`, flagged.
     fn try_take(shared: &'a Shared, requester: &Waker) -> Option<HeldTurn<'a>> {
         Turn::try_take(requester).map(|turn| {
-            // Relaxed: a hint (see `Shared::drivers`).
-            shared.drivers.fetch_add(1, Ordering::Relaxed);
+            // Plain stores suffice: one thread in the process holds the turn at a time, and
+            // the turn's own SeqCst hand-over orders one holder's clearing before the next
+            // holder's setting. Relaxed: a hint (see `Shared::worker_drives`).
+            shared.worker_drives.store(true, Ordering::Relaxed);
             HeldTurn {
                 turn,
-                drivers: &shared.drivers,
+                flag: &shared.worker_drives,
             }
         })
     }
@@ -474,7 +473,8 @@ impl<'a> HeldTurn<'a> {
 
 impl Drop for HeldTurn<'_> {
     fn drop(&mut self) {
-        self.drivers.fetch_sub(1, Ordering::Relaxed);
+        // Before the turn itself is released (fields drop after this body).
+        self.flag.store(false, Ordering::Relaxed);
     }
 }
 
@@ -648,12 +648,24 @@ mod spin_tests {
     #[test]
     fn a_spin_off_returns_at_once_and_leaves_the_place_free() {
         let rt = runtime(Duration::ZERO);
+        // A task waits in the global queue (the only worker is held in a poll): a spin that
+        // took even one look would see it and say so.
+        let (release, held) = mpsc::channel::<()>();
+        let (entered, started) = mpsc::channel();
+        let blocker = rt.spawn(async move {
+            entered.send(()).unwrap();
+            let _ = held.recv();
+        });
+        started.recv().unwrap();
+        let queued = rt.spawn(async { 7 });
         let shared = &rt.handle.shared;
-        assert!(!spin_for_work(shared));
-        assert!(
-            shared.idle.try_begin_spinning().is_some(),
-            "a spin that is off took the spinner's place"
-        );
+        let looked = spin_for_work(shared);
+        let place_free = shared.idle.try_begin_spinning().is_some();
+        release.send(()).unwrap();
+        assert!(!looked, "a spin that is off looked at the queues");
+        assert!(place_free, "a spin that is off took the spinner's place");
+        assert_eq!(crate::block_on(queued).unwrap(), 7);
+        crate::block_on(blocker).unwrap();
     }
 
     #[test]
