@@ -16,6 +16,10 @@ thread_local_const! {
     static HANDLE: RefCell<Option<Handle>> = RefCell::new(None);
     /// The address of the runtime's shared state whose worker or blocking thread this is.
     static OWNER: Cell<usize> = Cell::new(0);
+    /// While this thread runs a worker's loop: its runtime's address and the worker's index.
+    /// A plain copy, cheaper to read than a borrow of the core, for decisions that need no
+    /// more (`Shared::release`).
+    static WORKER: Cell<(usize, usize)> = Cell::new((0, 0));
     /// The address of the runtime whose own shutdown sequence this thread runs (see
     /// `Shared::shut_down_for`).
     static SHUTTING_DOWN: Cell<usize> = Cell::new(0);
@@ -70,6 +74,17 @@ pub(crate) fn with_handle<R>(f: impl FnOnce(Option<&Handle>) -> R) -> R {
 /// Marks this thread as one of a runtime's own threads (`owner` = its shared state's address).
 pub(crate) fn set_owner(owner: usize) {
     OWNER.with(|o| o.set(owner));
+}
+
+/// Records that this thread is worker `index` of the runtime at `runtime` (0: no more).
+pub(crate) fn set_worker(runtime: usize, index: usize) {
+    WORKER.with(|w| w.set((runtime, index)));
+}
+
+/// The index of the worker this thread is, if it is one of the runtime at `runtime`.
+pub(crate) fn worker_index(runtime: usize) -> Option<usize> {
+    let (owner, index) = WORKER.try_with(Cell::get).ok()?;
+    (owner == runtime).then_some(index)
 }
 
 /// Marks this thread as the one running the own shutdown sequence of the runtime at `runtime`.

@@ -142,9 +142,14 @@ pub(crate) fn running_tasks(shared: &Shared) -> Vec<u64> {
 pub(crate) fn take(shared: &Shared) -> TaskDump {
     let running = running_tasks(shared);
     let mut tasks = Vec::new();
-    shared
-        .owned
-        .visit(|header| tasks.push(TaskSnapshot::of(header, &running)));
+    shared.owned.visit(|header| {
+        // Finished with no handle left to read it is done with: a worker has yet to give
+        // back its place on the list (`owned.rs`). Not a task to show.
+        let state = header.state.load();
+        if !state.is_complete() || state.has_join_interest() {
+            tasks.push(TaskSnapshot::of(header, &running));
+        }
+    });
     tasks.sort_by_key(|t| t.id);
     TaskDump { tasks }
 }

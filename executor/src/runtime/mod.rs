@@ -104,7 +104,7 @@ impl Scheduler {
         if header.vtable.blocking {
             None
         } else {
-            self.0.owned.remove(header)
+            self.0.release(header)
         }
     }
 }

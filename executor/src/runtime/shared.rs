@@ -9,7 +9,7 @@ use super::debug::{stderr_line, DebugConfig};
 use super::idle::Idle;
 use super::lifo::LifoSlot;
 use super::metrics::Stats;
-use super::owned::OwnedTasks;
+use super::owned::{OwnedTasks, Place};
 use super::panic_policy::{ShutdownCause, TaskPanic, TaskPanicHook, UnhandledPanic};
 use super::park::Unparker;
 use super::queue::{Injector, Steal, Stealer};
@@ -19,7 +19,7 @@ use crate::loom::atomic::{fence, AtomicBool, Ordering};
 use crate::loom::{lock, Arc, Condvar, Mutex};
 use crate::task::cell::Header;
 use crate::task::origin::Origin;
-use crate::task::raw::{Notified, TaskRef};
+use crate::task::raw::{Notified, OwnedTask, TaskRef};
 use crate::task::{new_task, Id, JoinError, JoinHandle, NewTask};
 
 /// Tuning knobs fixed at build time.
@@ -103,15 +103,61 @@ impl Shared {
             join,
         } = new_task(future, Scheduler::new(this.clone()), id, origin, false);
         let owned = owned.expect("runtime tasks are tracked");
-        if let Err(owned) = this.owned.insert(owned) {
-            // Shutting down: the task is cancelled before it ever runs.
-            owned.shutdown();
-            drop(notified);
-            return join;
-        }
-        // The caller's `Arc` keeps us alive: no guard needed (`schedule_from`).
-        this.schedule(notified, false);
+        // On one of our workers: into its own shard of the live-task list and its LIFO slot,
+        // in one borrow of its core (one thread-local lookup for both).
+        let placed = context::with_core(|core| match core {
+            Some(core) if std::ptr::eq(core.shared(), &**this) => {
+                match this.owned.insert(owned, Some(core.index())) {
+                    Ok(()) => {
+                        core.push_lifo(notified);
+                        Ok(None)
+                    }
+                    Err(owned) => Err((owned, notified)),
+                }
+            }
+            _ => Ok(Some((owned, notified))),
+        });
+        let refused = match placed {
+            Ok(None) => return join,
+            Ok(Some((owned, notified))) => match this.owned.insert(owned, None) {
+                Ok(()) => {
+                    // The caller's `Arc` keeps us alive: no guard needed (`schedule_from`).
+                    this.push_remote(notified);
+                    return join;
+                }
+                Err(owned) => (owned, notified),
+            },
+            Err(refused) => refused,
+        };
+        // Shutting down: the task is cancelled before it ever runs.
+        let (owned, notified) = refused;
+        owned.shutdown();
+        drop(notified);
         join
+    }
+
+    /// The task is done with (see `Scheduler::release`): takes it off the live-task list. On
+    /// one of our workers, a task that another worker spawned is taken off with others in a
+    /// batch (`owned.rs`), and `None` is returned: the list keeps its reference meanwhile.
+    pub(crate) fn release(&self, header: &Header) -> Option<OwnedTask> {
+        let place = self.owned.place_of(header);
+        // The cheap look first: most tasks finish on the worker that spawned them, and those
+        // are taken off at once, with no borrow of the core.
+        let on_other_worker = place != Place::NONE
+            && context::worker_index(self.addr())
+                .is_some_and(|worker| !self.owned.is_in_shard_of(place, worker));
+        if on_other_worker
+            && context::with_core(|core| match core {
+                Some(core) if std::ptr::eq(core.shared(), self) => {
+                    core.defer_release(place, header);
+                    true
+                }
+                _ => false,
+            })
+        {
+            return None;
+        }
+        self.owned.remove(place, header)
     }
 
     /// Queues a task made runnable by a spawn or a wake (`is_yield`: by its own poll).

@@ -9,11 +9,13 @@ use super::debug;
 use super::drive::Turn;
 use super::lifo::LifoSlot;
 use super::metrics::WorkerStats;
+use super::owned::{DeferredReleases, Place};
 use super::park::Parker;
 use super::queue::{Steal, Worker};
 use super::shared::Shared;
 use crate::loom::atomic::{fence, AtomicBool, Ordering};
 use crate::loom::{lock, Arc};
+use crate::task::cell::Header;
 use crate::task::raw::Notified;
 
 /// At most this many tasks in a row are taken from the LIFO slot before the worker goes back
@@ -55,6 +57,8 @@ pub(crate) struct Core {
     driving: bool,
     notify_owed: bool,
     rng: u32,
+    /// Finished tasks spawned by other workers, to take off the live-task list in a batch.
+    released: DeferredReleases,
     shared: Arc<Shared>,
 }
 
@@ -71,12 +75,36 @@ impl Core {
             notify_owed: false,
             // Any non-zero seed will do; distinct per worker so they pick different victims.
             rng: 0x9E37_79B9u32.wrapping_mul(index as u32 + 1) | 1,
+            released: DeferredReleases::new(),
             shared,
         }
     }
 
     pub(crate) fn shared(&self) -> &Shared {
         &self.shared
+    }
+
+    /// This worker's index in its runtime.
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Takes the finished task `header` off the live-task list with the next batch
+    /// (`Shared::release`); gives the batch back now if it is full.
+    pub(crate) fn defer_release(&mut self, place: Place, header: &Header) {
+        if self.released.push(place, header) {
+            self.release_deferred();
+        }
+    }
+
+    /// Gives back the removals collected so far. Dropping the list's references may free
+    /// tasks here, in the core's borrow: freeing a finished task runs no code of its (the
+    /// future and the output are gone) but its join waker's drop, which finds the core
+    /// borrowed if it spawns or wakes (and then uses the injector).
+    fn release_deferred(&mut self) {
+        if !self.released.is_empty() {
+            self.shared.owned.release_deferred(&mut self.released);
+        }
     }
 
     /// Whether this worker's own LIFO slot or queue holds a task.
@@ -283,7 +311,11 @@ fn next_step(requeue: Option<Notified>) -> Step {
                 core.found_work();
                 Step::Run(task)
             }
-            None => Step::Park,
+            None => {
+                // Nothing held back while parked: the finished tasks go before the sleep.
+                core.release_deferred();
+                Step::Park
+            }
         }
     })
 }
@@ -295,6 +327,7 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     // Woken when the reactor thread hands this worker the driving turn it asked for.
     let requester = parker.unparker().into_waker();
     context::set_core(core);
+    context::set_worker(shared.addr(), index);
     let stats = &shared.stats.workers[index];
     let debug_mode = shared.config.debug.as_ref();
     stats.busy_begins(shared.stats.now_ns());
@@ -350,7 +383,9 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     stats.busy_ends(shared.stats.now_ns());
     // Drop this worker's queue entries; the tasks are cancelled by shutdown through the
     // live-task list, which still holds a reference to each.
-    if let Some(core) = context::take_core() {
+    context::set_worker(0, 0);
+    if let Some(mut core) = context::take_core() {
+        core.release_deferred();
         drop(core.lifo.take());
         while core.local.pop().is_some() {}
     }

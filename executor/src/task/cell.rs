@@ -45,7 +45,8 @@ pub(crate) struct Header {
     /// The spawn location, and the name and debug statistics when the task has them: one
     /// word (see `origin.rs`).
     pub(crate) origin: Origin,
-    /// The task's index in its shard of the runtime's list of live tasks.
+    /// The task's place on the runtime's list of live tasks: its shard and its slot there
+    /// (`owned.rs`, `Place`).
     pub(crate) owned_slot: AtomicUsize,
 }
 
