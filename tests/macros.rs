@@ -20,6 +20,26 @@ async fn awaits_a_spawned_task() {
     assert_ne!(worker, caller);
 }
 
+/// The spin before parking set through the attribute (here off): the expansion compiles
+/// against `Builder::spin_before_park`, and the runtime it builds runs tasks and timers.
+#[magpie::test(worker_threads = 2, spin_before_park_us = 0)]
+async fn the_spin_option_builds_a_working_runtime() {
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            magpie::spawn(async move {
+                magpie::time::sleep(Duration::from_millis(1)).await;
+                i
+            })
+        })
+        .collect();
+    let outputs: Vec<usize> = magpie::join_all(tasks)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(outputs, (0..8).collect::<Vec<_>>());
+}
+
 #[magpie::test(worker_threads = 1, thread_name = "single")]
 async fn one_worker_runs_every_task() {
     let counter = Arc::new(AtomicUsize::new(0));

@@ -29,6 +29,7 @@ const OPTIONS: &[&str] = &[
     "thread_name",
     "max_blocking_threads",
     "global_queue_interval",
+    "spin_before_park_us",
     "crate",
     "seeds",
 ];
@@ -61,6 +62,8 @@ struct Config {
     thread_name: Option<LitStr>,
     max_blocking_threads: Option<Literal>,
     global_queue_interval: Option<Literal>,
+    /// Microseconds; 0 turns the spin off.
+    spin_before_park_us: Option<Literal>,
     krate: Option<Path>,
     /// `seeds = N`: the body runs in the deterministic runtime once per seed in `0..N`.
     seeds: Option<(Ident, Literal)>,
@@ -123,6 +126,10 @@ impl Config {
                 "global_queue_interval" => {
                     config.global_queue_interval =
                         Some(count(&name, &value, "u32", u32::MAX.into())?)
+                }
+                "spin_before_park_us" => {
+                    config.spin_before_park_us =
+                        Some(micros(&name, &value, MAX_SPIN_BEFORE_PARK_US)?)
                 }
                 "thread_name" => config.thread_name = Some(string(&name, &value)?),
                 "crate" => {
@@ -199,6 +206,9 @@ impl Config {
         if let Some(n) = &self.global_queue_interval {
             builder.extend(quote!(.global_queue_interval(#n)));
         }
+        if let Some(us) = &self.spin_before_park_us {
+            builder.extend(quote!(.spin_before_park(::std::time::Duration::from_micros(#us))));
+        }
         builder
     }
 }
@@ -236,6 +246,43 @@ fn count(name: &str, value: &Expr, ty: &str, max: u128) -> syn::Result<Literal> 
         return Err(Error::new_spanned(
             lit,
             format!("`{name}` must fit in a {ty} (at most {max})"),
+        ));
+    }
+    Ok(Literal::u128_unsuffixed(n))
+}
+
+/// `Builder::MAX_SPIN_BEFORE_PARK` (1 s) in microseconds: the macro refuses more at compile
+/// time rather than leave it to `build` at run time.
+const MAX_SPIN_BEFORE_PARK_US: u128 = 1_000_000;
+
+/// A duration in microseconds: an integer literal from 0 to `max` (0 means "off"), given back
+/// unsuffixed.
+fn micros(name: &str, value: &Expr, max: u128) -> syn::Result<Literal> {
+    let lit: &LitInt = match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(lit), ..
+        }) => lit,
+        _ => {
+            return Err(Error::new_spanned(
+                value,
+                format!("`{name}` must be an integer literal of microseconds, e.g. `{name} = 50`"),
+            ))
+        }
+    };
+    if !lit.suffix().is_empty() && lit.suffix() != "u64" {
+        return Err(Error::new_spanned(
+            lit,
+            format!(
+                "`{name}` is a number of microseconds (a u64): write `{name} = {}`",
+                lit.base10_digits()
+            ),
+        ));
+    }
+    let n: u128 = lit.base10_parse().unwrap_or(u128::MAX);
+    if n > max {
+        return Err(Error::new_spanned(
+            lit,
+            format!("`{name}` must be at most {max} (one second)"),
         ));
     }
     Ok(Literal::u128_unsuffixed(n))
@@ -415,7 +462,8 @@ mod tests {
                 worker_threads = 2,
                 thread_name = "api",
                 max_blocking_threads = 8,
-                global_queue_interval = 31
+                global_queue_interval = 31,
+                spin_before_park_us = 0
             ),
             quote!(
                 async fn main() -> Result<(), String> {
@@ -428,6 +476,10 @@ mod tests {
         assert!(out.contains(". thread_name (\"api\")"), "{out}");
         assert!(out.contains(". max_blocking_threads (8)"), "{out}");
         assert!(out.contains(". global_queue_interval (31)"), "{out}");
+        assert!(
+            out.contains(". spin_before_park (:: std :: time :: Duration :: from_micros (0))"),
+            "{out}"
+        );
         assert!(
             out.contains("fn main () -> Result < () , String >"),
             "{out}"
@@ -559,6 +611,24 @@ mod tests {
                 quote!(global_queue_interval = 5_000_000_000),
                 main.clone(),
                 "must fit in a u32",
+            ),
+            (
+                Kind::Main,
+                quote!(spin_before_park_us = 1_000_001),
+                main.clone(),
+                "`spin_before_park_us` must be at most 1000000 (one second)",
+            ),
+            (
+                Kind::Main,
+                quote!(spin_before_park_us = 50ms),
+                main.clone(),
+                "is a number of microseconds",
+            ),
+            (
+                Kind::Main,
+                quote!(spin_before_park_us = "50"),
+                main.clone(),
+                "must be an integer literal of microseconds",
             ),
             (
                 Kind::Main,
