@@ -105,7 +105,7 @@ impl Pool {
         }
         let NewTask { notified, join, .. } = new_task(
             BlockingTask(Some(f)),
-            Scheduler::new(shared.clone()),
+            Scheduler::new(shared),
             Id::next(),
             Origin::new(location, None, false),
             true,

@@ -16,10 +16,10 @@ thread_local_const! {
     static HANDLE: RefCell<Option<Handle>> = RefCell::new(None);
     /// The address of the runtime's shared state whose worker or blocking thread this is.
     static OWNER: Cell<usize> = Cell::new(0);
-    /// While this thread runs a worker's loop: its runtime's address and the worker's index.
-    /// A plain copy, cheaper to read than a borrow of the core, for decisions that need no
-    /// more (`Shared::release`).
-    static WORKER: Cell<(usize, usize)> = Cell::new((0, 0));
+    /// While this thread runs a worker's loop: which worker, and its credits. A plain copy,
+    /// cheaper to read than a borrow of the core, for decisions that need no more
+    /// (`Shared::release`, `credits.rs`).
+    static WORKER: WorkerThread = WorkerThread::new();
     /// The address of the runtime whose own shutdown sequence this thread runs (see
     /// `Shared::shut_down_for`).
     static SHUTTING_DOWN: Cell<usize> = Cell::new(0);
@@ -76,15 +76,38 @@ pub(crate) fn set_owner(owner: usize) {
     OWNER.with(|o| o.set(owner));
 }
 
-/// Records that this thread is worker `index` of the runtime at `runtime` (0: no more).
-pub(crate) fn set_worker(runtime: usize, index: usize) {
-    WORKER.with(|w| w.set((runtime, index)));
+/// What a worker thread records of itself (`WORKER`): cells of their own, so that each use
+/// reads and writes only the word it needs.
+pub(crate) struct WorkerThread {
+    /// The address of the runtime's shared state (0: not a worker).
+    pub(crate) runtime: Cell<usize>,
+    pub(crate) index: Cell<usize>,
+    /// Strong counts of the runtime's `Arc<Shared>` this thread holds for tasks to come
+    /// (`credits.rs`).
+    pub(crate) credits: Cell<usize>,
+}
+
+impl WorkerThread {
+    /// Not a worker.
+    const fn new() -> WorkerThread {
+        WorkerThread {
+            runtime: Cell::new(0),
+            index: Cell::new(0),
+            credits: Cell::new(0),
+        }
+    }
+}
+
+/// Runs `f` with this thread's worker record; `None` once the thread-local is gone (the
+/// thread exits).
+pub(crate) fn with_worker_thread<R>(f: impl FnOnce(&WorkerThread) -> R) -> Option<R> {
+    WORKER.try_with(f).ok()
 }
 
 /// The index of the worker this thread is, if it is one of the runtime at `runtime`.
 pub(crate) fn worker_index(runtime: usize) -> Option<usize> {
-    let (owner, index) = WORKER.try_with(Cell::get).ok()?;
-    (owner == runtime).then_some(index)
+    with_worker_thread(|worker| (worker.runtime.get() == runtime).then(|| worker.index.get()))
+        .flatten()
 }
 
 /// Marks this thread as the one running the own shutdown sequence of the runtime at `runtime`.

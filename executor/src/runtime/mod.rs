@@ -2,6 +2,7 @@
 
 mod builder;
 pub(crate) mod context;
+mod credits;
 pub(crate) mod debug;
 mod drive;
 mod dump;
@@ -35,6 +36,8 @@ pub use metrics::{RuntimeMetrics, WorkerMetrics};
 pub use panic_policy::{ShutdownCause, TaskPanic, UnhandledPanic};
 pub use shutdown::ShutdownReport;
 
+use std::mem::ManuallyDrop;
+
 use crate::blocking::Pool;
 use crate::loom::atomic::AtomicBool;
 use crate::loom::{thread, Arc, Condvar, Mutex};
@@ -48,11 +51,15 @@ use shared::{Config, Shared};
 /// Where a task goes when it is woken: its runtime. Whether the task is one of the workers'
 /// or of the blocking pool is a property of its type, kept in its vtable (`Vtable::blocking`),
 /// so this is one pointer wide: it is in every task's header.
-pub(crate) struct Scheduler(Arc<Shared>);
+///
+/// Holds a strong count of the runtime's `Arc<Shared>`, taken from and given back to the
+/// worker's credits on the runtime's own workers (`credits.rs`).
+pub(crate) struct Scheduler(ManuallyDrop<Arc<Shared>>);
 
 impl Scheduler {
-    pub(crate) fn new(shared: Arc<Shared>) -> Scheduler {
-        Scheduler(shared)
+    /// The scheduler of a new task of `shared`.
+    pub(crate) fn new(shared: &Arc<Shared>) -> Scheduler {
+        Scheduler(ManuallyDrop::new(credits::take(shared)))
     }
 
     /// A wake by value made the task runnable: `task` carries the waker's only reference
@@ -106,6 +113,12 @@ impl Scheduler {
         } else {
             self.0.release(header)
         }
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        credits::give_back(&mut self.0);
     }
 }
 

@@ -321,7 +321,7 @@ mod tests {
                     join,
                 } = new_task(
                     async {},
-                    Scheduler::new(rt.handle.shared.clone()),
+                    Scheduler::new(&rt.handle.shared),
                     Id::next(),
                     Origin::new(Location::caller(), None, false),
                     false,

@@ -101,7 +101,7 @@ impl Shared {
             notified,
             owned,
             join,
-        } = new_task(future, Scheduler::new(this.clone()), id, origin, false);
+        } = new_task(future, Scheduler::new(this), id, origin, false);
         let owned = owned.expect("runtime tasks are tracked");
         // On one of our workers: into its own shard of the live-task list and its LIFO slot,
         // in one borrow of its core (one thread-local lookup for both).

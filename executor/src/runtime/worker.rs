@@ -5,6 +5,7 @@
 use std::task::Waker;
 
 use super::context;
+use super::credits;
 use super::debug;
 use super::drive::Turn;
 use super::lifo::LifoSlot;
@@ -241,8 +242,7 @@ impl Core {
             }
             self.searching = true;
         }
-        let shared = self.shared.clone();
-        let n = shared.stealers.len();
+        let n = self.shared.stealers.len();
         let start = self.next_random() as usize % n;
         for i in 0..n {
             let victim = (start + i) % n;
@@ -250,7 +250,9 @@ impl Core {
                 continue;
             }
             loop {
-                match shared.stealers[victim].steal_batch_and_pop(&self.local) {
+                // Borrowed, not cloned: a clone of the `Arc` would move its counts' line,
+                // which every other worker's spawns and frees may touch, at every steal.
+                match self.shared.stealers[victim].steal_batch_and_pop(&self.local) {
                     Steal::Success(task) => {
                         // A thief steals only with its own queue empty: what is in it now came
                         // with this batch.
@@ -327,7 +329,7 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     // Woken when the reactor thread hands this worker the driving turn it asked for.
     let requester = parker.unparker().into_waker();
     context::set_core(core);
-    context::set_worker(shared.addr(), index);
+    let registration = credits::WorkerRegistration::new(&shared, index);
     let stats = &shared.stats.workers[index];
     let debug_mode = shared.config.debug.as_ref();
     stats.busy_begins(shared.stats.now_ns());
@@ -383,7 +385,8 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     stats.busy_ends(shared.stats.now_ns());
     // Drop this worker's queue entries; the tasks are cancelled by shutdown through the
     // live-task list, which still holds a reference to each.
-    context::set_worker(0, 0);
+    // No longer a worker: its credits go back (also if the loop unwinds).
+    drop(registration);
     if let Some(mut core) = context::take_core() {
         core.release_deferred();
         drop(core.lifo.take());
