@@ -213,8 +213,15 @@ impl Config {
     }
 }
 
-/// An integer literal from 1 to `max`, given back unsuffixed.
-fn count(name: &str, value: &Expr, ty: &str, max: u128) -> syn::Result<Literal> {
+/// The integer literal `value` of option `name` and its value: `what` says what it counts in
+/// the errors (a literal of another kind, a suffix other than `ty`).
+fn int_literal<'a>(
+    name: &str,
+    value: &'a Expr,
+    ty: &str,
+    what: &str,
+    example: u32,
+) -> syn::Result<(&'a LitInt, u128)> {
     let lit: &LitInt = match value {
         Expr::Lit(ExprLit {
             lit: Lit::Int(lit), ..
@@ -222,7 +229,7 @@ fn count(name: &str, value: &Expr, ty: &str, max: u128) -> syn::Result<Literal> 
         _ => {
             return Err(Error::new_spanned(
                 value,
-                format!("`{name}` must be an integer literal, e.g. `{name} = 4`"),
+                format!("`{name}` must be an integer literal{what}, e.g. `{name} = {example}`"),
             ))
         }
     };
@@ -230,12 +237,17 @@ fn count(name: &str, value: &Expr, ty: &str, max: u128) -> syn::Result<Literal> 
         return Err(Error::new_spanned(
             lit,
             format!(
-                "`{name}` is a {ty}: write `{name} = {}`",
+                "`{name}` is a {ty}{what}: write `{name} = {}`",
                 lit.base10_digits()
             ),
         ));
     }
-    let n: u128 = lit.base10_parse().unwrap_or(u128::MAX);
+    Ok((lit, lit.base10_parse().unwrap_or(u128::MAX)))
+}
+
+/// An integer literal from 1 to `max`, given back unsuffixed.
+fn count(name: &str, value: &Expr, ty: &str, max: u128) -> syn::Result<Literal> {
+    let (lit, n) = int_literal(name, value, ty, "", 4)?;
     if n == 0 {
         return Err(Error::new_spanned(
             lit,
@@ -258,27 +270,7 @@ const MAX_SPIN_BEFORE_PARK_US: u128 = 1_000_000;
 /// A duration in microseconds: an integer literal from 0 to `max` (0 means "off"), given back
 /// unsuffixed.
 fn micros(name: &str, value: &Expr, max: u128) -> syn::Result<Literal> {
-    let lit: &LitInt = match value {
-        Expr::Lit(ExprLit {
-            lit: Lit::Int(lit), ..
-        }) => lit,
-        _ => {
-            return Err(Error::new_spanned(
-                value,
-                format!("`{name}` must be an integer literal of microseconds, e.g. `{name} = 50`"),
-            ))
-        }
-    };
-    if !lit.suffix().is_empty() && lit.suffix() != "u64" {
-        return Err(Error::new_spanned(
-            lit,
-            format!(
-                "`{name}` is a number of microseconds (a u64): write `{name} = {}`",
-                lit.base10_digits()
-            ),
-        ));
-    }
-    let n: u128 = lit.base10_parse().unwrap_or(u128::MAX);
+    let (lit, n) = int_literal(name, value, "u64", " of microseconds", 50)?;
     if n > max {
         return Err(Error::new_spanned(
             lit,
@@ -622,7 +614,7 @@ mod tests {
                 Kind::Main,
                 quote!(spin_before_park_us = 50ms),
                 main.clone(),
-                "is a number of microseconds",
+                "is a u64 of microseconds: write `spin_before_park_us = 50`",
             ),
             (
                 Kind::Main,
