@@ -297,7 +297,7 @@ impl OwnedTasks {
 mod tests {
     use std::panic::Location;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     use super::{DeferredReleases, OwnedTasks, Place, RELEASE_BATCH};
@@ -408,18 +408,23 @@ mod tests {
         const { assert!(TASKS < RELEASE_BATCH) };
         let rt = Runtime::builder().worker_threads(2).build().unwrap();
         let finished = Arc::new(AtomicUsize::new(0));
-        let stolen = Arc::new(Mutex::new(0));
+        let stolen = Arc::new(AtomicUsize::new(0));
         let (finished2, stolen2) = (finished.clone(), stolen.clone());
         rt.block_on(rt.spawn(async move {
             let spawner = std::thread::current().id();
             for _ in 0..TASKS {
                 let (finished, stolen) = (finished2.clone(), stolen2.clone());
                 drop(crate::spawn(async move {
-                    // Long enough that the other worker, woken for the queued tasks, takes
-                    // some of them.
-                    std::thread::sleep(Duration::from_millis(5));
                     if std::thread::current().id() != spawner {
-                        *stolen.lock().unwrap() += 1;
+                        stolen.fetch_add(1, Ordering::SeqCst);
+                    }
+                    // Each task holds its worker until one of them has run on the other
+                    // worker (woken for the queued tasks, it takes some), boundedly.
+                    let start = Instant::now();
+                    while stolen.load(Ordering::SeqCst) == 0
+                        && start.elapsed() < Duration::from_secs(5)
+                    {
+                        std::thread::sleep(Duration::from_millis(1));
                     }
                     finished.fetch_add(1, Ordering::SeqCst);
                 }));
@@ -436,7 +441,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
         }
         assert!(
-            *stolen.lock().unwrap() > 0,
+            stolen.load(Ordering::SeqCst) > 0,
             "no task ran on the other worker"
         );
         assert_eq!(shared.owned.entries(), 0, "finished tasks left on the list");

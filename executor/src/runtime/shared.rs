@@ -137,8 +137,9 @@ impl Shared {
     }
 
     /// The task is done with (see `Scheduler::release`): takes it off the live-task list. On
-    /// one of our workers, a task that another worker spawned is taken off with others in a
-    /// batch (`owned.rs`), and `None` is returned: the list keeps its reference meanwhile.
+    /// one of our workers, a task it did not spawn itself (another worker did, or a thread off
+    /// the workers) is taken off with others in a batch (`owned.rs`), and `None` is returned:
+    /// the list keeps its reference meanwhile.
     pub(crate) fn release(&self, header: &Header) -> Option<OwnedTask> {
         let place = self.owned.place_of(header);
         // The cheap look first: most tasks finish on the worker that spawned them, and those

@@ -58,7 +58,7 @@ pub(crate) struct Core {
     driving: bool,
     notify_owed: bool,
     rng: u32,
-    /// Finished tasks spawned by other workers, to take off the live-task list in a batch.
+    /// Finished tasks this worker did not spawn, to take off the live-task list in a batch.
     released: DeferredReleases,
     shared: Arc<Shared>,
 }
