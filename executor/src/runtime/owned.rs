@@ -72,16 +72,12 @@ pub(crate) struct DeferredReleases {
     /// is alive while it is still in its slot (the list's reference), and a batch finds out
     /// whether it is under the shard's lock (shutdown may have taken it meanwhile).
     entries: Vec<(Place, usize)>,
-    /// The references taken out under a shard's lock, dropped after it is released (a drop
-    /// may free the task).
-    taken: Vec<OwnedTask>,
 }
 
 impl DeferredReleases {
     pub(crate) fn new() -> DeferredReleases {
         DeferredReleases {
             entries: Vec::with_capacity(RELEASE_BATCH),
-            taken: Vec::with_capacity(RELEASE_BATCH),
         }
     }
 
@@ -196,24 +192,26 @@ impl OwnedTasks {
         lock(&self.shards[shard]).take(index, address(header))
     }
 
-    /// Gives back a worker's deferred removals: one lock per shard they name.
-    pub(crate) fn release_deferred(&self, batch: &mut DeferredReleases) {
+    /// Gives back a worker's deferred removals: one lock per shard they name. Returns the
+    /// list's references to the tasks taken off, for the caller to drop where it runs no
+    /// code in a borrow (the last reference of a task frees it, and a freed task drops its
+    /// join waker, which may be anyone's).
+    #[must_use = "the references are dropped by the caller, outside the core's borrow"]
+    pub(crate) fn release_deferred(&self, batch: &mut DeferredReleases) -> Vec<OwnedTask> {
         let mask = (1 << self.shard_bits) - 1;
+        let mut taken = Vec::with_capacity(batch.entries.len());
         while let Some(&(first, _)) = batch.entries.first() {
             let shard_index = first.0 & mask;
             let mut shard = lock(&self.shards[shard_index]);
-            let DeferredReleases { entries, taken } = batch;
-            entries.retain(|&(place, addr)| {
+            batch.entries.retain(|&(place, addr)| {
                 if place.0 & mask != shard_index {
                     return true;
                 }
                 taken.extend(shard.take(place.0 >> self.shard_bits, addr));
                 false
             });
-            drop(shard);
-            // Outside the lock: the last reference of a task frees it.
-            taken.clear();
         }
+        taken
     }
 
     /// Refuses further tasks and takes every live one out.
@@ -356,7 +354,7 @@ mod tests {
             RELEASE_BATCH + 3,
             "nothing leaves before the batch"
         );
-        list.release_deferred(&mut batch);
+        assert_eq!(list.release_deferred(&mut batch).len(), RELEASE_BATCH);
         assert!(batch.is_empty());
         assert_eq!(list.entries(), 3);
         for task in &tasks[..RELEASE_BATCH] {
@@ -394,7 +392,7 @@ mod tests {
         // The list's references go, and with the handles and entries, the tasks.
         drop(all);
         drop(tasks);
-        list.release_deferred(&mut batch);
+        assert!(list.release_deferred(&mut batch).is_empty());
         assert!(batch.is_empty());
         assert_eq!(list.entries(), 0);
     }

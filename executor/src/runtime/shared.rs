@@ -147,16 +147,18 @@ impl Shared {
         let on_other_worker = place != Place::NONE
             && context::worker_index(self.addr())
                 .is_some_and(|worker| !self.owned.is_in_shard_of(place, worker));
-        if on_other_worker
-            && context::with_core(|core| match core {
+        if on_other_worker {
+            let deferred = context::with_core(|core| match core {
                 Some(core) if std::ptr::eq(core.shared(), self) => {
-                    core.defer_release(place, header);
-                    true
+                    Some(core.defer_release(place, header))
                 }
-                _ => false,
-            })
-        {
-            return None;
+                _ => None,
+            });
+            if let Some(released) = deferred {
+                // Outside the core's borrow: these may be the tasks' last references.
+                drop(released);
+                return None;
+            }
         }
         self.owned.remove(place, header)
     }

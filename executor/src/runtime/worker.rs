@@ -17,7 +17,7 @@ use super::shared::Shared;
 use crate::loom::atomic::{fence, AtomicBool, Ordering};
 use crate::loom::{lock, Arc};
 use crate::task::cell::Header;
-use crate::task::raw::Notified;
+use crate::task::raw::{Notified, OwnedTask};
 
 /// At most this many tasks in a row are taken from the LIFO slot before the worker goes back
 /// to its queue: two tasks waking each other would otherwise keep the slot to themselves and
@@ -91,20 +91,26 @@ impl Core {
     }
 
     /// Takes the finished task `header` off the live-task list with the next batch
-    /// (`Shared::release`); gives the batch back now if it is full.
-    pub(crate) fn defer_release(&mut self, place: Place, header: &Header) {
+    /// (`Shared::release`). When that fills the batch, gives it back and returns the list's
+    /// references, for the caller to drop once it no longer borrows the core.
+    #[must_use = "the references are to be dropped outside the core's borrow"]
+    pub(crate) fn defer_release(&mut self, place: Place, header: &Header) -> Vec<OwnedTask> {
         if self.released.push(place, header) {
-            self.release_deferred();
+            self.release_deferred()
+        } else {
+            Vec::new()
         }
     }
 
-    /// Gives back the removals collected so far. Dropping the list's references may free
-    /// tasks here, in the core's borrow: freeing a finished task runs no code of its (the
-    /// future and the output are gone) but its join waker's drop, which finds the core
-    /// borrowed if it spawns or wakes (and then uses the injector).
-    fn release_deferred(&mut self) {
-        if !self.released.is_empty() {
-            self.shared.owned.release_deferred(&mut self.released);
+    /// Gives back the removals collected so far; returns the list's references, which the
+    /// caller drops outside the core's borrow (a task's last reference frees it, and with it
+    /// its join waker, whose drop may run anyone's code).
+    #[must_use = "the references are to be dropped outside the core's borrow"]
+    fn release_deferred(&mut self) -> Vec<OwnedTask> {
+        if self.released.is_empty() {
+            Vec::new()
+        } else {
+            self.shared.owned.release_deferred(&mut self.released)
         }
     }
 
@@ -313,11 +319,7 @@ fn next_step(requeue: Option<Notified>) -> Step {
                 core.found_work();
                 Step::Run(task)
             }
-            None => {
-                // Nothing held back while parked: the finished tasks go before the sleep.
-                core.release_deferred();
-                Step::Park
-            }
+            None => Step::Park,
         }
     })
 }
@@ -388,7 +390,7 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     // No longer a worker: its credits go back (also if the loop unwinds).
     drop(registration);
     if let Some(mut core) = context::take_core() {
-        core.release_deferred();
+        drop(core.release_deferred());
         drop(core.lifo.take());
         while core.local.pop().is_some() {}
     }
@@ -406,6 +408,9 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
 /// (`Core::begin_driving`); the one it owes is issued here, once the worker is off the parked
 /// list.
 fn park(shared: &Shared, index: usize, parker: &Parker, requester: &Waker) -> bool {
+    // Nothing held back while parked: the finished tasks go before the sleep (dropped here,
+    // outside the core's borrow).
+    drop(with_own_core(Core::release_deferred));
     with_own_core(Core::begin_driving);
     let more = park_until_work(shared, index, parker, requester);
     if with_own_core(Core::end_driving) && more {
