@@ -100,11 +100,13 @@ impl WorkerThread {
 
 /// Runs `f` with this thread's worker record; `None` once the thread-local is gone (the
 /// thread exits).
+#[inline]
 pub(crate) fn with_worker_thread<R>(f: impl FnOnce(&WorkerThread) -> R) -> Option<R> {
     WORKER.try_with(f).ok()
 }
 
 /// The index of the worker this thread is, if it is one of the runtime at `runtime`.
+#[inline]
 pub(crate) fn worker_index(runtime: usize) -> Option<usize> {
     with_worker_thread(|worker| (worker.runtime.get() == runtime).then(|| worker.index.get()))
         .flatten()

@@ -45,14 +45,26 @@ const _: () = assert!(std::mem::align_of::<Detail>() >= 2);
 impl Origin {
     /// The origin of a task spawned at `location`, named `name`; `stats` keeps per-task
     /// statistics (debug mode).
+    #[inline]
     pub(crate) fn new(
         location: &'static Location<'static>,
         name: Option<String>,
         stats: bool,
     ) -> Origin {
         if name.is_none() && !stats {
+            // Every unnamed spawn outside debug mode: inlined into the spawn, no call.
             return Origin(NonNull::from(location).cast());
         }
+        Origin::with_detail(location, name, stats)
+    }
+
+    /// A task with a name or statistics: its detail boxed.
+    #[cold]
+    fn with_detail(
+        location: &'static Location<'static>,
+        name: Option<String>,
+        stats: bool,
+    ) -> Origin {
         let detail = Box::new(Detail {
             location,
             name,
