@@ -385,10 +385,10 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
         }
     }
     stats.busy_ends(shared.stats.now_ns());
-    // Drop this worker's queue entries; the tasks are cancelled by shutdown through the
-    // live-task list, which still holds a reference to each.
     // No longer a worker: its credits go back (also if the loop unwinds).
     drop(registration);
+    // Give back the deferred removals and drop this worker's queue entries; the tasks are
+    // cancelled by shutdown through the live-task list, which still holds a reference to each.
     if let Some(mut core) = context::take_core() {
         drop(core.release_deferred());
         drop(core.lifo.take());
