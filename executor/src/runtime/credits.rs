@@ -79,10 +79,9 @@ pub(crate) unsafe fn give_back(shared: &mut ManuallyDrop<Arc<Shared>>) {
         let mut credits = worker.credits.get() + 1;
         if credits > MAX_CREDITS {
             for _ in 0..CREDIT_BATCH {
-                // SAFETY: this thread holds `credits` strong counts (this task's among them,
-                // more than `CREDIT_BATCH` in all), and its `WorkerRegistration` one more for
-                // as long as it counts as a worker, so none of these decrements takes the
-                // count to zero: the pointer stays valid.
+                // Why no decrement reaches zero: this thread holds `credits` (more than
+                // `CREDIT_BATCH`) strong counts, and its `WorkerRegistration` one more.
+                // SAFETY: so the count stays above zero and `ptr` stays valid throughout.
                 unsafe { Arc::decrement_strong_count(ptr) };
             }
             credits -= CREDIT_BATCH;

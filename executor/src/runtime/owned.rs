@@ -198,16 +198,16 @@ impl OwnedTasks {
     /// join waker, which may be anyone's).
     #[must_use = "the references are dropped by the caller, outside the core's borrow"]
     pub(crate) fn release_deferred(&self, batch: &mut DeferredReleases) -> Vec<OwnedTask> {
-        let mask = (1 << self.shard_bits) - 1;
         let mut taken = Vec::with_capacity(batch.entries.len());
         while let Some(&(first, _)) = batch.entries.first() {
-            let shard_index = first.0 & mask;
+            let shard_index = self.split(first).0;
             let mut shard = lock(&self.shards[shard_index]);
             batch.entries.retain(|&(place, addr)| {
-                if place.0 & mask != shard_index {
+                let (place_shard, index) = self.split(place);
+                if place_shard != shard_index {
                     return true;
                 }
-                taken.extend(shard.take(place.0 >> self.shard_bits, addr));
+                taken.extend(shard.take(index, addr));
                 false
             });
         }

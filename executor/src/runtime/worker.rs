@@ -621,6 +621,19 @@ mod spin_tests {
             .expect("build the runtime")
     }
 
+    /// Holds the runtime's only worker in a poll until the returned sender sends (or goes),
+    /// so that tasks spawned meanwhile stay queued; returns once the worker is held.
+    fn hold_the_only_worker(rt: &Runtime) -> (mpsc::Sender<()>, crate::JoinHandle<()>) {
+        let (release, held) = mpsc::channel::<()>();
+        let (entered, started) = mpsc::channel();
+        let blocker = rt.spawn(async move {
+            entered.send(()).unwrap();
+            let _ = held.recv();
+        });
+        started.recv().unwrap();
+        (release, blocker)
+    }
+
     #[test]
     fn a_spin_with_nothing_to_find_watches_until_its_bound_then_gives_up() {
         let rt = runtime(Duration::from_millis(30));
@@ -640,13 +653,7 @@ mod spin_tests {
     fn a_spin_returns_once_a_task_is_queued() {
         let rt = runtime(LONG_SPIN);
         // The only worker is held in a poll, so the task spawned below stays queued.
-        let (release, held) = mpsc::channel::<()>();
-        let (entered, started) = mpsc::channel();
-        let blocker = rt.spawn(async move {
-            entered.send(()).unwrap();
-            let _ = held.recv();
-        });
-        started.recv().unwrap();
+        let (release, blocker) = hold_the_only_worker(&rt);
         let handle = rt.handle();
         let spawner = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(20));
@@ -693,13 +700,7 @@ mod spin_tests {
         let rt = runtime(Duration::ZERO);
         // A task waits in the global queue (the only worker is held in a poll): a spin that
         // took even one look would see it and say so.
-        let (release, held) = mpsc::channel::<()>();
-        let (entered, started) = mpsc::channel();
-        let blocker = rt.spawn(async move {
-            entered.send(()).unwrap();
-            let _ = held.recv();
-        });
-        started.recv().unwrap();
+        let (release, blocker) = hold_the_only_worker(&rt);
         let queued = rt.spawn(async { 7 });
         let shared = &rt.handle.shared;
         let looked = spin_for_work(shared);
