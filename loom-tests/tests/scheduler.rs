@@ -7,6 +7,7 @@
 use std::future::poll_fn;
 use std::task::{Poll, Waker};
 
+use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
 use magpie_executor::{block_on, Runtime};
@@ -96,6 +97,38 @@ fn local_overflow_into_injector_loses_nothing() {
         for count in &runs {
             assert_eq!(count.get(), 1);
         }
+        drop(rt);
+    });
+}
+
+/// A task yields while its worker's LIFO slot holds a task that cannot finish without it: the
+/// slot's task, run first, blocks its worker until the yielded task has run. So the yield,
+/// which wakes nobody when its worker will run the task next, must wake the other worker here
+/// (`Core::push_yielded`), which steals the yielded task from the queue. A yield that woke
+/// nobody would leave the other worker parked and this one spinning for good.
+#[test]
+fn a_yield_behind_a_full_lifo_slot_wakes_a_worker() {
+    model(|| {
+        let rt = runtime(2);
+        let yielded_ran = Arc::new(AtomicBool::new(false));
+        let parent = {
+            let yielded_ran = yielded_ran.clone();
+            rt.spawn(async move {
+                let blocker = {
+                    let yielded_ran = yielded_ran.clone();
+                    // Into the LIFO slot: this worker runs it right after the parent's poll.
+                    magpie_executor::spawn(async move {
+                        while !yielded_ran.load(Ordering::SeqCst) {
+                            thread::yield_now();
+                        }
+                    })
+                };
+                magpie_executor::task::yield_now().await;
+                yielded_ran.store(true, Ordering::SeqCst);
+                blocker.await.unwrap();
+            })
+        };
+        block_on(parent).unwrap();
         drop(rt);
     });
 }

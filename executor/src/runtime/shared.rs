@@ -193,7 +193,7 @@ impl Shared {
         let task = context::with_core(|core| match core {
             Some(core) if std::ptr::eq(core.shared(), self) => {
                 if is_yield {
-                    core.push_local(task);
+                    core.push_yielded(task);
                 } else {
                     core.push_lifo(task);
                 }

@@ -169,6 +169,33 @@ impl Core {
         std::mem::take(&mut self.notify_owed)
     }
 
+    /// Queues a task that woke itself during its poll (`yield_now`) at the back of the local
+    /// queue. Unlike [`Core::push_local`], it wakes nobody when that adds no work another
+    /// worker could take: the task was runnable a moment ago and is again, and this worker,
+    /// awake, runs it. Every other task in the queue woke a worker (or found one searching)
+    /// when it was pushed, so a parked worker misses nothing it was not already told of.
+    /// Two cases do need the notification: a push that overflowed tasks into the injector,
+    /// and a full LIFO slot — this worker runs the slot's task first, so the yielded task now
+    /// waits behind it, where another worker could run it at once.
+    pub(crate) fn push_yielded(&mut self, task: Notified) {
+        let overflowed = self.local.len() >= LOCAL_QUEUE_CAPACITY;
+        if overflowed {
+            self.overflow_to_injector();
+        }
+        self.local.push(task);
+        // Mutant: never wake anyone for a yield, so the yielded task can wait behind the LIFO
+        // slot's while another worker sleeps.
+        let owes_notice = (overflowed || self.lifo.is_full())
+            && !cfg!(magpie_mutant = "yield_push_never_notifies");
+        if owes_notice {
+            if self.driving {
+                self.notify_owed = true;
+            } else {
+                self.shared.notify_parked();
+            }
+        }
+    }
+
     fn overflow_to_injector(&mut self) {
         self.stats().local_overflows.incr();
         for _ in 0..LOCAL_QUEUE_CAPACITY / 2 {
@@ -308,7 +335,7 @@ enum Step {
 fn next_step(requeue: Option<Notified>) -> Step {
     with_own_core(|core| {
         if let Some(task) = requeue {
-            core.push_local(task);
+            core.push_yielded(task);
         }
         if core.shared.is_shutdown() {
             return Step::Exit;
@@ -361,7 +388,7 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
                     tasks_since_io = 0;
                     // The yielded task first: what the round wakes queues behind it.
                     if let Some(task) = requeue.take() {
-                        push_local(task);
+                        with_own_core(|core| core.push_yielded(task));
                     }
                     // Outside the core's borrow, so what the round wakes lands in our queues.
                     if let Some(mut turn) = HeldTurn::try_take(&shared, &requester) {
@@ -580,11 +607,6 @@ fn spin_for_work(shared: &Shared) -> bool {
 /// Runs `f` on this worker's core.
 fn with_own_core<R>(f: impl FnOnce(&mut Core) -> R) -> R {
     context::with_core(|core| f(core.expect("a worker thread has its core")))
-}
-
-/// Queues `task` at the back of this worker's local queue.
-fn push_local(task: Notified) {
-    with_own_core(|core| core.push_local(task));
 }
 
 /// Whether this worker's own queues hold a task (`false` off a worker).
