@@ -130,6 +130,12 @@ impl Drop for WorkerRegistration {
             worker.credits.replace(0)
         })
         .unwrap_or(0);
+        // Mutant: a worker that leaves keeps its credits (they leak, and the runtime with them).
+        let credits = if cfg!(magpie_mutant = "leaving_worker_keeps_credits") {
+            0
+        } else {
+            credits
+        };
         let ptr = Arc::as_ptr(&self.shared);
         for _ in 0..credits {
             // SAFETY: the thread holds `credits` strong counts of `shared`, and `self.shared`
