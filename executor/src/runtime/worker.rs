@@ -49,7 +49,11 @@ pub(crate) struct Core {
     /// This worker's LIFO slot (`lifo.rs`), shared with the monitor through `Shared::lifo`.
     lifo: Arc<LifoSlot>,
     lifo_polls: u32,
-    tick: u32,
+    /// Tasks to take before the next look at the injector first (`global_queue_interval`):
+    /// a countdown rather than a tick count taken modulo the interval, which cost a division
+    /// per task (`yield_many`: 332 → 324 instructions per yield; no change in CPU time that
+    /// the noise of this machine lets one see).
+    ticks_to_injector: u32,
     searching: bool,
     /// Set for a whole park (which may drive the reactor) and for a busy worker's round of
     /// the reactor: the tasks the drive's events and timers wake are queued without waking
@@ -70,7 +74,7 @@ impl Core {
             local,
             lifo: shared.lifo[index].clone(),
             lifo_polls: 0,
-            tick: 0,
+            ticks_to_injector: shared.config.global_queue_interval,
             searching: false,
             driving: false,
             notify_owed: false,
@@ -218,8 +222,9 @@ impl Core {
 
     /// The next task from this worker's own sources, in priority order.
     fn next_local_task(&mut self) -> Option<Notified> {
-        self.tick = self.tick.wrapping_add(1);
-        if self.tick % self.shared.config.global_queue_interval == 0 {
+        self.ticks_to_injector -= 1;
+        if self.ticks_to_injector == 0 {
+            self.ticks_to_injector = self.shared.config.global_queue_interval;
             // Fairness: a busy local queue must not starve tasks spawned from outside.
             if let Some(task) = self.take_from_injector() {
                 return Some(task);
