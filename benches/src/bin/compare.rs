@@ -13,6 +13,9 @@
 //! serve requests (`http_hello`) also get a second table: requests per second and p99
 //! latency, medians over the repetitions.
 //!
+//! Built with `--features mimalloc`, every runtime allocates through mimalloc instead of the
+//! system allocator: how much of a row is the allocator's.
+//!
 //! `--workers 1,2,4,8` is a sweep: the whole table is run and printed once per worker count
 //! (fresh runtimes each time), then a scaling summary gives magpie / best peer for every
 //! workload at every count, so how the ratio moves with the thread count shows in one place.
@@ -24,6 +27,12 @@ use std::time::Instant;
 use magpie_benches::http::{self, RequestStats};
 use magpie_benches::stats::{median, median_ratio, pairwise_min};
 use magpie_benches::{memory, workloads, RuntimeKind, Runtimes, Size, Workload};
+
+/// `--features mimalloc`: every runtime allocates through mimalloc instead of the system
+/// allocator (glibc's on Linux), to see which part of a row is the allocator's.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The name of the memory row, for `--only`.
 const MEMORY_ROW: &str = "idle_task_memory";
