@@ -13,8 +13,8 @@
 //! serve requests (`http_hello`) also get a second table: requests per second and p99
 //! latency, medians over the repetitions.
 //!
-//! Built with `--features mimalloc`, every runtime allocates through mimalloc instead of the
-//! system allocator: how much of a row is the allocator's.
+//! Built with `--features mimalloc` (on Linux), every runtime allocates through mimalloc
+//! instead of the system allocator: how much of a row is the allocator's.
 //!
 //! `--workers 1,2,4,8` is a sweep: the whole table is run and printed once per worker count
 //! (fresh runtimes each time), then a scaling summary gives magpie / best peer for every
@@ -30,7 +30,7 @@ use magpie_benches::{memory, workloads, RuntimeKind, Runtimes, Size, Workload};
 
 /// `--features mimalloc`: every runtime allocates through mimalloc instead of the system
 /// allocator (glibc's on Linux), to see which part of a row is the allocator's.
-#[cfg(feature = "mimalloc")]
+#[cfg(all(feature = "mimalloc", target_os = "linux"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -144,6 +144,12 @@ impl Core {
             self.overflow_to_injector();
         }
         self.local.push(task);
+        self.notify_for_push();
+    }
+
+    /// Wakes a parked worker for a task just pushed (`Shared::notify_parked`), or, during a
+    /// drive, records that one is owed ([`Core::end_driving`]).
+    fn notify_for_push(&mut self) {
         if self.driving {
             self.notify_owed = true;
         } else {
@@ -192,11 +198,7 @@ impl Core {
         let owes_notice = (overflowed || self.lifo.is_full())
             && !cfg!(magpie_mutant = "yield_push_never_notifies");
         if owes_notice {
-            if self.driving {
-                self.notify_owed = true;
-            } else {
-                self.shared.notify_parked();
-            }
+            self.notify_for_push();
         }
     }
 
