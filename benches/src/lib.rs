@@ -26,6 +26,7 @@ pub mod http;
 pub mod io;
 pub mod memory;
 mod runtimes;
+pub mod sched_counts;
 pub mod scheduler;
 pub mod stats;
 pub mod sync;

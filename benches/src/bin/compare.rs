@@ -25,6 +25,7 @@ use std::process::{self, Command};
 use std::time::Instant;
 
 use magpie_benches::http::{self, RequestStats};
+use magpie_benches::sched_counts::SchedCounts;
 use magpie_benches::stats::{median, median_ratio, pairwise_min};
 use magpie_benches::{memory, workloads, RuntimeKind, Runtimes, Size, Workload};
 
@@ -39,7 +40,7 @@ const MEMORY_ROW: &str = "idle_task_memory";
 
 const USAGE: &str =
     "usage: compare [--workers N[,N...]] [--reps R] [--only a,b] [--json out.json] [--quick]
-       compare --single RUNTIME [--workers N[,N...]] [--reps R] [--only a,b] [--quick]
+       compare --single RUNTIME [--workers N[,N...]] [--reps R] [--only a,b] [--quick] [--metrics]
        compare --memory-child RUNTIME [--workers N] [--tasks T]
 
   --workers N        worker threads per runtime (default 2)
@@ -50,7 +51,9 @@ const USAGE: &str =
   --only a,b         only these workloads (idle_task_memory included)
   --json out.json    every sample, the medians and the ratios, as JSON
   --quick            the small sizes
-  --single RUNTIME   that runtime alone, each run's time printed (for profilers)";
+  --single RUNTIME   that runtime alone, each run's time printed (for profilers)
+  --metrics          with --single magpie: after each workload, what the scheduler did per
+                     spawned task (polls, parks, steals, injector takes, LIFO hits, overflows)";
 
 struct Options {
     /// The worker counts to run, in the order given; more than one is a sweep.
@@ -62,6 +65,8 @@ struct Options {
     memory_child: Option<RuntimeKind>,
     single: Option<RuntimeKind>,
     memory_tasks: Option<usize>,
+    /// `--metrics`: the scheduler's counts after each workload (`--single magpie` only).
+    metrics: bool,
 }
 
 fn fail(message: &str) -> ! {
@@ -79,6 +84,7 @@ fn parse_options() -> Options {
         memory_child: None,
         single: None,
         memory_tasks: None,
+        metrics: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -118,6 +124,7 @@ fn parse_options() -> Options {
                 );
             }
             "--tasks" => options.memory_tasks = Some(number("--tasks", value("--tasks"))),
+            "--metrics" => options.metrics = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 process::exit(0);
@@ -127,6 +134,10 @@ fn parse_options() -> Options {
     }
     if options.reps == 0 {
         options.reps = if options.quick { 3 } else { 10 };
+    }
+    // The counts come from magpie's own metrics, of a runtime run alone.
+    if options.metrics && options.single != Some(RuntimeKind::Magpie) {
+        fail("--metrics needs --single magpie");
     }
     // A memory child measures one runtime at one count; the parent passes it one number.
     if options.memory_child.is_some() && options.workers.len() > 1 {
@@ -325,6 +336,7 @@ fn run_single<'a>(
 ) {
     let runtimes = Runtimes::new(workers);
     for workload in chosen {
+        let before = options.metrics.then(|| runtimes.magpie.handle().metrics());
         for _ in 0..options.reps {
             let start = Instant::now();
             workload.run(&runtimes, kind, size);
@@ -341,6 +353,15 @@ fn run_single<'a>(
                 workload.name,
                 kind.name(),
                 elapsed
+            );
+        }
+        if let Some(before) = before {
+            let counts = SchedCounts::between(&before, &runtimes.magpie.handle().metrics());
+            println!(
+                "{} on magpie, {workers} workers, {} runs: {}",
+                workload.name,
+                options.reps,
+                counts.per_task_line(options.reps)
             );
         }
     }
