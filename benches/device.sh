@@ -8,7 +8,8 @@
 #   benches/device.sh device-bin          # on the lent machine; tables under $OUT
 #
 # Each step has a time bound, so whatever finished comes back even if a later step does not.
-# About 6 minutes on 16 cores. QUICK=1 runs the small sizes at 1 and 2 workers (a dry run).
+# About 5-6 minutes on 16 cores (an estimate from the 2-worker runs here: about 35 s per table
+# at 5 repetitions). QUICK=1 runs the small sizes at 1 and 2 workers (a dry run, seconds).
 set -uo pipefail
 
 bin="${1:?usage: benches/device.sh DIR (a folder holding a release build of compare)}/compare"
