@@ -37,8 +37,9 @@ run() { # run MINUTES NAME COMMAND...: stdout to $out/NAME.md, stderr to $out/NA
 { nproc; lscpu 2>/dev/null; } >"$out/machine.txt"
 # 1. Every workload at every worker count, then the scaling summary (magpie / best peer).
 run 5 sweep "$bin" --workers "$counts" --reps "$reps" "${quick[@]}" --json "$out/sweep.json"
-# 2. What magpie's scheduler does per spawned task (parks: futex sleeps; steals; injector
-#    takes) on the scheduler rows: the parking churn and steal storms issue 16 asks about.
+# 2. What magpie's scheduler does per spawned task (parks: a worker going to sleep; steals;
+#    injector takes) on the scheduler rows: the parking churn and steal storms issue 16 asks
+#    about.
 run 2 metrics "$bin" --single magpie --metrics --workers "$metric_counts" --reps "$reps" \
   "${quick[@]}" --only "$scheduler_rows"
 # 3. The I/O rows at 16 workers once more, with more repetitions (issue 13).

@@ -1,7 +1,10 @@
 //! What magpie's scheduler did during a run, from its metrics: polls, parks, steals and
 //! injector takes per spawned task (`compare --single magpie --metrics`). Where a profiler
-//! cannot go (a lent machine with no `perf`), these show parking churn — a park is a futex
-//! sleep, and the wake that ends it a futex call on the waking thread — and steal storms.
+//! cannot go (a lent machine with no `perf`), these show parking churn — a park is a worker
+//! going to sleep (on its condvar, or in the reactor's poller when it holds the driving turn),
+//! and the wake that ends it usually a syscall on the waking thread — and steal storms.
+
+use std::fmt::Write as _;
 
 use magpie::RuntimeMetrics;
 
@@ -75,7 +78,8 @@ impl SchedCounts {
         ];
         let mut line = format!("{} tasks spawned; per {per}:", self.spawned);
         for (name, count) in figures {
-            line.push_str(&format!(" {name} {:.4},", count as f64 / divisor));
+            // Writing to a `String` cannot fail.
+            let _ = write!(line, " {name} {:.4},", count as f64 / divisor);
         }
         line.pop();
         line

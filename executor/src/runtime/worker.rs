@@ -140,11 +140,20 @@ impl Core {
 
     /// Queues a task at the back of the local queue and wakes a parked worker to share it.
     pub(crate) fn push_local(&mut self, task: Notified) {
-        if self.local.len() >= LOCAL_QUEUE_CAPACITY {
+        self.push_back(task);
+        self.notify_for_push();
+    }
+
+    /// Queues a task at the back of the local queue, first moving half of a full queue to the
+    /// injector; returns whether it did (the moved tasks carry no notification of their own:
+    /// the caller's covers them).
+    fn push_back(&mut self, task: Notified) -> bool {
+        let overflowed = self.local.len() >= LOCAL_QUEUE_CAPACITY;
+        if overflowed {
             self.overflow_to_injector();
         }
         self.local.push(task);
-        self.notify_for_push();
+        overflowed
     }
 
     /// Wakes a parked worker for a task just pushed (`Shared::notify_parked`), or, during a
@@ -188,11 +197,7 @@ impl Core {
     /// and a full LIFO slot — this worker runs the slot's task first, so the yielded task now
     /// waits behind it, where another worker could run it at once.
     pub(crate) fn push_yielded(&mut self, task: Notified) {
-        let overflowed = self.local.len() >= LOCAL_QUEUE_CAPACITY;
-        if overflowed {
-            self.overflow_to_injector();
-        }
-        self.local.push(task);
+        let overflowed = self.push_back(task);
         // Mutant: never wake anyone for a yield, so the yielded task can wait behind the LIFO
         // slot's while another worker sleeps.
         let owes_notice = (overflowed || self.lifo.is_full())
