@@ -21,7 +21,7 @@ echo "==> cargo +nightly miri test -p magpie-executor (task, waker, JoinHandle, 
 # interpreter). Every other executor test runs, scaled down under cfg(miri).
 cargo +nightly miri test -p magpie-executor --lib \
     --test abort_panic --test wake --test shutdown --test task_group \
-    --test blocking --test spawn --test combinators
+    --test blocking --test spawn --test combinators --test task_cache
 
 # Runs a Miri test command whose name filters must match something: a filter that a rename left
 # matching nothing would otherwise pass with zero tests run.

@@ -16,8 +16,10 @@
 //! - every task ran and was dropped, and none is left in the runtime;
 //! - at the peak, heap in use above the starting level is at most 512 B per task alive (a task
 //!   is one allocation of about 200 B; the rest is the global queue's blocks);
-//! - once all have run, heap in use is back within 1 % of the peak's growth of where it started:
-//!   magpie keeps nothing per task it ran (no pool, no cache, no leak).
+//! - once all have run, heap in use is back within 1 % of the peak's growth of where it started,
+//!   plus what the workers' caches of freed task memory may keep (`Builder::task_cache_bytes`
+//!   per worker, set here to the default, 1 MiB): magpie keeps nothing per task it ran beyond
+//!   that bound (no pool that grows with the burst, no leak).
 //!
 //! The resident set is printed, not checked: whether the allocator hands freed memory back to
 //! the OS is its own policy (glibc's keeps much of it for reuse).
@@ -27,6 +29,9 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Each worker's cache of freed task memory: the default, named so the end check can allow it.
+const TASK_CACHE_BYTES: usize = 1 << 20;
 
 /// The system allocator, counting the bytes in use.
 struct Counting;
@@ -109,6 +114,7 @@ fn main() -> ExitCode {
 
     let rt = magpie::Runtime::builder()
         .worker_threads(workers)
+        .task_cache_bytes(TASK_CACHE_BYTES)
         .build()
         .expect("runtime");
     // Warm up (threads, their allocator arenas, the queues), then take the baseline.
@@ -236,9 +242,10 @@ fn main() -> ExitCode {
         per_task <= 512,
         "at most 512 B of heap per alive task at the peak",
     );
+    let caches = workers as u64 * TASK_CACHE_BYTES as u64;
     check(
-        back * 100 <= growth.max(1),
-        "heap in use back within 1 % of the growth",
+        back <= growth.max(1) / 100 + caches,
+        "heap in use back within 1 % of the growth, plus the workers' task caches",
     );
     if ok {
         println!("flood: OK");

@@ -196,6 +196,7 @@ impl Runtime {
             config: Config {
                 global_queue_interval: builder.global_queue_interval,
                 spin_before_park: builder.spin_before_park,
+                task_cache_bytes: builder.task_cache_bytes,
                 // Debug mode measures polls on workers; the deterministic runtime has none.
                 debug: builder
                     .resolved_slow_poll_threshold()

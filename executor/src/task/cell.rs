@@ -18,6 +18,7 @@
 //! a tag would cost every task 8 bytes — enough to push the allocation of a typical small task
 //! into the next size class of the allocator (the idle-task memory row of the comparison run).
 
+use std::alloc::Layout;
 use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
@@ -108,7 +109,7 @@ impl<F: Future> Cell<F> {
         F: Send + 'static,
         F::Output: Send + 'static,
     {
-        let cell = Box::new(Cell {
+        let cell = Cell {
             header: Header {
                 state: State::new(refs),
                 vtable: super::harness::vtable::<F>(blocking),
@@ -121,10 +122,14 @@ impl<F: Future> Cell<F> {
             stage: UnsafeCell::new(Stage {
                 future: ManuallyDrop::new(future),
             }),
-        });
+        };
+        // From this worker's cache of freed cells when it has one of the size (`cell_cache.rs`).
+        let ptr = super::cell_cache::allocate(Layout::new::<Cell<F>>()).cast::<Cell<F>>();
+        // SAFETY: a fresh block for a `Cell<F>` (its layout's size and alignment), ours alone.
+        unsafe { ptr.as_ptr().write(cell) };
         // `Header` is the first field of a `#[repr(C)]` struct, so the cast keeps pointing at
-        // it (and keeps the provenance of the whole allocation, for `dealloc`).
-        NonNull::from(Box::leak(cell)).cast::<Header>()
+        // it (and keeps the provenance of the whole block, for `dealloc`).
+        ptr.cast::<Header>()
     }
 }
 

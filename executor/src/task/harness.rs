@@ -4,6 +4,7 @@
 //! Every function takes a pointer to the header of a live `Cell<F>` and relies on the state
 //! word (see `state.rs`) for exclusive access to the stage.
 
+use std::alloc::Layout;
 use std::future::Future;
 use std::mem::{self, ManuallyDrop};
 use std::panic::{self, AssertUnwindSafe};
@@ -334,9 +335,10 @@ unsafe fn drop_join_handle<F: Future>(ptr: NonNull<Header>) {
 /// # Safety
 /// `ptr` is a `Cell<F>` with no references left.
 unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
-    // SAFETY: the cell was made by `Box::leak` in `Cell::allocate` with this `F`, and nothing
-    // refers to it any more.
-    let cell = unsafe { Box::from_raw(ptr.cast::<Cell<F>>().as_ptr()) };
+    let cell_ptr = ptr.cast::<Cell<F>>().as_ptr();
+    // SAFETY: the cell was written by `Cell::allocate` with this `F`, and nothing refers to it
+    // any more: this is the only reference to it from now on.
+    let cell = unsafe { &mut *cell_ptr };
     if !cell.header.state.load().is_complete() {
         // Never completed — rare: a blocking job's queue entry dropped without being cancelled,
         // or a failed hand-off of the shutdown to its thread — so the stage still holds the
@@ -350,7 +352,13 @@ unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
             })
         });
     }
-    swallow_panic(|| drop(cell));
+    // SAFETY: the cell is initialized (the stage's future was dropped above if it was still
+    // there; `Stage` is a union, so dropping the cell drops only the header's fields), and it
+    // is dropped once; `cell` is not used after this.
+    swallow_panic(|| unsafe { std::ptr::drop_in_place(cell_ptr) });
+    // SAFETY: the block came from `cell_cache::allocate` with this layout (`Cell::allocate`),
+    // its contents are dropped, and nothing refers to it.
+    unsafe { super::cell_cache::deallocate(ptr.cast(), Layout::new::<Cell<F>>()) };
 }
 
 /// Drops one reference, freeing the task when it was the last.

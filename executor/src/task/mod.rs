@@ -2,6 +2,7 @@
 
 mod builder;
 pub(crate) mod cell;
+pub(crate) mod cell_cache;
 mod current;
 mod error;
 mod group;

@@ -1,0 +1,344 @@
+//! The worker threads' caches of freed task cells.
+//!
+//! Every spawn allocates a task cell and every finished task frees one. Through the system
+//! allocator that costs hundreds of instructions per task once thousands of tasks are alive at
+//! once: glibc's per-thread cache holds 7 blocks of a size, and past it blocks go through the
+//! arena's bins, which are consolidated whenever a large block is asked for (measured: ~400
+//! instructions of `malloc` and `free` per task in `spawn_join_local`, docs/benchmarks.md). So
+//! a worker keeps the cells freed on its thread, by size, up to a budget of bytes
+//! ([`Builder::task_cache_bytes`](crate::Builder::task_cache_bytes)), and the spawns on its
+//! thread take from them first: one pop or push of a list threaded through the free cells.
+//!
+//! Only worker threads cache, while [`WorkerCache`] is alive; every other thread allocates and
+//! frees through the global allocator. A worker gives its cache back when it stops, so what is
+//! kept is bounded by workers × budget while the runtime runs, and returned with it.
+//!
+//! Which cells: sizes up to [`MAX_CACHED_SIZE`] bytes with an alignment of at most 8, in size
+//! classes 8 bytes apart (a task's header is 8-aligned, so a cell's size is a multiple of 8 and
+//! its class is its exact size: caching wastes no byte). A cell of a class is always allocated
+//! from the global allocator with the class's layout, cached or not, so a cached block fits any
+//! cell of its class and any block of the class can go back with that layout. Larger or
+//! over-aligned cells bypass the cache. Loom builds have no cache: nothing here is shared
+//! between threads, so there is no interleaving to check, and models stay small.
+
+use std::alloc::{self, Layout};
+use std::ptr::NonNull;
+
+/// The largest cell that is cached: a task whose future is up to ~450 bytes, which covers the
+/// small tasks spawned in bulk (a bigger future costs more to run than its allocation).
+const MAX_CACHED_SIZE: usize = 512;
+/// The distance between two size classes: the alignment of every cell.
+const CLASS_STEP: usize = 8;
+#[cfg(not(loom))]
+const CLASSES: usize = MAX_CACHED_SIZE / CLASS_STEP;
+
+/// The size class of a cell with `layout`, or `None` if such cells bypass the cache.
+#[inline]
+fn class_of(layout: Layout) -> Option<usize> {
+    if layout.align() > CLASS_STEP || layout.size() == 0 || layout.size() > MAX_CACHED_SIZE {
+        return None;
+    }
+    Some(layout.size().div_ceil(CLASS_STEP) - 1)
+}
+
+/// The layout every block of size class `class` is allocated and freed with.
+#[inline]
+fn class_layout(class: usize) -> Layout {
+    match Layout::from_size_align((class + 1) * CLASS_STEP, CLASS_STEP) {
+        Ok(layout) => layout,
+        Err(_) => unreachable!("a size class is at most MAX_CACHED_SIZE bytes, aligned to 8"),
+    }
+}
+
+/// Allocates a block for a cell with `layout`: one this thread cached if it has one of the
+/// size, a new one from the global allocator otherwise. Aborts like `Box::new` when memory
+/// runs out.
+// Inlined into each task type's spawn, where `layout` is a constant: the class is worked out
+// at compile time, and what is left is a thread-local load and a test.
+#[inline]
+pub(crate) fn allocate(layout: Layout) -> NonNull<u8> {
+    let Some(class) = class_of(layout) else {
+        return global_alloc(layout);
+    };
+    #[cfg(not(loom))]
+    if let Some(block) = thread_cache::pop(class) {
+        return block;
+    }
+    global_alloc(class_layout(class))
+}
+
+/// Frees a cell's block: into this thread's cache when it is a worker's with room left, to the
+/// global allocator otherwise.
+///
+/// # Safety
+///
+/// `block` was returned by [`allocate`] with this same `layout`, whatever is in it has been
+/// dropped, and nothing uses it again.
+#[inline]
+pub(crate) unsafe fn deallocate(block: NonNull<u8>, layout: Layout) {
+    let Some(class) = class_of(layout) else {
+        // SAFETY: `allocate` gave out a block of exactly `layout` for an uncached layout.
+        unsafe { alloc::dealloc(block.as_ptr(), layout) };
+        return;
+    };
+    // SAFETY: the block is of `class` (allocated for `layout`, whose class it is) and ours to
+    // give away (the caller's contract).
+    #[cfg(not(loom))]
+    if unsafe { thread_cache::push(class, block) } {
+        return;
+    }
+    // SAFETY: every block of a class comes from the global allocator with the class's layout
+    // (`allocate`), whether it was cached in between or not.
+    unsafe { alloc::dealloc(block.as_ptr(), class_layout(class)) };
+}
+
+fn global_alloc(layout: Layout) -> NonNull<u8> {
+    // SAFETY: a cell's layout has a non-zero size (its header alone is several words); class
+    // layouts are at least 8 bytes.
+    let block = unsafe { alloc::alloc(layout) };
+    match NonNull::new(block) {
+        Some(block) => block,
+        None => alloc::handle_alloc_error(layout),
+    }
+}
+
+/// Turns the cache on for the worker thread that holds it; dropping it (when the worker stops,
+/// or unwinds) frees every cached block and turns the cache off again.
+pub(crate) struct WorkerCache(());
+
+impl WorkerCache {
+    /// Caches up to `budget` bytes of freed cells on this thread (0: none).
+    pub(crate) fn enable(budget: usize) -> WorkerCache {
+        #[cfg(not(loom))]
+        thread_cache::set_budget(budget);
+        #[cfg(loom)]
+        let _ = budget;
+        WorkerCache(())
+    }
+}
+
+impl Drop for WorkerCache {
+    fn drop(&mut self) {
+        #[cfg(not(loom))]
+        thread_cache::release();
+    }
+}
+
+#[cfg(not(loom))]
+mod thread_cache {
+    use std::cell::Cell;
+    use std::ptr::NonNull;
+
+    use super::{class_layout, CLASSES};
+
+    /// A cached block, as the list sees it: its first word points at the next one.
+    struct FreeBlock {
+        next: Option<NonNull<FreeBlock>>,
+    }
+
+    // A free block holds its link: every class is at least as large and aligned as one.
+    const _: () = assert!(std::mem::size_of::<FreeBlock>() <= super::CLASS_STEP);
+    const _: () = assert!(std::mem::align_of::<FreeBlock>() <= super::CLASS_STEP);
+
+    struct ThreadCache {
+        /// How many bytes this thread may keep: 0 unless it is a worker (`WorkerCache`).
+        budget: Cell<usize>,
+        /// How many it keeps now.
+        cached: Cell<usize>,
+        /// Each class's list of free blocks.
+        heads: [Cell<Option<NonNull<FreeBlock>>>; CLASSES],
+    }
+
+    std::thread_local! {
+        // No destructor: a thread caches only while its `WorkerCache` lives, which empties the
+        // lists when it goes. (A `Drop` here would cost every access a registration check.)
+        static CACHE: ThreadCache = const {
+            ThreadCache {
+                budget: Cell::new(0),
+                cached: Cell::new(0),
+                heads: [const { Cell::new(None) }; CLASSES],
+            }
+        };
+    }
+
+    /// A cached block of `class`, if this thread has one.
+    #[inline]
+    pub(super) fn pop(class: usize) -> Option<NonNull<u8>> {
+        CACHE
+            .try_with(|cache| {
+                let block = cache.heads[class].get()?;
+                // SAFETY: a listed block is a free block of this class that `push` linked and
+                // that only this thread's lists reach; its first word is the link `push` wrote.
+                let next = unsafe { block.as_ref().next };
+                cache.heads[class].set(next);
+                cache
+                    .cached
+                    .set(cache.cached.get() - class_layout(class).size());
+                Some(block.cast::<u8>())
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// Keeps `block` if this thread is a worker with room for it; returns whether it did.
+    ///
+    /// # Safety
+    ///
+    /// `block` is an unused block of size class `class`, allocated with `class_layout(class)`,
+    /// and the caller gives it away.
+    #[inline]
+    pub(super) unsafe fn push(class: usize, block: NonNull<u8>) -> bool {
+        CACHE
+            .try_with(|cache| {
+                let cached = cache.cached.get() + class_layout(class).size();
+                if cached > cache.budget.get() {
+                    return false;
+                }
+                let block = block.cast::<FreeBlock>();
+                // SAFETY: the block is ours (the caller's contract), and at least as large and
+                // aligned as a `FreeBlock` (checked at compile time above).
+                unsafe {
+                    block.as_ptr().write(FreeBlock {
+                        next: cache.heads[class].get(),
+                    })
+                };
+                cache.heads[class].set(Some(block));
+                cache.cached.set(cached);
+                true
+            })
+            // The thread is going away (its thread-locals are being destroyed): not kept.
+            .unwrap_or(false)
+    }
+
+    pub(super) fn set_budget(budget: usize) {
+        // Outside a thread's teardown there is always access; during it, nothing is cached.
+        let _ = CACHE.try_with(|cache| cache.budget.set(budget));
+    }
+
+    /// Frees every cached block and keeps nothing from now on.
+    pub(super) fn release() {
+        let _ = CACHE.try_with(|cache| {
+            cache.budget.set(0);
+            cache.cached.set(0);
+            for (class, head) in cache.heads.iter().enumerate() {
+                let mut next = head.take();
+                while let Some(block) = next {
+                    // SAFETY: a listed block (see `pop`): its link is readable, and nothing
+                    // else refers to the block, which is freed right after with the layout it
+                    // was allocated with (`super::allocate`).
+                    unsafe {
+                        next = block.as_ref().next;
+                        std::alloc::dealloc(block.as_ptr().cast(), class_layout(class));
+                    }
+                }
+            }
+        });
+    }
+
+    /// Bytes cached on this thread now.
+    #[cfg(test)]
+    pub(super) fn cached() -> usize {
+        CACHE.with(|cache| cache.cached.get())
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn cell_layout(size: usize) -> Layout {
+        Layout::from_size_align(size, 8).unwrap()
+    }
+
+    #[test]
+    fn classes_are_exact_sizes_up_to_the_limit() {
+        assert_eq!(
+            class_layout(class_of(cell_layout(104)).unwrap()).size(),
+            104
+        );
+        assert_eq!(class_layout(class_of(cell_layout(8)).unwrap()).size(), 8);
+        assert_eq!(
+            class_layout(class_of(cell_layout(512)).unwrap()).size(),
+            512
+        );
+        assert_eq!(class_of(cell_layout(520)), None);
+        assert_eq!(class_of(Layout::from_size_align(128, 16).unwrap()), None);
+        // Smaller alignments round up to the step.
+        assert_eq!(
+            class_layout(class_of(Layout::from_size_align(13, 1).unwrap()).unwrap()).size(),
+            16
+        );
+    }
+
+    #[test]
+    fn a_workers_freed_cell_is_reused_by_its_next_allocation_of_that_size() {
+        let _worker = WorkerCache::enable(1 << 20);
+        let layout = cell_layout(104);
+        let first = allocate(layout);
+        // SAFETY: from `allocate` with this layout, unused.
+        unsafe { deallocate(first, layout) };
+        assert_eq!(thread_cache::cached(), 104);
+        let other_size = allocate(cell_layout(112));
+        assert_ne!(other_size, first, "classes do not share blocks");
+        let again = allocate(layout);
+        assert_eq!(again, first, "the cached block comes back");
+        assert_eq!(thread_cache::cached(), 0);
+        // SAFETY: as above.
+        unsafe {
+            deallocate(again, layout);
+            deallocate(other_size, cell_layout(112));
+        }
+        assert_eq!(thread_cache::cached(), 216);
+    }
+
+    #[test]
+    fn the_budget_bounds_what_a_worker_keeps() {
+        let _worker = WorkerCache::enable(2 * 104);
+        let layout = cell_layout(104);
+        let blocks: Vec<_> = (0..3).map(|_| allocate(layout)).collect();
+        for block in blocks {
+            // SAFETY: from `allocate` with this layout, unused.
+            unsafe { deallocate(block, layout) };
+        }
+        assert_eq!(thread_cache::cached(), 2 * 104, "the third block went back");
+    }
+
+    #[test]
+    fn threads_that_are_not_workers_keep_nothing() {
+        let layout = cell_layout(104);
+        let block = allocate(layout);
+        // SAFETY: from `allocate` with this layout, unused.
+        unsafe { deallocate(block, layout) };
+        assert_eq!(thread_cache::cached(), 0);
+    }
+
+    #[test]
+    fn a_stopping_worker_frees_its_cache_and_keeps_nothing_after() {
+        let layout = cell_layout(64);
+        let worker = WorkerCache::enable(1 << 20);
+        let blocks: Vec<_> = (0..10).map(|_| allocate(layout)).collect();
+        for block in blocks {
+            // SAFETY: from `allocate` with this layout, unused.
+            unsafe { deallocate(block, layout) };
+        }
+        assert_eq!(thread_cache::cached(), 640);
+        drop(worker);
+        assert_eq!(thread_cache::cached(), 0);
+        let block = allocate(layout);
+        // SAFETY: as above.
+        unsafe { deallocate(block, layout) };
+        assert_eq!(thread_cache::cached(), 0, "off once the worker stopped");
+    }
+
+    #[test]
+    fn large_and_over_aligned_cells_bypass_the_cache() {
+        let _worker = WorkerCache::enable(1 << 20);
+        for layout in [cell_layout(4096), Layout::from_size_align(128, 16).unwrap()] {
+            let block = allocate(layout);
+            assert_eq!(block.as_ptr() as usize % layout.align(), 0);
+            // SAFETY: from `allocate` with this layout, unused.
+            unsafe { deallocate(block, layout) };
+        }
+        assert_eq!(thread_cache::cached(), 0);
+    }
+}
