@@ -42,6 +42,7 @@ use crate::blocking::Pool;
 use crate::loom::atomic::AtomicBool;
 use crate::loom::{thread, Arc, Condvar, Mutex};
 use crate::task::cell::Header;
+use crate::task::cell_cache::WorkerCache;
 use crate::task::raw::{Notified, OwnedTask};
 use crate::task::JoinHandle;
 use park::Parker;
@@ -196,7 +197,6 @@ impl Runtime {
             config: Config {
                 global_queue_interval: builder.global_queue_interval,
                 spin_before_park: builder.spin_before_park,
-                task_cache_bytes: builder.task_cache_bytes,
                 // Debug mode measures polls on workers; the deterministic runtime has none.
                 debug: builder
                     .resolved_slow_poll_threshold()
@@ -239,11 +239,16 @@ impl Runtime {
             let start = builder.on_thread_start.clone();
             let stop = builder.on_thread_stop.clone();
             let name = format!("{}-{index}", builder.thread_name);
+            let task_cache_bytes = builder.task_cache_bytes;
             let spawned = crate::loom::spawn_named(name, move || {
                 context::set_owner(handle.shared.addr());
                 let _enter = context::enter_handle(handle);
                 builder::run_hook(start.as_ref(), "on_thread_start");
+                // The cells of tasks that end on this thread are kept for its next spawns
+                // (`task/cell_cache.rs`); freed when the worker stops, also if it unwinds.
+                let cell_cache = WorkerCache::enable(task_cache_bytes);
                 worker::run(core, parker);
+                drop(cell_cache);
                 builder::run_hook(stop.as_ref(), "on_thread_stop");
             });
             match spawned {

@@ -30,8 +30,6 @@ pub(crate) struct Config {
     /// `spin_for_work`; loom builds do not spin).
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) spin_before_park: std::time::Duration,
-    /// Each worker's budget for freed task cells (`task/cell_cache.rs`).
-    pub(crate) task_cache_bytes: usize,
     /// Debug mode: the slow-poll threshold and hook (`None`: off).
     pub(crate) debug: Option<DebugConfig>,
     pub(crate) unhandled_panic: UnhandledPanic,

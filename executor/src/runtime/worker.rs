@@ -17,7 +17,7 @@ use super::shared::Shared;
 use crate::loom::atomic::{fence, AtomicBool, Ordering};
 use crate::loom::{lock, Arc};
 use crate::task::cell::Header;
-use crate::task::cell_cache::WorkerCache;
+use crate::task::cell_cache;
 use crate::task::raw::{Notified, OwnedTask};
 
 /// At most this many tasks in a row are taken from the LIFO slot before the worker goes back
@@ -372,9 +372,6 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     let requester = parker.unparker().into_waker();
     context::set_core(core);
     let registration = credits::WorkerRegistration::new(&shared, index);
-    // The cells of tasks that end on this thread are kept for its next spawns; freed when the
-    // worker stops (also if the loop unwinds).
-    let cell_cache = WorkerCache::enable(shared.config.task_cache_bytes);
     let stats = &shared.stats.workers[index];
     let debug_mode = shared.config.debug.as_ref();
     stats.busy_begins(shared.stats.now_ns());
@@ -430,7 +427,6 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     stats.busy_ends(shared.stats.now_ns());
     // No longer a worker: its credits go back (also if the loop unwinds).
     drop(registration);
-    drop(cell_cache);
     // Give back the deferred removals and drop this worker's queue entries; the tasks are
     // cancelled by shutdown through the live-task list, which still holds a reference to each.
     if let Some(mut core) = context::take_core() {
@@ -455,6 +451,8 @@ fn park(shared: &Shared, index: usize, parker: &Parker, requester: &Waker) -> bo
     // Nothing held back while parked: the finished tasks go before the sleep (dropped here,
     // outside the core's borrow).
     drop(with_own_core(Core::release_deferred));
+    // A cache of freed task cells this worker does not draw from goes back (`cell_cache.rs`).
+    cell_cache::on_park();
     with_own_core(Core::begin_driving);
     let more = park_until_work(shared, index, parker, requester);
     if with_own_core(Core::end_driving) && more {

@@ -10,12 +10,17 @@
 //! thread take from them first: one pop or push of a list threaded through the free cells.
 //!
 //! Only worker threads cache, while [`WorkerCache`] is alive; every other thread allocates and
-//! frees through the global allocator. A worker gives its cache back when it stops, so what is
-//! kept is bounded by workers × budget while the runtime runs, and returned with it.
+//! frees through the global allocator. What a worker keeps is bounded by its budget, and goes
+//! back to the global allocator when its thread stops, and when it parks after a second or more
+//! in which it took no cell from its cache ([`on_park`]): a worker that only finishes tasks
+//! spawned elsewhere (a consumer) would otherwise hold its budget's worth for nothing, and a
+//! runtime that has gone quiet gives it back at its next wake-up. (Not sooner: the bursts of
+//! spawns a cache is for come and go with parks in between.)
 //!
 //! Which cells: sizes up to [`MAX_CACHED_SIZE`] bytes with an alignment of at most 8, in size
-//! classes 8 bytes apart (a task's header is 8-aligned, so a cell's size is a multiple of 8 and
-//! its class is its exact size: caching wastes no byte). A cell of a class is always allocated
+//! classes 8 bytes apart (on 64-bit targets a task's header is 8-aligned, so a cell's size is
+//! a multiple of 8 and its class is its exact size: caching wastes no byte). A cell of a class
+//! is always allocated
 //! from the global allocator with the class's layout, cached or not, so a cached block fits any
 //! cell of its class and any block of the class can go back with that layout. Larger or
 //! over-aligned cells bypass the cache. Loom builds have no cache: nothing here is shared
@@ -57,6 +62,9 @@ fn class_layout(class: usize) -> Layout {
 // at compile time, and what is left is a thread-local load and a test.
 #[inline]
 pub(crate) fn allocate(layout: Layout) -> NonNull<u8> {
+    // A task cell is never empty (its header alone is several words), and the global allocator
+    // must not be asked for zero bytes. (A constant check once inlined.)
+    assert!(layout.size() != 0, "a task cell has a header");
     let Some(class) = class_of(layout) else {
         return global_alloc(layout);
     };
@@ -93,8 +101,8 @@ pub(crate) unsafe fn deallocate(block: NonNull<u8>, layout: Layout) {
 }
 
 fn global_alloc(layout: Layout) -> NonNull<u8> {
-    // SAFETY: a cell's layout has a non-zero size (its header alone is several words); class
-    // layouts are at least 8 bytes.
+    // SAFETY: `layout` is a cell's, whose size `allocate` checked is not zero, or a class
+    // layout, at least 8 bytes.
     let block = unsafe { alloc::alloc(layout) };
     match NonNull::new(block) {
         Some(block) => block,
@@ -106,8 +114,23 @@ fn global_alloc(layout: Layout) -> NonNull<u8> {
 /// or unwinds) frees every cached block and turns the cache off again.
 pub(crate) struct WorkerCache(());
 
+/// The worker on this thread goes to sleep: if it has taken no cell from its cache for
+/// [`IDLE_RELEASE`] or more, the cache goes back to the global allocator (see the module's
+/// documentation).
+pub(crate) fn on_park() {
+    #[cfg(not(loom))]
+    thread_cache::on_park(std::time::Instant::now);
+}
+
+/// How long a worker's cache may go unused before the worker gives it back at a park: long
+/// against the gaps between bursts of spawns (microseconds to milliseconds), short against a
+/// service's quiet periods.
+#[cfg(not(loom))]
+const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl WorkerCache {
-    /// Caches up to `budget` bytes of freed cells on this thread (0: none).
+    /// Caches up to `budget` bytes of freed cells on this thread (0: none). One at a time per
+    /// thread.
     pub(crate) fn enable(budget: usize) -> WorkerCache {
         #[cfg(not(loom))]
         thread_cache::set_budget(budget);
@@ -128,8 +151,9 @@ impl Drop for WorkerCache {
 mod thread_cache {
     use std::cell::Cell;
     use std::ptr::NonNull;
+    use std::time::Instant;
 
-    use super::{class_layout, CLASSES};
+    use super::{class_layout, CLASSES, IDLE_RELEASE};
 
     /// A cached block, as the list sees it: its first word points at the next one.
     struct FreeBlock {
@@ -147,6 +171,11 @@ mod thread_cache {
         cached: Cell<usize>,
         /// Each class's list of free blocks.
         heads: [Cell<Option<NonNull<FreeBlock>>>; CLASSES],
+        /// Whether a cell was taken from the cache since the worker last parked.
+        drawn: Cell<bool>,
+        /// When the cache was last known in use: the last park that found `drawn` set, or
+        /// the worker's start. (The clock is read at parks only, not at each cell.)
+        used_at: Cell<Option<Instant>>,
     }
 
     std::thread_local! {
@@ -157,6 +186,8 @@ mod thread_cache {
                 budget: Cell::new(0),
                 cached: Cell::new(0),
                 heads: [const { Cell::new(None) }; CLASSES],
+                drawn: Cell::new(false),
+                used_at: Cell::new(None),
             }
         };
     }
@@ -174,6 +205,7 @@ mod thread_cache {
                 cache
                     .cached
                     .set(cache.cached.get() - class_layout(class).size());
+                cache.drawn.set(true);
                 Some(block.cast::<u8>())
             })
             .ok()
@@ -211,15 +243,50 @@ mod thread_cache {
     }
 
     pub(super) fn set_budget(budget: usize) {
-        // Outside a thread's teardown there is always access; during it, nothing is cached.
-        let _ = CACHE.try_with(|cache| cache.budget.set(budget));
+        // (`try_with` fails only where thread-locals are OS keys, during the thread's
+        // teardown: then nothing is cached.)
+        let _ = CACHE.try_with(|cache| {
+            debug_assert!(
+                budget == 0 || cache.budget.get() == 0,
+                "one WorkerCache at a time per thread"
+            );
+            cache.budget.set(budget);
+            cache.drawn.set(false);
+            cache.used_at.set((budget > 0).then(Instant::now));
+        });
     }
 
     /// Frees every cached block and keeps nothing from now on.
     pub(super) fn release() {
+        set_budget(0);
+        free_all();
+    }
+
+    /// See [`super::on_park`]; `now` reads the clock (a parameter for the tests).
+    pub(super) fn on_park(now: impl FnOnce() -> Instant) {
+        let idle = CACHE.try_with(|cache| {
+            let drawn = cache.drawn.replace(false);
+            if cache.cached.get() == 0 {
+                // Nothing to give back: no clock read either.
+                return false;
+            }
+            let now = now();
+            if drawn {
+                cache.used_at.set(Some(now));
+                return false;
+            }
+            cache.used_at.get().map_or(true, |used| {
+                now.saturating_duration_since(used) >= IDLE_RELEASE
+            })
+        });
+        if idle == Ok(true) {
+            free_all();
+        }
+    }
+
+    /// Frees every cached block; the budget stays.
+    fn free_all() {
         let _ = CACHE.try_with(|cache| {
-            cache.budget.set(0);
-            cache.cached.set(0);
             for (class, head) in cache.heads.iter().enumerate() {
                 let mut next = head.take();
                 while let Some(block) = next {
@@ -232,6 +299,8 @@ mod thread_cache {
                     }
                 }
             }
+            // Last: the lists are empty now.
+            cache.cached.set(0);
         });
     }
 
@@ -244,6 +313,8 @@ mod thread_cache {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
 
     fn cell_layout(size: usize) -> Layout {
@@ -335,10 +406,92 @@ mod tests {
         let _worker = WorkerCache::enable(1 << 20);
         for layout in [cell_layout(4096), Layout::from_size_align(128, 16).unwrap()] {
             let block = allocate(layout);
-            assert_eq!(block.as_ptr() as usize % layout.align(), 0);
+            assert_eq!(block.as_ptr().align_offset(layout.align()), 0);
             // SAFETY: from `allocate` with this layout, unused.
             unsafe { deallocate(block, layout) };
         }
+        assert_eq!(thread_cache::cached(), 0);
+    }
+    #[test]
+    fn a_small_alignment_goes_through_its_rounded_class_and_back() {
+        let _worker = WorkerCache::enable(1 << 20);
+        let layout = Layout::from_size_align(13, 1).unwrap();
+        let block = allocate(layout);
+        // SAFETY: the 13 bytes of a fresh block are ours to write.
+        unsafe { block.as_ptr().write_bytes(0xa5, 13) };
+        // SAFETY: from `allocate` with this layout, unused.
+        unsafe { deallocate(block, layout) };
+        assert_eq!(thread_cache::cached(), 16, "kept in the 16-byte class");
+        assert_eq!(allocate(layout), block);
+        // SAFETY: as above.
+        unsafe { deallocate(block, layout) };
+    }
+
+    /// A block moved to another thread.
+    struct SendBlock(NonNull<u8>);
+    // SAFETY: a block is plain memory that no one else refers to.
+    unsafe impl Send for SendBlock {}
+
+    #[test]
+    fn blocks_from_other_threads_and_from_before_the_cache_are_kept_and_freed() {
+        let layout = cell_layout(104);
+        // Allocated with no cache on: by this thread before it has one, and by another thread.
+        let before = allocate(layout);
+        let elsewhere = std::thread::spawn(move || SendBlock(allocate(layout)))
+            .join()
+            .unwrap()
+            .0;
+        let worker = WorkerCache::enable(1 << 20);
+        // SAFETY: both from `allocate` with this layout, unused.
+        unsafe {
+            deallocate(before, layout);
+            deallocate(elsewhere, layout);
+        }
+        assert_eq!(thread_cache::cached(), 208);
+        // Last in, first out.
+        assert_eq!(allocate(layout), elsewhere);
+        // SAFETY: as above.
+        unsafe { deallocate(elsewhere, layout) };
+        // The worker stops: both go back to the global allocator (Miri checks the layouts).
+        drop(worker);
+        assert_eq!(thread_cache::cached(), 0);
+    }
+
+    #[test]
+    fn a_worker_gives_its_cache_back_at_a_park_after_a_second_without_drawing() {
+        let _worker = WorkerCache::enable(1 << 20);
+        let layout = cell_layout(64);
+        let free_one = || {
+            let block = allocate(layout);
+            // SAFETY: from `allocate` with this layout, unused.
+            unsafe { deallocate(block, layout) };
+        };
+        let start = Instant::now();
+        let at = |ms: u64| move || start + std::time::Duration::from_millis(ms);
+        free_one();
+        assert_eq!(thread_cache::cached(), 64);
+        // The block comes from the cache this time: drawn since the last park.
+        free_one();
+        thread_cache::on_park(at(500));
+        assert_eq!(thread_cache::cached(), 64, "drawn before this park: kept");
+        thread_cache::on_park(at(1400));
+        assert_eq!(thread_cache::cached(), 64, "0.9 s without drawing: kept");
+        thread_cache::on_park(at(1500));
+        assert_eq!(thread_cache::cached(), 0, "1 s without drawing: given back");
+        // Still a worker's cache: it keeps blocks again.
+        free_one();
+        assert_eq!(thread_cache::cached(), 64);
+    }
+
+    #[test]
+    fn a_worker_that_never_draws_gives_its_cache_back_a_second_after_it_started() {
+        let _worker = WorkerCache::enable(1 << 20);
+        let layout = cell_layout(64);
+        let block = allocate(layout);
+        // SAFETY: from `allocate` with this layout, unused.
+        unsafe { deallocate(block, layout) };
+        let later = Instant::now() + IDLE_RELEASE;
+        thread_cache::on_park(move || later);
         assert_eq!(thread_cache::cached(), 0);
     }
 }
