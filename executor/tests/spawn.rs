@@ -77,6 +77,34 @@ fn spawn_100k_from_outside_on_1_2_4_workers() {
     }
 }
 
+/// With one worker there is no one to share a full local queue with: it grows instead of
+/// moving half its tasks to the global queue, and every task still runs once.
+#[test]
+fn a_single_workers_full_queue_stays_local_and_runs_everything() {
+    let rt = runtime(1);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let children = if cfg!(miri) { 300 } else { 5_000 };
+    let ran_inside = ran.clone();
+    rt.block_on(rt.spawn(async move {
+        let handles: Vec<_> = (0..children)
+            .map(|_| {
+                let ran = ran_inside.clone();
+                magpie_executor::spawn(async move {
+                    ran.fetch_add(1, Ordering::Relaxed);
+                })
+            })
+            .collect();
+        // Far past the local queue's 256 before any of them runs.
+        assert!(magpie_executor::Handle::current().metrics().workers[0].local_queue_depth > 256);
+        for handle in handles {
+            handle.await.unwrap();
+        }
+    }))
+    .unwrap();
+    assert_eq!(ran.load(Ordering::Relaxed), children);
+    assert_eq!(rt.handle().metrics().workers[0].local_overflows, 0);
+}
+
 #[test]
 fn handle_spawns_from_plain_threads() {
     let rt = runtime(2);

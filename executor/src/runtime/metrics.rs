@@ -194,7 +194,8 @@ pub struct WorkerMetrics {
     pub lifo_hits: u64,
     /// Times the worker took a batch from the global queue.
     pub injector_takes: u64,
-    /// Times the local queue was full and half of it moved to the global queue.
+    /// Times the local queue was full and half of it moved to the global queue (never on a
+    /// runtime with one worker, whose queue grows instead: no other worker would take them).
     pub local_overflows: u64,
     /// Tasks in the local queue now (the LIFO slot not counted).
     pub local_queue_depth: usize,

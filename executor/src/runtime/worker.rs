@@ -26,8 +26,9 @@ use crate::task::raw::{Notified, OwnedTask};
 const MAX_LIFO_POLLS_IN_A_ROW: u32 = 3;
 
 /// Beyond this many tasks in the local queue, half of them move to the injector, where idle
-/// workers find them without stealing from us. Small under loom so that the models reach the
-/// overflow path.
+/// workers find them without stealing from us (not on a runtime with one worker: there is no
+/// one to find them, and the move costs a push and a take per task, ~70 instructions; see
+/// `Core::shares_overflow`). Small under loom so that the models reach the overflow path.
 #[cfg(not(loom))]
 const LOCAL_QUEUE_CAPACITY: usize = 256;
 #[cfg(loom)]
@@ -65,6 +66,11 @@ pub(crate) struct Core {
     rng: u32,
     /// Finished tasks this worker did not spawn, to take off the live-task list in a batch.
     released: DeferredReleases,
+    /// Whether a full local queue moves half its tasks to the injector: only where another
+    /// worker may take them (measured with one worker, `spawn_join_local`: 1 422 → 1 349
+    /// instructions per task, docs/benchmarks.md). Always under loom, whose models reach the
+    /// overflow path with one worker.
+    shares_overflow: bool,
     shared: Arc<Shared>,
 }
 
@@ -82,6 +88,7 @@ impl Core {
             // Any non-zero seed will do; distinct per worker so they pick different victims.
             rng: 0x9E37_79B9u32.wrapping_mul(index as u32 + 1) | 1,
             released: DeferredReleases::new(),
+            shares_overflow: cfg!(loom) || shared.stealers.len() > 1,
             shared,
         }
     }
@@ -149,7 +156,7 @@ impl Core {
     /// injector; returns whether it did (the moved tasks carry no notification of their own:
     /// the caller's covers them).
     fn push_back(&mut self, task: Notified) -> bool {
-        let overflowed = self.local.len() >= LOCAL_QUEUE_CAPACITY;
+        let overflowed = self.local.len() >= LOCAL_QUEUE_CAPACITY && self.shares_overflow;
         if overflowed {
             self.overflow_to_injector();
         }
