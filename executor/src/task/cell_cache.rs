@@ -20,11 +20,12 @@
 //! Which cells: sizes up to [`MAX_CACHED_SIZE`] bytes with an alignment of at most 8, in size
 //! classes 8 bytes apart (on 64-bit targets a task's header is 8-aligned, so a cell's size is
 //! a multiple of 8 and its class is its exact size: caching wastes no byte). A cell of a class
-//! is always allocated
-//! from the global allocator with the class's layout, cached or not, so a cached block fits any
-//! cell of its class and any block of the class can go back with that layout. Larger or
-//! over-aligned cells bypass the cache. Loom builds have no cache: nothing here is shared
-//! between threads, so there is no interleaving to check, and models stay small.
+//! is always allocated from the global allocator with the class's layout, cached or not, so a
+//! cached block fits any cell of its class and any block of the class can go back with that
+//! layout. Larger or over-aligned cells bypass the cache. Loom builds have no cache: nothing
+//! here is shared between threads, so there is no interleaving to check, and models stay small.
+//! Under Miri the runtime's default budget is 0 (`Builder`), so that a use of a freed task is
+//! not hidden by its cell's reuse.
 
 use std::alloc::{self, Layout};
 use std::ptr::NonNull;
