@@ -30,6 +30,7 @@ const OPTIONS: &[&str] = &[
     "max_blocking_threads",
     "global_queue_interval",
     "spin_before_park_us",
+    "task_cache_bytes",
     "crate",
     "seeds",
 ];
@@ -64,6 +65,8 @@ struct Config {
     global_queue_interval: Option<Literal>,
     /// Microseconds; 0 turns the spin off.
     spin_before_park_us: Option<Literal>,
+    /// Bytes per worker; 0 turns the caches off.
+    task_cache_bytes: Option<Literal>,
     krate: Option<Path>,
     /// `seeds = N`: the body runs in the deterministic runtime once per seed in `0..N`.
     seeds: Option<(Ident, Literal)>,
@@ -131,6 +134,7 @@ impl Config {
                     config.spin_before_park_us =
                         Some(micros(&name, &value, MAX_SPIN_BEFORE_PARK_US)?)
                 }
+                "task_cache_bytes" => config.task_cache_bytes = Some(bytes(&name, &value)?),
                 "thread_name" => config.thread_name = Some(string(&name, &value)?),
                 "crate" => {
                     let lit = string(&name, &value)?;
@@ -209,6 +213,9 @@ impl Config {
         if let Some(us) = &self.spin_before_park_us {
             builder.extend(quote!(.spin_before_park(::std::time::Duration::from_micros(#us))));
         }
+        if let Some(bytes) = &self.task_cache_bytes {
+            builder.extend(quote!(.task_cache_bytes(#bytes)));
+        }
         builder
     }
 }
@@ -275,6 +282,19 @@ fn micros(name: &str, value: &Expr, max: u128) -> syn::Result<Literal> {
         return Err(Error::new_spanned(
             lit,
             format!("`{name}` must be at most {max} (one second)"),
+        ));
+    }
+    Ok(Literal::u128_unsuffixed(n))
+}
+
+/// A number of bytes: an integer literal from 0 that fits a `usize` (0 means "off"), given
+/// back unsuffixed.
+fn bytes(name: &str, value: &Expr) -> syn::Result<Literal> {
+    let (lit, n) = int_literal(name, value, "usize", " of bytes", 1_048_576)?;
+    if n > usize::MAX as u128 {
+        return Err(Error::new_spanned(
+            lit,
+            format!("`{name}` must fit in a usize (at most {})", usize::MAX),
         ));
     }
     Ok(Literal::u128_unsuffixed(n))
@@ -455,7 +475,8 @@ mod tests {
                 thread_name = "api",
                 max_blocking_threads = 8,
                 global_queue_interval = 31,
-                spin_before_park_us = 0
+                spin_before_park_us = 0,
+                task_cache_bytes = 0
             ),
             quote!(
                 async fn main() -> Result<(), String> {
@@ -472,6 +493,7 @@ mod tests {
             out.contains(". spin_before_park (:: std :: time :: Duration :: from_micros (0))"),
             "{out}"
         );
+        assert!(out.contains(". task_cache_bytes (0)"), "{out}");
         assert!(
             out.contains("fn main () -> Result < () , String >"),
             "{out}"
@@ -621,6 +643,24 @@ mod tests {
                 quote!(spin_before_park_us = "50"),
                 main.clone(),
                 "must be an integer literal of microseconds",
+            ),
+            (
+                Kind::Main,
+                quote!(task_cache_bytes = "1MiB"),
+                main.clone(),
+                "`task_cache_bytes` must be an integer literal of bytes, e.g. `task_cache_bytes = 1048576`",
+            ),
+            (
+                Kind::Main,
+                quote!(task_cache_bytes = 65536u32),
+                main.clone(),
+                "`task_cache_bytes` is a usize of bytes: write `task_cache_bytes = 65536`",
+            ),
+            (
+                Kind::Main,
+                quote!(task_cache_bytes = 100_000_000_000_000_000_000),
+                main.clone(),
+                "`task_cache_bytes` must fit in a usize",
             ),
             (
                 Kind::Main,

@@ -23,6 +23,7 @@ use proc_macro::TokenStream;
 /// | `max_blocking_threads` | integer ≥ 1 | `Builder::max_blocking_threads` (default: 512) |
 /// | `global_queue_interval` | integer ≥ 1 | `Builder::global_queue_interval` (default: 61) |
 /// | `spin_before_park_us` | integer from 0 to 1 000 000 (µs; 0: off) | `Builder::spin_before_park` (default: 50 µs) |
+/// | `task_cache_bytes` | integer ≥ 0 (bytes per worker; 0: off) | `Builder::task_cache_bytes` (default: 1 MiB) |
 /// | `crate` | string: a path | where the runtime is found (default: `"::magpie"`), for a crate that re-exports magpie |
 ///
 /// # Errors at compile time
@@ -38,7 +39,7 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// # Options
 ///
 /// The same as `#[magpie::main]`'s: `worker_threads`, `thread_name`, `max_blocking_threads`,
-/// `global_queue_interval`, `spin_before_park_us`, `crate`.
+/// `global_queue_interval`, `spin_before_park_us`, `task_cache_bytes`, `crate`.
 ///
 /// # Errors at compile time
 ///

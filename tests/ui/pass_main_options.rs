@@ -5,7 +5,8 @@
     worker_threads = 2,
     thread_name = "svc",
     max_blocking_threads = 1,
-    global_queue_interval = 31
+    global_queue_interval = 31,
+    task_cache_bytes = 65536
 )]
 #[allow(unused_mut)]
 async fn main() {
