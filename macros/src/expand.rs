@@ -254,11 +254,25 @@ fn int_literal<'a>(
 
 /// An integer literal from 1 to `max`, given back unsuffixed.
 fn count(name: &str, value: &Expr, ty: &str, max: u128) -> syn::Result<Literal> {
-    let (lit, n) = int_literal(name, value, ty, "", 4)?;
-    if n == 0 {
+    bounded(name, value, ty, "", 4, 1, max)
+}
+
+/// An integer literal from `min` (0 or 1) to `max`, given back unsuffixed; `what` and `example`
+/// as for [`int_literal`].
+fn bounded(
+    name: &str,
+    value: &Expr,
+    ty: &str,
+    what: &str,
+    example: u32,
+    min: u128,
+    max: u128,
+) -> syn::Result<Literal> {
+    let (lit, n) = int_literal(name, value, ty, what, example)?;
+    if n < min {
         return Err(Error::new_spanned(
             lit,
-            format!("`{name}` must be at least 1"),
+            format!("`{name}` must be at least {min}"),
         ));
     }
     if n > max {
@@ -290,14 +304,15 @@ fn micros(name: &str, value: &Expr, max: u128) -> syn::Result<Literal> {
 /// A number of bytes: an integer literal from 0 that fits a `usize` (0 means "off"), given
 /// back unsuffixed.
 fn bytes(name: &str, value: &Expr) -> syn::Result<Literal> {
-    let (lit, n) = int_literal(name, value, "usize", " of bytes", 1_048_576)?;
-    if n > usize::MAX as u128 {
-        return Err(Error::new_spanned(
-            lit,
-            format!("`{name}` must fit in a usize (at most {})", usize::MAX),
-        ));
-    }
-    Ok(Literal::u128_unsuffixed(n))
+    bounded(
+        name,
+        value,
+        "usize",
+        " of bytes",
+        1_048_576,
+        0,
+        usize::MAX as u128,
+    )
 }
 
 /// A string literal.

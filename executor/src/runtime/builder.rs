@@ -76,10 +76,10 @@ impl Default for Builder {
             spin_before_park: Duration::from_micros(50),
             // Room for the cells of ~9 000 small tasks (112-byte cells: a task whose future
             // holds a few words) per worker: a burst of 10 000 spawned and joined tasks on two
-            // workers runs from the caches (measured: 22 % fewer instructions per spawn + run
-            // + join, docs/benchmarks.md), for at most 1 MiB per worker. Off under Miri, whose
-            // job includes catching a use of a freed task, which a reused cell would hide (the
-            // cache's own tests set a budget).
+            // workers runs mostly from the caches (measured: 22 % fewer instructions per
+            // spawn + run + join, docs/benchmarks.md), for at most 1 MiB per worker. Off under
+            // Miri, whose job includes catching a use of a freed task, which a reused cell
+            // would hide (the cache's own tests set a budget).
             task_cache_bytes: if cfg!(miri) { 0 } else { 1 << 20 },
             on_thread_start: None,
             on_thread_stop: None,

@@ -413,6 +413,7 @@ mod tests {
         }
         assert_eq!(thread_cache::cached(), 0);
     }
+
     #[test]
     fn a_small_alignment_goes_through_its_rounded_class_and_back() {
         let _worker = WorkerCache::enable(1 << 20);

@@ -336,9 +336,9 @@ unsafe fn drop_join_handle<F: Future>(ptr: NonNull<Header>) {
 /// `ptr` is a `Cell<F>` with no references left.
 unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
     let cell_ptr = ptr.cast::<Cell<F>>().as_ptr();
-    // SAFETY: the cell was written by `Cell::allocate` with this `F`, and nothing refers to it
-    // any more: this is the only reference to it from now on.
-    let cell = unsafe { &mut *cell_ptr };
+    // SAFETY: the cell was written by `Cell::allocate` with this `F`, and nothing else refers
+    // to it any more. Shared is enough: the stage is reached through its `UnsafeCell`.
+    let cell = unsafe { &*cell_ptr };
     if !cell.header.state.load().is_complete() {
         // Never completed — rare: a blocking job's queue entry dropped without being cancelled,
         // or a failed hand-off of the shutdown to its thread — so the stage still holds the
