@@ -55,6 +55,9 @@ fn drive<F: Future>(
         if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
             return output;
         }
+        // A thread that ran `Runtime::block_on` may cache task cells: like a worker, it gives
+        // them back at a park after a second without using them.
+        crate::task::cell_cache::on_park();
         parker.park();
     }
 }

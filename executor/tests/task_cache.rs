@@ -1,15 +1,25 @@
-//! The workers' caches of freed task memory (`Builder::task_cache_bytes`): they keep memory
-//! while the runtime runs, within their budget, and give it back when their workers go idle
-//! and when the runtime shuts down.
+//! The caches of freed task memory (`Builder::task_cache_bytes`), a worker's and a `block_on`
+//! thread's: they keep memory while the runtime runs, within their budget, and give it back
+//! when their workers go idle, when the runtime shuts down, and when a `block_on` thread exits.
 //!
-//! One test in this binary, with a counting global allocator: the heap in use is the process's,
-//! so no other test may run beside it.
+//! A counting global allocator: the heap in use is the process's, so the tests take turns
+//! (`ALONE`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use magpie_executor::Runtime;
+
+/// Held by each test for its whole run: no other may allocate while one reads the heap.
+static ALONE: Mutex<()> = Mutex::new(());
+
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ALONE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// The system allocator, counting the bytes in use.
 struct Counting;
@@ -79,13 +89,18 @@ fn runtime(cache: usize) -> Runtime {
         .expect("runtime")
 }
 
-#[test]
-fn workers_keep_at_most_their_budget_and_give_it_back_when_idle_and_at_shutdown() {
-    // What the process keeps for good once any runtime ran (the reactor, thread-locals of this
-    // thread) is allocated by a first runtime, before the baseline.
+/// What the process keeps for good once any runtime ran (the reactor, thread-locals of this
+/// thread) is allocated by a first runtime, before a test's baseline.
+fn warm_up() {
     let warm = runtime(0);
     burst(&warm);
     drop(warm);
+}
+
+#[test]
+fn workers_keep_at_most_their_budget_and_give_it_back_when_idle_and_at_shutdown() {
+    let _alone = alone();
+    warm_up();
 
     let baseline = heap();
     let uncached = runtime(0);
@@ -133,4 +148,126 @@ fn workers_keep_at_most_their_budget_and_give_it_back_when_idle_and_at_shutdown(
         "the runtime's drop left {} B in use ({after} B, baseline {baseline} B)",
         after.saturating_sub(baseline)
     );
+}
+
+/// From this thread, which is not a worker: spawns `TASKS` small tasks inside `rt.block_on`,
+/// waits until every one has finished on the workers, then reads each one's output, so that
+/// the handles, dropped here, free the cells here.
+fn spawn_then_join_here(rt: &Runtime) {
+    let finished = Arc::new(AtomicUsize::new(0));
+    let sum = rt.block_on(async {
+        let handles: Vec<_> = (0..TASKS)
+            .map(|i| {
+                let finished = finished.clone();
+                magpie_executor::spawn(async move {
+                    finished.fetch_add(1, Ordering::Relaxed);
+                    i
+                })
+            })
+            .collect();
+        // A worker drops its reference right after the task's last poll: give it the time,
+        // so that the handles hold the last ones. (A few freed on the workers instead would
+        // only make the thread's cache below smaller; TASKS fill it many times over.)
+        while finished.load(Ordering::Relaxed) < TASKS {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        let mut sum = 0;
+        for handle in handles {
+            sum += handle.await.expect("task failed");
+        }
+        sum
+    });
+    assert_eq!(sum, TASKS * (TASKS - 1) / 2);
+}
+
+/// On a new thread: runs [`spawn_then_join_here`] on `rt`, then `leave` (on the thread, with
+/// the heap it found on entering), then exits; returns how much the heap shrank as the thread
+/// exited (what `leave` returned, minus the heap after the join).
+fn on_a_thread_that_exits(
+    rt: Arc<Runtime>,
+    leave: impl FnOnce(Arc<Runtime>) -> usize + Send + 'static,
+) -> usize {
+    let before_exit = std::thread::spawn(move || {
+        spawn_then_join_here(&rt);
+        leave(rt)
+    })
+    .join()
+    .expect("the test thread panicked");
+    before_exit.saturating_sub(heap())
+}
+
+#[test]
+fn a_block_on_thread_keeps_its_tasks_cells_within_budget_until_it_exits_or_drops_a_runtime() {
+    let _alone = alone();
+    warm_up();
+    let slack = BUDGET / 8;
+
+    // 1. A thread that ran `block_on` and exits: what it kept goes with it. The heap the
+    //    thread's exit gives back, with the cache and without: the difference is the cache.
+    let exit_frees = |cache| {
+        let rt = Arc::new(runtime(cache));
+        let freed = on_a_thread_that_exits(rt.clone(), |_| heap());
+        drop(rt);
+        freed
+    };
+    let without_cache = exit_frees(0);
+    let with_cache = exit_frees(BUDGET);
+    let kept = with_cache.saturating_sub(without_cache);
+    assert!(
+        kept >= BUDGET / 2,
+        "the block_on thread's exit gave back only {kept} B more with a cache \
+         ({with_cache} B with it, {without_cache} B without)"
+    );
+    assert!(
+        kept <= BUDGET + slack,
+        "the block_on thread kept {kept} B, over its budget of {BUDGET} B"
+    );
+
+    // 2. A thread that drops its runtime gives its cache back then, before it exits: with or
+    //    without a cache, the heap is back where it was before the runtime was built.
+    for cache in [0, BUDGET] {
+        let baseline = heap();
+        std::thread::spawn(move || {
+            let rt = runtime(cache);
+            spawn_then_join_here(&rt);
+            drop(rt);
+            let after_drop = heap();
+            assert!(
+                after_drop <= baseline + slack,
+                "with a {cache}-byte cache, the thread that dropped its runtime still holds \
+                 {} B ({after_drop} B in use, baseline {baseline} B)",
+                after_drop.saturating_sub(baseline)
+            );
+        })
+        .join()
+        .expect("the test thread panicked");
+    }
+
+    // 3. A thread whose cache went unused for a second gives it back at its next park in
+    //    `block_on`. (Not under Miri, whose clock is its own: the cache's unit tests cover the
+    //    rule.)
+    if cfg!(miri) {
+        return;
+    }
+    let rt = Arc::new(runtime(BUDGET));
+    let given_back = on_a_thread_that_exits(rt.clone(), |rt| {
+        let full = heap();
+        std::thread::sleep(Duration::from_millis(1_100));
+        // Pending once: `block_on` parks (and is woken at once).
+        rt.block_on(futures_lite::future::yield_now());
+        let parked = heap();
+        assert!(
+            full.saturating_sub(parked) >= BUDGET / 2,
+            "after a second unused, a park in block_on gave back only {} B ({full} B in use \
+             before, {parked} B after)",
+            full.saturating_sub(parked)
+        );
+        parked
+    });
+    assert!(
+        given_back <= slack,
+        "the thread's exit gave back {given_back} B more: its cache had not gone at the park"
+    );
+    drop(rt);
 }

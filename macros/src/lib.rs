@@ -23,7 +23,7 @@ use proc_macro::TokenStream;
 /// | `max_blocking_threads` | integer ≥ 1 | `Builder::max_blocking_threads` (default: 512) |
 /// | `global_queue_interval` | integer ≥ 1 | `Builder::global_queue_interval` (default: 61) |
 /// | `spin_before_park_us` | integer from 0 to 1 000 000 (µs; 0: off) | `Builder::spin_before_park` (default: 50 µs) |
-/// | `task_cache_bytes` | integer ≥ 0 (bytes per worker; 0: off) | `Builder::task_cache_bytes` (default: 1 MiB) |
+/// | `task_cache_bytes` | integer ≥ 0 (bytes per worker and per `block_on` thread; 0: off) | `Builder::task_cache_bytes` (default: 1 MiB) |
 /// | `crate` | string: a path | where the runtime is found (default: `"::magpie"`), for a crate that re-exports magpie |
 ///
 /// # Errors at compile time

@@ -172,9 +172,10 @@ impl Builder {
         self
     }
 
-    /// How many bytes of freed task memory each worker thread keeps for the next tasks spawned
-    /// on it. Default: 1 MiB. `0` turns the caches off: every task is allocated and freed
-    /// through the global allocator.
+    /// How many bytes of freed task memory each worker thread, and each thread that runs
+    /// [`Runtime::block_on`](crate::Runtime::block_on), keeps for the next tasks spawned on it.
+    /// Default: 1 MiB. `0` turns the caches off: every task is allocated and freed through the
+    /// global allocator.
     ///
     /// Every spawn allocates the task (its future and a 64-byte header) and every finished task
     /// frees it. A worker keeps the blocks of tasks that end on its thread, by size, and its
@@ -183,9 +184,16 @@ impl Builder {
     /// may hold up to `bytes` × workers more than its tasks need: a worker gives its cache back
     /// when it goes to sleep after a second or more without spawning from it (a worker that
     /// only finishes tasks spawned elsewhere, or a runtime gone quiet, at its next wake-up),
-    /// and when its thread stops. Only tasks of up to 512 bytes and an alignment of at most 8
-    /// are kept, and only on the runtime's workers; other threads always use the global
-    /// allocator.
+    /// and when its thread stops.
+    ///
+    /// A thread that runs `block_on` (the main thread under [`run`](crate::run) or
+    /// `#[magpie::main]`) spawns from outside the workers and usually frees those tasks itself,
+    /// when it reads their `JoinHandle`s: from its first `block_on` on, it keeps them the same
+    /// way, up to `bytes` (the budget of the runtime whose `block_on` it ran last), also
+    /// between calls. It gives them back when it sleeps in `block_on` after a second or more
+    /// without spawning from them, when it drops a runtime, and when it exits. Only tasks of
+    /// up to 512 bytes and an alignment of at most 8 are kept; other threads always use the
+    /// global allocator.
     ///
     /// # Examples
     ///

@@ -42,7 +42,7 @@ use crate::blocking::Pool;
 use crate::loom::atomic::AtomicBool;
 use crate::loom::{thread, Arc, Condvar, Mutex};
 use crate::task::cell::Header;
-use crate::task::cell_cache::WorkerCache;
+use crate::task::cell_cache::{self, WorkerCache};
 use crate::task::raw::{Notified, OwnedTask};
 use crate::task::JoinHandle;
 use park::Parker;
@@ -206,6 +206,7 @@ impl Runtime {
                         hook: builder.on_slow_poll.clone(),
                     }),
                 deterministic,
+                task_cache_bytes: builder.task_cache_bytes,
                 unhandled_panic: builder.unhandled_panic,
                 on_task_panic: builder.on_task_panic.clone(),
             },
@@ -311,6 +312,10 @@ impl Runtime {
             );
         }
         let _enter = context::enter_handle(self.handle.clone());
+        // The future driven here spawns from outside the workers and awaits the handles: this
+        // thread allocates and frees those tasks' cells, so it keeps them like a worker, from
+        // now until it drops a runtime or exits (`task/cell_cache.rs`).
+        cell_cache::enable_for_block_on(self.handle.shared.config.task_cache_bytes);
         if self.handle.shared.config.unhandled_panic != UnhandledPanic::ShutdownRuntime {
             return crate::block_on::block_on(future);
         }
@@ -338,6 +343,9 @@ impl Runtime {
         let threads = std::mem::take(&mut self.threads);
         let monitor = self.monitor.take();
         let report = shutdown::run(&self.handle.shared, threads, monitor, timeout, false);
+        // After the tasks it cancelled were freed (some here, into the cache): a thread that
+        // is done with its runtime should not hold its cells.
+        cell_cache::release_for_block_on();
         // A shutdown the runtime ran on its own did the cancelling: report it with ours.
         let early = crate::loom::lock(&self.handle.shared.early_report).take();
         match early {

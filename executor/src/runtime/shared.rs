@@ -36,6 +36,9 @@ pub(crate) struct Config {
     pub(crate) on_task_panic: Option<TaskPanicHook>,
     /// The deterministic runtime's (`crate::sim`): no workers, `spawn_blocking` as a task.
     pub(crate) deterministic: bool,
+    /// Each worker's, and each `block_on` thread's, cache of freed task cells
+    /// (`Builder::task_cache_bytes`, `task/cell_cache.rs`).
+    pub(crate) task_cache_bytes: usize,
 }
 
 pub(crate) struct Shared {

@@ -9,13 +9,23 @@
 //! ([`Builder::task_cache_bytes`](crate::Builder::task_cache_bytes)), and the spawns on its
 //! thread take from them first: one pop or push of a list threaded through the free cells.
 //!
-//! Only worker threads cache, while [`WorkerCache`] is alive; every other thread allocates and
-//! frees through the global allocator. What a worker keeps is bounded by its budget, and goes
-//! back to the global allocator when its thread stops, and when it parks after a second or more
-//! in which it took no cell from its cache ([`on_park`]): a worker that only finishes tasks
-//! spawned elsewhere (a consumer) would otherwise hold its budget's worth for nothing, and a
-//! runtime that has gone quiet gives it back at its next wake-up. (Not sooner: the bursts of
-//! spawns a cache is for come and go with parks in between.)
+//! Worker threads cache while their [`WorkerCache`] is alive. What a worker keeps is bounded by
+//! its budget, and goes back to the global allocator when its thread stops, and when it parks
+//! after a second or more in which it took no cell from its cache ([`on_park`]): a worker that
+//! only finishes tasks spawned elsewhere (a consumer) would otherwise hold its budget's worth
+//! for nothing, and a runtime that has gone quiet gives it back at its next wake-up. (Not
+//! sooner: the bursts of spawns a cache is for come and go with parks in between.)
+//!
+//! A thread that runs `Runtime::block_on` caches too, from its first call on
+//! ([`enable_for_block_on`]): the future it drives — the root of `run` and of
+//! `#[magpie::main]` — spawns from outside the workers, and awaits the handles, so the cells of
+//! those tasks are mostly allocated and freed on that thread (measured: malloc and free were
+//! ~340 of the ~1 100 instructions per task that thread spent in `spawn_join_remote`,
+//! docs/benchmarks.md). It keeps what it caches across calls — a burst spawned before
+//! `block_on` and joined inside it reuses the last one's cells — and gives it back by the same
+//! rules as a worker (its parks are `block_on`'s), when it drops a runtime
+//! ([`release_for_block_on`]), and when it exits. Every other thread allocates and frees
+//! through the global allocator.
 //!
 //! Which cells: sizes up to [`MAX_CACHED_SIZE`] bytes with an alignment of at most 8, in size
 //! classes 8 bytes apart (on 64-bit targets a task's header is 8-aligned, so a cell's size is
@@ -76,8 +86,8 @@ pub(crate) fn allocate(layout: Layout) -> NonNull<u8> {
     global_alloc(class_layout(class))
 }
 
-/// Frees a cell's block: into this thread's cache when it is a worker's with room left, to the
-/// global allocator otherwise.
+/// Frees a cell's block: into this thread's cache when it has one (a worker's, or a `block_on`
+/// thread's) with room left, to the global allocator otherwise.
 ///
 /// # Safety
 ///
@@ -115,9 +125,9 @@ fn global_alloc(layout: Layout) -> NonNull<u8> {
 /// or unwinds) frees every cached block and turns the cache off again.
 pub(crate) struct WorkerCache(());
 
-/// The worker on this thread goes to sleep: if it has taken no cell from its cache for
-/// [`IDLE_RELEASE`] or more, the cache goes back to the global allocator (see the module's
-/// documentation).
+/// The worker, or the `block_on`, on this thread goes to sleep: if it has taken no cell from
+/// its cache for [`IDLE_RELEASE`] or more, the cache goes back to the global allocator (see the
+/// module's documentation). Where nothing is cached, a thread-local load and a test.
 pub(crate) fn on_park() {
     #[cfg(not(loom))]
     thread_cache::on_park(std::time::Instant::now);
@@ -134,7 +144,7 @@ impl WorkerCache {
     /// thread.
     pub(crate) fn enable(budget: usize) -> WorkerCache {
         #[cfg(not(loom))]
-        thread_cache::set_budget(budget);
+        thread_cache::enable_worker(budget);
         #[cfg(loom)]
         let _ = budget;
         WorkerCache(())
@@ -144,8 +154,27 @@ impl WorkerCache {
 impl Drop for WorkerCache {
     fn drop(&mut self) {
         #[cfg(not(loom))]
-        thread_cache::release();
+        thread_cache::release_worker();
     }
+}
+
+/// This thread, which is not a worker, runs `Runtime::block_on` of a runtime whose workers
+/// cache up to `budget` bytes: it caches up to as much, from now until it drops a runtime
+/// ([`release_for_block_on`]) or exits. Called again, it takes the new budget (freeing what is
+/// over it); `0` turns its cache off. Does nothing on a worker thread.
+pub(crate) fn enable_for_block_on(budget: usize) {
+    #[cfg(not(loom))]
+    thread_cache::enable_block_on(budget);
+    #[cfg(loom)]
+    let _ = budget;
+}
+
+/// This thread dropped a runtime: the cache that `Runtime::block_on` turned on here (if any)
+/// goes back to the global allocator and is off until its next call. A worker's cache is left
+/// alone.
+pub(crate) fn release_for_block_on() {
+    #[cfg(not(loom))]
+    thread_cache::release_block_on();
 }
 
 #[cfg(not(loom))]
@@ -165,8 +194,20 @@ mod thread_cache {
     const _: () = assert!(std::mem::size_of::<FreeBlock>() <= super::CLASS_STEP);
     const _: () = assert!(std::mem::align_of::<FreeBlock>() <= super::CLASS_STEP);
 
+    /// Who turned this thread's cache on.
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    enum Owner {
+        /// Nobody: the budget is 0.
+        Off,
+        /// The worker loop, while its `WorkerCache` lives.
+        Worker,
+        /// `Runtime::block_on`, until the thread drops a runtime or exits.
+        BlockOn,
+    }
+
     struct ThreadCache {
-        /// How many bytes this thread may keep: 0 unless it is a worker (`WorkerCache`).
+        owner: Cell<Owner>,
+        /// How many bytes this thread may keep: 0 while `owner` is `Off`.
         budget: Cell<usize>,
         /// How many it keeps now.
         cached: Cell<usize>,
@@ -180,10 +221,12 @@ mod thread_cache {
     }
 
     std::thread_local! {
-        // No destructor: a thread caches only while its `WorkerCache` lives, which empties the
-        // lists when it goes. (A `Drop` here would cost every access a registration check.)
+        // No destructor: a worker empties its lists when its `WorkerCache` goes, a `block_on`
+        // thread when `AT_EXIT` goes. (A `Drop` here would cost every access a registration
+        // check.)
         static CACHE: ThreadCache = const {
             ThreadCache {
+                owner: Cell::new(Owner::Off),
                 budget: Cell::new(0),
                 cached: Cell::new(0),
                 heads: [const { Cell::new(None) }; CLASSES],
@@ -213,7 +256,7 @@ mod thread_cache {
             .flatten()
     }
 
-    /// Keeps `block` if this thread is a worker with room for it; returns whether it did.
+    /// Keeps `block` if this thread caches and has room for it; returns whether it did.
     ///
     /// # Safety
     ///
@@ -243,24 +286,90 @@ mod thread_cache {
             .unwrap_or(false)
     }
 
-    pub(super) fn set_budget(budget: usize) {
+    /// Gives the cache to `owner` with `budget` (`Off` and 0 to turn it off), counting its
+    /// idle time from now.
+    fn set_owner(owner: Owner, budget: usize) {
         // (`try_with` fails only where thread-locals are OS keys, during the thread's
         // teardown: then nothing is cached.)
         let _ = CACHE.try_with(|cache| {
-            debug_assert!(
-                budget == 0 || cache.budget.get() == 0,
-                "one WorkerCache at a time per thread"
-            );
+            cache.owner.set(owner);
             cache.budget.set(budget);
             cache.drawn.set(false);
             cache.used_at.set((budget > 0).then(Instant::now));
         });
     }
 
+    fn owner() -> Owner {
+        CACHE
+            .try_with(|cache| cache.owner.get())
+            .unwrap_or(Owner::Off)
+    }
+
+    /// See [`super::WorkerCache::enable`].
+    pub(super) fn enable_worker(budget: usize) {
+        // A worker thread is started by its runtime and runs no `block_on` (which refuses to
+        // run on a worker), so nobody else has turned its cache on.
+        debug_assert_eq!(
+            owner(),
+            Owner::Off,
+            "one WorkerCache per thread, on a new thread"
+        );
+        set_owner(Owner::Worker, budget);
+    }
+
     /// Frees every cached block and keeps nothing from now on.
-    pub(super) fn release() {
-        set_budget(0);
+    pub(super) fn release_worker() {
+        set_owner(Owner::Off, 0);
         free_all();
+    }
+
+    /// See [`super::enable_for_block_on`].
+    pub(super) fn enable_block_on(budget: usize) {
+        match owner() {
+            Owner::Worker => {}
+            Owner::Off if budget == 0 => {}
+            Owner::Off => {
+                // First: so that the thread's exit frees what it will cache.
+                let _ = AT_EXIT.try_with(|_| {});
+                set_owner(Owner::BlockOn, budget);
+            }
+            Owner::BlockOn => {
+                let _ = CACHE.try_with(|cache| {
+                    if budget == 0 {
+                        cache.owner.set(Owner::Off);
+                    }
+                    cache.budget.set(budget);
+                    if cache.cached.get() > budget {
+                        free_all();
+                    }
+                });
+            }
+        }
+    }
+
+    /// See [`super::release_for_block_on`].
+    pub(super) fn release_block_on() {
+        if owner() == Owner::BlockOn {
+            set_owner(Owner::Off, 0);
+            free_all();
+        }
+    }
+
+    /// Frees a `block_on` thread's cache when the thread exits.
+    struct ReleaseAtExit;
+
+    impl Drop for ReleaseAtExit {
+        fn drop(&mut self) {
+            // `CACHE` has no destructor, so it is still there while this one runs; a cell
+            // freed by a later destructor finds the cache off and goes to the allocator.
+            release_block_on();
+        }
+    }
+
+    std::thread_local! {
+        /// Touched once per thread, when `block_on` turns the cache on, which registers its
+        /// destructor; never on the hot path.
+        static AT_EXIT: ReleaseAtExit = const { ReleaseAtExit };
     }
 
     /// See [`super::on_park`]; `now` reads the clock (a parameter for the tests).
@@ -375,13 +484,99 @@ mod tests {
         assert_eq!(thread_cache::cached(), 2 * 104, "the third block went back");
     }
 
+    /// Allocates and frees `count` cells of `size` bytes, all allocated before any is freed.
+    fn churn(size: usize, count: usize) {
+        let layout = cell_layout(size);
+        let blocks: Vec<_> = (0..count).map(|_| allocate(layout)).collect();
+        for block in blocks {
+            // SAFETY: from `allocate` with this layout, unused.
+            unsafe { deallocate(block, layout) };
+        }
+    }
+
+    /// Runs `f` on a thread of its own, so that what it turns on dies with it (a test thread
+    /// may run other tests after this one).
+    fn on_new_thread(f: impl FnOnce() + Send + 'static) {
+        std::thread::spawn(f).join().unwrap();
+    }
+
     #[test]
-    fn threads_that_are_not_workers_keep_nothing() {
-        let layout = cell_layout(104);
-        let block = allocate(layout);
-        // SAFETY: from `allocate` with this layout, unused.
-        unsafe { deallocate(block, layout) };
-        assert_eq!(thread_cache::cached(), 0);
+    fn threads_that_are_neither_workers_nor_in_block_on_keep_nothing() {
+        on_new_thread(|| {
+            churn(104, 1);
+            assert_eq!(thread_cache::cached(), 0);
+        });
+    }
+
+    #[test]
+    fn a_block_on_thread_keeps_cells_until_it_drops_a_runtime() {
+        on_new_thread(|| {
+            enable_for_block_on(1 << 20);
+            churn(104, 3);
+            assert_eq!(thread_cache::cached(), 312);
+            // A second `block_on` of the same budget keeps what is there.
+            enable_for_block_on(1 << 20);
+            assert_eq!(thread_cache::cached(), 312);
+            release_for_block_on();
+            assert_eq!(thread_cache::cached(), 0);
+            churn(104, 1);
+            assert_eq!(
+                thread_cache::cached(),
+                0,
+                "off once the runtime was dropped"
+            );
+            enable_for_block_on(1 << 20);
+            churn(104, 1);
+            assert_eq!(thread_cache::cached(), 104, "on again at the next block_on");
+        });
+    }
+
+    #[test]
+    fn a_block_on_thread_takes_the_budget_of_its_latest_runtime() {
+        on_new_thread(|| {
+            enable_for_block_on(1 << 20);
+            churn(104, 3);
+            enable_for_block_on(2 * 104);
+            assert!(
+                thread_cache::cached() <= 2 * 104,
+                "over the new budget: trimmed"
+            );
+            churn(104, 3);
+            assert_eq!(thread_cache::cached(), 2 * 104, "and kept within it");
+            enable_for_block_on(0);
+            assert_eq!(thread_cache::cached(), 0);
+            churn(104, 1);
+            assert_eq!(thread_cache::cached(), 0, "a budget of 0 turns it off");
+        });
+    }
+
+    #[test]
+    fn a_workers_cache_is_not_the_block_on_cache() {
+        on_new_thread(|| {
+            let worker = WorkerCache::enable(2 * 104);
+            // Neither a block_on (which a worker refuses) nor a runtime's drop on a worker
+            // thread touches the worker's budget or cells.
+            enable_for_block_on(1 << 20);
+            churn(104, 3);
+            assert_eq!(thread_cache::cached(), 2 * 104);
+            release_for_block_on();
+            assert_eq!(thread_cache::cached(), 2 * 104);
+            drop(worker);
+            assert_eq!(thread_cache::cached(), 0);
+        });
+    }
+
+    #[test]
+    fn a_block_on_thread_gives_its_cache_back_at_a_park_after_a_second_without_drawing() {
+        on_new_thread(|| {
+            enable_for_block_on(1 << 20);
+            churn(64, 1);
+            let later = Instant::now() + IDLE_RELEASE;
+            thread_cache::on_park(move || later);
+            assert_eq!(thread_cache::cached(), 0);
+            churn(64, 1);
+            assert_eq!(thread_cache::cached(), 64, "still on: it keeps cells again");
+        });
     }
 
     #[test]
