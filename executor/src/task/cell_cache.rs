@@ -329,9 +329,12 @@ mod thread_cache {
             Owner::Worker => {}
             Owner::Off if budget == 0 => {}
             Owner::Off => {
-                // First: so that the thread's exit frees what it will cache.
-                let _ = AT_EXIT.try_with(|_| {});
-                set_owner(Owner::BlockOn, budget);
+                // First: so that the thread's exit frees what it will cache. During the
+                // thread's teardown (a `block_on` in a thread-local's destructor) it may be gone
+                // already: then nothing would free the cache, so it stays off.
+                if AT_EXIT.try_with(|_| {}).is_ok() {
+                    set_owner(Owner::BlockOn, budget);
+                }
             }
             Owner::BlockOn => {
                 let _ = CACHE.try_with(|cache| {
