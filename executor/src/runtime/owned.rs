@@ -15,8 +15,17 @@
 //! collects such removals ([`DeferredReleases`]) and gives them back in batches, one lock
 //! per shard per batch, and before it parks. A deferred task stays on the list — and
 //! allocated — until its batch goes; shutdown takes it with the rest.
+//!
+//! A shard's slab grows with the most tasks it ever held at once. An emptied shard frees it;
+//! one that still holds a few tasks after a burst (a long-lived task spawned before or during
+//! it) is compacted once three quarters of its slots are free: its tasks move to the lowest
+//! slots and the slab shrinks, so what a shard keeps is proportional to the tasks alive in it,
+//! not to the largest burst it saw. A task's slot is in its header (`Header::owned_slot`),
+//! rewritten when it moves, under the shard's lock; whoever takes a task off reads it again
+//! under that lock (its shard never changes, only its slot).
 
 use std::panic::Location;
+use std::ptr::NonNull;
 
 use crate::loom::atomic::Ordering;
 use crate::loom::{lock, Mutex};
@@ -25,8 +34,12 @@ use crate::task::raw::OwnedTask;
 use crate::task::Id;
 
 /// A shard's slab is kept while it is this small, so a shard that keeps emptying and filling
-/// does not reallocate each time; past it, an empty shard frees its slab.
+/// does not reallocate each time; past it, an empty shard frees its slab, and a sparse one is
+/// compacted. Smaller under Miri, so that its tests reach both with a few tasks.
+#[cfg(not(miri))]
 const KEEP_SLOTS: usize = 1024;
+#[cfg(miri)]
+const KEEP_SLOTS: usize = 16;
 
 /// How many removals a worker collects before it gives them back: enough that the lock and
 /// the lines of the spawner's shard move once for many tasks, few enough that the finished
@@ -68,11 +81,18 @@ impl Place {
 /// A worker's removals from other shards than its own, given back in batches
 /// ([`OwnedTasks::release_deferred`]).
 pub(crate) struct DeferredReleases {
-    /// Each task's place and address. The address is only compared, never followed: the task
-    /// is alive while it is still in its slot (the list's reference), and a batch finds out
-    /// whether it is under the shard's lock (shutdown may have taken it meanwhile).
-    entries: Vec<(Place, usize)>,
+    /// Each task's place when it was deferred, and its header. The header is read only under
+    /// its shard's lock, and only while the shard is open: then the task is still in its slot
+    /// (nobody else takes a deferred task off; shutdown closes the shard when it takes them
+    /// all), and the list's reference keeps it alive. Its slot may have changed since (a
+    /// compaction), so it is read again there.
+    entries: Vec<(Place, NonNull<Header>)>,
 }
+
+// SAFETY: the headers are only read (their `owned_slot`, an atomic, and their address), under
+// the conditions above, which do not depend on the thread; a `Header` is `Sync` (atomics, and
+// fields written once before the task is shared).
+unsafe impl Send for DeferredReleases {}
 
 impl DeferredReleases {
     pub(crate) fn new() -> DeferredReleases {
@@ -83,7 +103,7 @@ impl DeferredReleases {
 
     /// Records that `header`, at `place`, is done with; `true` when the batch is full and due.
     pub(crate) fn push(&mut self, place: Place, header: &Header) -> bool {
-        self.entries.push((place, address(header)));
+        self.entries.push((place, NonNull::from(header)));
         self.entries.len() >= RELEASE_BATCH
     }
 
@@ -97,25 +117,63 @@ fn address(header: &Header) -> usize {
 }
 
 impl Shard {
-    /// Takes the task at `index` out if it is the one at `addr` (it is not when shutdown took
-    /// the shard's tasks first).
+    /// Takes `header`'s task out of slot `index` if it is there (it is not when shutdown took
+    /// the shard's tasks first); `shard` is this shard's index and `shard_bits` the list's, to
+    /// write the places of the tasks a compaction moves.
     #[inline]
-    fn take(&mut self, index: usize, addr: usize) -> Option<OwnedTask> {
+    fn take(
+        &mut self,
+        index: usize,
+        header: &Header,
+        shard: usize,
+        shard_bits: u32,
+    ) -> Option<OwnedTask> {
         let slot = self.slots.get_mut(index)?;
         match slot {
-            Some(task) if address(task.header()) == addr => {}
+            Some(task) if address(task.header()) == address(header) => {}
             _ => return None,
         }
         let task = slot.take();
         self.free.push(index);
-        if self.free.len() == self.slots.len() && self.slots.capacity() > KEEP_SLOTS {
-            // The shard emptied after a burst: give its slab back rather than keep 16 bytes
-            // per task of the burst for good (indices restart from 0; none is in use, and no
-            // deferred removal can name one: its task would still be in its slot).
-            self.slots = Vec::new();
-            self.free = Vec::new();
+        if self.slots.len() > KEEP_SLOTS {
+            if self.free.len() == self.slots.len() {
+                // The shard emptied after a burst: give its slab back rather than keep 16
+                // bytes per task of the burst for good (indices restart from 0; none is in
+                // use, and no deferred removal can name one: its task would still be in its
+                // slot).
+                self.slots = Vec::new();
+                self.free = Vec::new();
+            } else if self.free.len() >= self.slots.len() / 4 * 3 {
+                self.compact(shard, shard_bits);
+            }
         }
         task
+    }
+
+    /// Moves every task to the lowest slots, in order, and shrinks the slab to twice what is
+    /// left (room for the next tasks without a reallocation at once). O(slots), after at least
+    /// three quarters of them were freed since the slab last had no free slot: O(1) per
+    /// removal.
+    #[cold]
+    fn compact(&mut self, shard: usize, shard_bits: u32) {
+        let mut live = 0;
+        for from in 0..self.slots.len() {
+            let Some(task) = self.slots[from].take() else {
+                continue;
+            };
+            if from != live {
+                // Relaxed: read under this shard's lock only, by whoever takes the task off
+                // (`remove`, `release_deferred`); the lock orders this store before it.
+                task.header()
+                    .owned_slot
+                    .store(live << shard_bits | shard, Ordering::Relaxed);
+            }
+            self.slots[live] = Some(task);
+            live += 1;
+        }
+        self.slots.truncate(live);
+        self.slots.shrink_to(live * 2);
+        self.free = Vec::new();
     }
 }
 
@@ -172,9 +230,24 @@ impl OwnedTasks {
     }
 
     /// Where `header` is on the list ([`Place::NONE`] if it was never put there). The caller
-    /// is the one thread that releases the task (see `insert` for the ordering).
+    /// is the one thread that releases the task (see `insert` for the ordering). Its shard
+    /// never changes; its slot may (a compaction), and is read again under the shard's lock
+    /// before it is used.
     pub(crate) fn place_of(&self, header: &Header) -> Place {
         Place(header.owned_slot.load(Ordering::Relaxed))
+    }
+
+    /// Takes `header`'s task out of `shard` (locked by the caller, who keeps the task alive:
+    /// see `remove` and `release_deferred`), reading its slot now.
+    #[inline]
+    fn take_locked(
+        &self,
+        shard: &mut Shard,
+        shard_index: usize,
+        header: &Header,
+    ) -> Option<OwnedTask> {
+        let (_, index) = self.split(self.place_of(header));
+        shard.take(index, header, shard_index, self.shard_bits)
     }
 
     /// Whether `place` is in worker `worker`'s own shard.
@@ -188,8 +261,8 @@ impl OwnedTasks {
         if place == Place::NONE {
             return None;
         }
-        let (shard, index) = self.split(place);
-        lock(&self.shards[shard]).take(index, address(header))
+        let shard = self.split(place).0;
+        self.take_locked(&mut lock(&self.shards[shard]), shard, header)
     }
 
     /// Gives back a worker's deferred removals: one lock per shard they name. Returns the
@@ -199,15 +272,23 @@ impl OwnedTasks {
     #[must_use = "the references are dropped by the caller, outside the core's borrow"]
     pub(crate) fn release_deferred(&self, batch: &mut DeferredReleases) -> Vec<OwnedTask> {
         let mut taken = Vec::with_capacity(batch.entries.len());
+        // A task never put on the list has nothing to take off (`Shared::release` defers none).
+        batch.entries.retain(|&(place, _)| place != Place::NONE);
         while let Some(&(first, _)) = batch.entries.first() {
             let shard_index = self.split(first).0;
             let mut shard = lock(&self.shards[shard_index]);
-            batch.entries.retain(|&(place, addr)| {
-                let (place_shard, index) = self.split(place);
-                if place_shard != shard_index {
+            batch.entries.retain(|&(place, header)| {
+                if self.split(place).0 != shard_index {
                     return true;
                 }
-                taken.extend(shard.take(index, addr));
+                if !shard.closed {
+                    // SAFETY: the shard is open, so shutdown has not taken its tasks, and
+                    // nobody but this batch takes a deferred task off (`Shared::release` runs
+                    // once per task): the task is still in its slot, and the list's reference
+                    // keeps it alive while we hold the lock.
+                    let header = unsafe { header.as_ref() };
+                    taken.extend(self.take_locked(&mut shard, shard_index, header));
+                }
                 false
             });
         }
@@ -289,6 +370,11 @@ impl OwnedTasks {
         self.visit(|_| entries += 1);
         entries
     }
+
+    /// The slots shard `shard`'s slab has room for: what it holds in memory.
+    fn capacity_of(&self, shard: usize) -> usize {
+        lock(&self.shards[shard]).slots.capacity()
+    }
 }
 
 #[cfg(all(test, not(loom)))]
@@ -298,7 +384,7 @@ mod tests {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    use super::{DeferredReleases, OwnedTasks, Place, RELEASE_BATCH};
+    use super::{DeferredReleases, OwnedTasks, Place, KEEP_SLOTS, RELEASE_BATCH};
     use crate::runtime::{Runtime, Scheduler};
     use crate::task::origin::Origin;
     use crate::task::{self, new_task, Id, NewTask};
@@ -370,6 +456,57 @@ mod tests {
             assert!(!list.is_in_shard_of(place, 0) && !list.is_in_shard_of(place, 1));
         }
         assert_eq!(list.close_and_take_all().len(), 3 + 16);
+    }
+
+    /// A shard that a burst left with a few long-lived tasks shrinks to about what they need
+    /// (it used to keep a slot for every task of the burst for as long as one of them lived),
+    /// and the tasks that moved still leave: by `remove` with the place read before they
+    /// moved, and through a deferred batch recorded before they moved.
+    #[test]
+    fn a_shard_left_sparse_after_a_burst_shrinks_and_its_tasks_still_leave() {
+        let rt = Runtime::builder().worker_threads(2).build().unwrap();
+        let list = OwnedTasks::new(2);
+        let burst = 8 * KEEP_SLOTS;
+        let tasks = tasks_on(&list, &rt, Some(0), burst);
+        assert!(list.capacity_of(0) >= burst);
+        // The first, one from the middle and the last stay: a slab that could only shrink
+        // from its end would keep every slot up to the last.
+        let (middle, last) = (burst / 2, burst - 1);
+        let header = |i: usize| tasks[i].notified.header();
+        let (middle_before, last_before) =
+            (list.place_of(header(middle)), list.place_of(header(last)));
+        let mut batch = DeferredReleases::new();
+        assert!(!batch.push(middle_before, header(middle)));
+        for i in (0..burst).filter(|i| ![0, middle, last].contains(i)) {
+            let removed = list.remove(list.place_of(header(i)), header(i));
+            assert!(removed.is_some(), "task {i} was not found");
+        }
+        assert_eq!(list.entries(), 3);
+        assert!(
+            list.capacity_of(0) <= 2 * KEEP_SLOTS,
+            "{} slots kept for 3 tasks after a burst of {burst}",
+            list.capacity_of(0)
+        );
+        assert_ne!(
+            list.place_of(header(last)),
+            last_before,
+            "the last task moved"
+        );
+        assert!(
+            list.is_in_shard_of(list.place_of(header(last)), 0),
+            "in its shard still"
+        );
+        assert!(list.remove(last_before, header(last)).is_some());
+        assert_eq!(list.release_deferred(&mut batch).len(), 1);
+        assert!(list.remove(list.place_of(header(0)), header(0)).is_some());
+        assert_eq!(list.entries(), 0);
+        for task in &tasks {
+            assert_eq!(
+                task.notified.header().state.load().ref_count(),
+                2,
+                "one list reference dropped, once"
+            );
+        }
     }
 
     /// A batch whose tasks shutdown took first takes nothing again when it is given back (no
