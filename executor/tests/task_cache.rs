@@ -124,8 +124,9 @@ fn workers_keep_at_most_their_budget_and_give_it_back_when_idle_and_at_shutdown(
     );
 
     // A worker that parks after a second without taking a cell from its cache gives it back:
-    // wake the workers with tasks spawned from this thread (which has no cache) until both
-    // have. (Not under Miri, whose clock is its own: the cache's unit tests cover the rule.)
+    // wake the workers with tasks spawned from this thread until both have. (This thread
+    // caches too, having run `block_on`, but one cell at a time here: the one task in flight.)
+    // (Not under Miri, whose clock is its own: the cache's unit tests cover the rule.)
     let slack = BUDGET / 8;
     let start = Instant::now();
     while !cfg!(miri) && heap().saturating_sub(baseline) > without_cache + slack {
@@ -168,7 +169,13 @@ fn spawn_then_join_here(rt: &Runtime) {
         // A worker drops its reference right after the task's last poll: give it the time,
         // so that the handles hold the last ones. (A few freed on the workers instead would
         // only make the thread's cache below smaller; TASKS fill it many times over.)
+        let start = Instant::now();
         while finished.load(Ordering::Relaxed) < TASKS {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "only {} of {TASKS} tasks ran in 60 s",
+                finished.load(Ordering::Relaxed)
+            );
             std::thread::sleep(Duration::from_millis(1));
         }
         std::thread::sleep(Duration::from_millis(20));

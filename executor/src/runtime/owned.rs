@@ -89,9 +89,10 @@ pub(crate) struct DeferredReleases {
     entries: Vec<(Place, NonNull<Header>)>,
 }
 
-// SAFETY: the headers are only read (their `owned_slot`, an atomic, and their address), under
-// the conditions above, which do not depend on the thread; a `Header` is `Sync` (atomics, and
-// fields written once before the task is shared).
+// SAFETY: the pointers are what makes this type not `Send` by itself. Through them this type
+// reads nothing but each header's address and its `owned_slot`, an atomic, and only under the
+// conditions above, none of which depends on the thread that holds the batch (a worker's core
+// is built on the thread that starts the runtime, and moved to the worker's thread empty).
 unsafe impl Send for DeferredReleases {}
 
 impl DeferredReleases {
@@ -475,12 +476,21 @@ mod tests {
         let header = |i: usize| tasks[i].notified.header();
         let (middle_before, last_before) =
             (list.place_of(header(middle)), list.place_of(header(last)));
+        let mut middle_batch = DeferredReleases::new();
+        assert!(!middle_batch.push(middle_before, header(middle)));
+        // The first half by `remove`, the rest in deferred batches (given back when full), so
+        // that compactions happen in both, some in the middle of a batch.
         let mut batch = DeferredReleases::new();
-        assert!(!batch.push(middle_before, header(middle)));
         for i in (0..burst).filter(|i| ![0, middle, last].contains(i)) {
-            let removed = list.remove(list.place_of(header(i)), header(i));
-            assert!(removed.is_some(), "task {i} was not found");
+            if i < burst / 2 {
+                let removed = list.remove(list.place_of(header(i)), header(i));
+                assert!(removed.is_some(), "task {i} was not found");
+            } else if batch.push(list.place_of(header(i)), header(i)) {
+                assert_eq!(list.release_deferred(&mut batch).len(), RELEASE_BATCH);
+            }
         }
+        let rest = batch.entries.len();
+        assert_eq!(list.release_deferred(&mut batch).len(), rest);
         assert_eq!(list.entries(), 3);
         assert!(
             list.capacity_of(0) <= 2 * KEEP_SLOTS,
@@ -497,7 +507,13 @@ mod tests {
             "in its shard still"
         );
         assert!(list.remove(last_before, header(last)).is_some());
-        assert_eq!(list.release_deferred(&mut batch).len(), 1);
+        assert_eq!(list.release_deferred(&mut middle_batch).len(), 1);
+        // A task inserted after the compactions takes a slot of its own and leaves again.
+        let later = tasks_on(&list, &rt, Some(0), 1);
+        let later_header = later[0].notified.header();
+        assert!(list
+            .remove(list.place_of(later_header), later_header)
+            .is_some());
         assert!(list.remove(list.place_of(header(0)), header(0)).is_some());
         assert_eq!(list.entries(), 0);
         for task in &tasks {
@@ -507,6 +523,21 @@ mod tests {
                 "one list reference dropped, once"
             );
         }
+    }
+
+    /// An entry for a task that was never on the list names no shard: giving its batch back
+    /// reads nothing of it, even after the task is gone and with every shard open (Miri
+    /// checks that nothing reads the freed task).
+    #[test]
+    fn a_batch_entry_of_a_task_never_listed_is_skipped_unread() {
+        let rt = Runtime::builder().worker_threads(2).build().unwrap();
+        let list = OwnedTasks::new(2);
+        let stray = tasks_on(&OwnedTasks::new(2), &rt, Some(0), 1);
+        let mut batch = DeferredReleases::new();
+        assert!(!batch.push(Place::NONE, stray[0].notified.header()));
+        drop(stray);
+        assert!(list.release_deferred(&mut batch).is_empty());
+        assert!(batch.is_empty());
     }
 
     /// A batch whose tasks shutdown took first takes nothing again when it is given back (no

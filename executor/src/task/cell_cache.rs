@@ -363,8 +363,11 @@ mod thread_cache {
 
     impl Drop for ReleaseAtExit {
         fn drop(&mut self) {
-            // `CACHE` has no destructor, so it is still there while this one runs; a cell
-            // freed by a later destructor finds the cache off and goes to the allocator.
+            // Where thread-locals are native (Linux, macOS, Windows), `CACHE`, which has no
+            // destructor, is still there while this one runs, and a cell freed by a later
+            // destructor finds the cache off and goes to the allocator. Where they are OS keys,
+            // whose destructors run in no set order, `CACHE` may be gone first: then what it
+            // held (at most the budget) cannot be reached, and stays allocated.
             release_block_on();
         }
     }
