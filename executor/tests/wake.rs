@@ -172,3 +172,48 @@ fn a_waker_used_after_its_runtime_was_dropped_is_ignored() {
         .unwrap_err()
         .is_cancelled());
 }
+
+/// Counts its polls, and forwards them to `inner`.
+struct CountPolls<F> {
+    polls: Arc<AtomicUsize>,
+    inner: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for CountPolls<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.polls.fetch_add(1, Ordering::SeqCst);
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+/// A task that awaits the handles of the tasks it spawned, in turn (gather), is queued behind
+/// the tasks still waiting when the first of them finishes and wakes it — not run next, to find
+/// the next handle unfinished and wait again. On one worker it is polled when it starts and
+/// once more when all are done, not once per task (it was: 101 polls for 100 tasks).
+#[test]
+fn a_joiner_is_polled_once_after_the_tasks_it_joins() {
+    const TASKS: usize = 100;
+    let rt = runtime(1);
+    let polls = Arc::new(AtomicUsize::new(0));
+    let joiner = CountPolls {
+        polls: polls.clone(),
+        inner: Box::pin(async {
+            let handles: Vec<_> = (0..TASKS)
+                .map(|i| magpie_executor::spawn(async move { i }))
+                .collect();
+            let mut sum = 0;
+            for handle in handles {
+                sum += handle.await.expect("task failed");
+            }
+            sum
+        }),
+    };
+    let sum = rt.block_on(rt.spawn(joiner)).expect("joiner failed");
+    assert_eq!(sum, TASKS * (TASKS - 1) / 2);
+    let polls = polls.load(Ordering::SeqCst);
+    assert!(
+        polls <= 3,
+        "the joiner was polled {polls} times to join {TASKS} tasks"
+    );
+}

@@ -25,6 +25,31 @@ thread_local_const! {
     static SHUTTING_DOWN: Cell<usize> = Cell::new(0);
     /// The task being polled.
     static TASK: Cell<Option<RawTask>> = Cell::new(None);
+    /// Set while a finishing task wakes the task that awaits its `JoinHandle` (see
+    /// [`waking_joiner`]).
+    static JOIN_WAKE: Cell<bool> = Cell::new(false);
+}
+
+/// Runs `wake`, the waking of the task that awaits a finished task's `JoinHandle`: a joiner
+/// this worker wakes goes to the back of its queue, not to the LIFO slot
+/// (`Shared::schedule_from`).
+///
+/// Why: the LIFO slot is for a task that a message just made runnable, to run while what it
+/// reads is hot. A joiner is different: it usually awaits many handles in turn (gather), and
+/// run at once it finds the next one not finished, registers its waker again, and waits —
+/// one more poll for every task it joins (measured: 2 polls per spawned task in
+/// `spawn_join_local` at 1 worker). Behind the queued tasks, it runs when they are done, and
+/// reads their outputs in one poll.
+pub(crate) fn waking_joiner(wake: impl FnOnce()) {
+    JOIN_WAKE.with(|flag| flag.set(true));
+    wake();
+    JOIN_WAKE.with(|flag| flag.set(false));
+}
+
+/// Whether this thread is inside [`waking_joiner`].
+#[inline]
+pub(crate) fn is_join_wake() -> bool {
+    JOIN_WAKE.with(Cell::get)
 }
 
 /// Installs a worker's core on this thread.

@@ -197,6 +197,9 @@ impl Shared {
             Some(core) if std::ptr::eq(core.shared(), self) => {
                 if is_yield {
                     core.push_yielded(task);
+                } else if context::is_join_wake() {
+                    // A joiner queues behind the tasks waiting (`context::waking_joiner`).
+                    core.push_local(task);
                 } else {
                     core.push_lifo(task);
                 }

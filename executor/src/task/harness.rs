@@ -222,7 +222,8 @@ unsafe fn finish<F: Future>(ptr: NonNull<Header>, result: Result<F::Output, Join
         // only before COMPLETE: the slot is ours to read, and nobody writes it any more.
         header.join_waker.with(|slot| {
             if let Some(waker) = unsafe { &*slot } {
-                swallow_panic(|| waker.wake_by_ref());
+                // `swallow_panic` inside, so that the flag is cleared whatever the waker does.
+                crate::runtime::context::waking_joiner(|| swallow_panic(|| waker.wake_by_ref()));
             }
         });
     }
