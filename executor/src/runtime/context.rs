@@ -40,16 +40,22 @@ thread_local_const! {
 /// one more poll for every task it joins (measured: 2 polls per spawned task in
 /// `spawn_join_local` at 1 worker). Behind the queued tasks, it runs when they are done, and
 /// reads their outputs in one poll.
+///
+/// The flag is restored, not cleared, afterwards: a join waker may run anything, a nested
+/// `waking_joiner` included. (`try_with`: never fails for this destructor-less thread-local
+/// outside loom; under loom's it could during a thread's teardown, where it is then skipped.)
 pub(crate) fn waking_joiner(wake: impl FnOnce()) {
-    JOIN_WAKE.with(|flag| flag.set(true));
+    let outer = JOIN_WAKE
+        .try_with(|flag| flag.replace(true))
+        .unwrap_or(false);
     wake();
-    JOIN_WAKE.with(|flag| flag.set(false));
+    let _ = JOIN_WAKE.try_with(|flag| flag.set(outer));
 }
 
 /// Whether this thread is inside [`waking_joiner`].
 #[inline]
 pub(crate) fn is_join_wake() -> bool {
-    JOIN_WAKE.with(Cell::get)
+    JOIN_WAKE.try_with(Cell::get).unwrap_or(false)
 }
 
 /// Installs a worker's core on this thread.
