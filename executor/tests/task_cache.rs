@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use magpie_executor::Runtime;
 
+mod common;
+
 /// Held by each test for its whole run: no other may allocate while one reads the heap.
 static ALONE: Mutex<()> = Mutex::new(());
 
@@ -64,18 +66,9 @@ const TASKS: usize = if cfg!(miri) { 200 } else { 20_000 };
 /// when this returns.)
 fn burst(rt: &Runtime) -> usize {
     let sum = rt.block_on(async {
-        magpie_executor::spawn(async {
-            let handles: Vec<_> = (0..TASKS)
-                .map(|i| magpie_executor::spawn(async move { i }))
-                .collect();
-            let mut sum = 0;
-            for handle in handles {
-                sum += handle.await.expect("task failed");
-            }
-            sum
-        })
-        .await
-        .expect("spawner failed")
+        magpie_executor::spawn(common::spawn_then_join_in_order(TASKS))
+            .await
+            .expect("spawner failed")
     });
     assert_eq!(sum, TASKS * (TASKS - 1) / 2);
     heap()

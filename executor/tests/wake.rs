@@ -198,16 +198,7 @@ fn a_joiner_is_polled_once_after_the_tasks_it_joins() {
     let polls = Arc::new(AtomicUsize::new(0));
     let joiner = CountPolls {
         polls: polls.clone(),
-        inner: Box::pin(async {
-            let handles: Vec<_> = (0..TASKS)
-                .map(|i| magpie_executor::spawn(async move { i }))
-                .collect();
-            let mut sum = 0;
-            for handle in handles {
-                sum += handle.await.expect("task failed");
-            }
-            sum
-        }),
+        inner: Box::pin(common::spawn_then_join_in_order(TASKS)),
     };
     let sum = rt.block_on(rt.spawn(joiner)).expect("joiner failed");
     assert_eq!(sum, TASKS * (TASKS - 1) / 2);

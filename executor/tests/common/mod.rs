@@ -122,3 +122,17 @@ pub struct NoopWake;
 impl std::task::Wake for NoopWake {
     fn wake(self: Arc<Self>) {}
 }
+
+/// Spawns `tasks` tasks on the current runtime, the i-th returning i, then awaits each handle in
+/// order and returns the sum of their outputs (`tasks × (tasks − 1) / 2` when none is lost).
+/// Run it inside a task of the runtime, or in its `block_on`.
+pub async fn spawn_then_join_in_order(tasks: usize) -> usize {
+    let handles: Vec<_> = (0..tasks)
+        .map(|i| magpie_executor::spawn(async move { i }))
+        .collect();
+    let mut sum = 0;
+    for handle in handles {
+        sum += handle.await.expect("task failed");
+    }
+    sum
+}
