@@ -283,10 +283,11 @@ impl OwnedTasks {
                     return true;
                 }
                 if !shard.closed {
-                    // SAFETY: the shard is open, so shutdown has not taken its tasks, and
-                    // nobody but this batch takes a deferred task off (`Shared::release` runs
-                    // once per task): the task is still in its slot, and the list's reference
-                    // keeps it alive while we hold the lock.
+                    // The shard is open, so shutdown has not taken its tasks, and nobody but
+                    // this batch takes a deferred task off (`Shared::release` runs once per
+                    // task): the task is still in its slot.
+                    // SAFETY: by the above, the list's reference keeps it alive while we hold
+                    // the shard's lock.
                     let header = unsafe { header.as_ref() };
                     taken.extend(self.take_locked(&mut shard, shard_index, header));
                 }
