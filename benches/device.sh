@@ -21,7 +21,7 @@ else
   counts=1,2,4,8,16 metric_counts=2,8,16 reps=5 quick=()
   [ "$(nproc)" -ge 16 ] || echo "device.sh: only $(nproc) CPUs here; the 16-worker runs oversubscribe" >&2
 fi
-scheduler_rows=spawn_many_local,spawn_many_remote_idle,spawn_many_remote_busy,yield_many,ping_pong,chained_spawn,spawn_nested,spawn_join_local,spawn_join_remote
+scheduler_rows=spawn_many_local,spawn_many_remote_idle,spawn_many_remote_busy,yield_many,ping_pong,chained_spawn,spawn_nested,spawn_join_local,spawn_join_remote,spawn_await_one
 status=0
 
 run() { # run MINUTES NAME COMMAND...: stdout to $out/NAME.md, stderr to $out/NAME.err

@@ -79,7 +79,7 @@ thread_local! {
     static LAST_STATS: Cell<Option<RequestStats>> = const { Cell::new(None) };
 }
 
-/// The stats of the last `http_hello` run on this thread, taken: `None` if there was none
+/// The stats of the last `http_hello` or `spawn_await_one` run on this thread, taken: `None` if there was none
 /// since the last call. `compare` reads them after each timed run.
 pub fn take_last_stats() -> Option<RequestStats> {
     LAST_STATS.with(Cell::take)
@@ -204,14 +204,26 @@ fn run_client(addr: SocketAddr, size: Size) {
     for thread in threads {
         latencies.extend(thread.join().expect("http_hello: client thread panicked"));
     }
-    let elapsed = start.elapsed().as_secs_f64();
+    let elapsed = start.elapsed();
     assert_eq!(latencies.len(), CONNECTIONS * requests);
+    record_stats(&mut latencies, elapsed);
+}
+
+/// Leaves the [`RequestStats`] of a run that served `latencies.len()` requests in `elapsed`
+/// for [`take_last_stats`] (also used by the scheduler's `spawn_await_one`, whose requests are
+/// subtasks awaited by their spawner).
+///
+/// # Panics
+///
+/// When `latencies` is empty.
+pub fn record_stats(latencies: &mut [Duration], elapsed: Duration) {
+    assert!(!latencies.is_empty(), "a run with no requests has no stats");
     latencies.sort_unstable();
     // The nearest-rank p99: the smallest latency at least 99 % of the requests did not exceed.
     let p99 = latencies[(latencies.len() * 99).div_ceil(100) - 1];
     LAST_STATS.with(|last| {
         last.set(Some(RequestStats {
-            requests_per_second: latencies.len() as f64 / elapsed,
+            requests_per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
             p99_latency: p99.as_secs_f64(),
         }))
     });

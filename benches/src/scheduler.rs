@@ -84,6 +84,13 @@ pub fn workloads() -> Vec<Workload> {
             tokio: spawn_join_remote::tokio,
             async_executor: spawn_join_remote::async_executor,
         },
+        Workload {
+            name: "spawn_await_one",
+            family: Family::Scheduler,
+            magpie: spawn_await_one::magpie,
+            tokio: spawn_await_one::tokio,
+            async_executor: spawn_await_one::async_executor,
+        },
     ]
 }
 
@@ -788,5 +795,137 @@ pub mod spawn_join_remote {
             sum
         });
         check_join_sum(sum, n, "spawn_join_remote");
+    }
+}
+
+/// `spawn_await_one`: 64 handler tasks, all runnable at once, each spawning one subtask and
+/// awaiting it at once, 500 times (a request handler's subrequest, with the run queue busy
+/// with the other handlers). Every await's latency (spawn to output in hand) is recorded, and
+/// `compare` prints the awaits per second and their p99 beside the time
+/// ([`crate::http::record_stats`]).
+///
+/// This is the case the `spawn_join_*` rows do not show: a joiner woken by the one task it
+/// waits for, where running it at once (a LIFO slot) and queueing it behind the other
+/// handlers (magpie's join wake, docs/architecture.md) differ in latency.
+pub mod spawn_await_one {
+    use super::*;
+
+    /// Handler tasks.
+    const HANDLERS: usize = 64;
+
+    fn awaits(size: Size) -> usize {
+        size.pick(500, 50)
+    }
+
+    /// Checks the handlers' sums (each `1 + 2 + … + n`), and leaves the request stats.
+    fn finish(results: Vec<(usize, Vec<Duration>)>, n: usize, elapsed: Duration) {
+        assert_eq!(
+            results.len(),
+            HANDLERS,
+            "spawn_await_one: a handler is missing"
+        );
+        let mut latencies = Vec::with_capacity(HANDLERS * n);
+        for (sum, handler_latencies) in results {
+            assert_eq!(
+                sum,
+                n * (n + 1) / 2,
+                "spawn_await_one: wrong sum of outputs"
+            );
+            latencies.extend(handler_latencies);
+        }
+        crate::http::record_stats(&mut latencies, elapsed);
+    }
+
+    /// On magpie.
+    pub fn magpie(rt: &magpie::Runtime, size: Size) {
+        let n = awaits(size);
+        let start = Instant::now();
+        let results = rt
+            .block_on(rt.spawn(async move {
+                let handlers: Vec<_> = (0..HANDLERS)
+                    .map(|_| {
+                        magpie::spawn(async move {
+                            let mut latencies = Vec::with_capacity(n);
+                            let mut sum = 0;
+                            for i in 0..n {
+                                let asked = Instant::now();
+                                let sub = magpie::spawn(async move { std::hint::black_box(i) + 1 });
+                                sum += sub.await.expect("subtask failed");
+                                latencies.push(asked.elapsed());
+                            }
+                            (sum, latencies)
+                        })
+                    })
+                    .collect();
+                let mut results = Vec::with_capacity(HANDLERS);
+                for handler in handlers {
+                    results.push(handler.await.expect("handler failed"));
+                }
+                results
+            }))
+            .expect("root task failed");
+        finish(results, n, start.elapsed());
+    }
+
+    /// On tokio.
+    pub fn tokio(rt: &tokio::runtime::Runtime, size: Size) {
+        let n = awaits(size);
+        let start = Instant::now();
+        let results = rt
+            .block_on(rt.spawn(async move {
+                let handlers: Vec<_> = (0..HANDLERS)
+                    .map(|_| {
+                        tokio::spawn(async move {
+                            let mut latencies = Vec::with_capacity(n);
+                            let mut sum = 0;
+                            for i in 0..n {
+                                let asked = Instant::now();
+                                let sub = tokio::spawn(async move { std::hint::black_box(i) + 1 });
+                                sum += sub.await.expect("subtask failed");
+                                latencies.push(asked.elapsed());
+                            }
+                            (sum, latencies)
+                        })
+                    })
+                    .collect();
+                let mut results = Vec::with_capacity(HANDLERS);
+                for handler in handlers {
+                    results.push(handler.await.expect("handler failed"));
+                }
+                results
+            }))
+            .expect("root task failed");
+        finish(results, n, start.elapsed());
+    }
+
+    /// On async-executor.
+    pub fn async_executor(pool: &AsyncExecutorPool, size: Size) {
+        let n = awaits(size);
+        let ex = pool.executor().clone();
+        let start = Instant::now();
+        let results = pool.block_on(pool.spawn(async move {
+            let handlers: Vec<_> = (0..HANDLERS)
+                .map(|_| {
+                    let inner = ex.clone();
+                    ex.spawn(async move {
+                        let mut latencies = Vec::with_capacity(n);
+                        let mut sum = 0;
+                        for i in 0..n {
+                            let asked = Instant::now();
+                            let sub = inner.spawn(async move { std::hint::black_box(i) + 1 });
+                            sum += sub.await;
+                            latencies.push(asked.elapsed());
+                        }
+                        (sum, latencies)
+                    })
+                })
+                .collect();
+            let mut results = Vec::with_capacity(HANDLERS);
+            for handler in handlers {
+                results.push(handler.await);
+            }
+            results
+        }));
+        finish(results, n, start.elapsed());
     }
 }
