@@ -184,7 +184,11 @@ impl Builder {
     /// may hold up to `bytes` × workers more than its tasks need: a worker gives its cache back
     /// when it goes to sleep after a second or more without spawning from it (a worker that
     /// only finishes tasks spawned elsewhere, or a runtime gone quiet, at its next wake-up),
-    /// and when its thread stops.
+    /// and when its thread stops. A worker that frees more tasks of a size than it spawns (it
+    /// runs tasks stolen from others) passes whole lists of 64 or more of them to a worker that
+    /// ran out, through a depot of the runtime that holds up to `bytes` more; the depot is
+    /// freed when the workers stop, and when a worker gives its cache back and no worker took
+    /// from the depot since the last time.
     ///
     /// A thread that runs `block_on` (the main thread under [`run`](crate::run) or
     /// `#[magpie::main]`) spawns from outside the workers and usually frees those tasks itself,

@@ -42,7 +42,7 @@ use crate::blocking::Pool;
 use crate::loom::atomic::AtomicBool;
 use crate::loom::{thread, Arc, Condvar, Mutex};
 use crate::task::cell::Header;
-use crate::task::cell_cache::{self, WorkerCache};
+use crate::task::cell_cache::{self, CellDepot, WorkerCache};
 use crate::task::raw::{Notified, OwnedTask};
 use crate::task::JoinHandle;
 use park::Parker;
@@ -234,6 +234,11 @@ impl Runtime {
         // dropping thread holds would deadlock). Shutdown wakes it; it ends on its own.
         #[cfg(not(loom))]
         debug::start_watchdog(&handle.shared, &builder.thread_name);
+        // The workers' exchange of freed task cells (`task/cell_cache/depot.rs`), holding up to
+        // one worker's budget; freed when the last worker stops. Not with one worker (nobody to
+        // pass cells to) or no caches.
+        let depot = (num_workers > 1 && builder.task_cache_bytes > 0)
+            .then(|| Arc::new(CellDepot::new(builder.task_cache_bytes)));
         for (index, (local, parker)) in locals.into_iter().zip(parkers).enumerate() {
             let core = Box::new(worker::Core::new(index, local, handle.shared.clone()));
             let handle = handle.clone();
@@ -241,13 +246,14 @@ impl Runtime {
             let stop = builder.on_thread_stop.clone();
             let name = format!("{}-{index}", builder.thread_name);
             let task_cache_bytes = builder.task_cache_bytes;
+            let depot = depot.clone();
             let spawned = crate::loom::spawn_named(name, move || {
                 context::set_owner(handle.shared.addr());
                 let _enter = context::enter_handle(handle);
                 builder::run_hook(start.as_ref(), "on_thread_start");
                 // The cells of tasks that end on this thread are kept for its next spawns
                 // (`task/cell_cache.rs`); freed when the worker stops, also if it unwinds.
-                let cell_cache = WorkerCache::enable(task_cache_bytes);
+                let cell_cache = WorkerCache::enable(task_cache_bytes, depot);
                 worker::run(core, parker);
                 drop(cell_cache);
                 builder::run_hook(stop.as_ref(), "on_thread_stop");

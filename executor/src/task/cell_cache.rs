@@ -27,6 +27,11 @@
 //! ([`release_for_block_on`]), and when it exits. Every other thread allocates and frees
 //! through the global allocator.
 //!
+//! The workers of a runtime share a [`CellDepot`] (`depot.rs`): a worker that frees more cells of
+//! a size than it allocates (it runs the tasks others spawn, stolen) leaves them there in whole
+//! lists for a worker that runs out (it spawns them), instead of giving them to the global
+//! allocator while the other takes new ones from it.
+//!
 //! Which cells: sizes up to [`MAX_CACHED_SIZE`] bytes with an alignment of at most 8, in size
 //! classes 8 bytes apart (on 64-bit targets a task's header is 8-aligned, so a cell's size is
 //! a multiple of 8 and its class is its exact size: caching wastes no byte). A cell of a class
@@ -40,13 +45,26 @@
 use std::alloc::{self, Layout};
 use std::ptr::NonNull;
 
+use crate::loom::Arc;
+
+mod depot;
+pub(crate) use depot::CellDepot;
+
 /// The largest cell that is cached: a task whose future is up to ~450 bytes, which covers the
 /// small tasks spawned in bulk (a bigger future costs more to run than its allocation).
 const MAX_CACHED_SIZE: usize = 512;
 /// The distance between two size classes: the alignment of every cell.
 const CLASS_STEP: usize = 8;
-#[cfg(not(loom))]
 const CLASSES: usize = MAX_CACHED_SIZE / CLASS_STEP;
+
+/// A cached block, as the lists see it: its first word points at the next one.
+struct FreeBlock {
+    next: Option<NonNull<FreeBlock>>,
+}
+
+// A free block holds its link: every class is at least as large and aligned as one.
+const _: () = assert!(std::mem::size_of::<FreeBlock>() <= CLASS_STEP);
+const _: () = assert!(std::mem::align_of::<FreeBlock>() <= CLASS_STEP);
 
 /// The size class of a cell with `layout`, or `None` if such cells bypass the cache.
 #[inline]
@@ -122,8 +140,11 @@ fn global_alloc(layout: Layout) -> NonNull<u8> {
 }
 
 /// Turns the cache on for the worker thread that holds it; dropping it (when the worker stops,
-/// or unwinds) frees every cached block and turns the cache off again.
-pub(crate) struct WorkerCache(());
+/// or unwinds) frees every cached block and turns the cache off again. It keeps the runtime's
+/// depot alive while the thread's cache points at it.
+pub(crate) struct WorkerCache {
+    _depot: Option<Arc<CellDepot>>,
+}
 
 /// The worker, or the `block_on`, on this thread goes to sleep: if it has taken no cell from
 /// its cache for [`IDLE_RELEASE`] or more, the cache goes back to the global allocator (see the
@@ -140,14 +161,15 @@ pub(crate) fn on_park() {
 const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl WorkerCache {
-    /// Caches up to `budget` bytes of freed cells on this thread (0: none). One at a time per
+    /// Caches up to `budget` bytes of freed cells on this thread (0: none), exchanging them
+    /// with the runtime's other workers through `depot` when there is one. One at a time per
     /// thread.
-    pub(crate) fn enable(budget: usize) -> WorkerCache {
+    pub(crate) fn enable(budget: usize, depot: Option<Arc<CellDepot>>) -> WorkerCache {
         #[cfg(not(loom))]
-        thread_cache::enable_worker(budget);
+        thread_cache::enable_worker(budget, depot.as_deref().map(NonNull::from));
         #[cfg(loom)]
         let _ = budget;
-        WorkerCache(())
+        WorkerCache { _depot: depot }
     }
 }
 
@@ -183,16 +205,8 @@ mod thread_cache {
     use std::ptr::NonNull;
     use std::time::Instant;
 
-    use super::{class_layout, CLASSES, IDLE_RELEASE};
-
-    /// A cached block, as the list sees it: its first word points at the next one.
-    struct FreeBlock {
-        next: Option<NonNull<FreeBlock>>,
-    }
-
-    // A free block holds its link: every class is at least as large and aligned as one.
-    const _: () = assert!(std::mem::size_of::<FreeBlock>() <= super::CLASS_STEP);
-    const _: () = assert!(std::mem::align_of::<FreeBlock>() <= super::CLASS_STEP);
+    use super::depot::{Magazine, MAGAZINE_CELLS};
+    use super::{class_layout, CellDepot, FreeBlock, CLASSES, IDLE_RELEASE};
 
     /// Who turned this thread's cache on.
     #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -213,6 +227,11 @@ mod thread_cache {
         cached: Cell<usize>,
         /// Each class's list of free blocks.
         heads: [Cell<Option<NonNull<FreeBlock>>>; CLASSES],
+        /// How many blocks each list holds.
+        lens: [Cell<usize>; CLASSES],
+        /// A worker's runtime's depot. Valid while set: the `WorkerCache` that set it holds
+        /// the depot's `Arc`, and clears it (`release_worker`) before that `Arc` goes.
+        depot: Cell<Option<NonNull<CellDepot>>>,
         /// Whether a cell was taken from the cache since the worker last parked.
         drawn: Cell<bool>,
         /// When the cache was last known in use: the last park that found `drawn` set, or
@@ -230,10 +249,56 @@ mod thread_cache {
                 budget: Cell::new(0),
                 cached: Cell::new(0),
                 heads: [const { Cell::new(None) }; CLASSES],
+                lens: [const { Cell::new(0) }; CLASSES],
+                depot: Cell::new(None),
                 drawn: Cell::new(false),
                 used_at: Cell::new(None),
             }
         };
+    }
+
+    impl ThreadCache {
+        /// The runtime's depot, if this is a worker's cache.
+        fn depot(&self) -> Option<&CellDepot> {
+            // SAFETY: a set pointer is valid (see the field): the `WorkerCache` that set it
+            // keeps the depot alive until it clears it, and the reference does not outlive
+            // this borrow of the thread's cache, within which nothing clears it.
+            self.depot.get().map(|depot| unsafe { depot.as_ref() })
+        }
+
+        /// This thread's list of `class` is empty: takes a magazine from the depot as the new
+        /// list (step 1 of `depot.rs`), and returns its first block, still listed.
+        #[cold]
+        fn refill(&self, class: usize) -> Option<NonNull<FreeBlock>> {
+            let magazine = self.depot()?.take(class)?;
+            debug_assert!(self.heads[class].get().is_none());
+            self.heads[class].set(Some(magazine.head));
+            self.lens[class].set(magazine.len);
+            self.cached
+                .set(self.cached.get() + magazine.len * class_layout(class).size());
+            Some(magazine.head)
+        }
+
+        /// A worker lacks cells of `class` and this thread has a magazine's worth: gives its
+        /// whole list to the depot (step 2). Whether it did.
+        #[cold]
+        fn give_to_depot(&self, class: usize, depot: &CellDepot) -> bool {
+            let Some(head) = self.heads[class].get() else {
+                return false;
+            };
+            let len = self.lens[class].get();
+            let magazine = Magazine { class, head, len };
+            if depot.put(magazine).is_err() {
+                // Over the depot's limit: the list stays here (the magazine is dropped, which
+                // frees nothing: the list is still `heads[class]`).
+                return false;
+            }
+            self.heads[class].set(None);
+            self.lens[class].set(0);
+            self.cached
+                .set(self.cached.get() - len * class_layout(class).size());
+            true
+        }
     }
 
     /// A cached block of `class`, if this thread has one.
@@ -241,11 +306,16 @@ mod thread_cache {
     pub(super) fn pop(class: usize) -> Option<NonNull<u8>> {
         CACHE
             .try_with(|cache| {
-                let block = cache.heads[class].get()?;
-                // SAFETY: a listed block is a free block of this class that `push` linked and
-                // that only this thread's lists reach; its first word is the link `push` wrote.
+                let block = match cache.heads[class].get() {
+                    Some(block) => block,
+                    None => cache.refill(class)?,
+                };
+                // SAFETY: a listed block is a free block of this class that `push` linked (or
+                // a worker's `push` on another thread, whose list came through the depot's
+                // lock) and that only this thread's lists reach; its first word is the link.
                 let next = unsafe { block.as_ref().next };
                 cache.heads[class].set(next);
+                cache.lens[class].set(cache.lens[class].get() - 1);
                 cache
                     .cached
                     .set(cache.cached.get() - class_layout(class).size());
@@ -266,6 +336,13 @@ mod thread_cache {
     pub(super) unsafe fn push(class: usize, block: NonNull<u8>) -> bool {
         CACHE
             .try_with(|cache| {
+                if cache.lens[class].get() >= MAGAZINE_CELLS {
+                    if let Some(depot) = cache.depot() {
+                        if depot.wants(class) {
+                            cache.give_to_depot(class, depot);
+                        }
+                    }
+                }
                 let cached = cache.cached.get() + class_layout(class).size();
                 if cached > cache.budget.get() {
                     return false;
@@ -279,6 +356,7 @@ mod thread_cache {
                     })
                 };
                 cache.heads[class].set(Some(block));
+                cache.lens[class].set(cache.lens[class].get() + 1);
                 cache.cached.set(cached);
                 true
             })
@@ -305,8 +383,8 @@ mod thread_cache {
             .unwrap_or(Owner::Off)
     }
 
-    /// See [`super::WorkerCache::enable`].
-    pub(super) fn enable_worker(budget: usize) {
+    /// See [`super::WorkerCache::enable`]; `depot` stays valid until `release_worker`.
+    pub(super) fn enable_worker(budget: usize, depot: Option<NonNull<CellDepot>>) {
         // A worker thread is started by its runtime and runs no `block_on` (which refuses to
         // run on a worker), so nobody else has turned its cache on.
         debug_assert_eq!(
@@ -315,11 +393,13 @@ mod thread_cache {
             "one WorkerCache per thread, on a new thread"
         );
         set_owner(Owner::Worker, budget);
+        let _ = CACHE.try_with(|cache| cache.depot.set(depot));
     }
 
-    /// Frees every cached block and keeps nothing from now on.
+    /// Frees every cached block and keeps nothing from now on; forgets the depot.
     pub(super) fn release_worker() {
         set_owner(Owner::Off, 0);
+        let _ = CACHE.try_with(|cache| cache.depot.set(None));
         free_all();
     }
 
@@ -397,6 +477,11 @@ mod thread_cache {
         });
         if idle == Ok(true) {
             free_all();
+            let _ = CACHE.try_with(|cache| {
+                if let Some(depot) = cache.depot() {
+                    depot.release_if_unused();
+                }
+            });
         }
     }
 
@@ -404,6 +489,7 @@ mod thread_cache {
     fn free_all() {
         let _ = CACHE.try_with(|cache| {
             for (class, head) in cache.heads.iter().enumerate() {
+                cache.lens[class].set(0);
                 let mut next = head.take();
                 while let Some(block) = next {
                     // SAFETY: a listed block (see `pop`): its link is readable, and nothing
@@ -459,7 +545,7 @@ mod tests {
 
     #[test]
     fn a_workers_freed_cell_is_reused_by_its_next_allocation_of_that_size() {
-        let _worker = WorkerCache::enable(1 << 20);
+        let _worker = WorkerCache::enable(1 << 20, None);
         let layout = cell_layout(104);
         let first = allocate(layout);
         // SAFETY: from `allocate` with this layout, unused.
@@ -480,7 +566,7 @@ mod tests {
 
     #[test]
     fn the_budget_bounds_what_a_worker_keeps() {
-        let _worker = WorkerCache::enable(2 * 104);
+        let _worker = WorkerCache::enable(2 * 104, None);
         let layout = cell_layout(104);
         let blocks: Vec<_> = (0..3).map(|_| allocate(layout)).collect();
         for block in blocks {
@@ -559,7 +645,7 @@ mod tests {
     #[test]
     fn a_workers_cache_is_not_the_block_on_cache() {
         on_new_thread(|| {
-            let worker = WorkerCache::enable(2 * 104);
+            let worker = WorkerCache::enable(2 * 104, None);
             // Neither a block_on (which a worker refuses) nor a runtime's drop on a worker
             // thread touches the worker's budget or cells.
             enable_for_block_on(1 << 20);
@@ -588,7 +674,7 @@ mod tests {
     #[test]
     fn a_stopping_worker_frees_its_cache_and_keeps_nothing_after() {
         let layout = cell_layout(64);
-        let worker = WorkerCache::enable(1 << 20);
+        let worker = WorkerCache::enable(1 << 20, None);
         let blocks: Vec<_> = (0..10).map(|_| allocate(layout)).collect();
         for block in blocks {
             // SAFETY: from `allocate` with this layout, unused.
@@ -605,7 +691,7 @@ mod tests {
 
     #[test]
     fn large_and_over_aligned_cells_bypass_the_cache() {
-        let _worker = WorkerCache::enable(1 << 20);
+        let _worker = WorkerCache::enable(1 << 20, None);
         for layout in [cell_layout(4096), Layout::from_size_align(128, 16).unwrap()] {
             let block = allocate(layout);
             assert_eq!(block.as_ptr().align_offset(layout.align()), 0);
@@ -617,7 +703,7 @@ mod tests {
 
     #[test]
     fn a_small_alignment_goes_through_its_rounded_class_and_back() {
-        let _worker = WorkerCache::enable(1 << 20);
+        let _worker = WorkerCache::enable(1 << 20, None);
         let layout = Layout::from_size_align(13, 1).unwrap();
         let block = allocate(layout);
         // SAFETY: the 13 bytes of a fresh block are ours to write.
@@ -644,7 +730,7 @@ mod tests {
             .join()
             .unwrap()
             .0;
-        let worker = WorkerCache::enable(1 << 20);
+        let worker = WorkerCache::enable(1 << 20, None);
         // SAFETY: both from `allocate` with this layout, unused.
         unsafe {
             deallocate(before, layout);
@@ -662,7 +748,7 @@ mod tests {
 
     #[test]
     fn a_worker_gives_its_cache_back_at_a_park_after_a_second_without_drawing() {
-        let _worker = WorkerCache::enable(1 << 20);
+        let _worker = WorkerCache::enable(1 << 20, None);
         let layout = cell_layout(64);
         let free_one = || {
             let block = allocate(layout);
@@ -686,9 +772,141 @@ mod tests {
         assert_eq!(thread_cache::cached(), 64);
     }
 
+    /// Allocates `count` cells of `size` bytes on a worker thread of its own with `depot`, then
+    /// frees them all; returns their addresses and what the thread cached after the frees.
+    fn free_many_on_a_worker(depot: &Arc<CellDepot>, size: usize, count: usize) -> Vec<usize> {
+        let depot = depot.clone();
+        std::thread::spawn(move || {
+            let _worker = WorkerCache::enable(1 << 20, Some(depot));
+            let layout = cell_layout(size);
+            let blocks: Vec<_> = (0..count).map(|_| allocate(layout)).collect();
+            for &block in &blocks {
+                // SAFETY: from `allocate` with this layout, unused.
+                unsafe { deallocate(block, layout) };
+            }
+            blocks.iter().map(|block| block.as_ptr() as usize).collect()
+        })
+        .join()
+        .unwrap()
+    }
+
+    /// A worker that allocates one cell of `size` on a thread of its own with `depot` (its list
+    /// is empty: it asks the depot), frees it, and runs `then` before it stops.
+    fn allocate_once_on_a_worker(
+        depot: &Arc<CellDepot>,
+        size: usize,
+        then: impl FnOnce(NonNull<u8>) + Send + 'static,
+    ) {
+        let depot = depot.clone();
+        on_new_thread(move || {
+            let _worker = WorkerCache::enable(1 << 20, Some(depot));
+            let layout = cell_layout(size);
+            let block = allocate(layout);
+            then(block);
+            // SAFETY: from `allocate` with this layout, unused.
+            unsafe { deallocate(block, layout) };
+        });
+    }
+
+    #[test]
+    fn a_worker_short_of_cells_takes_the_list_another_worker_freed() {
+        let depot = Arc::new(CellDepot::new(1 << 20));
+        let class = class_of(cell_layout(104)).unwrap();
+        // A worker finds no cell of the size: it asks the depot, which has none yet.
+        allocate_once_on_a_worker(&depot, 104, |_| {});
+        assert!(depot.wants(class));
+        // Another worker frees a magazine's worth and one more: at the last free its list is
+        // long enough and the class wanted, so the list goes to the depot.
+        let freed = free_many_on_a_worker(&depot, 104, depot::MAGAZINE_CELLS + 1);
+        assert_eq!(depot.bytes(), depot::MAGAZINE_CELLS * 104);
+        assert!(!depot.wants(class), "no longer wanted once stocked");
+        // The first worker's next miss takes the whole list: one of those cells, the rest
+        // cached, nothing left in the depot.
+        let depot_after = depot.clone();
+        allocate_once_on_a_worker(&depot, 104, move |block| {
+            assert!(
+                freed.contains(&(block.as_ptr() as usize)),
+                "a cell the other worker freed"
+            );
+            assert_eq!(thread_cache::cached(), (depot::MAGAZINE_CELLS - 1) * 104);
+            assert_eq!(depot_after.bytes(), 0);
+        });
+        // Cells of a size no worker missed stay with the worker that frees them. (Allocated
+        // here, on a thread with no cache, so that no worker's miss asks for the size.)
+        let layout = cell_layout(64);
+        let blocks: Vec<_> = (0..2 * depot::MAGAZINE_CELLS)
+            .map(|_| SendBlock(allocate(layout)))
+            .collect();
+        let depot_in = depot.clone();
+        on_new_thread(move || {
+            let _worker = WorkerCache::enable(1 << 20, Some(depot_in.clone()));
+            for block in blocks {
+                // SAFETY: from `allocate` with this layout, unused.
+                unsafe { deallocate(block.0, layout) };
+            }
+            assert_eq!(thread_cache::cached(), 2 * depot::MAGAZINE_CELLS * 64);
+            assert_eq!(depot_in.bytes(), 0);
+        });
+    }
+
+    #[test]
+    fn the_depot_refuses_lists_over_its_limit_and_the_worker_keeps_them() {
+        let depot = Arc::new(CellDepot::new(depot::MAGAZINE_CELLS * 104 - 1));
+        allocate_once_on_a_worker(&depot, 104, |_| {});
+        let depot_in = depot.clone();
+        on_new_thread(move || {
+            let _worker = WorkerCache::enable(1 << 20, Some(depot_in.clone()));
+            churn(104, depot::MAGAZINE_CELLS + 1);
+            assert_eq!(depot_in.bytes(), 0);
+            assert_eq!(
+                thread_cache::cached(),
+                (depot::MAGAZINE_CELLS + 1) * 104,
+                "kept by the worker"
+            );
+        });
+    }
+
+    #[test]
+    fn an_idle_worker_frees_the_depot_unless_a_worker_took_from_it_since_the_last_time() {
+        let depot = Arc::new(CellDepot::new(1 << 20));
+        let stock = |depot: &Arc<CellDepot>| {
+            allocate_once_on_a_worker(depot, 104, |_| {});
+            free_many_on_a_worker(depot, 104, depot::MAGAZINE_CELLS + 1);
+            assert_eq!(depot.bytes(), depot::MAGAZINE_CELLS * 104);
+        };
+        let idle_release = |depot: &Arc<CellDepot>| {
+            let depot = depot.clone();
+            on_new_thread(move || {
+                let _worker = WorkerCache::enable(1 << 20, Some(depot));
+                churn(64, 1);
+                let later = Instant::now() + IDLE_RELEASE;
+                thread_cache::on_park(move || later);
+                assert_eq!(thread_cache::cached(), 0);
+            });
+        };
+        stock(&depot);
+        idle_release(&depot);
+        assert_eq!(depot.bytes(), 0, "nobody took from it: freed");
+        stock(&depot);
+        // A take, then a second stock: the next idle release keeps it, the one after frees it.
+        allocate_once_on_a_worker(&depot, 104, |_| {});
+        stock(&depot);
+        idle_release(&depot);
+        assert_eq!(
+            depot.bytes(),
+            depot::MAGAZINE_CELLS * 104,
+            "taken from since: kept"
+        );
+        idle_release(&depot);
+        assert_eq!(depot.bytes(), 0);
+        // Dropped with cells in it, it frees them (Miri checks that nothing leaks).
+        stock(&depot);
+        drop(depot);
+    }
+
     #[test]
     fn a_worker_that_never_draws_gives_its_cache_back_a_second_after_it_started() {
-        let _worker = WorkerCache::enable(1 << 20);
+        let _worker = WorkerCache::enable(1 << 20, None);
         let layout = cell_layout(64);
         let block = allocate(layout);
         // SAFETY: from `allocate` with this layout, unused.

@@ -1,0 +1,202 @@
+//! A runtime's depot of freed task cells: where a worker that frees more cells of a size than
+//! it allocates leaves them for a worker that allocates more than it frees.
+//!
+//! Work stealing makes cells travel one way: a task spawned on worker A and stolen by worker B
+//! ends on B, so its cell is freed into B's cache, while A, which spawns, finds its own cache
+//! empty. Without the depot, B's cache fills to its budget and then hands every further cell to
+//! the global allocator, and A takes every new one from it (measured: 62 % of the spawns of
+//! `spawn_many_local` at 2 workers missed their worker's cache, and glibc's `malloc` and `free`
+//! were ~12 % of that row's time; docs/benchmarks.md).
+//!
+//! The protocol, per size class:
+//!
+//! 1. A worker whose list of the class is empty when it allocates asks the depot for a
+//!    magazine (a whole list of free cells, linked through their first words). If the depot has
+//!    none, the worker marks the class *wanted* and allocates from the global allocator.
+//! 2. A worker that frees a cell of a wanted class while its own list of the class holds at
+//!    least [`MAGAZINE_CELLS`] cells gives that list to the depot as one magazine and keeps
+//!    the new cell; the class is no longer wanted.
+//! 3. The next miss of step 1, on any worker, takes the magazine: one lock for the whole list.
+//!
+//! So cells move between workers in lists, one lock per list, and only while some worker
+//! lacks them. A worker's own miss marks a class wanted too: a worker that allocates a burst
+//! and then frees it may give a list to the depot and take it back at its next miss (one lock
+//! per magazine; the cells never leave the process's hands). The depot holds at most its limit in bytes (the runtime's per-worker cache
+//! budget); a magazine over it stays with its worker. It frees what it holds when it is
+//! dropped (the runtime's workers have all stopped), and at a worker's idle release when no
+//! worker took a magazine since the previous one (`release_if_unused`): a runtime that has
+//! gone quiet gives its cells back.
+//!
+//! Loom builds have no cell cache (`super`), so nothing takes or gives here; the type still
+//! exists, on the loom shim's primitives, so that the runtime builds it the same way.
+
+use std::ptr::NonNull;
+
+use crossbeam_utils::CachePadded;
+
+use super::{class_layout, FreeBlock};
+use crate::loom::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::loom::{lock, Mutex};
+
+/// How many cells a worker's list of a class must hold before the worker gives it to the
+/// depot: enough that the lock is taken once per many cells on both sides, few enough that a
+/// worker lacking cells gets them soon after another starts to have spare ones.
+#[cfg_attr(loom, allow(dead_code))]
+pub(super) const MAGAZINE_CELLS: usize = 64;
+
+// A class is a bit of a mask in a `u64`.
+const _: () = assert!(super::CLASSES <= 64);
+
+/// A list of free cells of one class, owned by whoever holds it.
+pub(super) struct Magazine {
+    pub(super) class: usize,
+    pub(super) head: NonNull<FreeBlock>,
+    /// How many cells the list holds.
+    pub(super) len: usize,
+}
+
+// SAFETY: a magazine is the only way to its cells: free memory, reached by nothing else, that
+// any thread may link, use or free (they come from the global allocator, which is not tied to
+// a thread).
+unsafe impl Send for Magazine {}
+
+impl Magazine {
+    fn bytes(&self) -> usize {
+        self.len * class_layout(self.class).size()
+    }
+
+    /// Gives every cell back to the global allocator.
+    fn free(self) {
+        let layout = class_layout(self.class);
+        let mut next = Some(self.head);
+        while let Some(block) = next {
+            // SAFETY: the blocks of a magazine are free blocks of its class, linked through
+            // their first words, reached by nothing but this magazine (which is consumed): the
+            // link is read before the block is freed with the layout of its class, the one
+            // every block of a class is allocated with (`super::allocate`).
+            unsafe {
+                next = block.as_ref().next;
+                std::alloc::dealloc(block.as_ptr().cast(), layout);
+            }
+        }
+    }
+}
+
+/// The depot: see the module's documentation.
+pub(crate) struct CellDepot {
+    /// On a line of its own: every lock writes it, while the masks below are read on frees.
+    shelf: CachePadded<Mutex<Shelf>>,
+    /// Bit `c`: the depot holds a magazine of class `c`. Written under the lock, read without
+    /// it as a hint (Relaxed everywhere: a stale bit costs one lock that finds nothing, or one
+    /// miss that goes to the global allocator; the cells themselves pass through the lock).
+    stocked: AtomicU64,
+    /// Bit `c`: a worker missed class `c` and the depot had none. Set without the lock (a
+    /// hint: a stale bit costs a magazine that waits here, within the limit, or a cell that
+    /// goes to the global allocator as it would without the depot); cleared under the lock
+    /// when a magazine of the class comes in.
+    wanted: AtomicU64,
+    /// A magazine was taken since the last `release_if_unused`.
+    taken: AtomicBool,
+    /// The most bytes the shelf holds.
+    limit: usize,
+}
+
+#[derive(Default)]
+struct Shelf {
+    magazines: Vec<Magazine>,
+    bytes: usize,
+}
+
+impl CellDepot {
+    /// A depot that holds up to `limit` bytes of cells.
+    pub(crate) fn new(limit: usize) -> CellDepot {
+        CellDepot {
+            shelf: CachePadded::new(Mutex::new(Shelf::default())),
+            stocked: AtomicU64::new(0),
+            wanted: AtomicU64::new(0),
+            taken: AtomicBool::new(false),
+            limit,
+        }
+    }
+
+    /// Whether a worker lacks cells of `class` (step 2's test, on every free of a worker whose
+    /// list is long enough: one load of a line that changes once per magazine).
+    #[cfg_attr(loom, allow(dead_code))]
+    #[inline]
+    pub(super) fn wants(&self, class: usize) -> bool {
+        self.wanted.load(Ordering::Relaxed) & 1 << class != 0
+    }
+
+    /// Step 1: a magazine of `class`, if the depot has one; otherwise marks the class wanted.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(super) fn take(&self, class: usize) -> Option<Magazine> {
+        let bit = 1 << class;
+        if self.stocked.load(Ordering::Relaxed) & bit != 0 {
+            let mut shelf = lock(&self.shelf);
+            if let Some(at) = shelf.magazines.iter().position(|m| m.class == class) {
+                let magazine = shelf.magazines.swap_remove(at);
+                shelf.bytes -= magazine.bytes();
+                if !shelf.magazines.iter().any(|m| m.class == class) {
+                    self.stocked.fetch_and(!bit, Ordering::Relaxed);
+                }
+                self.taken.store(true, Ordering::Relaxed);
+                return Some(magazine);
+            }
+        }
+        // Loaded first so that a class already wanted costs no write to the shared line.
+        if self.wanted.load(Ordering::Relaxed) & bit == 0 {
+            self.wanted.fetch_or(bit, Ordering::Relaxed);
+        }
+        None
+    }
+
+    /// Step 2: keeps `magazine` unless that would take the depot over its limit (then hands it
+    /// back).
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(super) fn put(&self, magazine: Magazine) -> Result<(), Magazine> {
+        let bit = 1 << magazine.class;
+        let mut shelf = lock(&self.shelf);
+        let bytes = shelf.bytes + magazine.bytes();
+        if bytes > self.limit {
+            return Err(magazine);
+        }
+        shelf.bytes = bytes;
+        shelf.magazines.push(magazine);
+        self.stocked.fetch_or(bit, Ordering::Relaxed);
+        self.wanted.fetch_and(!bit, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A worker gives its cache back after a second without drawing from it: the depot does
+    /// the same if no worker took a magazine since the last time this was called.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(super) fn release_if_unused(&self) {
+        if self.taken.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        let magazines = {
+            let mut shelf = lock(&self.shelf);
+            if shelf.magazines.is_empty() {
+                return;
+            }
+            shelf.bytes = 0;
+            self.stocked.store(0, Ordering::Relaxed);
+            std::mem::take(&mut shelf.magazines)
+        };
+        // Outside the lock: freeing many cells takes a while.
+        magazines.into_iter().for_each(Magazine::free);
+    }
+
+    /// Bytes held now.
+    #[cfg(test)]
+    pub(super) fn bytes(&self) -> usize {
+        lock(&self.shelf).bytes
+    }
+}
+
+impl Drop for CellDepot {
+    fn drop(&mut self) {
+        let shelf = std::mem::take(&mut *lock(&self.shelf));
+        shelf.magazines.into_iter().for_each(Magazine::free);
+    }
+}
