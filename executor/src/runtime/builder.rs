@@ -185,10 +185,10 @@ impl Builder {
     /// when it goes to sleep after a second or more without spawning from it (a worker that
     /// only finishes tasks spawned elsewhere, or a runtime gone quiet, at its next wake-up),
     /// and when its thread stops. A worker that frees more tasks of a size than it spawns (it
-    /// runs tasks stolen from others) passes whole lists of 64 or more of them to a worker that
-    /// ran out, through a depot of the runtime that holds up to `bytes` more; the depot is
-    /// freed when the workers stop, and when a worker gives its cache back and no worker took
-    /// from the depot since the last time.
+    /// runs tasks stolen from others) passes them, 64 at a time, to a worker that ran out,
+    /// through a depot of the runtime that holds up to `bytes` more (one budget, whatever the
+    /// number of workers); the depot is freed when the workers stop, and when a worker goes
+    /// to sleep after a second in which no worker gave it or took from it.
     ///
     /// A thread that runs `block_on` (the main thread under [`run`](crate::run) or
     /// `#[magpie::main]`) spawns from outside the workers and usually frees those tasks itself,

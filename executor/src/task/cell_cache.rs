@@ -205,7 +205,7 @@ mod thread_cache {
     use std::ptr::NonNull;
     use std::time::Instant;
 
-    use super::depot::{Magazine, MAGAZINE_CELLS};
+    use super::depot::{magazine_bytes, Magazine, MAGAZINE_CELLS};
     use super::{class_layout, CellDepot, FreeBlock, CLASSES, IDLE_RELEASE};
 
     /// Who turned this thread's cache on.
@@ -267,37 +267,58 @@ mod thread_cache {
         }
 
         /// This thread's list of `class` is empty: takes a magazine from the depot as the new
-        /// list (step 1 of `depot.rs`), and returns its first block, still listed.
+        /// list if the budget has room for it (step 1 of `depot.rs`), and returns its first
+        /// block, still listed.
         #[cold]
         fn refill(&self, class: usize) -> Option<NonNull<FreeBlock>> {
-            let magazine = self.depot()?.take(class)?;
+            let depot = self.depot()?;
+            let bytes = magazine_bytes(class);
+            if self.cached.get() + bytes > self.budget.get() {
+                return None;
+            }
+            let magazine = depot.take(class)?;
             debug_assert!(self.heads[class].get().is_none());
             self.heads[class].set(Some(magazine.head));
-            self.lens[class].set(magazine.len);
-            self.cached
-                .set(self.cached.get() + magazine.len * class_layout(class).size());
+            self.lens[class].set(MAGAZINE_CELLS);
+            self.cached.set(self.cached.get() + bytes);
             Some(magazine.head)
         }
 
-        /// A worker lacks cells of `class` and this thread has a magazine's worth: gives its
-        /// whole list to the depot (step 2). Whether it did.
+        /// A worker lacks cells of `class`, and this thread's list of it holds at least a
+        /// magazine's worth: gives the depot the first [`MAGAZINE_CELLS`] (step 2).
         #[cold]
-        fn give_to_depot(&self, class: usize, depot: &CellDepot) -> bool {
+        fn give_to_depot(&self, class: usize, depot: &CellDepot) {
             let Some(head) = self.heads[class].get() else {
-                return false;
+                return;
             };
-            let len = self.lens[class].get();
-            let magazine = Magazine { class, head, len };
-            if depot.put(magazine).is_err() {
-                // Over the depot's limit: the list stays here (the magazine is dropped, which
-                // frees nothing: the list is still `heads[class]`).
-                return false;
+            debug_assert!(self.lens[class].get() >= MAGAZINE_CELLS);
+            let mut last = head;
+            for _ in 1..MAGAZINE_CELLS {
+                // SAFETY: a listed block of ours (see `pop`): its link is readable.
+                match unsafe { last.as_ref().next } {
+                    Some(next) => last = next,
+                    None => {
+                        // Not reached: the list holds `lens` blocks. Were it, nothing is given.
+                        debug_assert!(false, "a list shorter than its count");
+                        return;
+                    }
+                }
             }
-            self.heads[class].set(None);
-            self.lens[class].set(0);
-            self.cached
-                .set(self.cached.get() - len * class_layout(class).size());
-            true
+            // SAFETY: `last` is a listed block of ours (above); nothing else refers to it.
+            let rest = unsafe { (*last.as_ptr()).next.take() };
+            // The list goes on from the rest before the magazine leaves: no list of this thread
+            // reaches a cell the depot may hand to another thread.
+            self.heads[class].set(rest);
+            self.lens[class].set(self.lens[class].get() - MAGAZINE_CELLS);
+            self.cached.set(self.cached.get() - magazine_bytes(class));
+            if let Err(magazine) = depot.put(Magazine { class, head }) {
+                // At the depot's limit: the cells come back to the front of the list.
+                // SAFETY: the refused magazine is ours again, `last` its last block.
+                unsafe { (*last.as_ptr()).next = self.heads[class].get() };
+                self.heads[class].set(Some(magazine.head));
+                self.lens[class].set(self.lens[class].get() + MAGAZINE_CELLS);
+                self.cached.set(self.cached.get() + magazine_bytes(class));
+            }
         }
     }
 
@@ -460,10 +481,15 @@ mod thread_cache {
 
     /// See [`super::on_park`]; `now` reads the clock (a parameter for the tests).
     pub(super) fn on_park(now: impl FnOnce() -> Instant) {
+        // The clock, read at most once, and only where something may be given back.
+        let mut now = Some(now);
+        let mut read = None;
+        let mut now =
+            move || *read.get_or_insert_with(|| now.take().map_or_else(Instant::now, |f| f()));
         let idle = CACHE.try_with(|cache| {
             let drawn = cache.drawn.replace(false);
             if cache.cached.get() == 0 {
-                // Nothing to give back: no clock read either.
+                // Nothing to give back.
                 return false;
             }
             let now = now();
@@ -477,12 +503,13 @@ mod thread_cache {
         });
         if idle == Ok(true) {
             free_all();
-            let _ = CACHE.try_with(|cache| {
-                if let Some(depot) = cache.depot() {
-                    depot.release_if_unused();
-                }
-            });
         }
+        // The depot's own rule, whatever this worker holds (`depot.rs`).
+        let _ = CACHE.try_with(|cache| {
+            if let Some(depot) = cache.depot() {
+                depot.release_if_idle(&mut now, IDLE_RELEASE);
+            }
+        });
     }
 
     /// Frees every cached block; the budget stays.
@@ -863,45 +890,75 @@ mod tests {
                 (depot::MAGAZINE_CELLS + 1) * 104,
                 "kept by the worker"
             );
+            // Refused once, the size is no longer wanted: later frees do not try again.
+            assert!(!depot_in.wants(class_of(cell_layout(104)).unwrap()));
+            churn(104, 1);
+            assert_eq!(thread_cache::cached(), (depot::MAGAZINE_CELLS + 1) * 104);
         });
     }
 
     #[test]
-    fn an_idle_worker_frees_the_depot_unless_a_worker_took_from_it_since_the_last_time() {
+    fn a_parking_worker_frees_the_depot_once_no_worker_gave_or_took_for_a_second() {
         let depot = Arc::new(CellDepot::new(1 << 20));
         let stock = |depot: &Arc<CellDepot>| {
             allocate_once_on_a_worker(depot, 104, |_| {});
             free_many_on_a_worker(depot, 104, depot::MAGAZINE_CELLS + 1);
             assert_eq!(depot.bytes(), depot::MAGAZINE_CELLS * 104);
         };
-        let idle_release = |depot: &Arc<CellDepot>| {
+        // A worker parks `after` the last use, holding a cell of its own or nothing.
+        let park = |depot: &Arc<CellDepot>, after: std::time::Duration, holding: bool| {
             let depot = depot.clone();
             on_new_thread(move || {
                 let _worker = WorkerCache::enable(1 << 20, Some(depot));
-                churn(64, 1);
-                let later = Instant::now() + IDLE_RELEASE;
-                thread_cache::on_park(move || later);
-                assert_eq!(thread_cache::cached(), 0);
+                if holding {
+                    churn(64, 1);
+                }
+                let at = Instant::now() + after;
+                thread_cache::on_park(move || at);
             });
         };
         stock(&depot);
-        idle_release(&depot);
-        assert_eq!(depot.bytes(), 0, "nobody took from it: freed");
-        stock(&depot);
-        // A take, then a second stock: the next idle release keeps it, the one after frees it.
-        allocate_once_on_a_worker(&depot, 104, |_| {});
-        stock(&depot);
-        idle_release(&depot);
+        park(&depot, std::time::Duration::ZERO, true);
         assert_eq!(
             depot.bytes(),
             depot::MAGAZINE_CELLS * 104,
-            "taken from since: kept"
+            "just used: kept"
         );
-        idle_release(&depot);
+        park(&depot, IDLE_RELEASE / 2, true);
+        assert_eq!(
+            depot.bytes(),
+            depot::MAGAZINE_CELLS * 104,
+            "half a second: kept"
+        );
+        park(&depot, IDLE_RELEASE, true);
+        assert_eq!(depot.bytes(), 0, "a second without use: freed");
+        // Also by a worker that holds nothing itself.
+        stock(&depot);
+        park(&depot, IDLE_RELEASE, false);
         assert_eq!(depot.bytes(), 0);
         // Dropped with cells in it, it frees them (Miri checks that nothing leaks).
         stock(&depot);
         drop(depot);
+    }
+
+    #[test]
+    fn a_worker_takes_no_magazine_its_budget_has_no_room_for() {
+        let depot = Arc::new(CellDepot::new(1 << 20));
+        allocate_once_on_a_worker(&depot, 104, |_| {});
+        free_many_on_a_worker(&depot, 104, depot::MAGAZINE_CELLS + 1);
+        let depot_in = depot.clone();
+        on_new_thread(move || {
+            // Room for less than a magazine: the miss goes to the global allocator.
+            let _worker =
+                WorkerCache::enable(depot::MAGAZINE_CELLS * 104 - 1, Some(depot_in.clone()));
+            churn(104, 1);
+            assert_eq!(
+                depot_in.bytes(),
+                depot::MAGAZINE_CELLS * 104,
+                "left in the depot"
+            );
+            assert_eq!(thread_cache::cached(), 104);
+        });
     }
 
     #[test]

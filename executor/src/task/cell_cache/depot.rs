@@ -11,48 +11,54 @@
 //! The protocol, per size class:
 //!
 //! 1. A worker whose list of the class is empty when it allocates asks the depot for a
-//!    magazine (a whole list of free cells, linked through their first words). If the depot has
-//!    none, the worker marks the class *wanted* and allocates from the global allocator.
+//!    magazine ([`MAGAZINE_CELLS`] free cells, linked through their first words) if its budget
+//!    has room for one. If the depot has none, the worker marks the class *wanted* and
+//!    allocates from the global allocator. Taking the depot's last magazine of the class marks
+//!    it wanted too: whoever took it will likely want more.
 //! 2. A worker that frees a cell of a wanted class while its own list of the class holds at
-//!    least [`MAGAZINE_CELLS`] cells gives that list to the depot as one magazine and keeps
-//!    the new cell; the class is no longer wanted.
-//! 3. The next miss of step 1, on any worker, takes the magazine: one lock for the whole list.
+//!    least [`MAGAZINE_CELLS`] cells cuts a magazine off the front of its list (the cells it
+//!    freed last) and gives it to the depot. If the depot is at its limit, it refuses, and the
+//!    class stops being wanted until the next miss: no worker takes the lock again for a
+//!    magazine that cannot be kept.
+//! 3. Step 1 on any worker takes the magazine: one lock for [`MAGAZINE_CELLS`] cells.
 //!
-//! So cells move between workers in lists, one lock per list, and only while some worker
-//! lacks them. A worker's own miss marks a class wanted too: a worker that allocates a burst
-//! and then frees it may give a list to the depot and take it back at its next miss (one lock
-//! per magazine; the cells never leave the process's hands). The depot holds at most its limit in bytes (the runtime's per-worker cache
-//! budget); a magazine over it stays with its worker. It frees what it holds when it is
-//! dropped (the runtime's workers have all stopped), and at a worker's idle release when no
-//! worker took a magazine since the previous one (`release_if_unused`): a runtime that has
-//! gone quiet gives its cells back.
+//! So cells move between workers a magazine at a time, one lock per magazine on each side, and
+//! only while some worker lacks them. A worker's own miss marks a class wanted too: a worker
+//! that allocates a burst and then frees it may give magazines to the depot and take them back
+//! at its next misses (the cells never leave the process's hands).
+//!
+//! The depot holds at most its limit in bytes (the runtime's per-worker cache budget). It
+//! frees what it holds when it is dropped (the runtime's workers have all stopped), and when a
+//! worker parks while it holds cells that no worker has given or taken for a second
+//! ([`CellDepot::release_if_idle`]): a runtime that has gone quiet gives them back.
 //!
 //! Loom builds have no cell cache (`super`), so nothing takes or gives here; the type still
 //! exists, on the loom shim's primitives, so that the runtime builds it the same way.
 
 use std::ptr::NonNull;
+use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
 use super::{class_layout, FreeBlock};
-use crate::loom::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::loom::atomic::{AtomicU64, Ordering};
 use crate::loom::{lock, Mutex};
 
-/// How many cells a worker's list of a class must hold before the worker gives it to the
-/// depot: enough that the lock is taken once per many cells on both sides, few enough that a
-/// worker lacking cells gets them soon after another starts to have spare ones.
+/// How many cells a magazine holds, and a worker's list of a class must hold before the worker
+/// gives one to the depot: enough that the lock is taken once per many cells on both sides,
+/// few enough that a worker lacking cells gets them soon after another starts to have spare
+/// ones, and that a magazine is a small part of a budget (at most 32 KiB, for 512-byte cells).
 #[cfg_attr(loom, allow(dead_code))]
 pub(super) const MAGAZINE_CELLS: usize = 64;
 
 // A class is a bit of a mask in a `u64`.
 const _: () = assert!(super::CLASSES <= 64);
 
-/// A list of free cells of one class, owned by whoever holds it.
+/// [`MAGAZINE_CELLS`] free cells of one class, linked through their first words (the last
+/// one's link is `None`), owned by whoever holds the magazine.
 pub(super) struct Magazine {
     pub(super) class: usize,
     pub(super) head: NonNull<FreeBlock>,
-    /// How many cells the list holds.
-    pub(super) len: usize,
 }
 
 // SAFETY: a magazine is the only way to its cells: free memory, reached by nothing else, that
@@ -60,9 +66,14 @@ pub(super) struct Magazine {
 // a thread).
 unsafe impl Send for Magazine {}
 
+/// The bytes of a magazine of `class`.
+pub(super) fn magazine_bytes(class: usize) -> usize {
+    MAGAZINE_CELLS * class_layout(class).size()
+}
+
 impl Magazine {
     fn bytes(&self) -> usize {
-        self.len * class_layout(self.class).size()
+        magazine_bytes(self.class)
     }
 
     /// Gives every cell back to the global allocator.
@@ -95,8 +106,10 @@ pub(crate) struct CellDepot {
     /// goes to the global allocator as it would without the depot); cleared under the lock
     /// when a magazine of the class comes in.
     wanted: AtomicU64,
-    /// A magazine was taken since the last `release_if_unused`.
-    taken: AtomicBool,
+    /// When a magazine was last given or taken, in nanoseconds since `epoch` (the clock is
+    /// read once per magazine, and at a park while the depot holds cells).
+    used_ns: AtomicU64,
+    epoch: Instant,
     /// The most bytes the shelf holds.
     limit: usize,
 }
@@ -114,7 +127,8 @@ impl CellDepot {
             shelf: CachePadded::new(Mutex::new(Shelf::default())),
             stocked: AtomicU64::new(0),
             wanted: AtomicU64::new(0),
-            taken: AtomicBool::new(false),
+            used_ns: AtomicU64::new(0),
+            epoch: Instant::now(),
             limit,
         }
     }
@@ -125,6 +139,20 @@ impl CellDepot {
     #[inline]
     pub(super) fn wants(&self, class: usize) -> bool {
         self.wanted.load(Ordering::Relaxed) & 1 << class != 0
+    }
+
+    /// Records a use (a magazine given or taken) at the time of the call.
+    fn used_now(&self) {
+        let ns = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.used_ns.store(ns, Ordering::Relaxed);
+    }
+
+    /// Marks the class of `bit` wanted. Loaded first, so that a class already wanted costs no
+    /// write to the shared line.
+    fn want(&self, bit: u64) {
+        if self.wanted.load(Ordering::Relaxed) & bit == 0 {
+            self.wanted.fetch_or(bit, Ordering::Relaxed);
+        }
     }
 
     /// Step 1: a magazine of `class`, if the depot has one; otherwise marks the class wanted.
@@ -138,47 +166,51 @@ impl CellDepot {
                 shelf.bytes -= magazine.bytes();
                 if !shelf.magazines.iter().any(|m| m.class == class) {
                     self.stocked.fetch_and(!bit, Ordering::Relaxed);
+                    self.want(bit);
                 }
-                self.taken.store(true, Ordering::Relaxed);
+                drop(shelf);
+                self.used_now();
                 return Some(magazine);
             }
         }
-        // Loaded first so that a class already wanted costs no write to the shared line.
-        if self.wanted.load(Ordering::Relaxed) & bit == 0 {
-            self.wanted.fetch_or(bit, Ordering::Relaxed);
-        }
+        self.want(bit);
         None
     }
 
-    /// Step 2: keeps `magazine` unless that would take the depot over its limit (then hands it
-    /// back).
+    /// Step 2: keeps `magazine` unless that would take the depot over its limit; then hands it
+    /// back, and the class is no longer wanted.
     #[cfg_attr(loom, allow(dead_code))]
     pub(super) fn put(&self, magazine: Magazine) -> Result<(), Magazine> {
         let bit = 1 << magazine.class;
         let mut shelf = lock(&self.shelf);
         let bytes = shelf.bytes + magazine.bytes();
         if bytes > self.limit {
+            self.wanted.fetch_and(!bit, Ordering::Relaxed);
             return Err(magazine);
         }
         shelf.bytes = bytes;
         shelf.magazines.push(magazine);
         self.stocked.fetch_or(bit, Ordering::Relaxed);
         self.wanted.fetch_and(!bit, Ordering::Relaxed);
+        drop(shelf);
+        self.used_now();
         Ok(())
     }
 
-    /// A worker gives its cache back after a second without drawing from it: the depot does
-    /// the same if no worker took a magazine since the last time this was called.
+    /// A worker parks: if the depot holds cells and no magazine was given or taken for `idle`
+    /// or longer (`now` reads the clock, only then), they go back to the global allocator.
+    /// Where the depot is empty, one load.
     #[cfg_attr(loom, allow(dead_code))]
-    pub(super) fn release_if_unused(&self) {
-        if self.taken.swap(false, Ordering::Relaxed) {
+    pub(super) fn release_if_idle(&self, now: impl FnOnce() -> Instant, idle: Duration) {
+        if self.stocked.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let used = self.epoch + Duration::from_nanos(self.used_ns.load(Ordering::Relaxed));
+        if now().saturating_duration_since(used) < idle {
             return;
         }
         let magazines = {
             let mut shelf = lock(&self.shelf);
-            if shelf.magazines.is_empty() {
-                return;
-            }
             shelf.bytes = 0;
             self.stocked.store(0, Ordering::Relaxed);
             std::mem::take(&mut shelf.magazines)
