@@ -99,11 +99,16 @@ fn prometheus_text(m: &RuntimeMetrics) -> String {
             m.reactor_events as f64,
         ),
         ("pending_timers", "Timers pending.", m.pending_timers as f64),
+        (
+            "task_depot_bytes",
+            "Memory of finished tasks in the workers' depot.",
+            m.task_depot_bytes as f64,
+        ),
     ];
     for (name, help, value) in global {
         let _ = writeln!(out, "# HELP magpie_{name} {help}\nmagpie_{name} {value}");
     }
-    let per_worker: [PerWorker; 3] = [
+    let per_worker: [PerWorker; 4] = [
         ("worker_polls_total", "Task polls per worker.", |w| {
             w.polls as f64
         }),
@@ -113,6 +118,11 @@ fn prometheus_text(m: &RuntimeMetrics) -> String {
         ("worker_busy_seconds_total", "Busy time per worker.", |w| {
             w.busy_time.as_secs_f64()
         }),
+        (
+            "worker_task_cache_bytes",
+            "Memory of finished tasks kept per worker.",
+            |w| w.task_cache_bytes as f64,
+        ),
     ];
     for (name, help, value) in per_worker {
         let _ = writeln!(out, "# HELP magpie_{name} {help}");

@@ -146,6 +146,57 @@ fn workers_keep_at_most_their_budget_and_give_it_back_when_idle_and_at_shutdown(
     );
 }
 
+/// The metrics say what the caches hold: each worker's, as of its last park, within its
+/// budget, and the depot's; the burst leaves something there. A shutdown takes both to 0.
+#[test]
+fn metrics_report_the_workers_caches_and_their_depot() {
+    let _alone = alone();
+    let rt = runtime(BUDGET);
+    let handle = rt.handle().clone();
+    burst(&rt);
+    // Each worker publishes what it keeps when it parks, which it does as soon as the burst's
+    // tasks are done: wait for the figures to show. (Not under Miri, where the burst takes
+    // longer than the second after which a worker that did not draw from its cache gives it
+    // back at that park: the unit tests cover the rule, and the shutdown below still runs.)
+    let start = Instant::now();
+    let (per_worker, depot) = loop {
+        if cfg!(miri) {
+            break (Vec::new(), 0);
+        }
+        let metrics = handle.metrics();
+        let per_worker: Vec<usize> = metrics
+            .workers
+            .iter()
+            .map(|w| w.task_cache_bytes as usize)
+            .collect();
+        let cached = per_worker.iter().sum::<usize>() + metrics.task_depot_bytes;
+        if cached >= BUDGET / 2 {
+            break (per_worker, metrics.task_depot_bytes);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "20 s after a burst of {TASKS} tasks the metrics show {cached} B cached"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert!(
+        per_worker.iter().all(|&bytes| bytes <= BUDGET),
+        "a worker keeps more than its budget: {per_worker:?} B"
+    );
+    assert!(
+        depot <= BUDGET,
+        "the depot holds {depot} B, over {BUDGET} B"
+    );
+
+    drop(rt);
+    let metrics = handle.metrics();
+    assert!(metrics.workers.iter().all(|w| w.task_cache_bytes == 0));
+    assert_eq!(
+        metrics.task_depot_bytes, 0,
+        "the depot is emptied at shutdown"
+    );
+}
+
 /// From this thread, which is not a worker: spawns `TASKS` small tasks inside `rt.block_on`,
 /// waits until every one has finished on the workers, then reads each one's output, so that
 /// the handles, dropped here, free the cells here.

@@ -136,6 +136,7 @@ impl Handle {
             blocking_queue_depth: blocking.queued,
             reactor_events: reactor.events,
             pending_timers: reactor.pending_timers,
+            task_depot_bytes: shared.cell_depot.as_ref().map_or(0, |depot| depot.bytes()),
         }
     }
 

@@ -57,6 +57,9 @@ pub(crate) struct WorkerStats {
     /// When the current poll started, in nanoseconds after the runtime's start; written only
     /// in debug mode (reading the clock costs on every poll).
     pub(crate) poll_started_ns: AtomicU64,
+    /// The bytes of freed task cells the worker's cache held at its last park (`worker.rs`:
+    /// written there and when the worker stops, not on every cell).
+    pub(crate) task_cache_bytes: AtomicU64,
 }
 
 impl WorkerStats {
@@ -176,6 +179,11 @@ pub struct RuntimeMetrics {
     pub reactor_events: u64,
     /// Timers pending in the shared timer store (process-wide).
     pub pending_timers: usize,
+    /// Bytes of memory of finished tasks held in the runtime's depot, for workers that run out
+    /// ([`Builder::task_cache_bytes`](crate::Builder::task_cache_bytes); the workers' own
+    /// caches are in [`WorkerMetrics::task_cache_bytes`]). The thread that runs `block_on`
+    /// caches too, and is not counted.
+    pub task_depot_bytes: usize,
 }
 
 /// One worker's metrics, in a [`RuntimeMetrics`].
@@ -201,6 +209,10 @@ pub struct WorkerMetrics {
     pub local_queue_depth: usize,
     /// Time spent outside of parking: running tasks and looking for them.
     pub busy_time: Duration,
+    /// Bytes of memory of finished tasks the worker keeps for its next spawns
+    /// ([`Builder::task_cache_bytes`](crate::Builder::task_cache_bytes)), as of the last time
+    /// it went to sleep (0 once it stopped).
+    pub task_cache_bytes: u64,
 }
 
 impl WorkerMetrics {
@@ -233,6 +245,7 @@ impl WorkerMetrics {
             local_overflows: stats.local_overflows.get(),
             local_queue_depth,
             busy_time: Duration::from_nanos(busy + current),
+            task_cache_bytes: stats.task_cache_bytes.load(Ordering::Relaxed),
         }
     }
 }

@@ -211,6 +211,9 @@ impl Runtime {
                 on_task_panic: builder.on_task_panic.clone(),
             },
             blocking: Pool::new(builder),
+            // Held up to one worker's budget; freed when the runtime's last reference goes.
+            cell_depot: (num_workers > 1 && builder.task_cache_bytes > 0)
+                .then(|| Arc::new(CellDepot::new(builder.task_cache_bytes))),
             workers_running: Mutex::new(num_workers),
             workers_done: Condvar::new(),
             stats: metrics::Stats::new(num_workers),
@@ -234,11 +237,6 @@ impl Runtime {
         // dropping thread holds would deadlock). Shutdown wakes it; it ends on its own.
         #[cfg(not(loom))]
         debug::start_watchdog(&handle.shared, &builder.thread_name);
-        // The workers' exchange of freed task cells (`task/cell_cache/depot.rs`), holding up to
-        // one worker's budget; freed when the last worker stops. Not with one worker (nobody to
-        // pass cells to) or no caches.
-        let depot = (num_workers > 1 && builder.task_cache_bytes > 0)
-            .then(|| Arc::new(CellDepot::new(builder.task_cache_bytes)));
         for (index, (local, parker)) in locals.into_iter().zip(parkers).enumerate() {
             let core = Box::new(worker::Core::new(index, local, handle.shared.clone()));
             let handle = handle.clone();
@@ -246,7 +244,7 @@ impl Runtime {
             let stop = builder.on_thread_stop.clone();
             let name = format!("{}-{index}", builder.thread_name);
             let task_cache_bytes = builder.task_cache_bytes;
-            let depot = depot.clone();
+            let depot = handle.shared.cell_depot.clone();
             let spawned = crate::loom::spawn_named(name, move || {
                 context::set_owner(handle.shared.addr());
                 let _enter = context::enter_handle(handle);

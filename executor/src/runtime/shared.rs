@@ -18,6 +18,7 @@ use crate::blocking::Pool;
 use crate::loom::atomic::{fence, AtomicBool, Ordering};
 use crate::loom::{lock, Arc, Condvar, Mutex};
 use crate::task::cell::Header;
+use crate::task::cell_cache::CellDepot;
 use crate::task::origin::Origin;
 use crate::task::raw::{Notified, OwnedTask, TaskRef};
 use crate::task::{new_task, Id, JoinError, JoinHandle, NewTask};
@@ -56,6 +57,9 @@ pub(crate) struct Shared {
     pub(crate) shutdown: AtomicBool,
     pub(crate) config: Config,
     pub(crate) blocking: Arc<Pool>,
+    /// The workers' exchange of freed task cells (`task/cell_cache/depot.rs`); none with one
+    /// worker (nobody to pass cells to) or with the caches off.
+    pub(crate) cell_depot: Option<Arc<CellDepot>>,
     /// How many worker threads are still inside their loop; shutdown waits for zero.
     pub(crate) workers_running: Mutex<usize>,
     pub(crate) workers_done: Condvar,

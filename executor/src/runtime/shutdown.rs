@@ -109,7 +109,9 @@ pub(crate) fn begin(shared: &Shared) {
 /// 4. Drain the injector, which may have received wakes from those destructors.
 /// 5. Shut the blocking pool down (queued blocking tasks are cancelled; running ones are
 ///    waited for within the remaining time).
-/// 6. Join the worker threads that stopped; detach the ones that did not.
+/// 6. Join the worker threads that stopped; detach the ones that did not. If all stopped, the
+///    task cells in the workers' depot go back to the allocator (their caches went as they
+///    stopped).
 /// 7. Join the monitor (`monitor.rs`). Step 1 woke it, and it ends at the flag within one
 ///    look, so this waits microseconds: it runs no user hook, only — in a look that straddles
 ///    the flag — the destructor of a task it moved to the injector (its pusher drains it).
@@ -201,6 +203,9 @@ pub(crate) fn run(
             // A worker's panics are caught per task; one escaping the loop is a bug, and
             // re-raising it here would abort a shutdown that is otherwise complete.
             let _ = thread.join();
+        }
+        if let Some(depot) = &shared.cell_depot {
+            depot.release_all();
         }
     }
 

@@ -432,6 +432,8 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
         }
     }
     stats.busy_ends(shared.stats.now_ns());
+    // Its cache goes when the thread's `WorkerCache` does, right after this returns.
+    stats.task_cache_bytes.store(0, Ordering::Relaxed);
     // No longer a worker: its credits go back (also if the loop unwinds).
     drop(registration);
     // Give back the deferred removals and drop this worker's queue entries; the tasks are
@@ -458,8 +460,12 @@ fn park(shared: &Shared, index: usize, parker: &Parker, requester: &Waker) -> bo
     // Nothing held back while parked: the finished tasks go before the sleep (dropped here,
     // outside the core's borrow).
     drop(with_own_core(Core::release_deferred));
-    // A cache of freed task cells this worker does not draw from goes back (`cell_cache.rs`).
+    // A cache of freed task cells this worker does not draw from goes back (`cell_cache.rs`);
+    // what it keeps is published for the metrics, here rather than on every cell.
     cell_cache::on_park();
+    shared.stats.workers[index]
+        .task_cache_bytes
+        .store(cell_cache::cached_bytes() as u64, Ordering::Relaxed);
     with_own_core(Core::begin_driving);
     let more = park_until_work(shared, index, parker, requester);
     if with_own_core(Core::end_driving) && more {

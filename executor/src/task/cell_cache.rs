@@ -154,6 +154,14 @@ pub(crate) fn on_park() {
     thread_cache::on_park(std::time::Instant::now);
 }
 
+/// The bytes of freed cells this thread's cache holds now (0 where it has none).
+pub(crate) fn cached_bytes() -> usize {
+    #[cfg(not(loom))]
+    return thread_cache::cached_bytes();
+    #[cfg(loom)]
+    return 0;
+}
+
 /// How long a worker's cache may go unused before the worker gives it back at a park: long
 /// against the gaps between bursts of spawns (microseconds to milliseconds), short against a
 /// service's quiet periods.
@@ -537,6 +545,11 @@ mod thread_cache {
     #[cfg(test)]
     pub(super) fn cached() -> usize {
         CACHE.with(|cache| cache.cached.get())
+    }
+
+    /// See [`super::cached_bytes`].
+    pub(super) fn cached_bytes() -> usize {
+        CACHE.try_with(|cache| cache.cached.get()).unwrap_or(0)
     }
 }
 

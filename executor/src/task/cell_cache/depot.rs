@@ -28,9 +28,10 @@
 //! at its next misses (the cells never leave the process's hands).
 //!
 //! The depot holds at most its limit in bytes (the runtime's per-worker cache budget). It
-//! frees what it holds when it is dropped (the runtime's workers have all stopped), and when a
-//! worker parks while it holds cells that no worker has given or taken for a second
-//! ([`CellDepot::release_if_idle`]): a runtime that has gone quiet gives them back.
+//! frees what it holds at shutdown once the workers have stopped ([`CellDepot::release_all`];
+//! the runtime's `Shared` owns it), when it is dropped, and when a worker parks while it holds
+//! cells that no worker has given or taken for a second ([`CellDepot::release_if_idle`]): a
+//! runtime that has gone quiet gives them back.
 //!
 //! Loom builds have no cell cache (`super`), so nothing takes or gives here; the type still
 //! exists, on the loom shim's primitives, so that the runtime builds it the same way.
@@ -209,6 +210,12 @@ impl CellDepot {
         if now().saturating_duration_since(used) < idle {
             return;
         }
+        self.release_all();
+    }
+
+    /// Gives every cell the depot holds back to the global allocator (also when the runtime's
+    /// workers have stopped: shutdown's step 6).
+    pub(crate) fn release_all(&self) {
         let magazines = {
             let mut shelf = lock(&self.shelf);
             shelf.bytes = 0;
@@ -220,15 +227,13 @@ impl CellDepot {
     }
 
     /// Bytes held now.
-    #[cfg(test)]
-    pub(super) fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         lock(&self.shelf).bytes
     }
 }
 
 impl Drop for CellDepot {
     fn drop(&mut self) {
-        let shelf = std::mem::take(&mut *lock(&self.shelf));
-        shelf.magazines.into_iter().for_each(Magazine::free);
+        self.release_all();
     }
 }
