@@ -211,8 +211,9 @@ impl Runtime {
                 on_task_panic: builder.on_task_panic.clone(),
             },
             blocking: Pool::new(builder),
-            // Held up to one worker's budget; freed when the runtime's last reference goes.
-            cell_depot: (num_workers > 1 && builder.task_cache_bytes > 0)
+            // Holds up to one worker's budget. Not under loom, whose builds cache no cells: its
+            // lock would only add interleavings to the models.
+            cell_depot: (!cfg!(loom) && num_workers > 1 && builder.task_cache_bytes > 0)
                 .then(|| Arc::new(CellDepot::new(builder.task_cache_bytes))),
             workers_running: Mutex::new(num_workers),
             workers_done: Condvar::new(),
