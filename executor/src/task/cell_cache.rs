@@ -28,8 +28,8 @@
 //! through the global allocator.
 //!
 //! The workers of a runtime share a [`CellDepot`] (`depot.rs`): a worker that frees more cells of
-//! a size than it allocates (it runs the tasks others spawn, stolen) leaves them there in whole
-//! lists for a worker that runs out (it spawns them), instead of giving them to the global
+//! a size than it allocates (it runs the tasks others spawn, stolen) leaves them there, 64 at a
+//! time, for a worker that runs out (it spawns them), instead of giving them to the global
 //! allocator while the other takes new ones from it.
 //!
 //! Which cells: sizes up to [`MAX_CACHED_SIZE`] bytes with an alignment of at most 8, in size

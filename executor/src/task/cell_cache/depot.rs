@@ -33,8 +33,8 @@
 //! cells that no worker has given or taken for a second ([`CellDepot::release_if_idle`]): a
 //! runtime that has gone quiet gives them back.
 //!
-//! Loom builds have no cell cache (`super`), so nothing takes or gives here; the type still
-//! exists, on the loom shim's primitives, so that the runtime builds it the same way.
+//! Loom builds have no cell cache (`super`) and their runtimes no depot; the type still compiles
+//! there, on the loom shim's primitives, like the rest of the crate.
 
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
