@@ -82,14 +82,13 @@ impl Magazine {
         let layout = class_layout(self.class);
         let mut next = Some(self.head);
         while let Some(block) = next {
-            // SAFETY: the blocks of a magazine are free blocks of its class, linked through
-            // their first words, reached by nothing but this magazine (which is consumed): the
-            // link is read before the block is freed with the layout of its class, the one
-            // every block of a class is allocated with (`super::allocate`).
-            unsafe {
-                next = block.as_ref().next;
-                std::alloc::dealloc(block.as_ptr().cast(), layout);
-            }
+            // The blocks of a magazine are free blocks of its class, linked through their first
+            // words, reached by nothing but this magazine (which is consumed).
+            // SAFETY: so the link is readable, and read before the block is freed.
+            next = unsafe { block.as_ref().next };
+            // SAFETY: as above, freed with its class's layout, the one every block of a class
+            // is allocated with (`super::allocate`).
+            unsafe { std::alloc::dealloc(block.as_ptr().cast(), layout) };
         }
     }
 }
