@@ -164,6 +164,7 @@ pub(crate) struct TaskGuard {
 }
 
 /// Records `task` as the one being polled until the guard drops.
+#[inline]
 pub(crate) fn enter_task(task: RawTask) -> TaskGuard {
     TaskGuard {
         prev: TASK.with(|t| t.replace(Some(task))),
@@ -171,6 +172,7 @@ pub(crate) fn enter_task(task: RawTask) -> TaskGuard {
 }
 
 impl Drop for TaskGuard {
+    #[inline]
     fn drop(&mut self) {
         TASK.with(|t| t.set(self.prev));
     }

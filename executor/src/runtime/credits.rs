@@ -36,6 +36,7 @@ const CREDIT_BATCH: usize = 2;
 const MAX_CREDITS: usize = 2 * CREDIT_BATCH;
 
 /// A strong count of `shared` for a new task (step 1).
+#[inline]
 pub(crate) fn take(shared: &Arc<Shared>) -> Arc<Shared> {
     let runtime = shared.addr();
     let took_credit = context::with_worker_thread(|worker| {
@@ -69,6 +70,7 @@ pub(crate) fn take(shared: &Arc<Shared>) -> Arc<Shared> {
 /// # Safety
 /// The caller gives `shared` up: it is a count the caller owns (made by [`take`] or a clone),
 /// and the caller neither uses nor drops it afterwards (this is `Scheduler`'s `Drop`).
+#[inline]
 pub(crate) unsafe fn give_back(shared: &mut ManuallyDrop<Arc<Shared>>) {
     let runtime = shared.addr();
     let ptr = Arc::as_ptr(shared);

@@ -105,12 +105,22 @@ impl Idle {
     /// A producer published a task: the index of the worker it must wake, if any, and whether
     /// every worker was parked until then (the caller then wakes the monitor, after the
     /// worker: `wake_monitor`).
+    ///
+    /// Inlined up to the first look at the counters, which on a busy runtime (a worker
+    /// searching already) is where nearly every push stops; the locked part is a call.
+    #[inline]
     pub(crate) fn worker_to_notify(&self) -> Option<(usize, bool)> {
         // Step (2) of the protocol: order the push before the read of the counters.
         fence(Ordering::SeqCst);
         if !self.should_notify(self.state.load(Ordering::SeqCst)) {
             return None;
         }
+        self.pick_sleeper()
+    }
+
+    /// [`Idle::worker_to_notify`] past its first look: a worker is to be woken, unless another
+    /// producer woke one meanwhile.
+    fn pick_sleeper(&self) -> Option<(usize, bool)> {
         let mut sleepers = lock(&self.sleepers);
         // Re-check under the lock: another producer may have woken a worker meanwhile.
         if !self.should_notify(self.state.load(Ordering::SeqCst)) {
@@ -123,6 +133,7 @@ impl Idle {
         Some((index, unparked(prev) == 0))
     }
 
+    #[inline]
     fn should_notify(&self, state: usize) -> bool {
         searching(state) == 0 && unparked(state) < self.num_workers
     }

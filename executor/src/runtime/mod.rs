@@ -59,12 +59,14 @@ pub(crate) struct Scheduler(ManuallyDrop<Arc<Shared>>);
 
 impl Scheduler {
     /// The scheduler of a new task of `shared`.
+    #[inline]
     pub(crate) fn new(shared: &Arc<Shared>) -> Scheduler {
         Scheduler(ManuallyDrop::new(credits::take(shared)))
     }
 
     /// A wake by value made the task runnable: `task` carries the waker's only reference
     /// (see [`Shared::schedule_last_ref`]).
+    #[inline]
     pub(crate) fn schedule_last_ref(&self, task: Notified) {
         if task.header().vtable.blocking {
             // Not reached (see `schedule`). Were it reached, `Pool::push` would need the same
@@ -77,6 +79,7 @@ impl Scheduler {
 
     /// A wake by reference (or an abort) made the task runnable; the caller holds a reference
     /// of its own, which keeps this scheduler alive.
+    #[inline]
     pub(crate) fn schedule(&self, task: Notified) {
         if task.header().vtable.blocking {
             // Not reached today: a blocking task is queued or running from its spawn to its
@@ -88,6 +91,7 @@ impl Scheduler {
     }
 
     /// The task woke itself during its poll: queue it behind the others.
+    #[inline]
     pub(crate) fn reschedule(&self, task: Notified) {
         if task.header().vtable.blocking {
             Pool::push(&self.0.blocking, task);
@@ -108,6 +112,7 @@ impl Scheduler {
 
     /// The task is done with: finished with no `JoinHandle`, or its handle has read the output
     /// or gone. Takes it off the live-task list (blocking tasks are not on it).
+    #[inline]
     pub(crate) fn release(&self, header: &Header) -> Option<OwnedTask> {
         if header.vtable.blocking {
             None
@@ -118,6 +123,7 @@ impl Scheduler {
 }
 
 impl Drop for Scheduler {
+    #[inline]
     fn drop(&mut self) {
         // SAFETY: the scheduler's count is given up here, once, and never used again.
         unsafe { credits::give_back(&mut self.0) };

@@ -236,6 +236,7 @@ impl Shared {
     }
 
     /// Wakes one parked worker if new work needs one (see `idle.rs`).
+    #[inline]
     pub(crate) fn notify_parked(&self) {
         if let Some((index, was_all_parked)) = self.idle.worker_to_notify() {
             self.unparkers[index].unpark();

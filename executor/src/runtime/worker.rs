@@ -135,6 +135,7 @@ impl Core {
     /// after the current poll; while the slot is taken, it goes to the back of the local
     /// queue, where other workers can steal it. (The task already in the slot keeps it: a
     /// slot that displaced it would need a read-modify-write on every spawn, `lifo.rs`.)
+    #[inline]
     pub(crate) fn push_lifo(&mut self, task: Notified) {
         if let Err(task) = self.lifo.put_if_empty(task) {
             self.push_local(task);
@@ -147,6 +148,7 @@ impl Core {
     }
 
     /// Queues a task at the back of the local queue and wakes a parked worker to share it.
+    #[inline]
     pub(crate) fn push_local(&mut self, task: Notified) {
         self.push_back(task);
         self.notify_for_push();
@@ -155,6 +157,7 @@ impl Core {
     /// Queues a task at the back of the local queue, first moving half of a full queue to the
     /// injector; returns whether it did (the moved tasks carry no notification of their own:
     /// the caller's covers them).
+    #[inline]
     fn push_back(&mut self, task: Notified) -> bool {
         let overflowed = self.local.len() >= LOCAL_QUEUE_CAPACITY && self.shares_overflow;
         if overflowed {
@@ -236,6 +239,7 @@ impl Core {
     }
 
     /// The next task from this worker's own sources, in priority order.
+    #[inline]
     fn next_local_task(&mut self) -> Option<Notified> {
         self.ticks_to_injector -= 1;
         if self.ticks_to_injector == 0 {

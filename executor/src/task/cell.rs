@@ -64,8 +64,8 @@ pub(crate) struct Vtable {
     /// Cancels the task at runtime shutdown if no thread runs it; returns `true` if it did.
     /// Does not consume a reference.
     pub(crate) shutdown: unsafe fn(NonNull<Header>) -> bool,
-    /// `JoinHandle::poll`: writes `Poll<Result<F::Output, JoinError>>` to `dst` when complete,
-    /// registers the waker otherwise.
+    /// `JoinHandle::poll`: writes `Poll<Result<F::Output, JoinError>>` to `dst` (which holds
+    /// `Pending`) when complete, registers the waker otherwise.
     pub(crate) try_read_output: unsafe fn(NonNull<Header>, dst: *mut (), waker: &Waker),
     /// `JoinHandle::drop`: gives up join interest (dropping the output if it is there) and the
     /// handle's reference.

@@ -243,8 +243,8 @@ unsafe fn shutdown<F: Future>(ptr: NonNull<Header>) -> bool {
 }
 
 /// # Safety
-/// `ptr` is a live `Cell<F>`, the caller is its `JoinHandle`, and `dst` points to a valid
-/// `Poll<Result<F::Output, JoinError>>`.
+/// `ptr` is a live `Cell<F>`, the caller is its `JoinHandle`, and `dst` points to a
+/// `Poll<Result<F::Output, JoinError>>` that holds `Poll::Pending` (overwritten, not dropped).
 unsafe fn try_read_output<F: Future>(ptr: NonNull<Header>, dst: *mut (), waker: &Waker) {
     // SAFETY: the JoinHandle's reference keeps the cell alive.
     let cell = unsafe { cell::<F>(ptr) };
@@ -263,11 +263,16 @@ unsafe fn try_read_output<F: Future>(ptr: NonNull<Header>, dst: *mut (), waker: 
     cell.header.state.output_taken();
     // Read: the task is done with (see `finish`).
     drop(cell.header.scheduler.release(&cell.header));
-    // SAFETY: the caller guarantees `dst` is a valid `Poll<Result<F::Output, JoinError>>`.
-    unsafe { *dst.cast::<Poll<Result<F::Output, JoinError>>>() = Poll::Ready(result) };
+    // Written, not assigned: what `dst` holds is `Pending`, with nothing to drop, and an
+    // assignment would call the drop glue of the whole `Poll` to find that out. The caller
+    // guarantees that `dst` is a valid, aligned `Poll<Result<F::Output, JoinError>>`.
+    let dst = dst.cast::<Poll<Result<F::Output, JoinError>>>();
+    // SAFETY: by the above, in bounds and aligned; it holds `Pending`, so nothing leaks.
+    unsafe { dst.write(Poll::Ready(result)) };
 }
 
 /// `true` when the task is complete; otherwise registers `waker` to be woken when it is.
+#[inline]
 fn can_read_output(header: &Header, waker: &Waker) -> bool {
     let snapshot = header.state.load();
     if snapshot.is_complete() {
@@ -366,6 +371,7 @@ unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
 ///
 /// # Safety
 /// The caller owns a reference to the live task at `ptr`, and does not use it afterwards.
+#[inline]
 pub(crate) unsafe fn drop_reference(ptr: NonNull<Header>) {
     // SAFETY: the caller's reference keeps the header alive for this read.
     let header = unsafe { ptr.as_ref() };

@@ -19,6 +19,7 @@ pub struct Id(NonZeroU64);
 const ID_BLOCK: u64 = 1024;
 
 impl Id {
+    #[inline]
     pub(crate) fn next() -> Id {
         #[cfg(not(loom))]
         let id = Self::next_from_block();
@@ -39,6 +40,7 @@ impl Id {
 
     /// The next id of this thread's block, taking a new block when it is used up.
     #[cfg(not(loom))]
+    #[inline]
     fn next_from_block() -> u64 {
         use std::cell::Cell;
 

@@ -126,7 +126,7 @@ impl<T> Future for JoinHandle<T> {
         let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
         let try_read = self.header().vtable.try_read_output;
         // SAFETY: a live task (our reference) whose output type is `T`, and `out` is a valid
-        // `Poll<Result<T, JoinError>>`.
+        // `Poll<Result<T, JoinError>>` holding `Pending`.
         unsafe {
             try_read(
                 self.raw.header_ptr(),

@@ -114,6 +114,7 @@ impl Origin {
 }
 
 impl Drop for Origin {
+    #[inline]
     fn drop(&mut self) {
         if self.0.as_ptr() as usize & DETAIL != 0 {
             let ptr = self.0.as_ptr().wrapping_sub(DETAIL).cast::<Detail>();

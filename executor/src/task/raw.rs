@@ -154,6 +154,7 @@ impl TaskRef {
 }
 
 impl Drop for TaskRef {
+    #[inline]
     fn drop(&mut self) {
         // SAFETY: we own one reference and never use it again.
         unsafe { drop_reference(self.0.header_ptr()) }

@@ -41,24 +41,31 @@ pub(crate) struct State(AtomicUsize);
 pub(crate) struct Snapshot(usize);
 
 impl Snapshot {
+    #[inline]
     pub(crate) fn is_running(self) -> bool {
         self.0 & RUNNING != 0
     }
+    #[inline]
     pub(crate) fn is_complete(self) -> bool {
         self.0 & COMPLETE != 0
     }
+    #[inline]
     pub(crate) fn is_notified(self) -> bool {
         self.0 & NOTIFIED != 0
     }
+    #[inline]
     pub(crate) fn is_cancelled(self) -> bool {
         self.0 & CANCELLED != 0
     }
+    #[inline]
     pub(crate) fn has_join_interest(self) -> bool {
         self.0 & JOIN_INTEREST != 0
     }
+    #[inline]
     pub(crate) fn has_join_waker(self) -> bool {
         self.0 & JOIN_WAKER != 0
     }
+    #[inline]
     pub(crate) fn ref_count(self) -> usize {
         self.0 >> FLAG_BITS
     }
@@ -132,6 +139,7 @@ impl State {
     }
 
     /// Loads the state. Acquire: pairs with the Release of the transition that published it.
+    #[inline]
     pub(crate) fn load(&self) -> Snapshot {
         Snapshot(self.0.load(Ordering::Acquire))
     }
@@ -177,6 +185,7 @@ impl State {
     }
 
     /// A worker popped the task from a queue (it holds the entry's reference).
+    #[inline]
     pub(crate) fn transition_to_running(&self) -> ToRunning {
         self.update(|s| {
             // RUNNING here means the shutdown path is cancelling the task (a queued task is
@@ -209,6 +218,7 @@ impl State {
     }
 
     /// The poll returned `Pending`.
+    #[inline]
     pub(crate) fn transition_to_idle(&self) -> ToIdle {
         self.update(|s| {
             debug_assert!(s & RUNNING != 0);
@@ -227,6 +237,7 @@ impl State {
 
     /// The output is stored: release `RUNNING`, set `COMPLETE`. Returns the state before, so
     /// the caller knows whether a `JoinHandle` reads the output and whether to wake it.
+    #[inline]
     pub(crate) fn transition_to_complete(&self) -> Snapshot {
         // AcqRel: Release publishes the output to the JoinHandle (which loads with Acquire).
         let prev = Snapshot(self.0.fetch_xor(RUNNING | COMPLETE, Ordering::AcqRel));
@@ -235,6 +246,7 @@ impl State {
     }
 
     /// A waker fired.
+    #[inline]
     pub(crate) fn transition_to_notified(&self) -> ToNotified {
         self.update(|s| {
             if s & (COMPLETE | NOTIFIED) != 0 {
@@ -251,6 +263,7 @@ impl State {
     /// A waker fired *by value*: on `Submit` the waker's own reference becomes the queue
     /// entry's (no increment, and no decrement by the caller); on `Nothing` the caller still
     /// owns the waker's reference and must drop it.
+    #[inline]
     pub(crate) fn transition_to_notified_by_val(&self) -> ToNotified {
         self.update(|s| {
             if s & (COMPLETE | NOTIFIED) != 0 {
@@ -281,6 +294,7 @@ impl State {
 
     /// The `JoinHandle` is dropped. Returns `true` when the task is complete already, in which
     /// case the handle owns the output and must drop it; otherwise the runtime drops it.
+    #[inline]
     pub(crate) fn drop_join_interest(&self) -> bool {
         self.update(|s| {
             // Cleared in both cases, so that with COMPLETE set the bit says whether the output
@@ -292,6 +306,7 @@ impl State {
     /// The `JoinHandle` took the output of the complete task: clears `JOIN_INTEREST`, which
     /// from now on says "the output is gone" (a second read must fail, and the handle's drop
     /// has nothing to drop).
+    #[inline]
     pub(crate) fn output_taken(&self) {
         // AcqRel like every transition: the bit is the stage's only record of the taken output.
         let prev = Snapshot(self.0.fetch_and(!JOIN_INTEREST, Ordering::AcqRel));
@@ -300,6 +315,7 @@ impl State {
 
     /// The `JoinHandle` stored a waker in the slot and hands the slot to the runtime.
     /// Fails (returns the snapshot) when the task completed meanwhile.
+    #[inline]
     pub(crate) fn set_join_waker(&self) -> Result<(), Snapshot> {
         // Mutant: hand the slot over without checking COMPLETE. A completion that ran between
         // the handle's last look and this point saw no JOIN_WAKER and woke nobody; the handle
@@ -323,6 +339,7 @@ impl State {
 
     /// The `JoinHandle` takes the slot back to replace its waker. Fails when the task
     /// completed meanwhile (then the slot stays the runtime's until the task is freed).
+    #[inline]
     pub(crate) fn unset_join_waker(&self) -> Result<(), Snapshot> {
         self.update(|s| {
             debug_assert!(s & JOIN_WAKER != 0);
@@ -336,6 +353,7 @@ impl State {
 
     /// Adds a reference (a waker clone). Relaxed: a new reference is made from an existing
     /// one, which already keeps the task alive; no data is published.
+    #[inline]
     pub(crate) fn ref_inc(&self) {
         let prev = self.0.fetch_add(REF_ONE, Ordering::Relaxed);
         // Like `Arc`: a count this large means references are leaked in a loop; abort rather
@@ -348,6 +366,7 @@ impl State {
     /// Drops a reference; returns `true` when it was the last, and the task must be freed.
     /// AcqRel: every earlier use of the task happens before the free (the Release of each
     /// decrement, the Acquire of the last).
+    #[inline]
     #[must_use]
     pub(crate) fn ref_dec(&self) -> bool {
         let prev = Snapshot(self.0.fetch_sub(REF_ONE, Ordering::AcqRel));
