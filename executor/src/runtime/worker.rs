@@ -328,6 +328,7 @@ impl Core {
 
     /// Called before running a found task: a searcher that found work stops searching, and
     /// the last one to stop wakes another worker for the rest.
+    #[inline]
     fn found_work(&mut self) {
         if self.searching {
             self.searching = false;
