@@ -360,6 +360,66 @@ fn yield_now_requeues_the_task_behind_the_others_in_debug_mode_too() {
     yield_requeues_behind_the_waiting_tasks(rt);
 }
 
+/// Counts its wakes.
+#[derive(Default)]
+struct WakeCount(AtomicUsize);
+
+impl std::task::Wake for WakeCount {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A yield polled with a waker other than its task's own (a combinator's, here a counting
+/// one) wakes that waker, as it always did; only a yield with the task's own waker is left to
+/// the harness to re-queue.
+#[test]
+fn a_yield_polled_with_another_waker_wakes_that_waker() {
+    use std::future::Future;
+    use std::task::{Context, Waker};
+
+    let rt = runtime(2);
+    let wakes = rt
+        .block_on(rt.spawn(async {
+            let count = Arc::new(WakeCount::default());
+            let waker = Waker::from(count.clone());
+            let mut cx = Context::from_waker(&waker);
+            let mut yielding = std::pin::pin!(task::yield_now());
+            assert!(yielding.as_mut().poll(&mut cx).is_pending());
+            let woken = count.0.load(Ordering::SeqCst);
+            assert!(yielding.poll(&mut cx).is_ready());
+            woken
+        }))
+        .unwrap();
+    assert_eq!(wakes, 1);
+}
+
+/// Futures that yield inside a combinator that polls each with a waker of its own
+/// (`as_completed`) all finish: each yield wakes the combinator's waker for that future.
+#[test]
+fn yields_inside_a_combinator_with_wakers_of_its_own_all_finish() {
+    use futures_lite::StreamExt;
+
+    within_20s("yields inside as_completed", || {
+        let rt = runtime(2);
+        let mut done = rt
+            .block_on(rt.spawn(async {
+                let futures = (0..8usize).map(|i| async move {
+                    for _ in 0..=i {
+                        task::yield_now().await;
+                    }
+                    i
+                });
+                magpie_executor::combinator::as_completed(futures)
+                    .collect::<Vec<_>>()
+                    .await
+            }))
+            .unwrap();
+        done.sort_unstable();
+        assert_eq!(done, (0..8).collect::<Vec<_>>());
+    });
+}
+
 #[test]
 fn remote_spawn_is_not_starved_by_a_busy_local_queue() {
     // One worker whose local queue never empties (two tasks yielding forever). A task spawned

@@ -112,7 +112,7 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) -> Option<Notified> {
     // SAFETY: the queue entry's reference, which we hold, outlives the borrowed waker.
     let waker = unsafe { waker::borrowed(ptr) };
     let mut cx = Context::from_waker(&waker);
-    let _current = crate::runtime::context::enter_task(RawTask::from_header(ptr));
+    let current = crate::runtime::context::enter_task(RawTask::from_header(ptr));
     let polled = panic::catch_unwind(AssertUnwindSafe(|| {
         cell.stage.with_mut(|stage| {
             // SAFETY: `RUNNING` gives us exclusive access to the stage, and `COMPLETE` is clear
@@ -123,10 +123,10 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) -> Option<Notified> {
             unsafe { Pin::new_unchecked(future) }.poll(&mut cx)
         })
     }));
-    drop(_current);
+    let yielded = current.exit();
 
     match polled {
-        Ok(Poll::Pending) => match header.state.transition_to_idle() {
+        Ok(Poll::Pending) => match header.state.transition_to_idle(yielded) {
             // SAFETY: we own the queue entry's reference and are done with the task.
             ToIdle::Idle => unsafe { drop_reference(ptr) },
             ToIdle::Notified => {

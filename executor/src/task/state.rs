@@ -217,18 +217,22 @@ impl State {
         })
     }
 
-    /// The poll returned `Pending`.
+    /// The poll returned `Pending`; `yielded`: it yielded with its own waker
+    /// (`context::note_yield`), which counts as a wake during the poll.
     #[inline]
-    pub(crate) fn transition_to_idle(&self) -> ToIdle {
+    pub(crate) fn transition_to_idle(&self, yielded: bool) -> ToIdle {
         self.update(|s| {
             debug_assert!(s & RUNNING != 0);
             if s & CANCELLED != 0 {
                 (None, ToIdle::Cancel)
-            } else if s & NOTIFIED != 0 && !cfg!(magpie_mutant = "idle_ignores_notified") {
+            } else if (s & NOTIFIED != 0 || yielded)
+                && !cfg!(magpie_mutant = "idle_ignores_notified")
+            {
                 // (Mutant `idle_ignores_notified`: drop the wake that arrived during the poll.)
-                // The wake during the poll left NOTIFIED set without adding a reference: the
-                // reference this worker holds becomes the new queue entry's.
-                (Some(s & !RUNNING), ToIdle::Notified)
+                // The wake during the poll left NOTIFIED set without adding a reference (a
+                // yield left it to be set here): the reference this worker holds becomes the
+                // new queue entry's.
+                (Some((s & !RUNNING) | NOTIFIED), ToIdle::Notified)
             } else {
                 (Some(s & !RUNNING), ToIdle::Idle)
             }
@@ -385,17 +389,38 @@ mod tests {
         assert_eq!(s.transition_to_running(), ToRunning::Poll);
         assert_eq!(s.transition_to_notified(), ToNotified::Nothing);
         assert_eq!(s.transition_to_notified(), ToNotified::Nothing);
-        assert_eq!(s.transition_to_idle(), ToIdle::Notified);
+        assert_eq!(s.transition_to_idle(false), ToIdle::Notified);
         assert_eq!(s.load().ref_count(), 3);
         assert_eq!(s.transition_to_running(), ToRunning::Poll);
-        assert_eq!(s.transition_to_idle(), ToIdle::Idle);
+        assert_eq!(s.transition_to_idle(false), ToIdle::Idle);
+    }
+
+    /// A yield recorded during the poll (`context::note_yield`) re-queues the task like a wake
+    /// during the poll: `NOTIFIED` set for the new entry, no reference added, and a later wake
+    /// finds it queued. An abort during the poll still wins.
+    #[test]
+    fn a_yield_during_the_poll_requeues_like_a_wake() {
+        let s = State::new(3);
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        assert_eq!(s.transition_to_idle(true), ToIdle::Notified);
+        let after = s.load();
+        assert!(after.is_notified() && !after.is_running());
+        assert_eq!(after.ref_count(), 3);
+        assert_eq!(
+            s.transition_to_notified(),
+            ToNotified::Nothing,
+            "queued already"
+        );
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        assert_eq!(s.transition_to_cancelled(), ToCancelled::Nothing);
+        assert_eq!(s.transition_to_idle(true), ToIdle::Cancel);
     }
 
     #[test]
     fn wake_when_idle_adds_a_reference_once() {
         let s = State::new(2);
         assert_eq!(s.transition_to_running(), ToRunning::Poll);
-        assert_eq!(s.transition_to_idle(), ToIdle::Idle);
+        assert_eq!(s.transition_to_idle(false), ToIdle::Idle);
         assert_eq!(s.transition_to_notified(), ToNotified::Submit);
         assert_eq!(s.transition_to_notified(), ToNotified::Nothing);
         assert_eq!(s.load().ref_count(), 3);
@@ -405,7 +430,7 @@ mod tests {
     fn wake_by_value_hands_its_reference_to_the_queue() {
         let s = State::new(2);
         assert_eq!(s.transition_to_running(), ToRunning::Poll);
-        assert_eq!(s.transition_to_idle(), ToIdle::Idle);
+        assert_eq!(s.transition_to_idle(false), ToIdle::Idle);
         s.ref_inc(); // a waker
         let refs = s.load().ref_count();
         assert_eq!(s.transition_to_notified_by_val(), ToNotified::Submit);
@@ -433,7 +458,7 @@ mod tests {
         let s = State::new(2);
         assert_eq!(s.transition_to_running(), ToRunning::Poll);
         assert_eq!(s.transition_to_cancelled(), ToCancelled::Nothing);
-        assert_eq!(s.transition_to_idle(), ToIdle::Cancel);
+        assert_eq!(s.transition_to_idle(false), ToIdle::Cancel);
         assert!(s.load().is_running());
     }
 
@@ -441,7 +466,7 @@ mod tests {
     fn abort_of_idle_task_submits_it() {
         let s = State::new(2);
         assert_eq!(s.transition_to_running(), ToRunning::Poll);
-        assert_eq!(s.transition_to_idle(), ToIdle::Idle);
+        assert_eq!(s.transition_to_idle(false), ToIdle::Idle);
         assert_eq!(s.transition_to_cancelled(), ToCancelled::Submit);
         assert_eq!(s.transition_to_running(), ToRunning::Cancel);
     }

@@ -25,6 +25,19 @@ pub(crate) unsafe fn borrowed(ptr: NonNull<Header>) -> ManuallyDrop<Waker> {
     ManuallyDrop::new(unsafe { Waker::from_raw(raw) })
 }
 
+/// Whether `waker` is `task`'s own (made by this vtable for its header): waking it would
+/// notify `task` and nothing else.
+///
+/// # Safety
+/// `task` is alive: the caller holds a reference to it (the poll in progress does).
+#[inline]
+pub(crate) unsafe fn is_waker_of(waker: &Waker, task: RawTask) -> bool {
+    // SAFETY: alive per the caller; the borrowed waker is only compared, never used to wake,
+    // cloned or dropped.
+    let own = unsafe { borrowed(task.header_ptr()) };
+    waker.will_wake(&own)
+}
+
 fn header_ptr(data: *const ()) -> NonNull<Header> {
     // SAFETY: `data` is always a header pointer made non-null by `borrowed` or `clone`.
     unsafe { NonNull::new_unchecked(data as *mut Header) }
