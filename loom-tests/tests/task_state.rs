@@ -3,7 +3,7 @@
 //! and the task's own `Waker` taken from `poll_fn`.
 #![cfg(loom)]
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::task::Poll;
 
 use loom::sync::{Arc, Mutex, Notify};
@@ -94,6 +94,38 @@ fn concurrent_wakes_schedule_once() {
         block_on(handle).unwrap();
         join_all(&threads);
         assert!((2..=3).contains(&polls.get()), "polls: {}", polls.get());
+        drop(rt);
+    });
+}
+
+/// A yield, which the worker's thread records for the harness instead of waking the task
+/// (`context::note_yield`), races a wake from another thread that the same poll started: the
+/// harness's one transition out of `RUNNING` queues the task once for both, and the second
+/// poll finishes it, wherever the other wake lands (before, during or after either poll).
+#[test]
+fn a_yield_racing_a_wake_from_another_thread_queues_the_task_once() {
+    model(|| {
+        let rt = runtime();
+        let polls = Counter::new();
+        let threads = ThreadSlot::default();
+        let handle = {
+            let (polls, threads) = (polls.clone(), threads.clone());
+            let mut body = Box::pin(async move {
+                let waker = poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
+                threads
+                    .lock()
+                    .unwrap()
+                    .push(thread::spawn(move || waker.wake()));
+                magpie_executor::task::yield_now().await;
+            });
+            rt.spawn(poll_fn(move |cx| {
+                polls.incr();
+                body.as_mut().poll(cx)
+            }))
+        };
+        block_on(handle).unwrap();
+        join_all(&threads);
+        assert_eq!(polls.get(), 2);
         drop(rt);
     });
 }

@@ -221,6 +221,8 @@ impl State {
     /// (`context::note_yield`), which counts as a wake during the poll.
     #[inline]
     pub(crate) fn transition_to_idle(&self, yielded: bool) -> ToIdle {
+        // Mutant: forget a yield recorded during the poll (nothing queues the task again).
+        let yielded = yielded && !cfg!(magpie_mutant = "yield_not_requeued");
         self.update(|s| {
             debug_assert!(s & RUNNING != 0);
             if s & CANCELLED != 0 {
