@@ -191,6 +191,7 @@ impl OwnedTasks {
         }
     }
 
+    #[inline]
     fn split(&self, place: Place) -> (usize, usize) {
         (
             place.0 & ((1 << self.shard_bits) - 1),
@@ -200,6 +201,7 @@ impl OwnedTasks {
 
     /// Adds a task, to `worker`'s own shard when a worker of this runtime spawned it; hands it
     /// back when the runtime is shutting down.
+    #[inline]
     pub(crate) fn insert(&self, task: OwnedTask, worker: Option<usize>) -> Result<(), OwnedTask> {
         let shard_index = match worker {
             Some(worker) => worker,
@@ -234,6 +236,7 @@ impl OwnedTasks {
     /// is the one thread that releases the task (see `insert` for the ordering). Its shard
     /// never changes; its slot may (a compaction), and is read again under the shard's lock
     /// before it is used.
+    #[inline]
     pub(crate) fn place_of(&self, header: &Header) -> Place {
         Place(header.owned_slot.load(Ordering::Relaxed))
     }
@@ -252,12 +255,14 @@ impl OwnedTasks {
     }
 
     /// Whether `place` is in worker `worker`'s own shard.
+    #[inline]
     pub(crate) fn is_in_shard_of(&self, place: Place, worker: usize) -> bool {
         self.split(place).0 == worker
     }
 
     /// Removes a finished task, at `place`; `None` when shutdown took it already (or it was
     /// never on the list).
+    #[inline]
     pub(crate) fn remove(&self, place: Place, header: &Header) -> Option<OwnedTask> {
         if place == Place::NONE {
             return None;
