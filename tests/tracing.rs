@@ -1,7 +1,8 @@
 //! The `tracing` feature: a task's log lines carry its span (id, name, spawn location), on
-//! whichever worker polls it; debug mode's reports are `warn!` events.
+//! whichever worker polls it; debug mode's reports are `warn!` events, and what the runtime
+//! reports of its own failures (a hook that panicked) are `error!` events.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tracing::field::{Field, Visit};
@@ -29,10 +30,11 @@ impl Fields {
     }
 }
 
-/// One recorded event: its message and level, and its span's name and fields.
+/// One recorded event: its message, level and target, and its span's name and fields.
 #[derive(Clone, Debug)]
 struct Recorded {
     level: tracing::Level,
+    target: String,
     fields: Fields,
     span: Option<(String, Fields)>,
 }
@@ -59,18 +61,30 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Recorder {
         });
         self.0.lock().unwrap().push(Recorded {
             level: *event.metadata().level(),
+            target: event.metadata().target().to_owned(),
             fields,
             span,
         });
     }
 }
 
+/// The recorder of this test binary's global subscriber (global: the workers are other
+/// threads), installed by the first test that asks. Each test picks out its own events.
+fn recorder() -> Recorder {
+    static RECORDER: OnceLock<Recorder> = OnceLock::new();
+    RECORDER
+        .get_or_init(|| {
+            let recorder = Recorder::default();
+            let subscriber = tracing_subscriber::registry().with(recorder.clone());
+            tracing::subscriber::set_global_default(subscriber).unwrap();
+            recorder
+        })
+        .clone()
+}
+
 #[test]
 fn a_task_logs_inside_its_span_and_slow_polls_are_warnings() {
-    let recorder = Recorder::default();
-    let subscriber = tracing_subscriber::registry().with(recorder.clone());
-    // Global: the workers are other threads.
-    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let recorder = recorder();
 
     let rt = magpie::Runtime::builder()
         .worker_threads(2)
@@ -121,4 +135,36 @@ fn a_task_logs_inside_its_span_and_slow_polls_are_warnings() {
         Some(id.as_u64().to_string().as_str())
     );
     assert!(slow.fields.get("message").unwrap().contains("slow poll"));
+}
+
+/// A hook that panics is reported to the subscriber as an `error!` event with the target
+/// `magpie` (on stderr it would miss a service's logs), and the runtime goes on.
+#[test]
+fn a_panicking_hook_is_reported_as_an_error_event() {
+    let recorder = recorder();
+    let rt = magpie::Runtime::builder()
+        .worker_threads(1)
+        .on_task_panic(|_| panic!("a bug in the hook"))
+        .build()
+        .unwrap();
+    let failing = rt.spawn(async { panic!("a bug in the task") });
+    assert!(rt.block_on(failing).unwrap_err().is_panic());
+    assert_eq!(
+        rt.block_on(rt.spawn(async { 7 })).unwrap(),
+        7,
+        "the runtime goes on"
+    );
+    drop(rt);
+
+    let events = recorder.0.lock().unwrap().clone();
+    let report = events
+        .iter()
+        .find(|e| {
+            e.fields
+                .get("message")
+                .is_some_and(|m| m.contains("the on_task_panic hook panicked"))
+        })
+        .unwrap_or_else(|| panic!("no event for the hook's panic: {events:?}"));
+    assert_eq!(report.level, tracing::Level::ERROR);
+    assert_eq!(report.target, "magpie");
 }

@@ -145,7 +145,7 @@ impl Pool {
                     // again. With threads running, the task waits for one of them.
                     let stranded: Vec<Notified> = state.queue.drain(..).collect();
                     drop(state);
-                    crate::runtime::debug::stderr_line(format_args!(
+                    crate::runtime::debug::report_error(format_args!(
                         "magpie: cannot start a blocking thread ({err}); {} blocking task(s) \
                          cancelled",
                         stranded.len()

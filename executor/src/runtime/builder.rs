@@ -13,7 +13,7 @@ use super::Runtime;
 pub(crate) type Hook = StdArc<dyn Fn() + Send + Sync + 'static>;
 
 /// Runs a thread's start or stop hook (`which` names it), if there is one. A panic in it is
-/// caught and reported on stderr, and the thread carries on: a worker whose start hook unwound
+/// caught and reported (`debug::report_error`), and the thread carries on: a worker whose start hook unwound
 /// would never serve its queue nor count itself out, and the runtime's shutdown would wait for
 /// it forever; a blocking thread would stay counted as one that serves the pool.
 pub(crate) fn run_hook(hook: Option<&Hook>, which: &str) {
@@ -25,7 +25,7 @@ pub(crate) fn run_hook(hook: Option<&Hook>, which: &str) {
     };
     // The payload is the user's too: a destructor that panics must not unwind from here.
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload)));
-    super::debug::stderr_line(format_args!(
+    super::debug::report_error(format_args!(
         "magpie: the {which} hook panicked on thread {:?}; the panic was ignored",
         std::thread::current().name().unwrap_or("<unnamed>")
     ));
@@ -217,7 +217,8 @@ impl Builder {
 
     /// Runs `f` on every thread of the runtime (workers and blocking threads) when it starts.
     ///
-    /// A panic in `f` is caught and reported on stderr; the thread runs on all the same.
+    /// A panic in `f` is caught and reported on stderr (with the `tracing` feature and a
+    /// subscriber, as an `error!` event); the thread runs on all the same.
     pub fn on_thread_start(mut self, f: impl Fn() + Send + Sync + 'static) -> Builder {
         self.on_thread_start = Some(StdArc::new(f));
         self
@@ -225,7 +226,8 @@ impl Builder {
 
     /// Runs `f` on every thread of the runtime when it stops.
     ///
-    /// A panic in `f` is caught and reported on stderr; the thread still stops cleanly.
+    /// A panic in `f` is caught and reported on stderr (with the `tracing` feature and a
+    /// subscriber, as an `error!` event); the thread still stops cleanly.
     pub fn on_thread_stop(mut self, f: impl Fn() + Send + Sync + 'static) -> Builder {
         self.on_thread_stop = Some(StdArc::new(f));
         self

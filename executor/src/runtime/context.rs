@@ -206,6 +206,8 @@ pub(crate) fn note_yield(waker: &std::task::Waker) -> bool {
         let (Some(task), _) = t.get() else {
             return false;
         };
+        // The comparison reads no memory of the task; its being alive is what makes a match
+        // mean "this task" (a freed header's address could be another task's by now).
         // SAFETY: `TASK` names a task only between `enter_task` and the guard's end, while
         // the harness polls it holding a reference.
         if !unsafe { crate::task::waker::is_waker_of(waker, task) } {

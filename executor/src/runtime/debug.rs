@@ -26,6 +26,20 @@ pub(crate) fn stderr_line(line: fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
+/// Reports something the runtime got wrong or could not do (a hook that panicked, a thread that
+/// would not start, a shutdown it began on its own): with the `tracing` feature and a
+/// subscriber to receive it, an `error!` event with the target `magpie`, so that it reaches the
+/// service's logs with everything else; otherwise one line on stderr, as without the feature —
+/// an event that no subscriber would receive would be lost.
+pub(crate) fn report_error(line: fmt::Arguments<'_>) {
+    #[cfg(feature = "tracing")]
+    if tracing::dispatcher::get_default(|d| !d.is::<tracing::subscriber::NoSubscriber>()) {
+        tracing::error!(target: "magpie", "{line}");
+        return;
+    }
+    stderr_line(line);
+}
+
 /// The environment variable that turns debug mode on.
 pub(crate) const DEBUG_ENV: &str = "MAGPIE_DEBUG";
 
@@ -147,7 +161,7 @@ impl DebugConfig {
             None => default_hook(report),
         }));
         if result.is_err() {
-            stderr_line(format_args!("magpie: the on_slow_poll hook panicked"));
+            report_error(format_args!("magpie: the on_slow_poll hook panicked"));
         }
     }
 }
@@ -241,7 +255,7 @@ pub(crate) fn start_watchdog(shared: &std::sync::Arc<Shared>, thread_name: &str)
         }
     });
     if let Err(err) = spawned {
-        stderr_line(format_args!(
+        report_error(format_args!(
             "magpie: debug mode: cannot start the watchdog thread: {err}"
         ));
     }

@@ -380,7 +380,7 @@ impl Runtime {
         if let Err(err) = spawned {
             // The workers are still told to stop (step 1 needs no thread); their tasks stay
             // where they are, undropped, rather than this thread waiting on itself.
-            debug::stderr_line(format_args!(
+            debug::report_error(format_args!(
                 "magpie: cannot start the shutdown thread ({err}): the workers stop, but the \
                  tasks left on the runtime may not be dropped"
             ));

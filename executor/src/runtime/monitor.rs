@@ -21,7 +21,7 @@ use std::sync::{Arc as StdArc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::debug::stderr_line;
+use super::debug::report_error;
 use super::shared::Shared;
 use crate::loom::{lock, Condvar, Mutex};
 
@@ -115,7 +115,7 @@ pub(crate) fn start(shared: &StdArc<Shared>, thread_name: &str) -> Option<JoinHa
     match spawned {
         Ok(thread) => Some(thread),
         Err(err) => {
-            stderr_line(format_args!(
+            report_error(format_args!(
                 "magpie: cannot start the monitor thread (a task in the LIFO slot of a worker \
                  stuck in a long poll will wait for it): {err}"
             ));

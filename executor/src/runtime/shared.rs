@@ -5,7 +5,7 @@ use std::future::Future;
 use std::panic::Location;
 use std::task::Waker;
 
-use super::debug::{stderr_line, DebugConfig};
+use super::debug::{report_error, stderr_line, DebugConfig};
 use super::idle::Idle;
 use super::lifo::LifoSlot;
 use super::metrics::Stats;
@@ -261,11 +261,13 @@ impl Shared {
                 let called =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&panic)));
                 if called.is_err() {
-                    stderr_line(format_args!("magpie: the on_task_panic hook panicked"));
+                    report_error(format_args!("magpie: the on_task_panic hook panicked"));
                 }
             }
             None => {
                 if let Some(name) = header.name() {
+                    // On stderr whatever the features: it completes the panic hook's message,
+                    // which is written there.
                     stderr_line(format_args!(
                         "(the panic above was in task {} named {name:?})",
                         header.id
@@ -284,7 +286,7 @@ impl Shared {
         }
         let panic = TaskPanic::new(header, error);
         if this.config.debug.is_some() {
-            stderr_line(format_args!(
+            report_error(format_args!(
                 "magpie: {panic}, and its JoinError was never retrieved"
             ));
         }
@@ -302,7 +304,7 @@ impl Shared {
             if recorded.is_some() || this.is_shutdown() {
                 return;
             }
-            stderr_line(format_args!("magpie: shutting the runtime down: {cause}"));
+            report_error(format_args!("magpie: shutting the runtime down: {cause}"));
             *recorded = Some(cause);
         }
         // Step 1 of the shutdown sequence at once, so that nothing spawned from now on runs;
@@ -322,7 +324,7 @@ impl Shared {
         });
         if let Err(err) = spawned {
             // The workers are stopping; `Runtime`'s drop does the rest.
-            stderr_line(format_args!(
+            report_error(format_args!(
                 "magpie: cannot start the shutdown thread ({err}); the runtime's drop will \
                  finish the shutdown"
             ));
