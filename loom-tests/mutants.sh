@@ -40,7 +40,7 @@ mutants=(
   "unpark_ignores_driving|lib:magpie-executor|runtime::park::models::shutdown_with_a_worker_in_the_poller_ends|an unpark of a worker sleeping in the poller does not interrupt the poller's wait"
   "yield_push_never_notifies|scheduler|a_yield_behind_a_full_lifo_slot_wakes_a_worker|a task that yields behind a full LIFO slot wakes no worker, so it waits behind the slot's task while another worker sleeps"
   "leaving_worker_keeps_credits|scheduler|block_on_completes_while_workers_park|a worker that leaves its loop keeps the strong counts of the runtime it took as credits, so the runtime is never freed"
-  "yield_not_requeued|scheduler|a_yield_behind_a_full_lifo_slot_wakes_a_worker|a yield recorded on the worker's thread (not woken) is forgotten when the poll ends, so nothing queues the task again"
+  "self_wake_not_requeued|scheduler|a_yield_behind_a_full_lifo_slot_wakes_a_worker|a task's wake of itself during its poll, recorded on the worker's thread, is forgotten when the poll ends, so nothing queues the task again"
   "lifo_take_not_atomic|lib:magpie-executor|runtime::lifo::models::every_entry_comes_out_once_whoever_takes_it|a worker takes its LIFO slot's task with a load and a store, so the monitor can take the same task in between"
 )
 

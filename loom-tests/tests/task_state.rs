@@ -98,8 +98,8 @@ fn concurrent_wakes_schedule_once() {
     });
 }
 
-/// A yield, which the worker's thread records for the harness instead of waking the task
-/// (`context::note_yield`), races a wake from another thread that the same poll started: the
+/// A yield, a wake of the task by itself that the worker's thread records for the harness
+/// (`context::note_self_wake`), races a wake from another thread that the same poll started: the
 /// harness's one transition out of `RUNNING` queues the task once for both, and the second
 /// poll finishes it, wherever the other wake lands (before, during or after either poll).
 #[test]

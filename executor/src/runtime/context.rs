@@ -2,10 +2,12 @@
 //! polling a task. All thread-locals of the crate are here.
 
 use std::cell::{Cell, RefCell};
+use std::ptr::NonNull;
 
 use super::handle::Handle;
 use super::worker::Core;
 use crate::loom::thread_local_const;
+use crate::task::cell::Header;
 use crate::task::raw::RawTask;
 
 thread_local_const! {
@@ -23,7 +25,8 @@ thread_local_const! {
     /// The address of the runtime whose own shutdown sequence this thread runs (see
     /// `Shared::shut_down_for`).
     static SHUTTING_DOWN: Cell<usize> = Cell::new(0);
-    /// The task being polled, and whether it has yielded during this poll (`note_yield`).
+    /// The task being polled, and whether it has woken itself during this poll
+    /// (`note_self_wake`).
     static TASK: Cell<(Option<RawTask>, bool)> = Cell::new((None, false));
     /// Set while a finishing task wakes the task that awaits its `JoinHandle` (see
     /// [`waking_joiner`]).
@@ -164,7 +167,7 @@ pub(crate) struct TaskGuard {
     prev: (Option<RawTask>, bool),
 }
 
-/// Records `task` as the one being polled, not yielded yet, until the guard goes.
+/// Records `task` as the one being polled, not woken yet, until the guard goes.
 #[inline]
 pub(crate) fn enter_task(task: RawTask) -> TaskGuard {
     TaskGuard {
@@ -173,8 +176,8 @@ pub(crate) fn enter_task(task: RawTask) -> TaskGuard {
 }
 
 impl TaskGuard {
-    /// The poll is over: restores the previous task (and its own yield, when polls nest), and
-    /// returns whether this poll yielded ([`note_yield`]).
+    /// The poll is over: restores the previous task (and its own flag, when polls nest), and
+    /// returns whether this poll woke its task ([`note_self_wake`]).
     #[inline]
     pub(crate) fn exit(self) -> bool {
         let this = std::mem::ManuallyDrop::new(self);
@@ -194,104 +197,19 @@ pub(crate) fn current_task() -> Option<RawTask> {
     TASK.with(Cell::get).0
 }
 
-/// `yield_now` with `waker`: when that is the waker of the task being polled on this thread,
-/// records the yield for the harness, which queues the task again when the poll ends — the
-/// same outcome as `waker.wake_by_ref()`, without its read-modify-write of the task's state
-/// (the harness's own transition out of `RUNNING` sets `NOTIFIED` in the same step). Returns
-/// `false`, recording nothing, for any other waker (a combinator's own, `block_on`'s): the
-/// caller then wakes it.
+/// A wake by reference of the task at `header` (`waker::wake_by_ref`): when that is the task
+/// being polled on this thread, records the wake for the harness, which queues the task again
+/// when the poll ends — the same outcome as the wake's own transition, without its
+/// read-modify-write of the task's state (the harness's transition out of `RUNNING` sets
+/// `NOTIFIED` in the same step). Returns `false`, recording nothing, for any other task: the
+/// caller then wakes it as usual.
 #[inline]
-pub(crate) fn note_yield(waker: &std::task::Waker) -> bool {
-    TASK.with(|t| {
-        let (Some(task), _) = t.get() else {
-            return false;
-        };
-        // The comparison reads no memory of the task; its being alive is what makes a match
-        // mean "this task" (a freed header's address could be another task's by now).
-        // SAFETY: `TASK` names a task only between `enter_task` and the guard's end, while
-        // the harness polls it holding a reference.
-        if !unsafe { crate::task::waker::is_waker_of(waker, task) } {
-            return false;
+pub(crate) fn note_self_wake(header: NonNull<Header>) -> bool {
+    TASK.with(|t| match t.get() {
+        (Some(task), _) if task.header_ptr() == header => {
+            t.set((Some(task), true));
+            true
         }
-        t.set((Some(task), true));
-        true
+        _ => false,
     })
-}
-
-#[cfg(all(test, not(loom)))]
-mod tests {
-    use std::panic::Location;
-    use std::ptr::NonNull;
-    use std::sync::Arc;
-    use std::task::{Wake, Waker};
-
-    use super::{current_task, enter_task, note_yield};
-    use crate::runtime::{Runtime, Scheduler};
-    use crate::task::origin::Origin;
-    use crate::task::raw::RawTask;
-    use crate::task::{new_task, waker, Id, NewTask};
-
-    struct Noop;
-    impl Wake for Noop {
-        fn wake(self: Arc<Self>) {}
-    }
-
-    /// A task that is never run, and its handle (which keeps it alive).
-    fn idle_task(rt: &Runtime) -> NewTask<()> {
-        new_task(
-            async {},
-            Scheduler::new(&rt.handle.shared),
-            Id::next(),
-            Origin::new(Location::caller(), None, false),
-            false,
-        )
-    }
-
-    /// A yield is recorded only for the waker of the task being polled, and each poll of a
-    /// nested pair gets back its own: the inner poll neither sees nor clears the outer one's.
-    #[test]
-    fn a_yield_is_noted_for_the_polled_tasks_own_waker_and_polls_nest() {
-        let rt = Runtime::builder().worker_threads(1).build().unwrap();
-        let (outer, inner) = (idle_task(&rt), idle_task(&rt));
-        let raw = |task: &NewTask<()>| RawTask::from_header(NonNull::from(task.notified.header()));
-        let (outer_raw, inner_raw) = (raw(&outer), raw(&inner));
-        // SAFETY: both tasks are alive (their queue entries and handles are held above).
-        let (outer_waker, inner_waker) = unsafe {
-            (
-                waker::borrowed(outer_raw.header_ptr()),
-                waker::borrowed(inner_raw.header_ptr()),
-            )
-        };
-        let foreign = Waker::from(Arc::new(Noop));
-        assert!(!note_yield(&outer_waker), "no task is being polled");
-
-        let outer_poll = enter_task(outer_raw);
-        assert!(!note_yield(&foreign), "not the polled task's waker");
-        assert!(!note_yield(&inner_waker), "another task's waker");
-        assert!(note_yield(&outer_waker));
-        let inner_poll = enter_task(inner_raw);
-        assert_eq!(
-            current_task().map(RawTask::header_ptr),
-            Some(inner_raw.header_ptr())
-        );
-        assert!(!inner_poll.exit(), "the inner poll did not yield");
-        assert_eq!(
-            current_task().map(RawTask::header_ptr),
-            Some(outer_raw.header_ptr())
-        );
-        assert!(
-            outer_poll.exit(),
-            "the outer poll's yield survives the inner poll"
-        );
-        assert!(current_task().is_none());
-
-        // A guard dropped (not exited) restores the previous task too.
-        let outer_poll = enter_task(outer_raw);
-        drop(enter_task(inner_raw));
-        assert_eq!(
-            current_task().map(RawTask::header_ptr),
-            Some(outer_raw.header_ptr())
-        );
-        assert!(!outer_poll.exit());
-    }
 }

@@ -123,10 +123,10 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) -> Option<Notified> {
             unsafe { Pin::new_unchecked(future) }.poll(&mut cx)
         })
     }));
-    let yielded = current.exit();
+    let woke_itself = current.exit();
 
     match polled {
-        Ok(Poll::Pending) => match header.state.transition_to_idle(yielded) {
+        Ok(Poll::Pending) => match header.state.transition_to_idle(woke_itself) {
             // SAFETY: we own the queue entry's reference and are done with the task.
             ToIdle::Idle => unsafe { drop_reference(ptr) },
             ToIdle::Notified => {

@@ -12,7 +12,7 @@ mod join;
 pub(crate) mod origin;
 pub(crate) mod raw;
 pub(crate) mod state;
-pub(crate) mod waker;
+mod waker;
 mod yield_now;
 
 use std::future::Future;

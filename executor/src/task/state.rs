@@ -217,22 +217,23 @@ impl State {
         })
     }
 
-    /// The poll returned `Pending`; `yielded`: it yielded with its own waker
-    /// (`context::note_yield`), which counts as a wake during the poll.
+    /// The poll returned `Pending`; `woke_itself`: the poll woke its own task by reference
+    /// (`context::note_self_wake`, `yield_now` for one), recorded instead of setting
+    /// `NOTIFIED`.
     #[inline]
-    pub(crate) fn transition_to_idle(&self, yielded: bool) -> ToIdle {
-        // Mutant: forget a yield recorded during the poll (nothing queues the task again).
-        let yielded = yielded && !cfg!(magpie_mutant = "yield_not_requeued");
+    pub(crate) fn transition_to_idle(&self, woke_itself: bool) -> ToIdle {
+        // Mutant: forget a self-wake recorded during the poll (nothing queues the task again).
+        let woke_itself = woke_itself && !cfg!(magpie_mutant = "self_wake_not_requeued");
         self.update(|s| {
             debug_assert!(s & RUNNING != 0);
             if s & CANCELLED != 0 {
                 (None, ToIdle::Cancel)
-            } else if (s & NOTIFIED != 0 || yielded)
+            } else if (s & NOTIFIED != 0 || woke_itself)
                 && !cfg!(magpie_mutant = "idle_ignores_notified")
             {
                 // (Mutant `idle_ignores_notified`: drop the wake that arrived during the poll.)
                 // The wake during the poll left NOTIFIED set without adding a reference (a
-                // yield left it to be set here): the reference this worker holds becomes the
+                // self-wake left it to be set here): the reference this worker holds becomes the
                 // new queue entry's.
                 (Some((s & !RUNNING) | NOTIFIED), ToIdle::Notified)
             } else {
@@ -397,8 +398,8 @@ mod tests {
         assert_eq!(s.transition_to_idle(false), ToIdle::Idle);
     }
 
-    /// A yield recorded during the poll (`context::note_yield`) re-queues the task like a wake
-    /// during the poll: `NOTIFIED` set for the new entry, no reference added, and a later wake
+    /// A self-wake recorded during the poll (`context::note_self_wake`) re-queues the task like
+    /// a wake during the poll: `NOTIFIED` set for the new entry, no reference added, and a later wake
     /// finds it queued. An abort during the poll still wins.
     #[test]
     fn a_yield_during_the_poll_requeues_like_a_wake() {

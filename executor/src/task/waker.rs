@@ -25,19 +25,6 @@ pub(crate) unsafe fn borrowed(ptr: NonNull<Header>) -> ManuallyDrop<Waker> {
     ManuallyDrop::new(unsafe { Waker::from_raw(raw) })
 }
 
-/// Whether `waker` is `task`'s own (made by this vtable for its header): waking it would
-/// notify `task` and nothing else.
-///
-/// # Safety
-/// `task` is alive: the caller holds a reference to it (the poll in progress does).
-#[inline]
-pub(crate) unsafe fn is_waker_of(waker: &Waker, task: RawTask) -> bool {
-    // SAFETY: alive per the caller; the borrowed waker is only compared, never used to wake,
-    // cloned or dropped.
-    let own = unsafe { borrowed(task.header_ptr()) };
-    waker.will_wake(&own)
-}
-
 fn header_ptr(data: *const ()) -> NonNull<Header> {
     // SAFETY: `data` is always a header pointer made non-null by `borrowed` or `clone`.
     unsafe { NonNull::new_unchecked(data as *mut Header) }
@@ -73,6 +60,12 @@ unsafe fn wake(data: *const ()) {
 /// As `clone`.
 unsafe fn wake_by_ref(data: *const ()) {
     let ptr = header_ptr(data);
+    // A task waking itself during its own poll (`yield_now`, a combinator handing down the
+    // task's waker) is recorded on the thread instead: the harness's transition out of
+    // RUNNING sets NOTIFIED in its one CAS, which is what this wake's CAS would have done.
+    if crate::runtime::context::note_self_wake(ptr) {
+        return;
+    }
     // SAFETY: the waker keeps the task alive.
     let header = unsafe { ptr.as_ref() };
     if header.state.transition_to_notified() == ToNotified::Submit {
@@ -87,4 +80,93 @@ unsafe fn wake_by_ref(data: *const ()) {
 unsafe fn drop_waker(data: *const ()) {
     // SAFETY: the waker's own reference, given up.
     unsafe { drop_reference(header_ptr(data)) };
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::panic::Location;
+    use std::ptr::NonNull;
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+
+    use super::borrowed;
+    use crate::runtime::context::{current_task, enter_task};
+    use crate::runtime::{Runtime, Scheduler};
+    use crate::task::origin::Origin;
+    use crate::task::raw::RawTask;
+    use crate::task::{new_task, Id, NewTask};
+
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    /// A task that is never run, queued once (`NOTIFIED` set, so a wake through the state word
+    /// finds nothing to do), and its handle (which keeps it alive).
+    fn idle_task(rt: &Runtime) -> NewTask<()> {
+        new_task(
+            async {},
+            Scheduler::new(&rt.handle().shared),
+            Id::next(),
+            Origin::new(Location::caller(), None, false),
+            false,
+        )
+    }
+
+    /// A wake by reference is recorded for the harness only when it wakes the task being
+    /// polled on this thread, and each poll of a nested pair gets back its own record: the
+    /// inner poll neither sees nor clears the outer one's.
+    #[test]
+    fn a_self_wake_is_recorded_for_the_polled_task_only_and_polls_nest() {
+        let rt = Runtime::builder().worker_threads(1).build().unwrap();
+        let (outer, inner) = (idle_task(&rt), idle_task(&rt));
+        let raw = |task: &NewTask<()>| RawTask::from_header(NonNull::from(task.notified.header()));
+        let (outer_raw, inner_raw) = (raw(&outer), raw(&inner));
+        // SAFETY: both tasks are alive (their queue entries and handles are held above).
+        let (outer_waker, inner_waker) = unsafe {
+            (
+                borrowed(outer_raw.header_ptr()),
+                borrowed(inner_raw.header_ptr()),
+            )
+        };
+        let foreign = Waker::from(Arc::new(Noop));
+        // No task is being polled: a plain wake (the task is queued already: nothing to do).
+        outer_waker.wake_by_ref();
+        assert!(current_task().is_none());
+
+        let outer_poll = enter_task(outer_raw);
+        foreign.wake_by_ref();
+        inner_waker.wake_by_ref();
+        assert!(
+            !outer_poll.exit(),
+            "not the polled task's waker, nor another task's"
+        );
+
+        let outer_poll = enter_task(outer_raw);
+        outer_waker.wake_by_ref();
+        let inner_poll = enter_task(inner_raw);
+        assert_eq!(
+            current_task().map(RawTask::header_ptr),
+            Some(inner_raw.header_ptr())
+        );
+        assert!(!inner_poll.exit(), "the inner poll did not wake its task");
+        assert_eq!(
+            current_task().map(RawTask::header_ptr),
+            Some(outer_raw.header_ptr())
+        );
+        assert!(
+            outer_poll.exit(),
+            "the outer poll's self-wake survives the inner poll"
+        );
+        assert!(current_task().is_none());
+
+        // A guard dropped (not exited) restores the previous task too.
+        let outer_poll = enter_task(outer_raw);
+        drop(enter_task(inner_raw));
+        assert_eq!(
+            current_task().map(RawTask::header_ptr),
+            Some(outer_raw.header_ptr())
+        );
+        assert!(!outer_poll.exit());
+    }
 }

@@ -37,12 +37,9 @@ impl Future for YieldNow {
             return Poll::Ready(());
         }
         self.yielded = true;
-        // Woken during its own poll, the task is re-queued behind the others once the poll
-        // ends. Polled with its own task's waker, the yield is only recorded, and the harness
-        // re-queues the task (`note_yield`); any other waker is woken.
-        if !crate::runtime::context::note_yield(cx.waker()) {
-            cx.waker().wake_by_ref();
-        }
+        // Woken during its own poll, the task is re-queued behind the others once the poll ends
+        // (with its own task's waker, the wake is only recorded: `context::note_self_wake`).
+        cx.waker().wake_by_ref();
         Poll::Pending
     }
 }
