@@ -109,6 +109,7 @@ impl Pool {
             Id::next(),
             Origin::new(location, None, false),
             true,
+            false,
         );
         Pool::push(&shared.blocking, notified);
         join

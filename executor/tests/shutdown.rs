@@ -124,6 +124,84 @@ fn shutdown_timeout_gives_up_on_a_task_that_never_yields() {
     magpie_executor::block_on(stuck).unwrap();
 }
 
+/// A task that a worker spawns is listed at its first wait, not at its spawn (`owned.rs`).
+/// Children spawned by a task that then blocks its worker sit unpolled in that worker's
+/// queues when shutdown gives up on the worker: shutdown takes them from there, cancels them
+/// and counts them with the rest.
+#[test]
+fn tasks_queued_behind_a_stuck_worker_that_spawned_them_are_cancelled_and_reported() {
+    const CHILDREN: usize = 50;
+    let rt = Runtime::builder().worker_threads(1).build().unwrap();
+    let drops = DropCounter::default();
+    let (children_tx, children_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let stuck = {
+        let drops = drops.clone();
+        rt.spawn(async move {
+            let children: Vec<_> = (0..CHILDREN)
+                .map(|_| {
+                    let guard = drops.guard();
+                    magpie_executor::spawn(async move { drop(guard) })
+                })
+                .collect();
+            children_tx.send(children).unwrap();
+            release_rx
+                .recv_timeout(Duration::from_secs(20))
+                .expect("never released");
+        })
+    };
+    let children = children_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the task never started");
+    let report = rt.shutdown_timeout(Duration::from_millis(100));
+    assert_eq!(report.workers_left_running, 1);
+    assert_eq!(report.still_running, 1, "the stuck task: {report}");
+    assert_eq!(report.cancelled, CHILDREN, "{report}");
+    assert_eq!(drops.count(), CHILDREN, "every child's future was dropped");
+    for child in children {
+        assert!(magpie_executor::block_on(child).unwrap_err().is_cancelled());
+    }
+    release_tx.send(()).unwrap();
+    magpie_executor::block_on(stuck).unwrap();
+}
+
+/// A task that blocks its worker in its very first poll is not on the live-task list yet when
+/// a worker spawned it (`owned.rs`); shutdown still counts it as running. When that poll ends
+/// in `Pending` after the list has closed, the task cannot be listed: it is cancelled there
+/// and then, and its handle resolves.
+#[test]
+fn a_task_stuck_in_its_first_poll_is_reported_as_still_running_then_cancelled() {
+    let rt = Runtime::builder().worker_threads(1).build().unwrap();
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let (stuck_tx, stuck_rx) = mpsc::channel();
+    let drops = DropCounter::default();
+    let guard = drops.guard();
+    drop(rt.spawn(async move {
+        let stuck = magpie_executor::spawn(async move {
+            let _guard = guard;
+            started_tx.send(()).unwrap();
+            release_rx
+                .recv_timeout(Duration::from_secs(20))
+                .expect("never released");
+            // Its first wait, after shutdown closed the list.
+            std::future::pending::<()>().await;
+        });
+        stuck_tx.send(stuck).unwrap();
+    }));
+    started_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the task never started");
+    let report = rt.shutdown_timeout(Duration::from_millis(100));
+    assert_eq!(report.workers_left_running, 1);
+    assert_eq!(report.still_running, 1, "{report}");
+    assert_eq!(report.cancelled, 0, "{report}");
+    release_tx.send(()).unwrap();
+    let stuck = stuck_rx.recv().unwrap();
+    assert!(magpie_executor::block_on(stuck).unwrap_err().is_cancelled());
+    assert_eq!(drops.count(), 1);
+}
+
 #[test]
 fn spawn_after_shutdown_resolves_to_cancelled() {
     let rt = Runtime::builder().worker_threads(1).build().unwrap();

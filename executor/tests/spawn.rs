@@ -863,3 +863,99 @@ fn a_lone_yielding_task_leaves_the_other_worker_parked() {
         "{woken} parks while one task yielded {YIELDS} times"
     );
 }
+
+/// A task that a worker spawns goes on the live-task list at its first wait (`owned.rs`), so
+/// the counts that list keeps must add the tasks not on it yet: `alive_tasks` and the
+/// `live_tasks` and `tasks_spawned` metrics count every task spawned inside a task, whether
+/// it waits, finishes in its first poll, or has not been polled; and the task dump lists the
+/// ones that wait.
+#[test]
+fn tasks_spawned_by_tasks_are_counted_alive_and_spawned_whether_listed_or_not() {
+    const WAITING: usize = if cfg!(miri) { 5 } else { 200 };
+    const DONE: usize = if cfg!(miri) { 5 } else { 300 };
+    let rt = runtime(2);
+    let handle = rt.handle();
+    let before = handle.metrics().tasks_spawned;
+    let go = Signal::default();
+    let waited = Arc::new(AtomicUsize::new(0));
+    let (waiting, done) = {
+        let (go, waited) = (go.clone(), waited.clone());
+        rt.block_on(rt.spawn(async move {
+            let waiting: Vec<_> = (0..WAITING)
+                .map(|_| {
+                    let (go, waited) = (go.clone(), waited.clone());
+                    magpie_executor::spawn(async move {
+                        waited.fetch_add(1, Ordering::SeqCst);
+                        go.wait().await;
+                    })
+                })
+                .collect();
+            let done: Vec<_> = (0..DONE)
+                .map(|i| magpie_executor::spawn(async move { i }))
+                .collect();
+            (waiting, done)
+        }))
+        .unwrap()
+    };
+    // The spawner and every child: counted however far they got.
+    assert_eq!(
+        handle.metrics().tasks_spawned - before,
+        (1 + WAITING + DONE) as u64
+    );
+    common::wait_until("every waiting child waits", || {
+        waited.load(Ordering::SeqCst) == WAITING && done.iter().all(task::JoinHandle::is_finished)
+    });
+    common::wait_until("the live count settles", || handle.alive_tasks() == WAITING);
+    assert_eq!(handle.metrics().live_tasks, WAITING);
+    let dumped = handle.dump().tasks.len();
+    // The waiting children, and the finished ones whose handles are held if they were listed
+    // (they finished in their first poll, so they are not).
+    assert_eq!(dumped, WAITING, "{}", handle.dump());
+    go.set();
+    for h in waiting {
+        rt.block_on(h).unwrap();
+    }
+    for (i, h) in done.into_iter().enumerate() {
+        assert_eq!(rt.block_on(h).unwrap(), i);
+    }
+    common::wait_until("nothing left alive", || handle.alive_tasks() == 0);
+    assert_eq!(
+        handle.metrics().tasks_spawned - before,
+        (1 + WAITING + DONE) as u64
+    );
+}
+
+/// Tasks spawned by a task and not polled yet are not on the live-task list (`owned.rs`), and
+/// `alive_tasks` counts them all the same: here, queued behind their spawner, which holds the
+/// only worker.
+#[test]
+fn tasks_queued_unpolled_behind_their_spawner_are_alive() {
+    const CHILDREN: usize = 40;
+    let rt = runtime(1);
+    let handle = rt.handle();
+    let (spawned_tx, spawned_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let spawner = rt.spawn(async move {
+        let children: Vec<_> = (0..CHILDREN)
+            .map(|i| magpie_executor::spawn(async move { i }))
+            .collect();
+        spawned_tx.send(()).unwrap();
+        release_rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("never released");
+        let mut sum = 0;
+        for child in children {
+            sum += child.await.unwrap();
+        }
+        sum
+    });
+    spawned_rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the spawner never ran");
+    // The spawner (running) and every child (queued, never polled).
+    assert_eq!(handle.alive_tasks(), 1 + CHILDREN);
+    assert_eq!(handle.metrics().live_tasks, 1 + CHILDREN);
+    release_tx.send(()).unwrap();
+    assert_eq!(rt.block_on(spawner).unwrap(), (0..CHILDREN).sum::<usize>());
+    common::wait_until("nothing left alive", || handle.alive_tasks() == 0);
+}

@@ -188,3 +188,37 @@ fn block_on_completes_while_workers_park() {
         drop(rt);
     });
 }
+
+/// A task that a worker spawns goes on the live-task list at its first wait, not at its spawn
+/// (`runtime/owned.rs`). One spawned by a task and still unpolled in its worker's queue when
+/// the runtime is dropped must be cancelled all the same: the worker lists it as it leaves,
+/// and shutdown cancels it through the list. Whichever way the race goes (the parent never
+/// ran, the child ran, or the child was left in the queue), each future is dropped exactly
+/// once before the drop of the runtime returns, and the child's `JoinHandle` resolves.
+#[test]
+fn a_task_spawned_by_a_task_and_never_polled_is_cancelled_at_shutdown() {
+    model(|| {
+        let rt = runtime(1);
+        let (parent_drops, child_drops) = (DropCounter::new(), DropCounter::new());
+        let child_slot: Arc<Mutex<Option<magpie_executor::JoinHandle<()>>>> = Arc::default();
+        let parent = {
+            let (parent_guard, child_guard) = (parent_drops.guard(), child_drops.guard());
+            let slot = child_slot.clone();
+            rt.spawn(async move {
+                let _keep = &parent_guard;
+                let child = magpie_executor::spawn(async move { drop(child_guard) });
+                *slot.lock().unwrap() = Some(child);
+            })
+        };
+        drop(parent);
+        drop(rt);
+        assert_eq!(parent_drops.count(), 1);
+        // Before the handle goes: dropping the last reference would drop a forgotten future.
+        assert_eq!(child_drops.count(), 1);
+        let child = child_slot.lock().unwrap().take();
+        if let Some(child) = child {
+            // Ran (`Ok`) or cancelled (`Err`): either way it resolves.
+            let _ = block_on(child);
+        }
+    });
+}

@@ -96,7 +96,7 @@ impl Handle {
 
     /// How many tasks of this runtime are alive (spawned and not yet finished).
     pub fn alive_tasks(&self) -> usize {
-        self.shared.owned.len()
+        self.shared.alive_tasks()
     }
 
     /// Every live task of the runtime, with its id, name, spawn location and state (and, in
@@ -105,6 +105,12 @@ impl Handle {
     /// by the number of tasks. Blocking tasks are not in it (see [`metrics`](Self::metrics)).
     /// A task that finished while its `JoinHandle` is still held shows as
     /// [`TaskState::Finished`](super::TaskState::Finished).
+    ///
+    /// Outside debug mode, a task that another task spawned without a name shows from its
+    /// first wait on: until then it is queued or in its first poll (the runtime keeps its list
+    /// of tasks for the ones that wait), and one that finishes in that first poll does not
+    /// show at all. Named tasks, tasks spawned from outside the runtime, and every task in
+    /// debug mode show from their spawn.
     pub fn dump(&self) -> super::TaskDump {
         super::dump::take(&self.shared)
     }
@@ -128,8 +134,8 @@ impl Handle {
         let reactor = magpie_reactor::stats();
         super::RuntimeMetrics {
             workers,
-            live_tasks: shared.owned.len(),
-            tasks_spawned: shared.owned.spawned(),
+            live_tasks: shared.alive_tasks(),
+            tasks_spawned: shared.tasks_spawned(),
             injector_depth: shared.injector.len(),
             blocking_threads_busy: blocking.busy,
             blocking_threads_idle: blocking.idle,

@@ -121,9 +121,7 @@ impl<T: SlotEntry> LifoSlot<T> {
         unsafe { Self::entry(old) }
     }
 
-    /// The monitor: takes the entry away from a worker stuck in a poll.
-    // No monitor under loom; the model calls it.
-    #[cfg_attr(all(loom, not(test)), allow(dead_code))]
+    /// The monitor, and shutdown: takes the entry away from a worker stuck in a poll.
     pub(crate) fn steal(&self) -> Option<T> {
         // Acquire: pairs with the Release of the `put_if_empty` that put the entry here.
         let old = self.ptr.swap(ptr::null_mut(), Ordering::Acquire);

@@ -43,7 +43,7 @@ use crate::loom::atomic::AtomicBool;
 use crate::loom::{thread, Arc, Condvar, Mutex};
 use crate::task::cell::Header;
 use crate::task::cell_cache::{self, CellDepot, WorkerCache};
-use crate::task::raw::{Notified, OwnedTask};
+use crate::task::raw::{Notified, OwnedTask, RawTask};
 use crate::task::JoinHandle;
 use park::Parker;
 use queue::{Injector, Worker};
@@ -108,6 +108,27 @@ impl Scheduler {
     /// The task's panic will never be looked at.
     pub(crate) fn unhandled_panic(&self, header: &Header, error: &crate::JoinError) {
         Shared::unhandled_panic(&self.0, header, error);
+    }
+
+    /// Lists a task that a worker spawned unlisted, at the end of its first poll, which
+    /// returned `Pending` (`owned.rs`). `false` when the runtime is shutting down: the
+    /// caller, which holds `RUNNING`, cancels the task.
+    ///
+    /// # Safety
+    /// `task` is the task whose header holds this scheduler; the caller holds `RUNNING` and a
+    /// reference to it.
+    pub(crate) unsafe fn list(&self, task: RawTask) -> bool {
+        // SAFETY: the caller holds a reference.
+        if unsafe { task.header() }.vtable.blocking {
+            // Not reached: a blocking task never waits. Were it reached, it stays unlisted.
+            return true;
+        }
+        // SAFETY: the caller holds a reference.
+        let owned = unsafe { OwnedTask::new_ref(task) };
+        self.0
+            .owned
+            .insert_later(owned, context::worker_index(self.0.addr()))
+            .is_ok()
     }
 
     /// The task is done with: finished with no `JoinHandle`, or its handle has read the output

@@ -1,6 +1,24 @@
 //! The runtime's list of live tasks, so that shutdown can cancel tasks that sit in no queue
 //! (a task waiting on a socket or a timer is referenced only by its wakers).
 //!
+//! Only a task that waits needs the list: one that is queued is reached through its queue
+//! entry, and one that is running is its worker's. So a task that one of the workers spawns
+//! goes on the list at the end of its first poll, if that poll returned `Pending` (the
+//! harness lists it while it still holds `RUNNING`, so nobody can run or release it
+//! meanwhile), and a task that finishes in its first poll — most tasks spawned in bulk —
+//! never touches the list: no lock, no slot, no removal (measured: a fifth of the
+//! instructions of a spawn, run and join, docs/benchmarks.md). Tasks spawned from other
+//! threads, named tasks, and every task in debug mode go on the list at their spawn, as
+//! before, so that the task dump shows them from the start. What this asks of the others:
+//! - shutdown drops no queue entry of an unlisted task without listing it first, so that
+//!   step 3 of the sequence cancels and reports it, or, once the list is closed, cancelling
+//!   it (`Shared::drop_entry_at_shutdown`: the workers' queues as they leave, the queues of
+//!   workers that did not stop, the injector);
+//! - the counts that the list gave alone — alive tasks, tasks spawned — add the unlisted
+//!   ones, from per-worker counters (`Shared::alive_tasks`);
+//! - `Header::owned_slot` holds `Place::NONE` until the task is listed, which is how the
+//!   harness, the worker loop and the release path tell.
+//!
 //! A task that finishes while its `JoinHandle` is alive stays on the list until the handle
 //! reads its output or is dropped (the handle takes it off), so the task dump can show it as
 //! "finished, not joined"; a detached task leaves the list when it finishes.
@@ -74,7 +92,8 @@ struct Shard {
 pub(crate) struct Place(usize);
 
 impl Place {
-    /// The place of a task that is not on the list (never inserted: spawned during shutdown).
+    /// The place of a task that is not on the list: spawned by a worker and not listed yet
+    /// (it has not waited), refused at its spawn (shutdown), or a blocking task.
     pub(crate) const NONE: Place = Place(usize::MAX);
 }
 
@@ -199,10 +218,27 @@ impl OwnedTasks {
         )
     }
 
-    /// Adds a task, to `worker`'s own shard when a worker of this runtime spawned it; hands it
-    /// back when the runtime is shutting down.
+    /// Adds a task at its spawn, to `worker`'s own shard when a worker of this runtime spawned
+    /// it; hands it back when the runtime is shutting down.
     #[inline]
     pub(crate) fn insert(&self, task: OwnedTask, worker: Option<usize>) -> Result<(), OwnedTask> {
+        self.put(task, worker, 1)
+    }
+
+    /// Adds a task spawned earlier, unlisted (its first wait, or its queue entry's drop during
+    /// shutdown), to `worker`'s own shard when a worker of this runtime lists it; hands it
+    /// back when the runtime is shutting down. Not counted as a spawn: its spawn was.
+    pub(crate) fn insert_later(
+        &self,
+        task: OwnedTask,
+        worker: Option<usize>,
+    ) -> Result<(), OwnedTask> {
+        self.put(task, worker, 0)
+    }
+
+    /// `insert` and `insert_later`: `spawns` is what the shard's spawn count grows by.
+    #[inline]
+    fn put(&self, task: OwnedTask, worker: Option<usize>, spawns: u64) -> Result<(), OwnedTask> {
         let shard_index = match worker {
             Some(worker) => worker,
             None => {
@@ -221,7 +257,7 @@ impl OwnedTasks {
                 shard.slots.len() - 1
             }
         };
-        shard.spawned += 1;
+        shard.spawned += spawns;
         // Relaxed: read by `place_of` on the thread that releases the task, which the
         // insertion happens-before: the task reaches that thread only after this (through a
         // run queue, or the `JoinHandle` this spawn returns), by release-acquire edges.
@@ -394,6 +430,7 @@ mod tests {
     use super::{DeferredReleases, OwnedTasks, Place, KEEP_SLOTS, RELEASE_BATCH};
     use crate::runtime::{Runtime, Scheduler};
     use crate::task::origin::Origin;
+    use crate::task::raw::OwnedTask;
     use crate::task::{self, new_task, Id, NewTask};
 
     /// `count` tasks that are never run, each with its list reference inserted into `list`
@@ -416,6 +453,7 @@ mod tests {
                     Id::next(),
                     Origin::new(Location::caller(), None, false),
                     false,
+                    true,
                 );
                 assert!(list.insert(owned.unwrap(), worker).is_ok());
                 NewTask {
@@ -573,7 +611,8 @@ mod tests {
 
     /// Tasks one worker spawned and another ran to completion leave the list by the time the
     /// workers park, although fewer finished than fill a batch: a parking worker gives back
-    /// what it holds.
+    /// what it holds. (Named, so that they are listed at their spawn, in the spawner's shard:
+    /// unnamed, they would finish in their first poll and never be listed.)
     #[test]
     fn tasks_finished_on_another_worker_leave_the_list_before_it_parks() {
         const TASKS: usize = 6;
@@ -586,20 +625,25 @@ mod tests {
             let spawner = std::thread::current().id();
             for _ in 0..TASKS {
                 let (finished, stolen) = (finished2.clone(), stolen2.clone());
-                drop(crate::spawn(async move {
-                    if std::thread::current().id() != spawner {
-                        stolen.fetch_add(1, Ordering::SeqCst);
-                    }
-                    // Each task holds its worker until one of them has run on the other
-                    // worker (woken for the queued tasks, it takes some), boundedly.
-                    let start = Instant::now();
-                    while stolen.load(Ordering::SeqCst) == 0
-                        && start.elapsed() < Duration::from_secs(5)
-                    {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    finished.fetch_add(1, Ordering::SeqCst);
-                }));
+                let named = task::Builder::new().name("stealable");
+                drop(
+                    named
+                        .spawn(async move {
+                            if std::thread::current().id() != spawner {
+                                stolen.fetch_add(1, Ordering::SeqCst);
+                            }
+                            // Each task holds its worker until one of them has run on the other
+                            // worker (woken for the queued tasks, it takes some), boundedly.
+                            let start = Instant::now();
+                            while stolen.load(Ordering::SeqCst) == 0
+                                && start.elapsed() < Duration::from_secs(5)
+                            {
+                                std::thread::sleep(Duration::from_millis(1));
+                            }
+                            finished.fetch_add(1, Ordering::SeqCst);
+                        })
+                        .expect("spawn on a worker"),
+                );
             }
         }))
         .unwrap();
@@ -617,6 +661,29 @@ mod tests {
             "no task ran on the other worker"
         );
         assert_eq!(shared.owned.entries(), 0, "finished tasks left on the list");
+    }
+
+    /// A task listed after its spawn (`insert_later`) is on the list like any other, and is
+    /// not counted as a spawn a second time.
+    #[test]
+    fn a_task_listed_after_its_spawn_is_not_counted_as_spawned_again() {
+        let rt = Runtime::builder().worker_threads(2).build().unwrap();
+        let list = OwnedTasks::new(2);
+        let spawned = tasks_on(&list, &rt, Some(1), 3);
+        assert_eq!(list.spawned(), 3);
+        let later = tasks_on(&OwnedTasks::new(2), &rt, None, 2);
+        for task in &later {
+            let owned = OwnedTask::for_entry(&task.notified);
+            assert!(list.insert_later(owned, Some(0)).is_ok());
+            let place = list.place_of(task.notified.header());
+            assert!(list.is_in_shard_of(place, 0));
+        }
+        assert_eq!(list.entries(), 5);
+        assert_eq!(list.spawned(), 3, "listing is no spawn");
+        assert_eq!(list.close_and_take_all().len(), 5);
+        let refused = OwnedTask::for_entry(&later[0].notified);
+        assert!(list.insert_later(refused, None).is_err(), "closed");
+        drop((spawned, later));
     }
 
     /// Tasks spawned by a task, on a worker: the watchdog's lookup by id finds each, and each

@@ -75,6 +75,12 @@ mod model {
         pub(crate) fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
             steal_half(&mut lock(&self.0), dest, usize::MAX)
         }
+        pub(crate) fn steal(&self) -> Steal<T> {
+            match lock(&self.0).pop_front() {
+                Some(task) => Steal::Success(task),
+                None => Steal::Empty,
+            }
+        }
         pub(crate) fn is_empty(&self) -> bool {
             lock(&self.0).is_empty()
         }

@@ -103,37 +103,50 @@ impl Shared {
         let id = Id::next();
         #[cfg(feature = "tracing")]
         let future = super::trace::instrument(future, id, name.as_deref(), location);
+        // A task that one of our workers spawns goes on the live-task list at its first
+        // `Pending`, not here: most such tasks finish in their first poll and never need it
+        // (`owned.rs`). Named tasks and every task in debug mode are listed from their spawn,
+        // so that the task dump shows them from the start.
+        let list_later = name.is_none() && this.config.debug.is_none();
         let origin = Origin::new(location, name, this.config.debug.is_some());
         let NewTask {
             notified,
             owned,
             join,
-        } = new_task(future, Scheduler::new(this), id, origin, false);
-        let owned = owned.expect("runtime tasks are tracked");
-        // On one of our workers: into its own shard of the live-task list and its LIFO slot,
-        // in one borrow of its core (one thread-local lookup for both).
+        } = new_task(future, Scheduler::new(this), id, origin, false, !list_later);
+        // On one of our workers: into its LIFO slot (and, when listed now, into its own shard
+        // of the live-task list), in one borrow of its core (one thread-local lookup).
         let placed = context::with_core(|core| match core {
-            Some(core) if std::ptr::eq(core.shared(), &**this) => {
-                match this.owned.insert(owned, Some(core.index())) {
+            Some(core) if std::ptr::eq(core.shared(), &**this) => match owned {
+                None => {
+                    this.stats.workers[core.index()].spawned_unlisted.incr();
+                    core.push_lifo(notified);
+                    Ok(None)
+                }
+                Some(owned) => match this.owned.insert(owned, Some(core.index())) {
                     Ok(()) => {
                         core.push_lifo(notified);
                         Ok(None)
                     }
                     Err(owned) => Err((owned, notified)),
-                }
-            }
+                },
+            },
             _ => Ok(Some((owned, notified))),
         });
         let refused = match placed {
             Ok(None) => return join,
-            Ok(Some((owned, notified))) => match this.owned.insert(owned, None) {
-                Ok(()) => {
-                    // The caller's `Arc` keeps us alive: no guard needed (`schedule_from`).
-                    this.push_remote(notified);
-                    return join;
+            Ok(Some((owned, notified))) => {
+                // Off the workers, a task is listed from its spawn.
+                let owned = owned.unwrap_or_else(|| OwnedTask::for_entry(&notified));
+                match this.owned.insert(owned, None) {
+                    Ok(()) => {
+                        // The caller's `Arc` keeps us alive: no guard needed (`schedule_from`).
+                        this.push_remote(notified);
+                        return join;
+                    }
+                    Err(owned) => (owned, notified),
                 }
-                Err(owned) => (owned, notified),
-            },
+            }
             Err(refused) => refused,
         };
         // Shutting down: the task is cancelled before it ever runs.
@@ -332,15 +345,97 @@ impl Shared {
     }
 
     /// Drops every queued injector entry (the tasks themselves are cancelled through the
-    /// live-task list).
+    /// live-task list: see [`Shared::drop_entry_at_shutdown`]).
     pub(crate) fn drain_injector(&self) {
         loop {
             match self.injector.steal() {
-                Steal::Success(task) => drop(task),
+                Steal::Success(task) => self.drop_entry_at_shutdown(task),
                 Steal::Empty => break,
                 Steal::Retry => {}
             }
         }
+    }
+
+    /// Drops a queue entry whose task will not run: the runtime is shutting down. A task on
+    /// the live-task list is cancelled through it (step 3 of the shutdown sequence), so only
+    /// the reference goes. A task a worker spawned and nobody polled yet is not on the list
+    /// (`owned.rs`): it is listed here, for step 3 to cancel and report with the others, or,
+    /// once the list is closed (step 3 is over), cancelled here.
+    pub(crate) fn drop_entry_at_shutdown(&self, task: Notified) {
+        let header = task.header();
+        // (Mutant `unpolled_entry_dropped_unlisted`: the task is left unlisted, so nothing
+        // cancels it.)
+        if header.is_listed()
+            || header.vtable.blocking
+            || cfg!(magpie_mutant = "unpolled_entry_dropped_unlisted")
+        {
+            drop(task);
+            return;
+        }
+        // Its entry is the only one and we hold it, so nobody runs or lists the task meanwhile.
+        if let Err(owned) = self.owned.insert_later(OwnedTask::for_entry(&task), None) {
+            drop(owned);
+            task.cancel();
+        } else {
+            drop(task);
+        }
+        // No longer counted as unlisted (`Shared::alive_tasks`). Shutdown only: a shared
+        // counter costs nothing here.
+        self.stats
+            .unlisted_at_shutdown
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Every queue entry still queued — in the workers' queues and LIFO slots (those of workers
+    /// that did not stop: the others emptied theirs as they left) and in the injector — goes
+    /// through [`Shared::drop_entry_at_shutdown`]. Step 3 of the shutdown sequence, before
+    /// the list closes, so that tasks never polled are cancelled and reported with the rest.
+    pub(crate) fn drop_queued_at_shutdown(&self) {
+        for (stealer, lifo) in self.stealers.iter().zip(self.lifo.iter()) {
+            while let Some(task) = lifo.steal() {
+                self.drop_entry_at_shutdown(task);
+            }
+            loop {
+                match stealer.steal() {
+                    Steal::Success(task) => self.drop_entry_at_shutdown(task),
+                    Steal::Empty => break,
+                    Steal::Retry => {}
+                }
+            }
+        }
+        self.drain_injector();
+    }
+
+    /// How many tasks are alive: those on the live-task list that have not finished, and those
+    /// a worker spawned that have not ended their first poll (`owned.rs`). A snapshot: tasks
+    /// that move meanwhile may be counted twice or not at all; exact when nothing moves.
+    pub(crate) fn alive_tasks(&self) -> usize {
+        // The ends first, then the starts: a task read as ended was spawned before, so this
+        // order does not see more ends than starts (clamped at zero all the same).
+        let (mut ended, mut spawned) = (0u64, 0u64);
+        ended += self
+            .stats
+            .unlisted_at_shutdown
+            .load(std::sync::atomic::Ordering::Relaxed);
+        for worker in self.stats.workers.iter() {
+            ended += worker.unlisted_polled.get();
+        }
+        for worker in self.stats.workers.iter() {
+            spawned += worker.spawned_unlisted.get();
+        }
+        let unlisted = usize::try_from(spawned.saturating_sub(ended)).unwrap_or(usize::MAX);
+        self.owned.len().saturating_add(unlisted)
+    }
+
+    /// How many tasks were spawned since the runtime started.
+    pub(crate) fn tasks_spawned(&self) -> u64 {
+        let unlisted: u64 = self
+            .stats
+            .workers
+            .iter()
+            .map(|worker| worker.spawned_unlisted.get())
+            .sum();
+        self.owned.spawned() + unlisted
     }
 }
 

@@ -102,10 +102,14 @@ pub(crate) fn begin(shared: &Shared) {
 /// 1. Set the shutdown flag (SeqCst, then a fence pairing with `push_remote`'s) and unpark
 ///    every worker. From here on, a task pushed to the injector is drained by its pusher.
 /// 2. Wait (up to the timeout) for every worker to leave its loop. Each drops its own queue
-///    entries on the way out; the tasks stay alive through the live-task list.
-/// 3. Close the live-task list (a spawn from now on is cancelled at once) and cancel every
-///    task in it that no worker is running: its future is dropped on this thread, its
-///    `JoinHandle` wakes up to a cancelled error. Destructors that panic are contained.
+///    entries on the way out, listing the tasks never polled (a task a worker spawns is
+///    listed at its first wait, `owned.rs`); the tasks stay alive through the live-task list.
+/// 3. Do the same with the entries still queued: in the queues of workers that did not stop,
+///    and in the injector. Close the live-task list (a spawn from now on is cancelled at once)
+///    and cancel every task in it that no worker is running: its future is dropped on this
+///    thread, its `JoinHandle` wakes up to a cancelled error. Destructors that panic are
+///    contained. A worker that did not stop may be in the first poll of a task that is not
+///    listed: counted as still running.
 /// 4. Drain the injector, which may have received wakes from those destructors.
 /// 5. Shut the blocking pool down (queued blocking tasks are cancelled; running ones are
 ///    waited for within the remaining time).
@@ -166,8 +170,17 @@ pub(crate) fn run(
         cause: lock(&shared.cause).clone(),
         ..ShutdownReport::default()
     };
+    // Tasks never polled are listed first, so that they are cancelled and reported below.
+    shared.drop_queued_at_shutdown();
     let running = running_tasks(shared);
+    // The ids in `running` that are on the list; the others are tasks in their first poll,
+    // not listed yet (`owned.rs`), counted below.
+    let mut running_listed = Vec::new();
     for task in shared.owned.close_and_take_all() {
+        let id = task.header().id.as_u64();
+        if running.contains(&id) {
+            running_listed.push(id);
+        }
         // The state before cancelling, to say what the task was doing.
         let snapshot = (report.unfinished.len() < MAX_NAMED_TASKS)
             .then(|| TaskSnapshot::of(task.header(), &running));
@@ -184,6 +197,12 @@ pub(crate) fn run(
             report.unfinished.push(snapshot);
         }
     }
+    // A worker still in the first poll of a task it spawned: that task is not on the list,
+    // but it is still running all the same (with no snapshot: nothing here may read it).
+    report.still_running += running
+        .iter()
+        .filter(|&&id| id != 0 && !running_listed.contains(&id))
+        .count();
     report.unfinished.sort_by_key(|t| t.id);
 
     // 4.

@@ -398,9 +398,16 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
             Step::Run(task) => {
                 requeue = match debug_mode {
                     None => {
+                        // A task a worker spawned unlisted: this is its first poll, which
+                        // lists it or ends it (`owned.rs`). Read now: after `run` the task may
+                        // be gone.
+                        let first_poll = !task.header().is_listed();
                         stats.poll_begins(task.header().id.as_u64(), None);
                         let requeue = task.run();
                         stats.poll_ends();
+                        if first_poll {
+                            stats.unlisted_polled.incr();
+                        }
                         requeue
                     }
                     Some(debug) => {
@@ -442,11 +449,16 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     // No longer a worker: its credits go back (also if the loop unwinds).
     drop(registration);
     // Give back the deferred removals and drop this worker's queue entries; the tasks are
-    // cancelled by shutdown through the live-task list, which still holds a reference to each.
+    // cancelled by shutdown through the live-task list, which still holds a reference to each
+    // or gets one here (tasks never polled, `Shared::drop_entry_at_shutdown`).
     if let Some(mut core) = context::take_core() {
         drop(core.release_deferred());
-        drop(core.lifo.take());
-        while core.local.pop().is_some() {}
+        if let Some(task) = core.lifo.take() {
+            shared.drop_entry_at_shutdown(task);
+        }
+        while let Some(task) = core.local.pop() {
+            shared.drop_entry_at_shutdown(task);
+        }
     }
     let mut running = lock(&shared.workers_running);
     *running -= 1;

@@ -47,7 +47,7 @@ pub(crate) struct Header {
     /// word (see `origin.rs`).
     pub(crate) origin: Origin,
     /// The task's place on the runtime's list of live tasks: its shard and its slot there
-    /// (`owned.rs`, `Place`).
+    /// (`owned.rs`, `Place`); `usize::MAX` until the task is listed.
     pub(crate) owned_slot: AtomicUsize,
 }
 
@@ -142,5 +142,17 @@ impl Header {
     /// Where the task was spawned.
     pub(crate) fn location(&self) -> &'static std::panic::Location<'static> {
         self.origin.location()
+    }
+
+    /// Whether the task is on the runtime's list of live tasks, or was. `false` for a task
+    /// that a worker spawned until its first wait, which lists it (`owned.rs`); for a task
+    /// refused at its spawn (shutdown); and for a blocking task.
+    ///
+    /// Read by whoever runs or releases the task. The slot is written before the task reaches
+    /// them: at the spawn, before the task is queued, or by an earlier poll, before it let go
+    /// of `RUNNING`, so release-acquire edges order it and Relaxed is enough.
+    #[inline]
+    pub(crate) fn is_listed(&self) -> bool {
+        self.owned_slot.load(crate::loom::atomic::Ordering::Relaxed) != usize::MAX
     }
 }

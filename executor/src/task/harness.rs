@@ -125,6 +125,19 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) -> Option<Notified> {
     }));
     let woke_itself = current.exit();
 
+    // The first wait of a task that a worker spawned: it goes on the live-task list now, while
+    // `RUNNING` keeps anyone else from running or releasing it (`owned.rs`).
+    let first_wait = matches!(polled, Ok(Poll::Pending)) && !header.is_listed();
+    // SAFETY: the task is this scheduler's, `RUNNING` is ours, and we own a reference.
+    if first_wait && !unsafe { header.scheduler.list(RawTask::from_header(ptr)) } {
+        // Refused: the runtime is shutting down, and nothing would cancel the task later.
+        // SAFETY: `RUNNING` is ours; we own a reference.
+        unsafe { cancel_and_complete::<F>(ptr) };
+        // SAFETY: as above.
+        unsafe { drop_reference(ptr) };
+        return None;
+    }
+
     match polled {
         Ok(Poll::Pending) => match header.state.transition_to_idle(woke_itself) {
             // SAFETY: we own the queue entry's reference and are done with the task.

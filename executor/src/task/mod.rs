@@ -36,35 +36,40 @@ use raw::{Notified, OwnedTask, RawTask};
 pub(crate) struct NewTask<T> {
     /// The first run-queue entry.
     pub(crate) notified: Notified,
-    /// The entry in the runtime's list of live tasks, if the task is tracked there.
+    /// The entry in the runtime's list of live tasks, if the task is listed from its spawn.
     pub(crate) owned: Option<OwnedTask>,
     pub(crate) join: JoinHandle<T>,
 }
 
-/// Allocates a task for `future`, queued once, with a `JoinHandle`.
+/// Allocates a task for `future`, queued once, with a `JoinHandle`; `listed`: with a
+/// reference for the runtime's list of live tasks too (a blocking task is never listed; a task
+/// a worker spawns is listed at its first `Pending`, see `owned.rs`).
 pub(crate) fn new_task<F>(
     future: F,
     scheduler: Scheduler,
     id: Id,
     origin: origin::Origin,
     blocking: bool,
+    listed: bool,
 ) -> NewTask<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    // A worker task is also on the runtime's list of live tasks; a blocking task is not.
-    let tracked = !blocking;
-    let refs = if tracked { 3 } else { 2 };
+    debug_assert!(
+        !(blocking && listed),
+        "a blocking task is never on the live-task list"
+    );
+    let refs = if listed { 3 } else { 2 };
     let ptr = Cell::allocate(future, scheduler, id, origin, refs, blocking);
     let raw = RawTask::from_header(ptr);
     // SAFETY: the task was made with `refs` references and NOTIFIED | JOIN_INTEREST set: one
     // each for the queue entry, the JoinHandle (whose output type is `F::Output`) and, when
-    // tracked, the live-task list.
+    // listed, the live-task list.
     unsafe {
         NewTask {
             notified: Notified::from_raw(raw),
-            owned: tracked.then(|| OwnedTask::from_raw(raw)),
+            owned: listed.then(|| OwnedTask::from_raw(raw)),
             join: JoinHandle::from_raw(raw),
         }
     }

@@ -112,6 +112,23 @@ impl OwnedTask {
         OwnedTask(raw)
     }
 
+    /// A new reference for the list to the task of the queue entry `task` (whose own
+    /// reference keeps it alive meanwhile).
+    pub(crate) fn for_entry(task: &Notified) -> OwnedTask {
+        task.header().state.ref_inc();
+        OwnedTask(task.0)
+    }
+
+    /// A new reference for the list to the task at `raw`.
+    ///
+    /// # Safety
+    /// The caller holds a reference to the task, which keeps it alive meanwhile.
+    pub(crate) unsafe fn new_ref(raw: RawTask) -> OwnedTask {
+        // SAFETY: alive per the caller's contract.
+        unsafe { raw.header() }.state.ref_inc();
+        OwnedTask(raw)
+    }
+
     pub(crate) fn header(&self) -> &Header {
         // SAFETY: our reference keeps the task alive while we are borrowed.
         unsafe { self.0.header() }

@@ -110,6 +110,7 @@ mod tests {
             Id::next(),
             Origin::new(Location::caller(), None, false),
             false,
+            true,
         )
     }
 
