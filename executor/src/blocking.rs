@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::loom::{lock, thread, Arc, Condvar, Mutex};
 use crate::runtime::context;
+use crate::runtime::metrics::Counter;
 use crate::runtime::shared::Shared;
 use crate::runtime::{Builder, Handle, Scheduler};
 use crate::task::origin::Origin;
@@ -186,7 +187,8 @@ impl Pool {
                 drop(state);
                 // A blocking task completes in its one poll; were one to wake itself, it would
                 // go back through the pool's own queue.
-                if let Some(task) = task.run() {
+                // A blocking task is never listed nor counted: the counter stays unread.
+                if let Some(task) = task.run(&Counter::default()) {
                     task.requeue();
                 }
                 state = lock(&self.state);

@@ -124,10 +124,10 @@ fn shutdown_timeout_gives_up_on_a_task_that_never_yields() {
     magpie_executor::block_on(stuck).unwrap();
 }
 
-/// A task that a worker spawns is listed at its first wait, not at its spawn (`owned.rs`).
-/// Children spawned by a task that then blocks its worker sit unpolled in that worker's
-/// queues when shutdown gives up on the worker: shutdown takes them from there, cancels them
-/// and counts them with the rest.
+/// A task is listed at its first wait, not at its spawn (`owned.rs`). Children spawned by a
+/// task that then blocks its worker sit unpolled in that worker's queues when shutdown gives
+/// up on the worker: shutdown takes them from there, cancels them and counts them with the
+/// rest.
 #[test]
 fn tasks_queued_behind_a_stuck_worker_that_spawned_them_are_cancelled_and_reported() {
     const CHILDREN: usize = 50;
@@ -165,8 +165,8 @@ fn tasks_queued_behind_a_stuck_worker_that_spawned_them_are_cancelled_and_report
     magpie_executor::block_on(stuck).unwrap();
 }
 
-/// A task that blocks its worker in its very first poll is not on the live-task list yet when
-/// a worker spawned it (`owned.rs`); shutdown still counts it as running. When that poll ends
+/// A task that blocks its worker in its very first poll is not on the live-task list yet
+/// (`owned.rs`); shutdown still counts it as running. When that poll ends
 /// in `Pending` after the list has closed, the task cannot be listed: it is cancelled there
 /// and then, and its handle resolves.
 #[test]

@@ -925,14 +925,16 @@ fn tasks_spawned_by_tasks_are_counted_alive_and_spawned_whether_listed_or_not() 
     );
 }
 
-/// Tasks spawned by a task and not polled yet are not on the live-task list (`owned.rs`), and
-/// `alive_tasks` counts them all the same: here, queued behind their spawner, which holds the
-/// only worker.
+/// Tasks not polled yet are not on the live-task list (`owned.rs`), and `alive_tasks` and
+/// `tasks_spawned` count them all the same: here, tasks spawned by a task and from outside,
+/// queued behind that task, which holds the only worker.
 #[test]
-fn tasks_queued_unpolled_behind_their_spawner_are_alive() {
+fn tasks_queued_unpolled_behind_a_busy_worker_are_alive() {
     const CHILDREN: usize = 40;
+    const OUTSIDE: usize = 30;
     let rt = runtime(1);
     let handle = rt.handle();
+    let before = handle.metrics().tasks_spawned;
     let (spawned_tx, spawned_rx) = std::sync::mpsc::channel();
     let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
     let spawner = rt.spawn(async move {
@@ -952,10 +954,18 @@ fn tasks_queued_unpolled_behind_their_spawner_are_alive() {
     spawned_rx
         .recv_timeout(std::time::Duration::from_secs(20))
         .expect("the spawner never ran");
-    // The spawner (running) and every child (queued, never polled).
-    assert_eq!(handle.alive_tasks(), 1 + CHILDREN);
-    assert_eq!(handle.metrics().live_tasks, 1 + CHILDREN);
+    let outside: Vec<_> = (0..OUTSIDE).map(|i| rt.spawn(async move { i })).collect();
+    // The spawner (running) and every other task (queued, never polled).
+    let all = 1 + CHILDREN + OUTSIDE;
+    assert_eq!(handle.alive_tasks(), all);
+    let metrics = handle.metrics();
+    assert_eq!(metrics.live_tasks, all);
+    assert_eq!(metrics.tasks_spawned - before, all as u64);
     release_tx.send(()).unwrap();
     assert_eq!(rt.block_on(spawner).unwrap(), (0..CHILDREN).sum::<usize>());
+    for (i, task) in outside.into_iter().enumerate() {
+        assert_eq!(rt.block_on(task).unwrap(), i);
+    }
     common::wait_until("nothing left alive", || handle.alive_tasks() == 0);
+    assert_eq!(handle.metrics().tasks_spawned - before, all as u64);
 }

@@ -202,7 +202,7 @@ pub(crate) fn run_timed(
     }
     let started = Instant::now();
     stats.poll_begins(task_ref.header().id.as_u64(), Some(shared.stats.now_ns()));
-    let requeue = task.run();
+    let requeue = task.run(&stats.unlisted_polled);
     stats.poll_ends();
     // Queued again before the report, whose hook may take its time: meanwhile another worker
     // can steal it. (Through the scheduler's thread-local lookup: debug mode's cost.)

@@ -47,9 +47,10 @@ pub(crate) struct WorkerStats {
     pub(crate) lifo_hits: Counter,
     pub(crate) injector_takes: Counter,
     pub(crate) local_overflows: Counter,
-    /// Tasks this worker spawned unlisted (`owned.rs`), and first polls of such tasks it ran:
-    /// the difference, summed over the workers, is how many of them are alive and not listed
-    /// yet (`Handle::alive_tasks`).
+    /// Tasks this worker spawned unlisted (`owned.rs`), and unlisted tasks whose first poll
+    /// (or cancellation) it ended: with the spawns off the workers and the entries shutdown
+    /// took ([`Stats::spawned_unlisted`], [`Stats::unlisted_ends`]), how many tasks are alive
+    /// and not listed yet (`Shared::alive_tasks`).
     pub(crate) spawned_unlisted: Counter,
     pub(crate) unlisted_polled: Counter,
     /// Busy time of the finished busy periods.
@@ -124,9 +125,14 @@ pub(crate) struct Stats {
     pub(crate) workers: Box<[CachePadded<WorkerStats>]>,
     /// The runtime's start: the origin of the nanosecond timestamps above.
     pub(crate) epoch: Instant,
-    /// Tasks spawned unlisted whose queue entry shutdown dropped before their first poll
-    /// (`Shared::drop_entry_at_shutdown`): counted with the workers' `unlisted_polled`.
-    pub(crate) unlisted_at_shutdown: AtomicU64,
+    /// Tasks spawned unlisted that left that state off the workers — their queue entry taken
+    /// by shutdown before their first poll (`Shared::drop_entry_at_shutdown`) — counted with
+    /// the workers' `unlisted_polled`.
+    unlisted_ended_elsewhere: AtomicU64,
+    /// Tasks spawned unlisted from threads that are no workers of the runtime, in stripes
+    /// chosen by task id ([`Stats::count_remote_spawn`]): counted with the workers'
+    /// `spawned_unlisted`.
+    remote_spawned_unlisted: Box<[CachePadded<AtomicU64>]>,
 }
 
 impl Stats {
@@ -134,7 +140,10 @@ impl Stats {
         Stats {
             workers: (0..workers).map(|_| CachePadded::default()).collect(),
             epoch: Instant::now(),
-            unlisted_at_shutdown: AtomicU64::new(0),
+            unlisted_ended_elsewhere: AtomicU64::new(0),
+            remote_spawned_unlisted: (0..REMOTE_SPAWN_STRIPES)
+                .map(|_| CachePadded::default())
+                .collect(),
         }
     }
 
@@ -142,7 +151,47 @@ impl Stats {
     pub(crate) fn now_ns(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
+
+    /// Counts a task with id `id` spawned unlisted off the workers. Any thread may spawn, so
+    /// this is a read-modify-write; the stripe follows the id's block (a thread takes ids 1 024
+    /// at a time, `task/id.rs`), so one spawning thread keeps to one line for 1 024 spawns,
+    /// and threads that spawn at once mostly write different lines.
+    #[inline]
+    pub(crate) fn count_remote_spawn(&self, id: u64) {
+        let stripe = (id >> 10) as usize % REMOTE_SPAWN_STRIPES;
+        // Relaxed: a count; readers only need some recent value.
+        self.remote_spawned_unlisted[stripe].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Tasks spawned unlisted, by the workers and by other threads.
+    pub(crate) fn spawned_unlisted(&self) -> u64 {
+        let by_workers: u64 = self.workers.iter().map(|w| w.spawned_unlisted.get()).sum();
+        let by_others: u64 = self
+            .remote_spawned_unlisted
+            .iter()
+            .map(|stripe| stripe.load(Ordering::Relaxed))
+            .sum();
+        by_workers.wrapping_add(by_others)
+    }
+
+    /// Counts a task spawned unlisted whose queue entry shutdown took, off the workers (the
+    /// workers count the first polls they end in their own `unlisted_polled`). Shutdown only,
+    /// where a shared counter costs nothing.
+    pub(crate) fn unlisted_ended_at_shutdown(&self) {
+        self.unlisted_ended_elsewhere
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Tasks spawned unlisted that have left that state.
+    pub(crate) fn unlisted_ends(&self) -> u64 {
+        let polled: u64 = self.workers.iter().map(|w| w.unlisted_polled.get()).sum();
+        polled.wrapping_add(self.unlisted_ended_elsewhere.load(Ordering::Relaxed))
+    }
 }
+
+/// Stripes of the count of tasks spawned off the workers: enough that a few spawning threads
+/// rarely share one, few enough to sum at every metrics snapshot.
+const REMOTE_SPAWN_STRIPES: usize = 16;
 
 /// A snapshot of a runtime's metrics: [`Handle::metrics`](super::Handle::metrics).
 ///

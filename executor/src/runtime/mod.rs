@@ -9,7 +9,7 @@ mod dump;
 mod handle;
 mod idle;
 mod lifo;
-mod metrics;
+pub(crate) mod metrics;
 #[cfg(not(loom))]
 mod monitor;
 mod owned;
@@ -110,9 +110,9 @@ impl Scheduler {
         Shared::unhandled_panic(&self.0, header, error);
     }
 
-    /// Lists a task that a worker spawned unlisted, at the end of its first poll, which
-    /// returned `Pending` (`owned.rs`). `false` when the runtime is shutting down: the
-    /// caller, which holds `RUNNING`, cancels the task.
+    /// Lists a task spawned unlisted, at the end of its first poll, which returned `Pending`
+    /// (`owned.rs`). `false` when the runtime is shutting down: the caller, which holds
+    /// `RUNNING`, cancels the task.
     ///
     /// # Safety
     /// `task` is the task whose header holds this scheduler; the caller holds `RUNNING` and a
@@ -125,10 +125,8 @@ impl Scheduler {
         }
         // SAFETY: the caller holds a reference.
         let owned = unsafe { OwnedTask::new_ref(task) };
-        self.0
-            .owned
-            .insert_later(owned, context::worker_index(self.0.addr()))
-            .is_ok()
+        let worker = context::worker_index(self.0.addr());
+        self.0.owned.insert_later(owned, worker).is_ok()
     }
 
     /// The task is done with: finished with no `JoinHandle`, or its handle has read the output

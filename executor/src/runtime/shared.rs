@@ -103,11 +103,13 @@ impl Shared {
         let id = Id::next();
         #[cfg(feature = "tracing")]
         let future = super::trace::instrument(future, id, name.as_deref(), location);
-        // A task that one of our workers spawns goes on the live-task list at its first
-        // `Pending`, not here: most such tasks finish in their first poll and never need it
-        // (`owned.rs`). Named tasks and every task in debug mode are listed from their spawn,
-        // so that the task dump shows them from the start.
-        let list_later = name.is_none() && this.config.debug.is_none();
+        // A task goes on the live-task list at its first `Pending`, not here: most tasks
+        // spawned in bulk finish in their first poll and never need it (`owned.rs`). Named
+        // tasks and every task in debug mode are listed from their spawn, so that the task
+        // dump shows them from the start; so are the deterministic runtime's, which no worker
+        // runs (a worker counts the first polls of unlisted tasks).
+        let list_later =
+            name.is_none() && this.config.debug.is_none() && !this.config.deterministic;
         let origin = Origin::new(location, name, this.config.debug.is_some());
         let NewTask {
             notified,
@@ -116,6 +118,7 @@ impl Shared {
         } = new_task(future, Scheduler::new(this), id, origin, false, !list_later);
         // On one of our workers: into its LIFO slot (and, when listed now, into its own shard
         // of the live-task list), in one borrow of its core (one thread-local lookup).
+        // Anywhere else: into the injector (and, when listed now, into another shard).
         let placed = context::with_core(|core| match core {
             Some(core) if std::ptr::eq(core.shared(), &**this) => match owned {
                 None => {
@@ -135,18 +138,21 @@ impl Shared {
         });
         let refused = match placed {
             Ok(None) => return join,
-            Ok(Some((owned, notified))) => {
-                // Off the workers, a task is listed from its spawn.
-                let owned = owned.unwrap_or_else(|| OwnedTask::for_entry(&notified));
-                match this.owned.insert(owned, None) {
-                    Ok(()) => {
-                        // The caller's `Arc` keeps us alive: no guard needed (`schedule_from`).
-                        this.push_remote(notified);
-                        return join;
-                    }
-                    Err(owned) => (owned, notified),
-                }
+            Ok(Some((None, notified))) => {
+                this.stats.count_remote_spawn(id.as_u64());
+                // The caller's `Arc` keeps us alive: no guard needed (`schedule_from`). During
+                // shutdown the entry is drained by this push or by shutdown, and the task
+                // cancelled (`drop_entry_at_shutdown`).
+                this.push_remote(notified);
+                return join;
             }
+            Ok(Some((Some(owned), notified))) => match this.owned.insert(owned, None) {
+                Ok(()) => {
+                    this.push_remote(notified);
+                    return join;
+                }
+                Err(owned) => (owned, notified),
+            },
             Err(refused) => refused,
         };
         // Shutting down: the task is cancelled before it ever runs.
@@ -358,8 +364,7 @@ impl Shared {
 
     /// Drops a queue entry whose task will not run: the runtime is shutting down. A task on
     /// the live-task list is cancelled through it (step 3 of the shutdown sequence), so only
-    /// the reference goes. A task a worker spawned and nobody polled yet is not on the list
-    /// (`owned.rs`): it is listed here, for step 3 to cancel and report with the others, or,
+    /// the reference goes. A task that nobody polled yet is not on the list (`owned.rs`): it is listed here, for step 3 to cancel and report with the others, or,
     /// once the list is closed (step 3 is over), cancelled here.
     pub(crate) fn drop_entry_at_shutdown(&self, task: Notified) {
         let header = task.header();
@@ -373,17 +378,17 @@ impl Shared {
             return;
         }
         // Its entry is the only one and we hold it, so nobody runs or lists the task meanwhile.
-        if let Err(owned) = self.owned.insert_later(OwnedTask::for_entry(&task), None) {
-            drop(owned);
-            task.cancel();
-        } else {
-            drop(task);
+        let listed = self.owned.insert_later(OwnedTask::for_entry(&task), None);
+        // No longer counted as unlisted (`Shared::alive_tasks`), before it can be seen
+        // cancelled.
+        self.stats.unlisted_ended_at_shutdown();
+        match listed {
+            Ok(()) => drop(task),
+            Err(owned) => {
+                drop(owned);
+                task.cancel();
+            }
         }
-        // No longer counted as unlisted (`Shared::alive_tasks`). Shutdown only: a shared
-        // counter costs nothing here.
-        self.stats
-            .unlisted_at_shutdown
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Every queue entry still queued — in the workers' queues and LIFO slots (those of workers
@@ -407,35 +412,20 @@ impl Shared {
     }
 
     /// How many tasks are alive: those on the live-task list that have not finished, and those
-    /// a worker spawned that have not ended their first poll (`owned.rs`). A snapshot: tasks
+    /// spawned unlisted that have not ended their first poll (`owned.rs`). A snapshot: tasks
     /// that move meanwhile may be counted twice or not at all; exact when nothing moves.
     pub(crate) fn alive_tasks(&self) -> usize {
         // The ends first, then the starts: a task read as ended was spawned before, so this
         // order does not see more ends than starts (clamped at zero all the same).
-        let (mut ended, mut spawned) = (0u64, 0u64);
-        ended += self
-            .stats
-            .unlisted_at_shutdown
-            .load(std::sync::atomic::Ordering::Relaxed);
-        for worker in self.stats.workers.iter() {
-            ended += worker.unlisted_polled.get();
-        }
-        for worker in self.stats.workers.iter() {
-            spawned += worker.spawned_unlisted.get();
-        }
+        let ended = self.stats.unlisted_ends();
+        let spawned = self.stats.spawned_unlisted();
         let unlisted = usize::try_from(spawned.saturating_sub(ended)).unwrap_or(usize::MAX);
         self.owned.len().saturating_add(unlisted)
     }
 
     /// How many tasks were spawned since the runtime started.
     pub(crate) fn tasks_spawned(&self) -> u64 {
-        let unlisted: u64 = self
-            .stats
-            .workers
-            .iter()
-            .map(|worker| worker.spawned_unlisted.get())
-            .sum();
-        self.owned.spawned() + unlisted
+        self.owned.spawned() + self.stats.spawned_unlisted()
     }
 }
 

@@ -398,16 +398,9 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
             Step::Run(task) => {
                 requeue = match debug_mode {
                     None => {
-                        // A task a worker spawned unlisted: this is its first poll, which
-                        // lists it or ends it (`owned.rs`). Read now: after `run` the task may
-                        // be gone.
-                        let first_poll = !task.header().is_listed();
                         stats.poll_begins(task.header().id.as_u64(), None);
-                        let requeue = task.run();
+                        let requeue = task.run(&stats.unlisted_polled);
                         stats.poll_ends();
-                        if first_poll {
-                            stats.unlisted_polled.incr();
-                        }
                         requeue
                     }
                     Some(debug) => {

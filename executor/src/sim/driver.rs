@@ -28,6 +28,7 @@ use magpie_timers::VirtualClockGuard;
 use super::rng::{self, Rng};
 use super::{Deadlock, Outcome, SimError};
 use crate::runtime::context;
+use crate::runtime::metrics::Counter;
 use crate::runtime::queue::Steal;
 use crate::task::raw::Notified;
 use crate::Runtime;
@@ -162,7 +163,9 @@ pub(crate) fn run<F: Future>(
             if let Some(tracer) = &mut tracer {
                 tracer.record(&task);
             }
-            if let Some(task) = task.run() {
+            // Every task of the deterministic runtime is listed at its spawn: nothing is
+            // counted here.
+            if let Some(task) = task.run(&Counter::default()) {
                 task.requeue();
             }
         }

@@ -30,6 +30,7 @@ use super::state::State;
 use super::{Id, JoinError};
 use crate::loom::atomic::AtomicUsize;
 use crate::loom::UnsafeCell;
+use crate::runtime::metrics::Counter;
 use crate::runtime::Scheduler;
 
 /// The part of a task that does not depend on its future's type.
@@ -59,8 +60,9 @@ const _: () = assert!(std::mem::size_of::<Header>() <= 64);
 /// What happens to a task, per future type.
 pub(crate) struct Vtable {
     /// Runs the task once; consumes the caller's (queue entry's) reference. Returns the task
-    /// as a new queue entry when it woke itself during the poll (`Notified::run`).
-    pub(crate) run: unsafe fn(NonNull<Header>) -> Option<Notified>,
+    /// as a new queue entry when it woke itself during the poll (`Notified::run`, which says
+    /// what the counter is).
+    pub(crate) run: unsafe fn(NonNull<Header>, &Counter) -> Option<Notified>,
     /// Cancels the task at runtime shutdown if no thread runs it; returns `true` if it did.
     /// Does not consume a reference.
     pub(crate) shutdown: unsafe fn(NonNull<Header>) -> bool,
@@ -145,8 +147,8 @@ impl Header {
     }
 
     /// Whether the task is on the runtime's list of live tasks, or was. `false` for a task
-    /// that a worker spawned until its first wait, which lists it (`owned.rs`); for a task
-    /// refused at its spawn (shutdown); and for a blocking task.
+    /// spawned unlisted until its first wait, which lists it (`owned.rs`); for a task refused
+    /// at its spawn (shutdown); and for a blocking task.
     ///
     /// Read by whoever runs or releases the task. The slot is written before the task reaches
     /// them: at the spawn, before the task is queued, or by an earlier poll, before it let go

@@ -16,6 +16,7 @@ use super::cell::{Cell, Header, Vtable};
 use super::raw::{Notified, RawTask};
 use super::state::{ToIdle, ToRunning};
 use super::{waker, JoinError};
+use crate::runtime::metrics::Counter;
 
 pub(crate) fn vtable<F>(blocking: bool) -> &'static Vtable
 where
@@ -87,9 +88,11 @@ fn swallow_panic(f: impl FnOnce()) {
 /// Returns the task as a new queue entry when it woke itself during the poll (`yield_now`),
 /// for the caller to queue behind the others (`Notified::run`).
 ///
+/// `first_polls`: see `Notified::run`.
+///
 /// # Safety
 /// `ptr` is a live `Cell<F>`; the caller owns one reference (a queue entry's) and gives it up.
-unsafe fn run<F: Future>(ptr: NonNull<Header>) -> Option<Notified> {
+unsafe fn run<F: Future>(ptr: NonNull<Header>, first_polls: &Counter) -> Option<Notified> {
     // SAFETY: the caller's reference keeps the cell alive until `drop_reference` below.
     let cell = unsafe { cell::<F>(ptr) };
     let header = &cell.header;
@@ -100,6 +103,11 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) -> Option<Notified> {
             return None;
         }
         ToRunning::Cancel => {
+            if !header.is_listed() {
+                // Aborted before its first poll: it ends unlisted, and is no longer counted
+                // as such (`Shared::alive_tasks`) before anyone can see it complete.
+                first_polls.incr();
+            }
             // SAFETY: `RUNNING` is ours; we own a reference.
             unsafe { cancel_and_complete::<F>(ptr) };
             // SAFETY: as above.
@@ -125,17 +133,23 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>) -> Option<Notified> {
     }));
     let woke_itself = current.exit();
 
-    // The first wait of a task that a worker spawned: it goes on the live-task list now, while
-    // `RUNNING` keeps anyone else from running or releasing it (`owned.rs`).
-    let first_wait = matches!(polled, Ok(Poll::Pending)) && !header.is_listed();
-    // SAFETY: the task is this scheduler's, `RUNNING` is ours, and we own a reference.
-    if first_wait && !unsafe { header.scheduler.list(RawTask::from_header(ptr)) } {
-        // Refused: the runtime is shutting down, and nothing would cancel the task later.
-        // SAFETY: `RUNNING` is ours; we own a reference.
-        unsafe { cancel_and_complete::<F>(ptr) };
-        // SAFETY: as above.
-        unsafe { drop_reference(ptr) };
-        return None;
+    // The end of the first poll of a task spawned unlisted (`owned.rs`): it goes on the
+    // live-task list if it waits, while `RUNNING` keeps anyone else from running or releasing
+    // it, and stops being counted as unlisted before anyone can see it complete (after the
+    // listing: meanwhile it is counted twice, never not at all).
+    if !header.is_listed() {
+        let waits = matches!(polled, Ok(Poll::Pending));
+        // SAFETY: the task is this scheduler's, `RUNNING` is ours, and we own a reference.
+        let refused = waits && !unsafe { header.scheduler.list(RawTask::from_header(ptr)) };
+        first_polls.incr();
+        if refused {
+            // The runtime is shutting down, and nothing would cancel the task later.
+            // SAFETY: `RUNNING` is ours; we own a reference.
+            unsafe { cancel_and_complete::<F>(ptr) };
+            // SAFETY: as above.
+            unsafe { drop_reference(ptr) };
+            return None;
+        }
     }
 
     match polled {

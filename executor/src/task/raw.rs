@@ -5,6 +5,7 @@ use std::ptr::NonNull;
 
 use super::cell::Header;
 use super::harness::drop_reference;
+use crate::runtime::metrics::Counter;
 
 /// A pointer to a task's header. Does not own a reference by itself.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -55,14 +56,18 @@ impl Notified {
     /// entry goes to the back of the caller's run queue, behind the tasks already waiting. A
     /// worker pushes it there itself, with no thread-local lookup; other callers use
     /// [`Notified::requeue`].
+    ///
+    /// `first_polls` counts the task when this is the end of its first poll and it was
+    /// spawned unlisted (`owned.rs`): a worker's own counter, which only its thread writes
+    /// (callers that are no workers run only tasks that are listed or blocking, and pass any).
     #[must_use = "a task returned by `run` must be queued again (`requeue`), or it is lost"]
-    pub(crate) fn run(self) -> Option<Notified> {
+    pub(crate) fn run(self, first_polls: &Counter) -> Option<Notified> {
         let ptr = self.0.header_ptr();
         std::mem::forget(self);
         // SAFETY: the entry owns a reference, handed to `run`.
         let run = unsafe { ptr.as_ref() }.vtable.run;
         // SAFETY: a live task of the vtable's own type; the reference is given up to `run`.
-        unsafe { run(ptr) }
+        unsafe { run(ptr, first_polls) }
     }
 
     /// Queues a task that [`run`](Self::run) returned behind the others, through its
