@@ -925,9 +925,9 @@ fn tasks_spawned_by_tasks_are_counted_alive_and_spawned_whether_listed_or_not() 
     );
 }
 
-/// Tasks not polled yet are not on the live-task list (`owned.rs`), and `alive_tasks` and
-/// `tasks_spawned` count them all the same: here, tasks spawned by a task and from outside,
-/// queued behind that task, which holds the only worker.
+/// Tasks spawned by a task and not polled yet are not on the live-task list (`owned.rs`);
+/// those spawned from outside are. `alive_tasks` and `tasks_spawned` count both: here, queued
+/// behind a task that holds the only worker.
 #[test]
 fn tasks_queued_unpolled_behind_a_busy_worker_are_alive() {
     const CHILDREN: usize = 40;

@@ -106,10 +106,11 @@ impl Handle {
     /// A task that finished while its `JoinHandle` is still held shows as
     /// [`TaskState::Finished`](super::TaskState::Finished).
     ///
-    /// Outside debug mode, a task spawned without a name shows from its first wait on: until
-    /// then it is queued or in its first poll (the runtime keeps its list of tasks for the
-    /// ones that wait), and one that finishes in that first poll does not show at all. Named
-    /// tasks, and every task in debug mode, show from their spawn.
+    /// Outside debug mode, a task that another task spawned without a name shows from its
+    /// first wait on: until then it is queued or in its first poll (the runtime keeps its list
+    /// of tasks for the ones that wait), and one that finishes in that first poll does not
+    /// show at all. Named tasks, tasks spawned from outside the runtime, and every task in
+    /// debug mode show from their spawn.
     pub fn dump(&self) -> super::TaskDump {
         super::dump::take(&self.shared)
     }

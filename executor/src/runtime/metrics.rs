@@ -48,9 +48,9 @@ pub(crate) struct WorkerStats {
     pub(crate) injector_takes: Counter,
     pub(crate) local_overflows: Counter,
     /// Tasks this worker spawned unlisted (`owned.rs`), and unlisted tasks whose first poll
-    /// (or cancellation) it ended: with the spawns off the workers and the entries shutdown
-    /// took ([`Stats::spawned_unlisted`], [`Stats::unlisted_ends`]), how many tasks are alive
-    /// and not listed yet (`Shared::alive_tasks`).
+    /// (or cancellation) it ended: summed over the workers, with the entries shutdown took
+    /// ([`Stats::spawned_unlisted`], [`Stats::unlisted_ends`]), how many tasks are alive and
+    /// not listed yet (`Shared::alive_tasks`).
     pub(crate) spawned_unlisted: Counter,
     pub(crate) unlisted_polled: Counter,
     /// Busy time of the finished busy periods.
@@ -129,10 +129,6 @@ pub(crate) struct Stats {
     /// by shutdown before their first poll (`Shared::drop_entry_at_shutdown`) — counted with
     /// the workers' `unlisted_polled`.
     unlisted_ended_elsewhere: AtomicU64,
-    /// Tasks spawned unlisted from threads that are no workers of the runtime, in stripes
-    /// chosen by task id ([`Stats::count_remote_spawn`]): counted with the workers'
-    /// `spawned_unlisted`.
-    remote_spawned_unlisted: Box<[CachePadded<AtomicU64>]>,
 }
 
 impl Stats {
@@ -141,9 +137,6 @@ impl Stats {
             workers: (0..workers).map(|_| CachePadded::default()).collect(),
             epoch: Instant::now(),
             unlisted_ended_elsewhere: AtomicU64::new(0),
-            remote_spawned_unlisted: (0..REMOTE_SPAWN_STRIPES)
-                .map(|_| CachePadded::default())
-                .collect(),
         }
     }
 
@@ -152,26 +145,9 @@ impl Stats {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// Counts a task with id `id` spawned unlisted off the workers. Any thread may spawn, so
-    /// this is a read-modify-write; the stripe follows the id's block (a thread takes ids 1 024
-    /// at a time, `task/id.rs`), so one spawning thread keeps to one line for 1 024 spawns,
-    /// and threads that spawn at once mostly write different lines.
-    #[inline]
-    pub(crate) fn count_remote_spawn(&self, id: u64) {
-        let stripe = (id >> 10) as usize % REMOTE_SPAWN_STRIPES;
-        // Relaxed: a count; readers only need some recent value.
-        self.remote_spawned_unlisted[stripe].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Tasks spawned unlisted, by the workers and by other threads.
+    /// Tasks the workers spawned unlisted.
     pub(crate) fn spawned_unlisted(&self) -> u64 {
-        let by_workers: u64 = self.workers.iter().map(|w| w.spawned_unlisted.get()).sum();
-        let by_others: u64 = self
-            .remote_spawned_unlisted
-            .iter()
-            .map(|stripe| stripe.load(Ordering::Relaxed))
-            .sum();
-        by_workers.wrapping_add(by_others)
+        self.workers.iter().map(|w| w.spawned_unlisted.get()).sum()
     }
 
     /// Counts a task spawned unlisted whose queue entry shutdown took, off the workers (the
@@ -188,10 +164,6 @@ impl Stats {
         polled.wrapping_add(self.unlisted_ended_elsewhere.load(Ordering::Relaxed))
     }
 }
-
-/// Stripes of the count of tasks spawned off the workers: enough that a few spawning threads
-/// rarely share one, few enough to sum at every metrics snapshot.
-const REMOTE_SPAWN_STRIPES: usize = 16;
 
 /// A snapshot of a runtime's metrics: [`Handle::metrics`](super::Handle::metrics).
 ///

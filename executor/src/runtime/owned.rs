@@ -2,21 +2,23 @@
 //! (a task waiting on a socket or a timer is referenced only by its wakers).
 //!
 //! Only a task that waits needs the list: one that is queued is reached through its queue
-//! entry, and one that is running is its worker's. So a task goes on the list at the end of
-//! its first poll, if that poll returned `Pending` (the harness lists it while it still holds
-//! `RUNNING`, so nobody can run or release it meanwhile), and a task that finishes in its
-//! first poll — most tasks spawned in bulk — never touches the list: no lock, no slot, no
-//! removal (measured: a fifth of the instructions of a spawn, run and join,
-//! docs/benchmarks.md). Named tasks, every task in debug mode and the deterministic runtime's
-//! tasks go on the list at their spawn, so that the task dump shows them from the start. What
-//! this asks of the others:
+//! entry, and one that is running is its worker's. So a task that one of the workers spawns
+//! goes on the list at the end of its first poll, if that poll returned `Pending` (the harness
+//! lists it while it still holds `RUNNING`, so nobody can run or release it meanwhile), and a
+//! task that finishes in its first poll — most tasks spawned in bulk — never touches the list:
+//! no lock, no slot, no removal (measured: a fifth of the instructions of a spawn, run and
+//! join, docs/benchmarks.md). Named tasks, every task in debug mode and the deterministic
+//! runtime's tasks go on the list at their spawn, so that the task dump shows them from the
+//! start; so do the tasks spawned from other threads, whose listing at their first wait would
+//! move that work from the spawning thread to the workers (measured: `timers_100k` a third
+//! slower with one worker). What this asks of the others:
 //! - shutdown drops no queue entry of an unlisted task without listing it first, so that
 //!   step 3 of the sequence cancels and reports it, or, once the list is closed, cancelling
 //!   it (`Shared::drop_entry_at_shutdown`: the workers' queues as they leave, the queues of
 //!   workers that did not stop, the injector);
 //! - the counts that the list gave alone — alive tasks, tasks spawned — add the unlisted
-//!   ones: spawns counted by the worker that spawned (or, off the workers, in a few striped
-//!   counters), first polls by the worker that ran them (`Shared::alive_tasks`);
+//!   ones: spawns counted by the worker that spawned, first polls by the worker that ran them,
+//!   in the harness before anyone can see the task complete (`Shared::alive_tasks`);
 //! - `Header::owned_slot` holds `Place::NONE` until the task is listed, which is how the
 //!   harness, the worker loop and the release path tell.
 //!

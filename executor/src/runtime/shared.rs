@@ -103,11 +103,12 @@ impl Shared {
         let id = Id::next();
         #[cfg(feature = "tracing")]
         let future = super::trace::instrument(future, id, name.as_deref(), location);
-        // A task goes on the live-task list at its first `Pending`, not here: most tasks
-        // spawned in bulk finish in their first poll and never need it (`owned.rs`). Named
-        // tasks and every task in debug mode are listed from their spawn, so that the task
-        // dump shows them from the start; so are the deterministic runtime's, which no worker
-        // runs (a worker counts the first polls of unlisted tasks).
+        // A task that one of our workers spawns goes on the live-task list at its first
+        // `Pending`, not here: most tasks spawned in bulk finish in their first poll and never
+        // need it (`owned.rs`). Named tasks and every task in debug mode are listed from their
+        // spawn, so that the task dump shows them from the start; so are the deterministic
+        // runtime's, which no worker runs (a worker counts the first polls of unlisted tasks),
+        // and, below, the tasks spawned off the workers.
         let list_later =
             name.is_none() && this.config.debug.is_none() && !this.config.deterministic;
         let origin = Origin::new(location, name, this.config.debug.is_some());
@@ -118,7 +119,7 @@ impl Shared {
         } = new_task(future, Scheduler::new(this), id, origin, false, !list_later);
         // On one of our workers: into its LIFO slot (and, when listed now, into its own shard
         // of the live-task list), in one borrow of its core (one thread-local lookup).
-        // Anywhere else: into the injector (and, when listed now, into another shard).
+        // Anywhere else: into another shard, and the injector.
         let placed = context::with_core(|core| match core {
             Some(core) if std::ptr::eq(core.shared(), &**this) => match owned {
                 None => {
@@ -138,21 +139,21 @@ impl Shared {
         });
         let refused = match placed {
             Ok(None) => return join,
-            Ok(Some((None, notified))) => {
-                this.stats.count_remote_spawn(id.as_u64());
-                // The caller's `Arc` keeps us alive: no guard needed (`schedule_from`). During
-                // shutdown the entry is drained by this push or by shutdown, and the task
-                // cancelled (`drop_entry_at_shutdown`).
-                this.push_remote(notified);
-                return join;
-            }
-            Ok(Some((Some(owned), notified))) => match this.owned.insert(owned, None) {
-                Ok(()) => {
-                    this.push_remote(notified);
-                    return join;
+            Ok(Some((owned, notified))) => {
+                // Off the workers, a task is listed at its spawn all the same: listed at its
+                // first wait, it would be listed by the worker that polls it, which is work
+                // taken from the spawning thread and given to the workers (measured:
+                // `timers_100k` a third slower with one worker, docs/benchmarks.md).
+                let owned = owned.unwrap_or_else(|| OwnedTask::for_entry(&notified));
+                match this.owned.insert(owned, None) {
+                    Ok(()) => {
+                        // The caller's `Arc` keeps us alive: no guard needed (`schedule_from`).
+                        this.push_remote(notified);
+                        return join;
+                    }
+                    Err(owned) => (owned, notified),
                 }
-                Err(owned) => (owned, notified),
-            },
+            }
             Err(refused) => refused,
         };
         // Shutting down: the task is cancelled before it ever runs.
@@ -364,8 +365,9 @@ impl Shared {
 
     /// Drops a queue entry whose task will not run: the runtime is shutting down. A task on
     /// the live-task list is cancelled through it (step 3 of the shutdown sequence), so only
-    /// the reference goes. A task that nobody polled yet is not on the list (`owned.rs`): it is listed here, for step 3 to cancel and report with the others, or,
-    /// once the list is closed (step 3 is over), cancelled here.
+    /// the reference goes. A task that a worker spawned and nobody polled yet is not on the
+    /// list (`owned.rs`): it is listed here, for step 3 to cancel and report with the others,
+    /// or, once the list is closed (step 3 is over), cancelled here.
     pub(crate) fn drop_entry_at_shutdown(&self, task: Notified) {
         let header = task.header();
         // (Mutant `unpolled_entry_dropped_unlisted`: the task is left unlisted, so nothing

@@ -147,8 +147,8 @@ impl Header {
     }
 
     /// Whether the task is on the runtime's list of live tasks, or was. `false` for a task
-    /// spawned unlisted until its first wait, which lists it (`owned.rs`); for a task refused
-    /// at its spawn (shutdown); and for a blocking task.
+    /// that a worker spawned until its first wait, which lists it (`owned.rs`); for a task
+    /// refused at its spawn (shutdown); and for a blocking task.
     ///
     /// Read by whoever runs or releases the task. The slot is written before the task reaches
     /// them: at the spawn, before the task is queued, or by an earlier poll, before it let go

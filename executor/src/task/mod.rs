@@ -42,8 +42,8 @@ pub(crate) struct NewTask<T> {
 }
 
 /// Allocates a task for `future`, queued once, with a `JoinHandle`; `listed`: with a
-/// reference for the runtime's list of live tasks too (a blocking task is never listed; most
-/// tasks are listed at their first `Pending`, see `owned.rs`).
+/// reference for the runtime's list of live tasks too (a blocking task is never listed; a task
+/// a worker spawns is listed at its first `Pending`, see `owned.rs`).
 pub(crate) fn new_task<F>(
     future: F,
     scheduler: Scheduler,
