@@ -202,6 +202,47 @@ fn a_task_stuck_in_its_first_poll_is_reported_as_still_running_then_cancelled() 
     assert_eq!(drops.count(), 1);
 }
 
+/// A task that its worker's stuck poll spawns after shutdown gave up on that worker is
+/// cancelled at once, as a spawn from outside would be: not left unlisted in the queue of a
+/// worker that may never take from it again.
+#[test]
+fn a_spawn_from_a_worker_stuck_past_the_shutdown_is_cancelled_at_once() {
+    let rt = Runtime::builder().worker_threads(1).build().unwrap();
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let (spawn_tx, spawn_rx) = mpsc::channel::<()>();
+    let (child_tx, child_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let drops = DropCounter::default();
+    let guard = drops.guard();
+    let stuck = rt.spawn(async move {
+        started_tx.send(()).unwrap();
+        spawn_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("never told to spawn");
+        let child = magpie_executor::spawn(async move { drop(guard) });
+        child_tx.send(child).unwrap();
+        // Still stuck: this worker takes nothing from its queues until released.
+        release_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("never released");
+    });
+    started_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the task never started");
+    let report = rt.shutdown_timeout(Duration::from_millis(100));
+    assert_eq!(report.workers_left_running, 1);
+    spawn_tx.send(()).unwrap();
+    let child = child_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the child was never spawned");
+    common::within_20s("the child's handle resolves", move || {
+        assert!(magpie_executor::block_on(child).unwrap_err().is_cancelled());
+    });
+    assert_eq!(drops.count(), 1);
+    release_tx.send(()).unwrap();
+    magpie_executor::block_on(stuck).unwrap();
+}
+
 #[test]
 fn spawn_after_shutdown_resolves_to_cancelled() {
     let rt = Runtime::builder().worker_threads(1).build().unwrap();

@@ -109,8 +109,13 @@ impl Shared {
         // spawn, so that the task dump shows them from the start; so are the deterministic
         // runtime's, which no worker runs (a worker counts the first polls of unlisted tasks),
         // and, below, the tasks spawned off the workers.
-        let list_later =
-            name.is_none() && this.config.debug.is_none() && !this.config.deterministic;
+        // And during shutdown, so that a spawn after the list closed is refused and cancelled
+        // at once, as off the workers: a task that a worker stuck past the shutdown's timeout
+        // spawned unlisted could sit in a queue that nobody takes from any more.
+        let list_later = name.is_none()
+            && this.config.debug.is_none()
+            && !this.config.deterministic
+            && !this.is_shutdown();
         let origin = Origin::new(location, name, this.config.debug.is_some());
         let NewTask {
             notified,
@@ -398,27 +403,45 @@ impl Shared {
     /// through [`Shared::drop_entry_at_shutdown`]. Step 3 of the shutdown sequence, before
     /// the list closes, so that tasks never polled are cancelled and reported with the rest.
     pub(crate) fn drop_queued_at_shutdown(&self) {
+        // Each queue as long as it was when we came: a worker that did not stop may still be
+        // filling it, and this must end.
         for (stealer, lifo) in self.stealers.iter().zip(self.lifo.iter()) {
-            while let Some(task) = lifo.steal() {
+            if let Some(task) = lifo.steal() {
                 self.drop_entry_at_shutdown(task);
             }
-            loop {
+            let mut left = stealer.len();
+            while left > 0 {
                 match stealer.steal() {
-                    Steal::Success(task) => self.drop_entry_at_shutdown(task),
+                    Steal::Success(task) => {
+                        left -= 1;
+                        self.drop_entry_at_shutdown(task);
+                    }
                     Steal::Empty => break,
                     Steal::Retry => {}
                 }
             }
         }
-        self.drain_injector();
+        let mut left = self.injector.len();
+        while left > 0 {
+            match self.injector.steal() {
+                Steal::Success(task) => {
+                    left -= 1;
+                    self.drop_entry_at_shutdown(task);
+                }
+                Steal::Empty => break,
+                Steal::Retry => {}
+            }
+        }
     }
 
     /// How many tasks are alive: those on the live-task list that have not finished, and those
     /// spawned unlisted that have not ended their first poll (`owned.rs`). A snapshot: tasks
     /// that move meanwhile may be counted twice or not at all; exact when nothing moves.
     pub(crate) fn alive_tasks(&self) -> usize {
-        // The ends first, then the starts: a task read as ended was spawned before, so this
-        // order does not see more ends than starts (clamped at zero all the same).
+        // The counters are read one by one (Relaxed), so a task that moves meanwhile may be
+        // missed or counted twice, and the difference is clamped at zero; once nothing moves,
+        // every increment happened before whatever the caller saw of the task, and the count
+        // is exact.
         let ended = self.stats.unlisted_ends();
         let spawned = self.stats.spawned_unlisted();
         let unlisted = usize::try_from(spawned.saturating_sub(ended)).unwrap_or(usize::MAX);

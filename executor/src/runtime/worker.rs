@@ -343,8 +343,15 @@ impl Drop for Core {
     fn drop(&mut self) {
         // The slot outlives the core (the monitor shares it): a task left in it would keep
         // the runtime alive through its scheduler (`Shared` → slot → task → `Shared`). The
-        // normal exit empties it already; this covers a worker loop that unwinds.
-        drop(self.lifo.take());
+        // normal exit empties it already; this covers a worker loop that unwinds. Its tasks,
+        // and the local queue's, will not run here: those not on the live-task list yet are
+        // listed, for the shutdown to cancel (`Shared::drop_entry_at_shutdown`).
+        if let Some(task) = self.lifo.take() {
+            self.shared.drop_entry_at_shutdown(task);
+        }
+        while let Some(task) = self.local.pop() {
+            self.shared.drop_entry_at_shutdown(task);
+        }
     }
 }
 
@@ -452,6 +459,11 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
         while let Some(task) = core.local.pop() {
             shared.drop_entry_at_shutdown(task);
         }
+    }
+    // A worker that shutdown gave up on may have pushed tasks into the injector (its local
+    // queue's overflow) after shutdown's last drain of it: drained here, as it leaves.
+    if shared.is_shutdown() {
+        shared.drain_injector();
     }
     let mut running = lock(&shared.workers_running);
     *running -= 1;
