@@ -7,7 +7,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use common::{panic_message, wait_until, DropCounter, Signal};
-use magpie_executor::{task, Handle, Runtime};
+use magpie_executor::{task, Handle, Runtime, ShutdownReport};
 
 fn counted_runtime(workers: usize, stopped: &Arc<AtomicUsize>) -> Runtime {
     let stopped = stopped.clone();
@@ -99,6 +99,20 @@ fn shutdown_timeout_reports_how_many_tasks_it_cancelled() {
     }
 }
 
+/// `rx`'s next message, waited for 20 s at most (`what`: the panic's message after that).
+fn received<T>(rx: &mpsc::Receiver<T>, what: &str) -> T {
+    rx.recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("{what}"))
+}
+
+/// Shuts down `rt`, whose only worker a task holds, with a 100 ms timeout: shutdown gives up on
+/// that worker.
+fn shut_down_past_its_stuck_worker(rt: Runtime) -> ShutdownReport {
+    let report = rt.shutdown_timeout(Duration::from_millis(100));
+    assert_eq!(report.workers_left_running, 1, "{report}");
+    report
+}
+
 #[test]
 fn shutdown_timeout_gives_up_on_a_task_that_never_yields() {
     // One worker, held by the stuck task: with a second, idle worker the count of workers left
@@ -109,15 +123,10 @@ fn shutdown_timeout_gives_up_on_a_task_that_never_yields() {
     let stuck = rt.spawn(async move {
         started_tx.send(()).unwrap();
         // Blocks its worker: the mistake shutdown_timeout protects against.
-        release_rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("never released");
+        received(&release_rx, "never released");
     });
-    started_rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the task never started");
-    let report = rt.shutdown_timeout(Duration::from_millis(100));
-    assert_eq!(report.workers_left_running, 1);
+    received(&started_rx, "the task never started");
+    let report = shut_down_past_its_stuck_worker(rt);
     assert_eq!(report.still_running, 1);
     // Let the stuck worker go; it finishes its task and leaves.
     release_tx.send(()).unwrap();
@@ -145,16 +154,11 @@ fn tasks_queued_behind_a_stuck_worker_that_spawned_them_are_cancelled_and_report
                 })
                 .collect();
             children_tx.send(children).unwrap();
-            release_rx
-                .recv_timeout(Duration::from_secs(20))
-                .expect("never released");
+            received(&release_rx, "never released");
         })
     };
-    let children = children_rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the task never started");
-    let report = rt.shutdown_timeout(Duration::from_millis(100));
-    assert_eq!(report.workers_left_running, 1);
+    let children = received(&children_rx, "the task never started");
+    let report = shut_down_past_its_stuck_worker(rt);
     assert_eq!(report.still_running, 1, "the stuck task: {report}");
     assert_eq!(report.cancelled, CHILDREN, "{report}");
     assert_eq!(drops.count(), CHILDREN, "every child's future was dropped");
@@ -181,23 +185,18 @@ fn a_task_stuck_in_its_first_poll_is_reported_as_still_running_then_cancelled() 
         let stuck = magpie_executor::spawn(async move {
             let _guard = guard;
             started_tx.send(()).unwrap();
-            release_rx
-                .recv_timeout(Duration::from_secs(20))
-                .expect("never released");
+            received(&release_rx, "never released");
             // Its first wait, after shutdown closed the list.
             std::future::pending::<()>().await;
         });
         stuck_tx.send(stuck).unwrap();
     }));
-    started_rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the task never started");
-    let report = rt.shutdown_timeout(Duration::from_millis(100));
-    assert_eq!(report.workers_left_running, 1);
+    received(&started_rx, "the task never started");
+    let report = shut_down_past_its_stuck_worker(rt);
     assert_eq!(report.still_running, 1, "{report}");
     assert_eq!(report.cancelled, 0, "{report}");
     release_tx.send(()).unwrap();
-    let stuck = stuck_rx.recv().unwrap();
+    let stuck = received(&stuck_rx, "the task was never spawned");
     assert!(magpie_executor::block_on(stuck).unwrap_err().is_cancelled());
     assert_eq!(drops.count(), 1);
 }
@@ -216,25 +215,16 @@ fn a_spawn_from_a_worker_stuck_past_the_shutdown_is_cancelled_at_once() {
     let guard = drops.guard();
     let stuck = rt.spawn(async move {
         started_tx.send(()).unwrap();
-        spawn_rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("never told to spawn");
+        received(&spawn_rx, "never told to spawn");
         let child = magpie_executor::spawn(async move { drop(guard) });
         child_tx.send(child).unwrap();
         // Still stuck: this worker takes nothing from its queues until released.
-        release_rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("never released");
+        received(&release_rx, "never released");
     });
-    started_rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the task never started");
-    let report = rt.shutdown_timeout(Duration::from_millis(100));
-    assert_eq!(report.workers_left_running, 1);
+    received(&started_rx, "the task never started");
+    shut_down_past_its_stuck_worker(rt);
     spawn_tx.send(()).unwrap();
-    let child = child_rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the child was never spawned");
+    let child = received(&child_rx, "the child was never spawned");
     common::within_20s("the child's handle resolves", move || {
         assert!(magpie_executor::block_on(child).unwrap_err().is_cancelled());
     });

@@ -50,7 +50,7 @@ use std::ptr::NonNull;
 
 use crate::loom::atomic::Ordering;
 use crate::loom::{lock, Mutex};
-use crate::task::cell::Header;
+use crate::task::cell::{Header, NOT_LISTED};
 use crate::task::raw::OwnedTask;
 use crate::task::Id;
 
@@ -97,7 +97,7 @@ pub(crate) struct Place(usize);
 impl Place {
     /// The place of a task that is not on the list: not listed yet (it has not waited),
     /// refused at its spawn (shutdown), or a blocking task.
-    pub(crate) const NONE: Place = Place(usize::MAX);
+    pub(crate) const NONE: Place = Place(NOT_LISTED);
 }
 
 /// A worker's removals from other shards than its own, given back in batches

@@ -359,9 +359,18 @@ impl Shared {
     /// Drops every queued injector entry (the tasks themselves are cancelled through the
     /// live-task list: see [`Shared::drop_entry_at_shutdown`]).
     pub(crate) fn drain_injector(&self) {
-        loop {
-            match self.injector.steal() {
-                Steal::Success(task) => self.drop_entry_at_shutdown(task),
+        self.drop_entries_at_shutdown(usize::MAX, || self.injector.steal());
+    }
+
+    /// Takes up to `count` entries with `steal`, until it finds none, through
+    /// [`Shared::drop_entry_at_shutdown`].
+    fn drop_entries_at_shutdown(&self, mut count: usize, steal: impl Fn() -> Steal<Notified>) {
+        while count > 0 {
+            match steal() {
+                Steal::Success(task) => {
+                    count -= 1;
+                    self.drop_entry_at_shutdown(task);
+                }
                 Steal::Empty => break,
                 Steal::Retry => {}
             }
@@ -409,39 +418,17 @@ impl Shared {
             if let Some(task) = lifo.steal() {
                 self.drop_entry_at_shutdown(task);
             }
-            let mut left = stealer.len();
-            while left > 0 {
-                match stealer.steal() {
-                    Steal::Success(task) => {
-                        left -= 1;
-                        self.drop_entry_at_shutdown(task);
-                    }
-                    Steal::Empty => break,
-                    Steal::Retry => {}
-                }
-            }
+            self.drop_entries_at_shutdown(stealer.len(), || stealer.steal());
         }
-        let mut left = self.injector.len();
-        while left > 0 {
-            match self.injector.steal() {
-                Steal::Success(task) => {
-                    left -= 1;
-                    self.drop_entry_at_shutdown(task);
-                }
-                Steal::Empty => break,
-                Steal::Retry => {}
-            }
-        }
+        self.drop_entries_at_shutdown(self.injector.len(), || self.injector.steal());
     }
 
     /// How many tasks are alive: those on the live-task list that have not finished, and those
     /// spawned unlisted that have not ended their first poll (`owned.rs`). A snapshot: tasks
     /// that move meanwhile may be counted twice or not at all; exact when nothing moves.
     pub(crate) fn alive_tasks(&self) -> usize {
-        // The counters are read one by one (Relaxed), so a task that moves meanwhile may be
-        // missed or counted twice, and the difference is clamped at zero; once nothing moves,
-        // every increment happened before whatever the caller saw of the task, and the count
-        // is exact.
+        // Read one by one (Relaxed), hence the clamp; once nothing moves, every increment
+        // happened before whatever the caller saw of the task.
         let ended = self.stats.unlisted_ends();
         let spawned = self.stats.spawned_unlisted();
         let unlisted = usize::try_from(spawned.saturating_sub(ended)).unwrap_or(usize::MAX);

@@ -341,11 +341,11 @@ impl Core {
 
 impl Drop for Core {
     fn drop(&mut self) {
-        // The slot outlives the core (the monitor shares it): a task left in it would keep
-        // the runtime alive through its scheduler (`Shared` → slot → task → `Shared`). The
-        // normal exit empties it already; this covers a worker loop that unwinds. Its tasks,
-        // and the local queue's, will not run here: those not on the live-task list yet are
-        // listed, for the shutdown to cancel (`Shared::drop_entry_at_shutdown`).
+        // The worker's queue entries, as it leaves (or its loop unwinds): their tasks will not
+        // run here, and those not on the live-task list yet are listed, for the shutdown to
+        // cancel (`Shared::drop_entry_at_shutdown`). The slot outlives the core (the monitor
+        // shares it): a task left in it would keep the runtime alive through its scheduler
+        // (`Shared` → slot → task → `Shared`).
         if let Some(task) = self.lifo.take() {
             self.shared.drop_entry_at_shutdown(task);
         }
@@ -448,17 +448,12 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     stats.task_cache_bytes.store(0, Ordering::Relaxed);
     // No longer a worker: its credits go back (also if the loop unwinds).
     drop(registration);
-    // Give back the deferred removals and drop this worker's queue entries; the tasks are
-    // cancelled by shutdown through the live-task list, which still holds a reference to each
-    // or gets one here (tasks never polled, `Shared::drop_entry_at_shutdown`).
+    // Give back the deferred removals and drop this worker's queue entries (the core's drop);
+    // the tasks are cancelled by shutdown through the live-task list, which still holds a
+    // reference to each or gets one then (tasks never polled).
     if let Some(mut core) = context::take_core() {
         drop(core.release_deferred());
-        if let Some(task) = core.lifo.take() {
-            shared.drop_entry_at_shutdown(task);
-        }
-        while let Some(task) = core.local.pop() {
-            shared.drop_entry_at_shutdown(task);
-        }
+        drop(core);
     }
     // A worker that shutdown gave up on may have pushed tasks into the injector (its local
     // queue's overflow) after shutdown's last drain of it: drained here, as it leaves.

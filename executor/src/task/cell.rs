@@ -48,9 +48,12 @@ pub(crate) struct Header {
     /// word (see `origin.rs`).
     pub(crate) origin: Origin,
     /// The task's place on the runtime's list of live tasks: its shard and its slot there
-    /// (`owned.rs`, `Place`); `usize::MAX` until the task is listed.
+    /// (`owned.rs`, `Place`); [`NOT_LISTED`] until the task is listed.
     pub(crate) owned_slot: AtomicUsize,
 }
+
+/// `Header::owned_slot` of a task that is not on the live-task list (`Place::NONE`).
+pub(crate) const NOT_LISTED: usize = usize::MAX;
 
 // The header fits one cache line on 64-bit targets; every task pays for each of its words
 // (the idle-task memory row of the comparison run). Loom's atomics are larger, hence the cfg.
@@ -119,7 +122,7 @@ impl<F: Future> Cell<F> {
                 join_waker: UnsafeCell::new(None),
                 id,
                 origin,
-                owned_slot: AtomicUsize::new(usize::MAX),
+                owned_slot: AtomicUsize::new(NOT_LISTED),
             },
             stage: UnsafeCell::new(Stage {
                 future: ManuallyDrop::new(future),
@@ -155,6 +158,6 @@ impl Header {
     /// of `RUNNING`, so release-acquire edges order it and Relaxed is enough.
     #[inline]
     pub(crate) fn is_listed(&self) -> bool {
-        self.owned_slot.load(crate::loom::atomic::Ordering::Relaxed) != usize::MAX
+        self.owned_slot.load(crate::loom::atomic::Ordering::Relaxed) != NOT_LISTED
     }
 }

@@ -120,8 +120,8 @@ impl OwnedTask {
     /// A new reference for the list to the task of the queue entry `task` (whose own
     /// reference keeps it alive meanwhile).
     pub(crate) fn for_entry(task: &Notified) -> OwnedTask {
-        task.header().state.ref_inc();
-        OwnedTask(task.0)
+        // SAFETY: the entry's reference keeps the task alive.
+        unsafe { OwnedTask::new_ref(task.0) }
     }
 
     /// A new reference for the list to the task at `raw`.

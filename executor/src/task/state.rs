@@ -399,8 +399,8 @@ mod tests {
     }
 
     /// A self-wake recorded during the poll (`context::note_self_wake`) re-queues the task like
-    /// a wake during the poll: `NOTIFIED` set for the new entry, no reference added, and a later wake
-    /// finds it queued. An abort during the poll still wins.
+    /// a wake during the poll: `NOTIFIED` set for the new entry, no reference added, and a later
+    /// wake finds it queued. An abort during the poll still wins.
     #[test]
     fn a_yield_during_the_poll_requeues_like_a_wake() {
         let s = State::new(3);
