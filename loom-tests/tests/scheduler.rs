@@ -101,6 +101,45 @@ fn local_overflow_into_injector_loses_nothing() {
     });
 }
 
+/// A task spawns four children on a one-worker runtime and returns: the fourth spawn moves the
+/// oldest queued child into an overflow batch (`runtime/overflow.rs`; a local capacity of 2).
+/// The runtime is then dropped. Whether the worker ran the batch or shutdown found it still
+/// queued, unpolled (and unlisted: `runtime/owned.rs`), every child's future is dropped exactly
+/// once before the drop of the runtime returns, and every `JoinHandle` resolves.
+#[test]
+fn tasks_in_an_overflow_batch_at_shutdown_are_cancelled() {
+    model(|| {
+        let rt = runtime(1);
+        let parent_drops = DropCounter::new();
+        let child_drops: Vec<DropCounter> = (0..4).map(|_| DropCounter::new()).collect();
+        let handles: Arc<Mutex<Vec<magpie_executor::JoinHandle<()>>>> = Arc::default();
+        let parent = {
+            let parent_guard = parent_drops.guard();
+            let guards: Vec<_> = child_drops.iter().map(DropCounter::guard).collect();
+            let handles = handles.clone();
+            rt.spawn(async move {
+                let _keep = &parent_guard;
+                for guard in guards {
+                    let child = magpie_executor::spawn(async move { drop(guard) });
+                    handles.lock().unwrap().push(child);
+                }
+            })
+        };
+        drop(parent);
+        drop(rt);
+        assert_eq!(parent_drops.count(), 1);
+        // Before the handles go: dropping the last reference would drop a forgotten future.
+        for drops in &child_drops {
+            assert_eq!(drops.count(), 1);
+        }
+        let children = std::mem::take(&mut *handles.lock().unwrap());
+        for child in children {
+            // Ran (`Ok`) or cancelled (`Err`): either way it resolves.
+            let _ = block_on(child);
+        }
+    });
+}
+
 /// A task yields while its worker's LIFO slot holds a task that cannot finish without it: the
 /// slot's task, run first, blocks its worker until the yielded task has run. So the yield,
 /// which wakes nobody when its worker will run the task next, must wake the other worker here

@@ -136,7 +136,7 @@ impl Handle {
             workers,
             live_tasks: shared.alive_tasks(),
             tasks_spawned: shared.tasks_spawned(),
-            injector_depth: shared.injector.len(),
+            injector_depth: shared.injector.len() + shared.overflow.tasks(),
             blocking_threads_busy: blocking.busy,
             blocking_threads_idle: blocking.idle,
             blocking_queue_depth: blocking.queued,

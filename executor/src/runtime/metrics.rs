@@ -197,7 +197,8 @@ pub struct RuntimeMetrics {
     pub live_tasks: usize,
     /// Tasks spawned since the runtime started (blocking tasks excluded).
     pub tasks_spawned: u64,
-    /// Tasks waiting in the global queue (spawned or woken from outside the workers).
+    /// Tasks waiting in the global queue: spawned or woken from outside the workers, or moved
+    /// out of a worker's full local queue (in batches that another worker takes whole).
     pub injector_depth: usize,
     /// Threads of the blocking pool running a blocking task.
     pub blocking_threads_busy: usize,

@@ -12,6 +12,7 @@ mod lifo;
 pub(crate) mod metrics;
 #[cfg(not(loom))]
 mod monitor;
+mod overflow;
 mod owned;
 pub(crate) mod panic_policy;
 pub(crate) mod park;
@@ -207,6 +208,7 @@ impl Runtime {
             .collect();
         let shared = Arc::new(Shared {
             injector: Injector::new(),
+            overflow: overflow::OverflowBatches::new(),
             stealers: locals.iter().map(Worker::stealer).collect(),
             lifo: (0..num_workers)
                 .map(|_| Arc::new(lifo::LifoSlot::new()))

@@ -9,6 +9,7 @@ use super::debug::{report_error, stderr_line, DebugConfig};
 use super::idle::Idle;
 use super::lifo::LifoSlot;
 use super::metrics::Stats;
+use super::overflow::OverflowBatches;
 use super::owned::{OwnedTasks, Place};
 use super::panic_policy::{ShutdownCause, TaskPanic, TaskPanicHook, UnhandledPanic};
 use super::park::Unparker;
@@ -44,6 +45,8 @@ pub(crate) struct Config {
 
 pub(crate) struct Shared {
     pub(crate) injector: Injector<Notified>,
+    /// Tasks moved out of full local queues, in batches taken whole (`overflow.rs`).
+    pub(crate) overflow: OverflowBatches,
     pub(crate) stealers: Box<[Stealer<Notified>]>,
     /// Each worker's LIFO slot, by worker index (`lifo.rs`).
     pub(crate) lifo: Box<[Arc<LifoSlot>]>,
@@ -274,7 +277,9 @@ impl Shared {
 
     /// `true` if any queue a parked worker could take from holds a task.
     pub(crate) fn has_visible_work(&self) -> bool {
-        !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+        !self.injector.is_empty()
+            || !self.overflow.is_empty()
+            || self.stealers.iter().any(|s| !s.is_empty())
     }
 
     /// A task panicked (called on the thread that polled it): the `on_task_panic` hook, or,
@@ -356,10 +361,29 @@ impl Shared {
         }
     }
 
-    /// Drops every queued injector entry (the tasks themselves are cancelled through the
-    /// live-task list: see [`Shared::drop_entry_at_shutdown`]).
+    /// Drops every queued injector entry and overflow batch (the tasks themselves are
+    /// cancelled through the live-task list: see [`Shared::drop_entry_at_shutdown`]).
     pub(crate) fn drain_injector(&self) {
         self.drop_entries_at_shutdown(usize::MAX, || self.injector.steal());
+        self.drop_batches_at_shutdown(usize::MAX);
+    }
+
+    /// Takes up to `count` overflow batches, until it finds none, and drops their entries
+    /// through [`Shared::drop_entry_at_shutdown`].
+    fn drop_batches_at_shutdown(&self, count: usize) {
+        // (Mutant `overflow_batches_left_at_shutdown`: leave them, so that the tasks in them
+        // that were never polled are never cancelled.)
+        if cfg!(magpie_mutant = "overflow_batches_left_at_shutdown") {
+            return;
+        }
+        for _ in 0..count {
+            let Some(batch) = self.overflow.take() else {
+                break;
+            };
+            for task in batch {
+                self.drop_entry_at_shutdown(task);
+            }
+        }
     }
 
     /// Takes up to `count` entries with `steal`, until it finds none, through
@@ -408,7 +432,8 @@ impl Shared {
     }
 
     /// Every queue entry still queued — in the workers' queues and LIFO slots (those of workers
-    /// that did not stop: the others emptied theirs as they left) and in the injector — goes
+    /// that did not stop: the others emptied theirs as they left), in the injector and in the
+    /// overflow batches — goes
     /// through [`Shared::drop_entry_at_shutdown`]. Step 3 of the shutdown sequence, before
     /// the list closes, so that tasks never polled are cancelled and reported with the rest.
     pub(crate) fn drop_queued_at_shutdown(&self) {
@@ -421,6 +446,7 @@ impl Shared {
             self.drop_entries_at_shutdown(stealer.len(), || stealer.steal());
         }
         self.drop_entries_at_shutdown(self.injector.len(), || self.injector.steal());
+        self.drop_batches_at_shutdown(self.overflow.batches());
     }
 
     /// How many tasks are alive: those on the live-task list that have not finished, and those

@@ -10,6 +10,7 @@ use super::debug;
 use super::drive::Turn;
 use super::lifo::LifoSlot;
 use super::metrics::WorkerStats;
+use super::overflow;
 use super::owned::{DeferredReleases, Place};
 use super::park::Parker;
 use super::queue::{Steal, Worker};
@@ -25,10 +26,10 @@ use crate::task::raw::{Notified, OwnedTask};
 /// starve everything queued behind them.
 const MAX_LIFO_POLLS_IN_A_ROW: u32 = 3;
 
-/// Beyond this many tasks in the local queue, half of them move to the injector, where idle
-/// workers find them without stealing from us (not on a runtime with one worker: there is no
-/// one to find them, and the move costs a push and a take per task, ~70 instructions; see
-/// `Core::shares_overflow`). Small under loom so that the models reach the overflow path.
+/// Beyond this many tasks in the local queue, half of them move out in overflow batches
+/// (`overflow.rs`), where idle workers find them without stealing from us (not on a runtime
+/// with one worker: there is no one to find them; see `Core::shares_overflow`). Small under
+/// loom so that the models reach the overflow path.
 #[cfg(not(loom))]
 const LOCAL_QUEUE_CAPACITY: usize = 256;
 #[cfg(loom)]
@@ -51,7 +52,7 @@ pub(crate) struct Core {
     /// This worker's LIFO slot (`lifo.rs`), shared with the monitor through `Shared::lifo`.
     lifo: Arc<LifoSlot>,
     lifo_polls: u32,
-    /// Tasks to take before the next look at the injector first (`global_queue_interval`):
+    /// Tasks to take before the next look at the global queue first (`global_queue_interval`):
     /// a countdown rather than a tick count taken modulo the interval, which cost a division
     /// per task (`yield_many`: 332 → 324 instructions per yield; no change in CPU time that
     /// the noise of this machine lets one see).
@@ -66,11 +67,14 @@ pub(crate) struct Core {
     rng: u32,
     /// Finished tasks this worker did not spawn, to take off the live-task list in a batch.
     released: DeferredReleases,
-    /// Whether a full local queue moves half its tasks to the injector: only where another
+    /// Whether a full local queue moves half its tasks out: only where another
     /// worker may take them (measured with one worker, `spawn_join_local`: 1 422 → 1 349
     /// instructions per task, docs/benchmarks.md). Always under loom, whose models reach the
     /// overflow path with one worker.
     shares_overflow: bool,
+    /// Whether this worker's next look at the global queue tries an overflow batch before the
+    /// injector's single entries (`Core::take_from_global_queue`); flipped at every look.
+    batch_first: bool,
     shared: Arc<Shared>,
 }
 
@@ -89,6 +93,7 @@ impl Core {
             rng: 0x9E37_79B9u32.wrapping_mul(index as u32 + 1) | 1,
             released: DeferredReleases::new(),
             shares_overflow: cfg!(loom) || shared.stealers.len() > 1,
+            batch_first: false,
             shared,
         }
     }
@@ -154,14 +159,14 @@ impl Core {
         self.notify_for_push();
     }
 
-    /// Queues a task at the back of the local queue, first moving half of a full queue to the
-    /// injector; returns whether it did (the moved tasks carry no notification of their own:
+    /// Queues a task at the back of the local queue, first moving half of a full queue out in
+    /// overflow batches; returns whether it did (the moved tasks carry no notification of their own:
     /// the caller's covers them).
     #[inline]
     fn push_back(&mut self, task: Notified) -> bool {
         let overflowed = self.local.len() >= LOCAL_QUEUE_CAPACITY && self.shares_overflow;
         if overflowed {
-            self.overflow_to_injector();
+            self.overflow_into_batches();
         }
         self.local.push(task);
         overflowed
@@ -204,7 +209,7 @@ impl Core {
     /// worker could take: the task was runnable a moment ago and is again, and this worker,
     /// awake, runs it. Every other task in the queue woke a worker (or found one searching)
     /// when it was pushed, so a parked worker misses nothing it was not already told of.
-    /// Two cases do need the notification: a push that overflowed tasks into the injector,
+    /// Two cases do need the notification: a push that moved tasks out in overflow batches,
     /// and a full LIFO slot — this worker runs the slot's task first, so the yielded task now
     /// waits behind it, where another worker could run it at once.
     pub(crate) fn push_yielded(&mut self, task: Notified) {
@@ -218,14 +223,37 @@ impl Core {
         }
     }
 
-    fn overflow_to_injector(&mut self) {
+    /// Moves the oldest half of the local queue out, in overflow batches (`overflow.rs`).
+    fn overflow_into_batches(&mut self) {
         self.stats().local_overflows.incr();
-        for _ in 0..LOCAL_QUEUE_CAPACITY / 2 {
-            match self.local.pop() {
-                Some(task) => self.shared.injector.push(task),
-                None => break,
+        let mut left = LOCAL_QUEUE_CAPACITY / 2;
+        while left > 0 {
+            let size = left.min(overflow::BATCH);
+            let mut batch = Vec::with_capacity(size);
+            while batch.len() < size {
+                match self.local.pop() {
+                    Some(task) => batch.push(task),
+                    None => break,
+                }
             }
+            if batch.is_empty() {
+                break;
+            }
+            left -= batch.len();
+            self.shared.overflow.push(batch);
         }
+    }
+
+    /// Takes a whole overflow batch: its first task to run now, the rest into the local queue
+    /// (where other workers may steal them in turn).
+    fn take_overflow_batch(&mut self) -> Option<Notified> {
+        let mut tasks = self.shared.overflow.take()?.into_iter();
+        self.stats().injector_takes.incr();
+        let first = tasks.next();
+        for task in tasks {
+            self.local.push(task);
+        }
+        first
     }
 
     fn next_random(&mut self) -> u32 {
@@ -245,7 +273,7 @@ impl Core {
         if self.ticks_to_injector == 0 {
             self.ticks_to_injector = self.shared.config.global_queue_interval;
             // Fairness: a busy local queue must not starve tasks spawned from outside.
-            if let Some(task) = self.take_from_injector() {
+            if let Some(task) = self.take_from_global_queue() {
                 return Some(task);
             }
         }
@@ -258,7 +286,27 @@ impl Core {
             self.local.push(task);
         }
         self.lifo_polls = 0;
-        self.local.pop().or_else(|| self.take_from_injector())
+        self.local.pop().or_else(|| self.take_from_global_queue())
+    }
+
+    /// Takes from the global queue: the injector's single entries or an overflow batch
+    /// (`overflow.rs`), one to run now and the rest into the local queue. Which comes first
+    /// alternates from one look to the next, so that neither starves the other: busy workers
+    /// take from the global queue only every `global_queue_interval` ticks, and a steady stream
+    /// of remote spawns would otherwise keep every look on the injector while a batch waited.
+    fn take_from_global_queue(&mut self) -> Option<Notified> {
+        // The common case, no batch queued: one look (two loads), not a take (a fence).
+        if self.shared.overflow.is_empty() {
+            return self.take_injector_share();
+        }
+        self.batch_first = !self.batch_first;
+        if self.batch_first {
+            self.take_overflow_batch()
+                .or_else(|| self.take_injector_share())
+        } else {
+            self.take_injector_share()
+                .or_else(|| self.take_overflow_batch())
+        }
     }
 
     /// Takes this worker's share of the injector: about `len / workers + 1` tasks (at most
@@ -267,7 +315,7 @@ impl Core {
     /// several; a worker that took only a fixed small batch every `global_queue_interval` ticks
     /// would leave remote spawns waiting behind its busy local tasks (measured: 20x slower on
     /// `spawn_many_remote_busy` with one worker).
-    fn take_from_injector(&mut self) -> Option<Notified> {
+    fn take_injector_share(&mut self) -> Option<Notified> {
         let injector = &self.shared.injector;
         let share = (injector.len() / self.shared.stealers.len() + 1).min(LOCAL_QUEUE_CAPACITY / 2);
         let first = loop {
@@ -323,7 +371,7 @@ impl Core {
                 }
             }
         }
-        self.take_from_injector()
+        self.take_from_global_queue()
     }
 
     /// Called before running a found task: a searcher that found work stops searching, and
@@ -455,8 +503,8 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
         drop(core.release_deferred());
         drop(core);
     }
-    // A worker that shutdown gave up on may have pushed tasks into the injector (its local
-    // queue's overflow) after shutdown's last drain of it: drained here, as it leaves.
+    // A worker that shutdown gave up on may have moved tasks out in overflow batches (its
+    // local queue's overflow) after shutdown's last drain of them: drained here, as it leaves.
     if shared.is_shutdown() {
         shared.drain_injector();
     }

@@ -1,0 +1,204 @@
+//! The overflow batches (`runtime/overflow.rs`): a worker's full local queue moves half its
+//! tasks out in batches that other workers take whole.
+//!
+//! Not run under Miri (`.ci/miri.sh`): each test needs a worker to fill its local queue past
+//! 256 tasks in one poll, and under an interpreter that poll outlasts the monitor's look
+//! interval (5 ms), so the monitor keeps emptying the worker's LIFO slot into the injector and
+//! the queue does not fill (seen under Miri: 63 tasks in the global queue where the 128
+//! overflowed ones were expected). The batch queue itself runs under Miri in its unit test
+//! (`runtime/overflow.rs`).
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use common::{runtime, within_20s};
+use magpie_executor::Handle;
+
+/// A worker's full local queue moves half its tasks out in overflow batches, which another
+/// worker takes whole. Here the other worker is blocked while the spawner spawns 2 000 children
+/// (so its queue overflows), then the spawner blocks its own worker until every child has run:
+/// the children it moved out run only if the other worker takes the batches (those left in
+/// its queue it can steal).
+#[test]
+fn tasks_overflowed_by_a_blocked_worker_all_run_on_the_other() {
+    within_20s("overflowed tasks", || {
+        use std::sync::mpsc::channel;
+        let rt = runtime(2);
+        let children = 2_000;
+        let (b_blocked_tx, b_blocked) = channel();
+        let (spawned_tx, spawned) = channel::<()>();
+        let blocker = rt.spawn(async move {
+            b_blocked_tx.send(()).unwrap();
+            spawned.recv().unwrap();
+        });
+        b_blocked.recv().unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let ran_inside = ran.clone();
+        let overflows = rt
+            .block_on(rt.spawn(async move {
+                for _ in 0..children {
+                    let ran = ran_inside.clone();
+                    drop(magpie_executor::spawn(async move {
+                        ran.fetch_add(1, Ordering::Relaxed);
+                    }));
+                }
+                let overflows = Handle::current()
+                    .metrics()
+                    .workers
+                    .iter()
+                    .map(|w| w.local_overflows)
+                    .sum::<u64>();
+                spawned_tx.send(()).unwrap();
+                // Blocks this worker (no await): only the other one can run the children.
+                let start = std::time::Instant::now();
+                while ran_inside.load(Ordering::Relaxed) < children {
+                    assert!(
+                        start.elapsed() < std::time::Duration::from_secs(15),
+                        "only {} of {children} children ran while their spawner was blocked",
+                        ran_inside.load(Ordering::Relaxed)
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                overflows
+            }))
+            .unwrap();
+        rt.block_on(blocker).unwrap();
+        assert_eq!(ran.load(Ordering::Relaxed), children);
+        assert!(overflows > 0, "the spawner's queue never overflowed");
+    });
+}
+
+/// Tasks waiting in overflow batches count in `injector_depth`, the global queue's depth: with
+/// both workers blocked, a task that spawned 300 children has moved 128 of them out of its
+/// queue (half of 256), and nobody has taken them.
+#[test]
+fn overflow_batches_count_in_the_global_queue_depth() {
+    within_20s("overflow depth", || {
+        let rt = runtime(2);
+        let (blocked_tx, blocked_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        // Blocks one worker until released.
+        let blocker = rt.spawn(async move {
+            blocked_tx.send(()).unwrap();
+            release_rx.recv().unwrap();
+        });
+        blocked_rx.recv().unwrap();
+        let (spawned_tx, spawned_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let ran_inside = ran.clone();
+        // On the other worker: spawns, then blocks it too until the depth is read.
+        let spawner = rt.spawn(async move {
+            let handles: Vec<_> = (0..300)
+                .map(|_| {
+                    let ran = ran_inside.clone();
+                    magpie_executor::spawn(async move {
+                        ran.fetch_add(1, Ordering::Relaxed);
+                    })
+                })
+                .collect();
+            spawned_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+            for handle in handles {
+                handle.await.unwrap();
+            }
+        });
+        spawned_rx.recv().unwrap();
+        let depth = rt.handle().metrics().injector_depth;
+        // 128 in batches, and whatever the monitor moved in from the LIFO slot of the worker
+        // stuck in the spawning poll (one task per 5 ms look, only if that poll was preempted).
+        assert!(
+            depth >= 128,
+            "injector_depth {depth}, expected the 128 overflowed tasks"
+        );
+        go_tx.send(()).unwrap();
+        release_tx.send(()).unwrap();
+        rt.block_on(spawner).unwrap();
+        rt.block_on(blocker).unwrap();
+        assert_eq!(ran.load(Ordering::Relaxed), 300);
+        assert_eq!(rt.handle().metrics().injector_depth, 0);
+    });
+}
+
+/// A worker looks at the global queue every `global_queue_interval` ticks, and at each look
+/// takes either the injector's single entries or an overflow batch, alternately, so that
+/// remote spawns queued in the injector do not keep the batches waiting. Here one worker is
+/// blocked, and the other has 300 children of its task queued — 128 of them moved out in
+/// batches — and 2 000 remote spawns waiting behind them in the injector. Every child runs
+/// before the remote spawns are half done; taking the singles first at every look would leave
+/// the batches for last.
+#[test]
+fn overflow_batches_do_not_wait_behind_a_full_injector() {
+    within_20s("overflow batches behind remote spawns", || {
+        use std::sync::mpsc::channel;
+        const REMOTE: usize = 2_000;
+        let rt = runtime(2);
+        // One worker blocked until the end.
+        let (b_blocked_tx, b_blocked) = channel();
+        let (release_b, b_released) = channel::<()>();
+        let blocker = rt.spawn(async move {
+            b_blocked_tx.send(()).unwrap();
+            b_released.recv().unwrap();
+        });
+        b_blocked.recv().unwrap();
+        // On the other: 300 children, then blocked until the remote spawns are queued.
+        let remote_ran = Arc::new(AtomicUsize::new(0));
+        let children_ran = Arc::new(AtomicUsize::new(0));
+        let latest_child_saw = Arc::new(AtomicUsize::new(0));
+        let (spawned_tx, spawned) = channel();
+        let (release_a, a_released) = channel::<()>();
+        let spawner = {
+            let (remote_ran, children_ran) = (remote_ran.clone(), children_ran.clone());
+            let latest_child_saw = latest_child_saw.clone();
+            rt.spawn(async move {
+                for _ in 0..300 {
+                    let (remote_ran, children_ran) = (remote_ran.clone(), children_ran.clone());
+                    let latest_child_saw = latest_child_saw.clone();
+                    drop(magpie_executor::spawn(async move {
+                        latest_child_saw
+                            .fetch_max(remote_ran.load(Ordering::SeqCst), Ordering::SeqCst);
+                        children_ran.fetch_add(1, Ordering::SeqCst);
+                    }));
+                }
+                spawned_tx.send(()).unwrap();
+                a_released.recv().unwrap();
+            })
+        };
+        spawned.recv().unwrap();
+        for _ in 0..REMOTE {
+            let remote_ran = remote_ran.clone();
+            drop(rt.spawn(async move {
+                remote_ran.fetch_add(1, Ordering::SeqCst);
+            }));
+        }
+        release_a.send(()).unwrap();
+        rt.block_on(spawner).unwrap();
+        let start = std::time::Instant::now();
+        while children_ran.load(Ordering::SeqCst) < 300
+            || remote_ran.load(Ordering::SeqCst) < REMOTE
+        {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(15),
+                "{} of 300 children and {} of {REMOTE} remote spawns ran",
+                children_ran.load(Ordering::SeqCst),
+                remote_ran.load(Ordering::SeqCst)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        release_b.send(()).unwrap();
+        rt.block_on(blocker).unwrap();
+        let saw = latest_child_saw.load(Ordering::SeqCst);
+        assert!(
+            saw < REMOTE / 2,
+            "the last child ran after {saw} of {REMOTE} remote spawns had run"
+        );
+        assert!(rt
+            .handle()
+            .metrics()
+            .workers
+            .iter()
+            .any(|w| w.local_overflows > 0));
+    });
+}
