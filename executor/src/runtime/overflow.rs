@@ -5,9 +5,9 @@
 //! for idle workers to find without stealing from it (`Core::overflow_into_batches`). Moved one
 //! by one into the injector, every task cost a compare-and-swap on the injector's tail as it
 //! went in and another on its head as it came out, on lines that the other workers' takes and
-//! the remote spawns move too: about 90 instructions per task in `spawn_many_local`, and in
-//! `spawn_join_local` at 2 workers a fifth of the time (docs/benchmarks.md). Here a batch of
-//! up to [`BATCH`] tasks is one push and one take.
+//! the remote spawns move too: about 90 instructions per task in `spawn_many_local`. Here a
+//! batch of up to [`BATCH`] tasks is one push and one take, which took 17–19 % off
+//! `spawn_join_local`'s time at 2 workers (docs/benchmarks.md).
 //!
 //! Separate from the injector, which keeps its single entries (remote spawns and wakes). A
 //! worker's look at the global queue (`Core::take_from_global_queue`) takes either its share of

@@ -433,9 +433,9 @@ impl Shared {
 
     /// Every queue entry still queued — in the workers' queues and LIFO slots (those of workers
     /// that did not stop: the others emptied theirs as they left), in the injector and in the
-    /// overflow batches — goes
-    /// through [`Shared::drop_entry_at_shutdown`]. Step 3 of the shutdown sequence, before
-    /// the list closes, so that tasks never polled are cancelled and reported with the rest.
+    /// overflow batches — goes through [`Shared::drop_entry_at_shutdown`]. Step 3 of the
+    /// shutdown sequence, before the list closes, so that tasks never polled are cancelled and
+    /// reported with the rest.
     pub(crate) fn drop_queued_at_shutdown(&self) {
         // Each queue as long as it was when we came: a worker that did not stop may still be
         // filling it, and this must end.

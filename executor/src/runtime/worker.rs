@@ -67,10 +67,10 @@ pub(crate) struct Core {
     rng: u32,
     /// Finished tasks this worker did not spawn, to take off the live-task list in a batch.
     released: DeferredReleases,
-    /// Whether a full local queue moves half its tasks out: only where another
-    /// worker may take them (measured with one worker, `spawn_join_local`: 1 422 → 1 349
-    /// instructions per task, docs/benchmarks.md). Always under loom, whose models reach the
-    /// overflow path with one worker.
+    /// Whether a full local queue moves half its tasks out: only where another worker may take
+    /// them (measured with one worker, `spawn_join_local`: 1 422 → 1 349 instructions per task,
+    /// docs/benchmarks.md). Always under loom, whose models reach the overflow path with one
+    /// worker.
     shares_overflow: bool,
     /// Whether this worker's next look at the global queue tries an overflow batch before the
     /// injector's single entries (`Core::take_from_global_queue`); flipped at every look.
@@ -160,8 +160,8 @@ impl Core {
     }
 
     /// Queues a task at the back of the local queue, first moving half of a full queue out in
-    /// overflow batches; returns whether it did (the moved tasks carry no notification of their own:
-    /// the caller's covers them).
+    /// overflow batches; returns whether it did (the moved tasks carry no notification of their
+    /// own: the caller's covers them).
     #[inline]
     fn push_back(&mut self, task: Notified) -> bool {
         let overflowed = self.local.len() >= LOCAL_QUEUE_CAPACITY && self.shares_overflow;
