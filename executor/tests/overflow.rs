@@ -13,8 +13,23 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use std::sync::mpsc::{channel, Sender};
+
 use common::{runtime, within_20s};
-use magpie_executor::Handle;
+use magpie_executor::{Handle, JoinHandle, Runtime};
+
+/// Blocks one of `rt`'s workers in a task's poll until the returned sender sends (or goes),
+/// and returns once it is blocked; the handle resolves once the task is released.
+fn block_one_worker(rt: &Runtime) -> (Sender<()>, JoinHandle<()>) {
+    let (blocked_tx, blocked) = channel();
+    let (release, released) = channel::<()>();
+    let blocker = rt.spawn(async move {
+        blocked_tx.send(()).unwrap();
+        let _ = released.recv();
+    });
+    blocked.recv().unwrap();
+    (release, blocker)
+}
 
 /// A worker's full local queue moves half its tasks out in overflow batches, which another
 /// worker takes whole. Here the other worker is blocked while the spawner spawns 2 000 children
@@ -24,16 +39,9 @@ use magpie_executor::Handle;
 #[test]
 fn tasks_overflowed_by_a_blocked_worker_all_run_on_the_other() {
     within_20s("overflowed tasks", || {
-        use std::sync::mpsc::channel;
         let rt = runtime(2);
         let children = 2_000;
-        let (b_blocked_tx, b_blocked) = channel();
-        let (spawned_tx, spawned) = channel::<()>();
-        let blocker = rt.spawn(async move {
-            b_blocked_tx.send(()).unwrap();
-            spawned.recv().unwrap();
-        });
-        b_blocked.recv().unwrap();
+        let (release_other, blocker) = block_one_worker(&rt);
         let ran = Arc::new(AtomicUsize::new(0));
         let ran_inside = ran.clone();
         let overflows = rt
@@ -50,7 +58,7 @@ fn tasks_overflowed_by_a_blocked_worker_all_run_on_the_other() {
                     .iter()
                     .map(|w| w.local_overflows)
                     .sum::<u64>();
-                spawned_tx.send(()).unwrap();
+                release_other.send(()).unwrap();
                 // Blocks this worker (no await): only the other one can run the children.
                 let start = std::time::Instant::now();
                 while ran_inside.load(Ordering::Relaxed) < children {
@@ -77,16 +85,9 @@ fn tasks_overflowed_by_a_blocked_worker_all_run_on_the_other() {
 fn overflow_batches_count_in_the_global_queue_depth() {
     within_20s("overflow depth", || {
         let rt = runtime(2);
-        let (blocked_tx, blocked_rx) = std::sync::mpsc::channel();
-        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-        // Blocks one worker until released.
-        let blocker = rt.spawn(async move {
-            blocked_tx.send(()).unwrap();
-            release_rx.recv().unwrap();
-        });
-        blocked_rx.recv().unwrap();
-        let (spawned_tx, spawned_rx) = std::sync::mpsc::channel();
-        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let (release_tx, blocker) = block_one_worker(&rt);
+        let (spawned_tx, spawned_rx) = channel();
+        let (go_tx, go_rx) = channel::<()>();
         let ran = Arc::new(AtomicUsize::new(0));
         let ran_inside = ran.clone();
         // On the other worker: spawns, then blocks it too until the depth is read.
@@ -132,17 +133,10 @@ fn overflow_batches_count_in_the_global_queue_depth() {
 #[test]
 fn overflow_batches_do_not_wait_behind_a_full_injector() {
     within_20s("overflow batches behind remote spawns", || {
-        use std::sync::mpsc::channel;
         const REMOTE: usize = 2_000;
         let rt = runtime(2);
         // One worker blocked until the end.
-        let (b_blocked_tx, b_blocked) = channel();
-        let (release_b, b_released) = channel::<()>();
-        let blocker = rt.spawn(async move {
-            b_blocked_tx.send(()).unwrap();
-            b_released.recv().unwrap();
-        });
-        b_blocked.recv().unwrap();
+        let (release_b, blocker) = block_one_worker(&rt);
         // On the other: 300 children, then blocked until the remote spawns are queued.
         let remote_ran = Arc::new(AtomicUsize::new(0));
         let children_ran = Arc::new(AtomicUsize::new(0));
