@@ -1,5 +1,5 @@
 //! Loom models of the scheduler: the park/notify handshake (`runtime/idle.rs`,
-//! `runtime/worker.rs`), stealing, the local queue's overflow into the injector, shutdown, and
+//! `runtime/worker.rs`), stealing, the local queue's overflow into batches, shutdown, and
 //! `block_on`. Under `cfg(loom)` the run queues are a lock-based model of crossbeam-deque with
 //! a local capacity of 2, so the overflow path is reachable with a handful of tasks.
 #![cfg(loom)]
@@ -70,10 +70,10 @@ fn stealing_runs_every_task_once() {
 }
 
 /// One task spawns four children on a one-worker runtime: with a local capacity of 2 the
-/// fourth push moves the oldest queued task to the injector. Every child runs exactly once,
-/// whichever queue it ran from.
+/// fourth push moves the oldest queued task out in an overflow batch. Every child runs exactly
+/// once, whichever queue it ran from.
 #[test]
-fn local_overflow_into_injector_loses_nothing() {
+fn local_overflow_into_a_batch_loses_nothing() {
     model(|| {
         let rt = runtime(1);
         let runs: Vec<Counter> = (0..4).map(|_| Counter::new()).collect();

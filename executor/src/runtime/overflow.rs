@@ -2,11 +2,11 @@
 //! worker takes whole.
 //!
 //! A worker whose local queue passes `LOCAL_QUEUE_CAPACITY` moves the oldest half of it out,
-//! for idle workers to find without stealing from it (`Core::overflow_into_batches`). Moved one
-//! by one into the injector, every task cost a compare-and-swap on the injector's tail as it
-//! went in and another on its head as it came out, on lines that the other workers' takes and
-//! the remote spawns move too: about 90 instructions per task in `spawn_many_local`. Here a
-//! batch of up to [`BATCH`] tasks is one push and one take, which took 17–19 % off
+//! for idle workers to find without stealing from it (`Core::overflow_into_batches`). Pushed
+//! one by one into the injector (the takes were already batched), every task cost a
+//! compare-and-swap on the injector's tail, a line that the remote spawns and the other
+//! workers' takes move too: about 90 instructions per task in `spawn_many_local`. Here a batch
+//! of up to [`BATCH`] tasks is one push and one take, which took 17–19 % off
 //! `spawn_join_local`'s time at 2 workers (docs/benchmarks.md).
 //!
 //! Separate from the injector, which keeps its single entries (remote spawns and wakes). A

@@ -15,7 +15,7 @@
 //! - shutdown drops no queue entry of an unlisted task without listing it first, so that
 //!   step 3 of the sequence cancels and reports it, or, once the list is closed, cancelling
 //!   it (`Shared::drop_entry_at_shutdown`: the workers' queues as they leave, the queues of
-//!   workers that did not stop, the injector);
+//!   workers that did not stop, the injector, the overflow batches);
 //! - the counts that the list gave alone — alive tasks, tasks spawned — add the unlisted
 //!   ones: spawns counted by the worker that spawned, first polls by the worker that ran them,
 //!   in the harness before anyone can see the task complete (`Shared::alive_tasks`);

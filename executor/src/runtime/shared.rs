@@ -26,7 +26,8 @@ use crate::task::{new_task, Id, JoinError, JoinHandle, NewTask};
 
 /// Tuning knobs fixed at build time.
 pub(crate) struct Config {
-    /// Every this many ticks a worker looks at the injector before its own queue.
+    /// Every this many ticks a worker looks at the global queue (the injector, the overflow
+    /// batches) before its own queue.
     pub(crate) global_queue_interval: u32,
     /// How long a searching worker watches the queues before it parks (`worker.rs`,
     /// `spin_for_work`; loom builds do not spin).

@@ -103,17 +103,19 @@ pub(crate) fn begin(shared: &Shared) {
 ///    every worker. From here on, a task pushed to the injector is drained by its pusher.
 /// 2. Wait (up to the timeout) for every worker to leave its loop. Each drops its own queue
 ///    entries on the way out, listing the tasks never polled (a task a worker spawns is
-///    listed at its first wait, `owned.rs`), and drains the injector (a worker that leaves
-///    after step 4 may have overflowed into it); the tasks stay alive through the list.
+///    listed at its first wait, `owned.rs`), and drains the injector and the overflow batches
+///    (a worker that leaves after step 4 may have overflowed into them); the tasks stay alive
+///    through the list.
 /// 3. Do the same with the entries still queued (as many as each queue held when this step
-///    began: a worker that did not stop may still be filling its own): in the queues of
-///    workers that did not stop, and in the injector. Close the live-task list (a task
+///    reached it: a worker that did not stop may still be filling its own): in the queues of
+///    workers that did not stop, in the injector and in the overflow batches. Close the live-task list (a task
 ///    spawned or listed from now on is cancelled at once; during shutdown a worker's spawns
 ///    are listed at once too) and cancel every task in it that no worker is running: its
 ///    future is dropped on this thread, its `JoinHandle` wakes up to a cancelled error.
 ///    Destructors that panic are contained. A worker that did not stop may be in the first
 ///    poll of a task that is not listed: counted as still running.
-/// 4. Drain the injector, which may have received wakes from those destructors.
+/// 4. Drain the injector, which may have received wakes from those destructors, and the
+///    overflow batches.
 /// 5. Shut the blocking pool down (queued blocking tasks are cancelled; running ones are
 ///    waited for within the remaining time).
 /// 6. Join the worker threads that stopped; detach the ones that did not. If all stopped, the
