@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use std::sync::mpsc::{channel, Sender};
 
-use common::{runtime, within_20s};
+use common::{runtime, within_20s, DropCounter};
 use magpie_executor::{Handle, JoinHandle, Runtime};
 
 /// Blocks one of `rt`'s workers in a task's poll until the returned sender sends (or goes),
@@ -200,15 +200,6 @@ fn overflow_batches_do_not_wait_behind_a_full_injector() {
     });
 }
 
-/// Adds one to its counter when dropped: a future holding one has been dropped.
-struct DropGuard(Arc<AtomicUsize>);
-
-impl Drop for DropGuard {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
 /// Shutdown with both workers stuck in a poll: the 300 children one of the stuck tasks spawned
 /// were never polled (so not on the live-task list yet, `runtime/owned.rs`), and sit in its LIFO
 /// slot (or, moved by the monitor, the injector), its local queue and 128 of them in overflow
@@ -221,14 +212,14 @@ fn unpolled_children_in_overflow_batches_of_stuck_workers_are_cancelled_and_repo
     within_20s("shutdown past stuck workers", || {
         let rt = runtime(2);
         let (release_b, blocker) = block_one_worker(&rt);
-        let dropped = Arc::new(AtomicUsize::new(0));
+        let dropped = DropCounter::default();
         let (spawned_tx, spawned) = channel();
         let (release_a, a_released) = channel::<()>();
         let spawner = {
             let dropped = dropped.clone();
             rt.spawn(async move {
                 for _ in 0..300 {
-                    let guard = DropGuard(dropped.clone());
+                    let guard = dropped.guard();
                     drop(magpie_executor::spawn(async move {
                         let _guard = guard;
                         std::future::pending::<()>().await;
@@ -241,7 +232,7 @@ fn unpolled_children_in_overflow_batches_of_stuck_workers_are_cancelled_and_repo
         spawned.recv().unwrap();
         let report = rt.shutdown_timeout(std::time::Duration::from_millis(100));
         assert_eq!(report.workers_left_running, 2, "{report}");
-        assert_eq!(dropped.load(Ordering::SeqCst), 300, "{report}");
+        assert_eq!(dropped.count(), 300, "{report}");
         assert_eq!(report.cancelled, 300, "{report}");
         // The spawner and the blocker, each in its worker's poll.
         assert_eq!(report.still_running, 2, "{report}");
