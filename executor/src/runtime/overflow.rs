@@ -81,22 +81,13 @@ impl OverflowBatches {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::runtime::{Runtime, Scheduler};
-    use crate::task::origin::Origin;
-    use crate::task::{new_task, Id, NewTask};
+    use crate::runtime::Runtime;
+    use crate::task::never_run_task;
 
-    /// A queue entry of a task that is never run (its handle is dropped at once).
+    /// A queue entry of a task that is never run (its handle and list reference are dropped
+    /// at once).
     fn entry(rt: &Runtime) -> Notified {
-        let NewTask { notified, join, .. } = new_task(
-            async {},
-            Scheduler::new(&rt.handle().shared),
-            Id::next(),
-            Origin::new(std::panic::Location::caller(), None, false),
-            false,
-            false,
-        );
-        drop(join);
-        notified
+        never_run_task(rt).notified
     }
 
     #[test]

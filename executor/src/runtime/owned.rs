@@ -425,16 +425,14 @@ impl OwnedTasks {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use std::panic::Location;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     use super::{DeferredReleases, OwnedTasks, Place, KEEP_SLOTS, RELEASE_BATCH};
-    use crate::runtime::{Runtime, Scheduler};
-    use crate::task::origin::Origin;
+    use crate::runtime::Runtime;
     use crate::task::raw::OwnedTask;
-    use crate::task::{self, new_task, Id, NewTask};
+    use crate::task::{self, NewTask};
 
     /// `count` tasks that are never run, each with its list reference inserted into `list`
     /// (in `worker`'s shard), and the queue entries and handles that keep them alive.
@@ -450,14 +448,7 @@ mod tests {
                     notified,
                     owned,
                     join,
-                } = new_task(
-                    async {},
-                    Scheduler::new(&rt.handle.shared),
-                    Id::next(),
-                    Origin::new(Location::caller(), None, false),
-                    false,
-                    true,
-                );
+                } = task::never_run_task(rt);
                 assert!(list.insert(owned.unwrap(), worker).is_ok());
                 NewTask {
                     notified,

@@ -258,7 +258,7 @@ impl Shared {
         fence(Ordering::SeqCst);
         // (Mutant `push_remote_ignores_shutdown`: leave the entry to a shutdown that is over.)
         if self.is_shutdown() && !cfg!(magpie_mutant = "push_remote_ignores_shutdown") {
-            self.drain_injector();
+            self.drain_global_queue();
             return;
         }
         self.notify_parked();
@@ -362,9 +362,10 @@ impl Shared {
         }
     }
 
-    /// Drops every queued injector entry and overflow batch (the tasks themselves are
-    /// cancelled through the live-task list: see [`Shared::drop_entry_at_shutdown`]).
-    pub(crate) fn drain_injector(&self) {
+    /// Drops every entry of the global queue — the injector's and the overflow batches' (the
+    /// tasks themselves are cancelled through the live-task list: see
+    /// [`Shared::drop_entry_at_shutdown`]).
+    pub(crate) fn drain_global_queue(&self) {
         self.drop_entries_at_shutdown(usize::MAX, || self.injector.steal());
         self.drop_batches_at_shutdown(usize::MAX);
     }

@@ -211,7 +211,7 @@ pub(crate) fn run(
     report.unfinished.sort_by_key(|t| t.id);
 
     // 4.
-    shared.drain_injector();
+    shared.drain_global_queue();
 
     // 5.
     let left = if on_its_own {

@@ -506,7 +506,7 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     // A worker that shutdown gave up on may have moved tasks out in overflow batches (its
     // local queue's overflow) after shutdown's last drain of them: drained here, as it leaves.
     if shared.is_shutdown() {
-        shared.drain_injector();
+        shared.drain_global_queue();
     }
     let mut running = lock(&shared.workers_running);
     *running -= 1;

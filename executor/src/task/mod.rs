@@ -74,3 +74,18 @@ where
         }
     }
 }
+
+/// For unit tests: a task of `rt` that is never run — queued once (`NOTIFIED` set, so a wake
+/// through the state word finds nothing to do), with its handle and the live-task list's
+/// reference, for the caller to insert into a list or drop.
+#[cfg(all(test, not(loom)))]
+pub(crate) fn never_run_task(rt: &crate::Runtime) -> NewTask<()> {
+    new_task(
+        async {},
+        Scheduler::new(&rt.handle().shared),
+        Id::next(),
+        origin::Origin::new(std::panic::Location::caller(), None, false),
+        false,
+        true,
+    )
+}

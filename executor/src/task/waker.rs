@@ -84,34 +84,19 @@ unsafe fn drop_waker(data: *const ()) {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use std::panic::Location;
     use std::ptr::NonNull;
     use std::sync::Arc;
     use std::task::{Wake, Waker};
 
     use super::borrowed;
     use crate::runtime::context::{current_task, enter_task};
-    use crate::runtime::{Runtime, Scheduler};
-    use crate::task::origin::Origin;
+    use crate::runtime::Runtime;
     use crate::task::raw::RawTask;
-    use crate::task::{new_task, Id, NewTask};
+    use crate::task::{never_run_task, NewTask};
 
     struct Noop;
     impl Wake for Noop {
         fn wake(self: Arc<Self>) {}
-    }
-
-    /// A task that is never run, queued once (`NOTIFIED` set, so a wake through the state word
-    /// finds nothing to do), and its handle (which keeps it alive).
-    fn idle_task(rt: &Runtime) -> NewTask<()> {
-        new_task(
-            async {},
-            Scheduler::new(&rt.handle().shared),
-            Id::next(),
-            Origin::new(Location::caller(), None, false),
-            false,
-            true,
-        )
     }
 
     /// A wake by reference is recorded for the harness only when it wakes the task being
@@ -120,7 +105,7 @@ mod tests {
     #[test]
     fn a_self_wake_is_recorded_for_the_polled_task_only_and_polls_nest() {
         let rt = Runtime::builder().worker_threads(1).build().unwrap();
-        let (outer, inner) = (idle_task(&rt), idle_task(&rt));
+        let (outer, inner) = (never_run_task(&rt), never_run_task(&rt));
         let raw = |task: &NewTask<()>| RawTask::from_header(NonNull::from(task.notified.header()));
         let (outer_raw, inner_raw) = (raw(&outer), raw(&inner));
         // SAFETY: both tasks are alive (their queue entries and handles are held above).
