@@ -32,6 +32,7 @@ mutants=(
   "queue_settle_skips_look|sync_queue|woken_waiters_and_barging_lose_no_wakeup_locked_store|a getter that announces itself does not look at the queue again before it sleeps (an item pushed just before is left unseen)"
   "semaphore_cancel_loses_permits|sync_semaphore|permits_conserved_under_cancellation|permits handed to a cancelled Semaphore waiter are lost"
   "oneshot_drop_wakes_nobody|sync_oneshot|sender_dropped_while_receiving|a oneshot Sender dropped unsent does not wake the waiting receiver"
+  "oneshot_publish_ignores_transition|sync_oneshot|send_racing_receive|a oneshot Receiver publishes its waker without checking that the value came meanwhile, so it waits for a wake-up nobody will send"
   "granted_cancel_loses_permits|sync_semaphore|starved_waiter_dropped_after_the_handoff_returns_the_permit|permits handed (by a starvation handoff) to a cancelled Semaphore waiter are lost"
   "release_skips_standby_wake|lib:magpie-reactor|turn::models::event_racing_the_hand_back_is_collected|a worker releasing the driving turn leaves the sleeping reactor thread asleep"
   "request_skips_notify|lib:magpie-reactor|turn::models::a_request_interrupts_the_reactor_and_is_granted|a worker asks for the driving turn without interrupting the reactor thread's wait"

@@ -2,6 +2,30 @@
 //!
 //! Create one with [`oneshot()`](crate::oneshot()) (or [`channel`]); the [`Sender`] sets the
 //! result once, the [`Receiver`] is a future for it.
+//!
+//! # How it works
+//!
+//! One allocation holds the value's slot, a slot for each side's waker, and a state word. Every
+//! operation is a load or a read-modify-write of that word, never a lock: the usual life of a
+//! channel (the receiver waits, the value is sent, the receiver takes it, both sides go) costs
+//! two read-modify-writes besides the `Arc`'s, where a mutex cost eight (docs/sync.md).
+//!
+//! The state's bits say who owns each slot:
+//! - [`SENT`] and [`TX_GONE`] are set together by `send`, and [`TX_GONE`] alone by a sender
+//!   dropped unsent: the sender's one transition. [`RX_GONE`] is the receiver's drop. Neither
+//!   side touches the state after its own transition, except to read it.
+//! - The value's slot is the sender's until its transition, the receiver's after it when it set
+//!   [`SENT`] — unless [`RX_GONE`] was set first: then the receiver never looks at it, and
+//!   `send` takes the value back.
+//! - A waker slot belongs to its side ([`RX_WAKER`]: the receiver's, [`TX_WAKER`]: the
+//!   sender's `closed`) while its flag is clear. The side publishes the waker by setting the
+//!   flag, with a compare-and-swap that fails if the other side's transition came first; it
+//!   takes the slot back (to replace the waker) by clearing the flag, with a compare-and-swap
+//!   that fails the same way. The other side's transition takes the waker out and wakes it if
+//!   it finds the flag set; after that transition the slot's side never touches it again (both
+//!   of its compare-and-swaps now fail), so neither side can lose the other's wake-up: the
+//!   flag, set or clear, is read by the one operation that also ends the other side.
+//! - What is left in the slots when the last handle goes is dropped with the allocation.
 
 use std::error::Error;
 use std::fmt;
@@ -9,19 +33,144 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use crate::loom::{Arc, Mutex};
+use crate::loom::{Arc, AtomicUsize, Ordering, UnsafeCell};
+use crate::waiters::wake_catching_panics;
+
+/// The receiver's waker is in its slot, published for the sender's transition.
+const RX_WAKER: usize = 1 << 0;
+/// The `Sender::closed` waker is in its slot, published for the receiver's drop.
+const TX_WAKER: usize = 1 << 1;
+/// The value is in its slot (set with [`TX_GONE`], by `send`).
+const SENT: usize = 1 << 2;
+/// The sender sent or was dropped.
+const TX_GONE: usize = 1 << 3;
+/// The receiver was dropped.
+const RX_GONE: usize = 1 << 4;
 
 struct Inner<T> {
-    value: Option<T>,
-    sender_alive: bool,
-    receiver_alive: bool,
-    /// The receiver's waker, woken by `send` or the sender's drop.
-    receiver_waker: Option<Waker>,
+    state: AtomicUsize,
+    value: UnsafeCell<Option<T>>,
+    /// The receiver's waker, woken by the sender's transition (`send` or its drop).
+    rx_waker: UnsafeCell<Option<Waker>>,
     /// The waker of a `Sender::closed` future, woken by the receiver's drop.
-    sender_waker: Option<Waker>,
+    tx_waker: UnsafeCell<Option<Waker>>,
 }
 
-type Shared<T> = Arc<Mutex<Inner<T>>>;
+// SAFETY: the slots are only reached by the side that owns them under the state word's rules
+// (module docs): the value moves from the sender's thread to the receiver's (or back), and each
+// waker from its side's thread to the other's, so sharing `Inner` only moves a `T` or a `Waker`
+// between threads: `T: Send` suffices, as for a `Mutex<Option<T>>`.
+unsafe impl<T: Send> Sync for Inner<T> {}
+// SAFETY: `Inner` owns a `T` and two wakers (which are `Send`); sending it sends the `T`.
+unsafe impl<T: Send> Send for Inner<T> {}
+
+impl<T> Inner<T> {
+    /// Publishes `waker` in `slot` for the other side's transition, whose bit is `done`; `flag`
+    /// is the slot's bit. `Err` with the state once `done` is set: then nobody will wake the
+    /// waker, and the caller is ready. Only the slot's side calls this, through `&mut` of its
+    /// handle, so one call at a time per slot.
+    fn publish_waker(
+        &self,
+        slot: &UnsafeCell<Option<Waker>>,
+        flag: usize,
+        done: usize,
+        waker: &Waker,
+    ) -> Result<(), usize> {
+        // Acquire: with `done` set, the caller reads what the other side left (the value).
+        let mut state = self.state.load(Ordering::Acquire);
+        // 1. Take the slot back if a waker was published before, unless the other side's
+        //    transition came first (then that waker is being woken: nothing to replace).
+        loop {
+            if state & done != 0 {
+                return Err(state);
+            }
+            if state & flag == 0 {
+                break;
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state & !flag,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    state &= !flag;
+                    break;
+                }
+                Err(now) => state = now,
+            }
+        }
+        // 2. With `flag` clear and `done` not yet set, the slot is ours: the other side takes
+        //    it only in a transition that finds `flag` set.
+        // SAFETY: as just said, nobody else reads or writes the slot until we set `flag`, and
+        // our caller's `&mut` handle makes this the only such call.
+        slot.with_mut(|slot| unsafe {
+            match &*slot {
+                Some(published) if published.will_wake(waker) => {}
+                _ => *slot = Some(waker.clone()),
+            }
+        });
+        // 3. Publish it, unless the other side's transition came meanwhile: it did not see the
+        //    waker (the flag was clear), so the caller must not wait for it. The waker stays in
+        //    the slot, ours still, and goes with the channel.
+        //    Release: the other side's transition (Acquire) reads the waker we wrote.
+        loop {
+            #[cfg(not(magpie_mutant = "oneshot_publish_ignores_transition"))]
+            let published = self.state.compare_exchange_weak(
+                state,
+                state | flag,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+            // Mutant for the loom models: the waker is published with no look at the other
+            // side's transition, so a receiver whose sender sent meanwhile waits forever.
+            #[cfg(magpie_mutant = "oneshot_publish_ignores_transition")]
+            let published: Result<usize, usize> = Ok(self.state.fetch_or(flag, Ordering::AcqRel));
+            match published {
+                Ok(_) => return Ok(()),
+                Err(now) if now & done != 0 => return Err(now),
+                Err(now) => state = now,
+            }
+        }
+    }
+
+    /// Takes the waker out of `slot` if `prev`, the state before the caller's transition, says
+    /// it was published (`flag`) and the slot's side had not ended first (`gone`).
+    ///
+    /// # Safety
+    ///
+    /// Called once, by the other side, right after its transition returned `prev`.
+    unsafe fn take_published(
+        slot: &UnsafeCell<Option<Waker>>,
+        prev: usize,
+        flag: usize,
+        gone: usize,
+    ) -> Option<Waker> {
+        if prev & (flag | gone) != flag {
+            return None;
+        }
+        // SAFETY: the flag was set when our transition happened, and from then on the slot's
+        // side never touches the slot again (both of its compare-and-swaps fail): it is ours.
+        // The transition's Acquire read the slot's Release that published the waker.
+        slot.with_mut(|slot| unsafe { (*slot).take() })
+    }
+
+    /// The receiver takes the value if `state` says it was sent (and it is still there).
+    ///
+    /// # Safety
+    ///
+    /// Called by the receiver only (through `&mut` of it), with a state it loaded with
+    /// Acquire ordering.
+    unsafe fn take_value(&self, state: usize) -> Option<T> {
+        if state & SENT == 0 {
+            return None;
+        }
+        // SAFETY: `SENT` is set and the receiver is alive (it is our caller), so the slot is
+        // the receiver's; the Acquire load of `state` read the sender's Release, which came
+        // after the value was written.
+        self.value.with_mut(|slot| unsafe { (*slot).take() })
+    }
+}
 
 /// Creates a connected sender/receiver pair (same as [`oneshot()`](crate::oneshot())).
 ///
@@ -33,18 +182,17 @@ type Shared<T> = Arc<Mutex<Inner<T>>>;
 /// assert_eq!(futures_lite::future::block_on(rx), Ok("done"));
 /// ```
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
-    let shared = Arc::new(Mutex::new(Inner {
-        value: None,
-        sender_alive: true,
-        receiver_alive: true,
-        receiver_waker: None,
-        sender_waker: None,
-    }));
+    let inner = Arc::new(Inner {
+        state: AtomicUsize::new(0),
+        value: UnsafeCell::new(None),
+        rx_waker: UnsafeCell::new(None),
+        tx_waker: UnsafeCell::new(None),
+    });
     (
         Sender {
-            shared: Some(shared.clone()),
+            inner: Some(inner.clone()),
         },
-        Receiver { shared },
+        Receiver { inner },
     )
 }
 
@@ -83,7 +231,7 @@ impl Error for TryRecvError {}
 /// Sets the result of a oneshot channel, once.
 pub struct Sender<T> {
     /// `None` once `send` consumed the sender (so `Drop` has nothing left to do).
-    shared: Option<Shared<T>>,
+    inner: Option<Arc<Inner<T>>>,
 }
 
 impl<T> Sender<T> {
@@ -97,25 +245,33 @@ impl<T> Sender<T> {
     /// assert_eq!(tx.send(7), Err(7));
     /// ```
     pub fn send(mut self, value: T) -> Result<(), T> {
-        let shared = self.shared.take().expect("sender is live until send");
-        let mut inner = shared.lock();
-        if !inner.receiver_alive {
-            return Err(value);
+        let inner = self.inner.take().expect("sender is live until send");
+        // SAFETY: `TX_GONE` is clear (only this sender sets it, and `send` consumes it), so the
+        // value's slot is the sender's.
+        inner.value.with_mut(|slot| unsafe { *slot = Some(value) });
+        // The transition. Release: the receiver's Acquire load that sees `SENT` reads the
+        // value; Acquire: we read the receiver's published waker.
+        let prev = inner.state.fetch_or(SENT | TX_GONE, Ordering::AcqRel);
+        if prev & RX_GONE != 0 {
+            // The receiver went first, and never looks at the value: it goes back.
+            // SAFETY: the receiver's drop takes the value only if its transition saw `SENT`,
+            // and it came before ours: the slot is still the sender's.
+            let value = inner.value.with_mut(|slot| unsafe { (*slot).take() });
+            return Err(value.expect("the value was just written"));
         }
-        inner.value = Some(value);
-        inner.sender_alive = false;
-        let waker = inner.receiver_waker.take();
-        drop(inner);
-        if let Some(waker) = waker {
-            waker.wake();
+        // SAFETY: right after our transition, which returned `prev`.
+        if let Some(waker) =
+            unsafe { Inner::<T>::take_published(&inner.rx_waker, prev, RX_WAKER, RX_GONE) }
+        {
+            wake_catching_panics(waker);
         }
         Ok(())
     }
 
     /// Whether the receiver was dropped (a `send` would fail).
     pub fn is_closed(&self) -> bool {
-        let shared = self.shared.as_ref().expect("sender is live until send");
-        !shared.lock().receiver_alive
+        let inner = self.inner.as_ref().expect("sender is live until send");
+        inner.state.load(Ordering::Acquire) & RX_GONE != 0
     }
 
     /// Waits until the receiver is dropped (e.g. to stop computing a result nobody wants).
@@ -135,12 +291,13 @@ impl<T> Sender<T> {
 
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
-        let Some(shared) = self.shared.take() else {
+        let Some(inner) = self.inner.take() else {
             return;
         };
-        let mut inner = shared.lock();
-        inner.sender_alive = false;
-        let waker = inner.receiver_waker.take();
+        // The transition of a sender dropped unsent: the receiver wakes to a `RecvError`.
+        let prev = inner.state.fetch_or(TX_GONE, Ordering::AcqRel);
+        // SAFETY: right after our transition, which returned `prev`.
+        let waker = unsafe { Inner::<T>::take_published(&inner.rx_waker, prev, RX_WAKER, RX_GONE) };
         // Mutant for the loom models (issue 7): a sender dropped unsent wakes nobody, so a
         // receiver that registered its waker first waits forever.
         #[cfg(magpie_mutant = "oneshot_drop_wakes_nobody")]
@@ -148,9 +305,8 @@ impl<T> Drop for Sender<T> {
             drop(waker);
             None
         };
-        drop(inner);
         if let Some(waker) = waker {
-            waker.wake();
+            wake_catching_panics(waker);
         }
     }
 }
@@ -171,20 +327,15 @@ impl<T> Future for SenderClosed<'_, T> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let shared = self
+        let inner = self
             .sender
-            .shared
+            .inner
             .as_ref()
             .expect("sender is live until send");
-        let mut inner = shared.lock();
-        if !inner.receiver_alive {
-            return Poll::Ready(());
+        match inner.publish_waker(&inner.tx_waker, TX_WAKER, RX_GONE, cx.waker()) {
+            Ok(()) => Poll::Pending,
+            Err(_) => Poll::Ready(()),
         }
-        match &inner.sender_waker {
-            Some(waker) if waker.will_wake(cx.waker()) => {}
-            _ => inner.sender_waker = Some(cx.waker().clone()),
-        }
-        Poll::Pending
     }
 }
 
@@ -197,7 +348,7 @@ impl<T> fmt::Debug for SenderClosed<'_, T> {
 /// Receives the result of a oneshot channel: a future of `Result<T, RecvError>`.
 #[must_use = "futures do nothing unless polled"]
 pub struct Receiver<T> {
-    shared: Shared<T>,
+    inner: Arc<Inner<T>>,
 }
 
 impl<T> Receiver<T> {
@@ -214,10 +365,11 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.try_recv(), Ok(1));
     /// ```
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        let mut inner = self.shared.lock();
-        match inner.value.take() {
+        let state = self.inner.state.load(Ordering::Acquire);
+        // SAFETY: we are the receiver (`&mut self`), and `state` was loaded with Acquire.
+        match unsafe { self.inner.take_value(state) } {
             Some(value) => Ok(value),
-            None if inner.sender_alive => Err(TryRecvError::Empty),
+            None if state & TX_GONE == 0 => Err(TryRecvError::Empty),
             None => Err(TryRecvError::Closed),
         }
     }
@@ -227,32 +379,36 @@ impl<T> Future for Receiver<T> {
     type Output = Result<T, RecvError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut inner = self.shared.lock();
-        if let Some(value) = inner.value.take() {
-            return Poll::Ready(Ok(value));
+        let inner = &self.inner;
+        match inner.publish_waker(&inner.rx_waker, RX_WAKER, TX_GONE, cx.waker()) {
+            Ok(()) => Poll::Pending,
+            // The sender is done: with the value, or dropped unsent (or the value was taken).
+            // SAFETY: we are the receiver (`Pin<&mut Self>`); `publish_waker` loads with
+            // Acquire ordering.
+            Err(state) => Poll::Ready(unsafe { inner.take_value(state) }.ok_or(RecvError(()))),
         }
-        if !inner.sender_alive {
-            return Poll::Ready(Err(RecvError(())));
-        }
-        match &inner.receiver_waker {
-            Some(waker) if waker.will_wake(cx.waker()) => {}
-            _ => inner.receiver_waker = Some(cx.waker().clone()),
-        }
-        Poll::Pending
     }
 }
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        let mut inner = self.shared.lock();
-        inner.receiver_alive = false;
-        let value = inner.value.take();
-        let waker = inner.sender_waker.take();
-        drop(inner);
-        // A value sent but never received is dropped here, outside the lock.
-        drop(value);
-        if let Some(waker) = waker {
-            waker.wake();
+        let state = self.inner.state.load(Ordering::Acquire);
+        // The receiver's transition, which a sender that is done no longer looks for: skipped
+        // then (the usual end, after the value was received).
+        let prev = if state & TX_GONE != 0 {
+            state
+        } else {
+            self.inner.state.fetch_or(RX_GONE, Ordering::AcqRel)
+        };
+        // A value sent but never received is dropped here, with the receiver.
+        // SAFETY: we are the receiver, and `prev` was read with Acquire ordering.
+        drop(unsafe { self.inner.take_value(prev) });
+        // SAFETY: right after our transition, which returned `prev` (when it was skipped, the
+        // sender is gone and `TX_GONE` in `prev` makes this take nothing).
+        if let Some(waker) =
+            unsafe { Inner::<T>::take_published(&self.inner.tx_waker, prev, TX_WAKER, TX_GONE) }
+        {
+            wake_catching_panics(waker);
         }
     }
 }

@@ -372,10 +372,17 @@ impl WakeList {
         // (once per process). The primitive's state was settled under its lock before any wake.
         // (No cost without a panic: unwinding is table-driven.)
         for waker in first.into_iter().chain(second).chain(spilled) {
-            if catch_unwind(AssertUnwindSafe(|| waker.wake())).is_err() {
-                report_panicking_waker();
-            }
+            wake_catching_panics(waker);
         }
+    }
+}
+
+/// Wakes `waker`, stopping a panic of its `wake` here (reported once on stderr): for a
+/// primitive that wakes one waker outside any [`WakeList`] (`oneshot`), for the same reasons
+/// as `WakeList::wake_nonempty`.
+pub(crate) fn wake_catching_panics(waker: Waker) {
+    if catch_unwind(AssertUnwindSafe(|| waker.wake())).is_err() {
+        report_panicking_waker();
     }
 }
 

@@ -90,3 +90,71 @@ fn send_from_another_thread() {
         handle.join().unwrap().unwrap();
     }
 }
+
+#[test]
+fn a_repoll_with_another_waker_moves_the_wake_up_to_it() {
+    let (tx, mut rx) = oneshot::channel();
+    let (first, second) = (WakeCounter::new(), WakeCounter::new());
+    assert!(poll_with(&mut rx, &first.waker()).is_pending());
+    assert!(poll_with(&mut rx, &second.waker()).is_pending());
+    tx.send(5).unwrap();
+    assert_eq!((first.count(), second.count()), (0, 1));
+    assert_eq!(poll_once(&mut rx), Poll::Ready(Ok(5)));
+}
+
+#[test]
+fn a_repoll_with_the_same_waker_is_woken_once() {
+    let (tx, mut rx) = oneshot::channel::<u8>();
+    let wakes = WakeCounter::new();
+    for _ in 0..3 {
+        assert!(poll_with(&mut rx, &wakes.waker()).is_pending());
+    }
+    drop(tx);
+    assert_eq!(wakes.count(), 1);
+    assert_eq!(poll_once(&mut rx), Poll::Ready(Err(RecvError::default())));
+}
+
+#[test]
+fn a_closed_future_repolled_with_another_waker_wakes_that_one() {
+    let (mut tx, rx) = oneshot::channel::<()>();
+    let (first, second) = (WakeCounter::new(), WakeCounter::new());
+    {
+        let mut closed = tx.closed();
+        assert!(poll_with(&mut closed, &first.waker()).is_pending());
+        assert!(poll_with(&mut closed, &second.waker()).is_pending());
+    }
+    drop(rx);
+    assert_eq!((first.count(), second.count()), (0, 1));
+    assert_eq!(poll_once(&mut tx.closed()), Poll::Ready(()));
+}
+
+#[test]
+fn polling_again_after_the_value_was_taken_fails_instead_of_waiting() {
+    let (tx, mut rx) = oneshot::channel();
+    tx.send(1).unwrap();
+    assert_eq!(poll_once(&mut rx), Poll::Ready(Ok(1)));
+    assert_eq!(poll_once(&mut rx), Poll::Ready(Err(RecvError::default())));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+}
+
+/// Every waker a channel was given and never woke is dropped with the channel: the
+/// receiver's, left behind by a sender dropped after it, and the `closed` future's, left
+/// behind by a `send`.
+#[test]
+fn wakers_left_in_a_channel_are_dropped_with_it() {
+    let (rx_wakes, tx_wakes) = (WakeCounter::new(), WakeCounter::new());
+    let (mut tx, mut rx) = oneshot::channel::<u8>();
+    assert!(poll_with(&mut rx, &rx_wakes.waker()).is_pending());
+    assert!(poll_with(&mut tx.closed(), &tx_wakes.waker()).is_pending());
+    // Each counter is held here and by the waker published in the channel.
+    assert_eq!(
+        (Arc::strong_count(&rx_wakes), Arc::strong_count(&tx_wakes)),
+        (2, 2)
+    );
+    tx.send(3).unwrap();
+    // The receiver's waker was taken and woken; the `closed` waker stays until the end.
+    assert_eq!((Arc::strong_count(&rx_wakes), rx_wakes.count()), (1, 1));
+    assert_eq!(Arc::strong_count(&tx_wakes), 2);
+    drop(rx);
+    assert_eq!((Arc::strong_count(&tx_wakes), tx_wakes.count()), (1, 0));
+}

@@ -1,7 +1,7 @@
-//! A `Waker` whose `wake` panics, woken by a `Lock`, `Semaphore`, `Queue` or `Event`: the panic
-//! stops in the primitive (it is caught and reported once on stderr), every other waiter is
-//! still woken, no permit, lock or item is lost — neither the one handed to the broken waiter
-//! nor the one the caller was handing over or taking — and the primitive keeps working
+//! A `Waker` whose `wake` panics, woken by a `Lock`, `Semaphore`, `Queue`, `Event` or oneshot:
+//! the panic stops in the primitive (it is caught and reported once on stderr), every other
+//! waiter is still woken, no permit, lock or item is lost — neither the one handed to the broken
+//! waiter nor the one the caller was handing over or taking — and the primitive keeps working
 //! (docs/reliability.md, "Injected faults").
 
 mod common;
@@ -153,4 +153,22 @@ fn taking_an_item_keeps_it_when_waking_a_broken_putter_panics() {
     // The putter still puts its item when polled again.
     assert!(poll_with(&mut putter, &broken()).is_ready());
     assert_eq!(queue.try_get().unwrap(), 2);
+}
+
+#[test]
+fn a_value_sent_to_a_broken_receiver_waker_is_still_received() {
+    let (tx, mut rx) = magpie_sync::oneshot();
+    assert!(poll_with(&mut rx, &broken()).is_pending());
+    // The send wakes the broken waker; the panic stops there and the send succeeds.
+    assert_eq!(survives_the_broken_waker(|| tx.send(7)), Ok(()));
+    assert_eq!(poll_with(&mut rx, &broken()), Poll::Ready(Ok(7)));
+}
+
+#[test]
+fn a_receiver_dropped_while_closed_waits_on_a_broken_waker_still_closes() {
+    let (mut tx, rx) = magpie_sync::oneshot::<u8>();
+    assert!(poll_with(&mut tx.closed(), &broken()).is_pending());
+    survives_the_broken_waker(|| drop(rx));
+    assert!(tx.is_closed());
+    assert_eq!(tx.send(1), Err(1));
 }
