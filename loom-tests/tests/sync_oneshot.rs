@@ -7,7 +7,7 @@ use std::task::{Context, Wake, Waker};
 
 use loom::future::block_on;
 use loom::thread;
-use magpie_loom_tests::{model, DropCounter};
+use magpie_loom_tests::{model, Counter, DropCounter};
 use magpie_sync::oneshot;
 
 /// `send` races the receiver being dropped: whether the send succeeds (the value is dropped
@@ -114,4 +114,106 @@ struct Unused;
 
 impl Wake for Unused {
     fn wake(self: std::sync::Arc<Self>) {}
+}
+
+/// A waker that counts its wakes and its drops on loom's atomics (so a model can assert that a
+/// waker left in a channel is dropped once, and that a stale one is never woken).
+struct Tracked {
+    wakes: Counter,
+    drops: Counter,
+}
+
+impl Wake for Tracked {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wakes.incr();
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.drops.incr();
+    }
+}
+
+/// A tracked waker, with its wake and drop counters.
+fn tracked() -> (Waker, Counter, Counter) {
+    let (wakes, drops) = (Counter::new(), Counter::new());
+    let waker = Waker::from(std::sync::Arc::new(Tracked {
+        wakes: wakes.clone(),
+        drops: drops.clone(),
+    }));
+    (waker, wakes, drops)
+}
+
+/// A receiver that published its waker is dropped while the value is sent: the value is
+/// dropped once (with the channel, or handed back), and the waker is dropped once, woken or not.
+#[test]
+fn receiver_with_a_published_waker_dropped_racing_send() {
+    model(|| {
+        let drops = DropCounter::new();
+        let (tx, mut rx) = oneshot();
+        let (waker, _wakes, waker_drops) = tracked();
+        assert!(Pin::new(&mut rx)
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
+        drop(waker);
+        let value = drops.guard();
+        let sender = thread::spawn(move || tx.send(value).err());
+        drop(rx);
+        drop(sender.join().unwrap());
+        assert_eq!(drops.count(), 1);
+        assert_eq!(waker_drops.get(), 1);
+    });
+}
+
+/// Both sides poll again with new wakers at once, the receiver its receive and the sender its
+/// `closed` (each compare-and-swap then races the other side's flag, not only its transition);
+/// then the receiver goes: `closed` resolves, whichever of its wakers was published when the
+/// receiver went.
+#[test]
+fn both_sides_repoll_at_once() {
+    model(|| {
+        let (mut tx, mut rx) = oneshot::<u32>();
+        let (first, _, _) = tracked();
+        assert!(Pin::new(&mut rx)
+            .poll(&mut Context::from_waker(&first))
+            .is_pending());
+        let sender = thread::spawn(move || {
+            let (stale, stale_wakes, _) = tracked();
+            {
+                let mut closed = tx.closed();
+                let _ = Pin::new(&mut closed).poll(&mut Context::from_waker(&stale));
+                block_on(closed);
+            }
+            // Woken only if the receiver went before `block_on` replaced it, and then once.
+            assert!(stale_wakes.get() <= 1, "a waker was woken twice");
+            assert_eq!(tx.send(5), Err(5));
+        });
+        let (second, _, _) = tracked();
+        assert!(Pin::new(&mut rx)
+            .poll(&mut Context::from_waker(&second))
+            .is_pending());
+        drop(rx);
+        sender.join().unwrap();
+    });
+}
+
+/// The receiver polls again with a new waker while the sender is dropped unsent: it resolves to
+/// the error, and the first waker, replaced, is dropped once.
+#[test]
+fn repoll_racing_sender_drop() {
+    model(|| {
+        let (tx, mut rx) = oneshot::<u32>();
+        let (first, _, first_drops) = tracked();
+        assert!(Pin::new(&mut rx)
+            .poll(&mut Context::from_waker(&first))
+            .is_pending());
+        drop(first);
+        let sender = thread::spawn(move || drop(tx));
+        assert!(block_on(&mut rx).is_err());
+        assert_eq!(rx.try_recv(), Err(oneshot::TryRecvError::Closed));
+        sender.join().unwrap();
+        drop(rx);
+        assert_eq!(first_drops.get(), 1);
+    });
 }

@@ -30,6 +30,7 @@
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
@@ -40,7 +41,8 @@ use crate::waiters::wake_catching_panics;
 const RX_WAKER: usize = 1 << 0;
 /// The `Sender::closed` waker is in its slot, published for the receiver's drop.
 const TX_WAKER: usize = 1 << 1;
-/// The value is in its slot (set with [`TX_GONE`], by `send`).
+/// `send` happened: it wrote the value into its slot, then set this with [`TX_GONE`]. It stays
+/// set after the receiver took the value, or after `send` took it back.
 const SENT: usize = 1 << 2;
 /// The sender sent or was dropped.
 const TX_GONE: usize = 1 << 3;
@@ -63,13 +65,24 @@ struct Inner<T> {
 unsafe impl<T: Send> Sync for Inner<T> {}
 // SAFETY: `Inner` owns a `T` and two wakers (which are `Send`); sending it sends the `T`.
 unsafe impl<T: Send> Send for Inner<T> {}
+// A panic can leave nobody a broken channel to observe: no user code runs while a slot is half
+// updated (a waker's `clone` runs before its slot is published, a value's `drop` after it was
+// taken out), so the handles stay unwind safe, as they were when a (never poisoned) `Mutex`
+// kept this state.
+impl<T> UnwindSafe for Inner<T> {}
+impl<T> RefUnwindSafe for Inner<T> {}
 
 impl<T> Inner<T> {
     /// Publishes `waker` in `slot` for the other side's transition, whose bit is `done`; `flag`
     /// is the slot's bit. `Err` with the state once `done` is set: then nobody will wake the
-    /// waker, and the caller is ready. Only the slot's side calls this, through `&mut` of its
-    /// handle, so one call at a time per slot.
-    fn publish_waker(
+    /// waker, and the caller is ready.
+    ///
+    /// # Safety
+    ///
+    /// `slot`, `flag` and `done` belong together (the receiver's slot, [`RX_WAKER`] and
+    /// [`TX_GONE`]; or the sender's, [`TX_WAKER`] and [`RX_GONE`]), and the caller is the slot's
+    /// side, holding its handle by `&mut` (so that no other call on this slot runs meanwhile).
+    unsafe fn publish_waker(
         &self,
         slot: &UnsafeCell<Option<Waker>>,
         flag: usize,
@@ -103,7 +116,7 @@ impl<T> Inner<T> {
         // 2. With `flag` clear and `done` not yet set, the slot is ours: the other side takes
         //    it only in a transition that finds `flag` set.
         // SAFETY: as just said, nobody else reads or writes the slot until we set `flag`, and
-        // our caller's `&mut` handle makes this the only such call.
+        // our caller's `&mut` handle makes this the only such call (this fn's contract).
         slot.with_mut(|slot| unsafe {
             match &*slot {
                 Some(published) if published.will_wake(waker) => {}
@@ -135,11 +148,15 @@ impl<T> Inner<T> {
     }
 
     /// Takes the waker out of `slot` if `prev`, the state before the caller's transition, says
-    /// it was published (`flag`) and the slot's side had not ended first (`gone`).
+    /// it was published (`flag`) and the slot's side had not ended first (`gone`: a waker it
+    /// left behind is nobody's to wake).
     ///
     /// # Safety
     ///
-    /// Called once, by the other side, right after its transition returned `prev`.
+    /// `slot` and `flag` belong together, and the caller is the other side (not the slot's),
+    /// called once, after its transition: an Acquire read-modify-write that set its own
+    /// `done` bit (the one the slot's side checks, [`TX_GONE`] for the receiver's slot,
+    /// [`RX_GONE`] for the sender's) and returned `prev`.
     unsafe fn take_published(
         slot: &UnsafeCell<Option<Waker>>,
         prev: usize,
@@ -149,9 +166,9 @@ impl<T> Inner<T> {
         if prev & (flag | gone) != flag {
             return None;
         }
-        // SAFETY: the flag was set when our transition happened, and from then on the slot's
-        // side never touches the slot again (both of its compare-and-swaps fail): it is ours.
-        // The transition's Acquire read the slot's Release that published the waker.
+        // SAFETY: the flag was set when our transition set our `done` bit, and from then on
+        // the slot's side never touches the slot again (both of its compare-and-swaps fail):
+        // it is ours. The transition's Acquire read the Release that published the waker.
         slot.with_mut(|slot| unsafe { (*slot).take() })
     }
 
@@ -254,12 +271,14 @@ impl<T> Sender<T> {
         let prev = inner.state.fetch_or(SENT | TX_GONE, Ordering::AcqRel);
         if prev & RX_GONE != 0 {
             // The receiver went first, and never looks at the value: it goes back.
-            // SAFETY: the receiver's drop takes the value only if its transition saw `SENT`,
-            // and it came before ours: the slot is still the sender's.
+            // SAFETY: the receiver's drop came before our transition, so neither it nor any
+            // earlier poll or `try_recv` of the receiver saw `SENT` (they take the value only
+            // then): the slot is still the sender's.
             let value = inner.value.with_mut(|slot| unsafe { (*slot).take() });
             return Err(value.expect("the value was just written"));
         }
-        // SAFETY: right after our transition, which returned `prev`.
+        // SAFETY: the receiver's slot, after our AcqRel transition, which set `TX_GONE` and
+        // returned `prev`.
         if let Some(waker) =
             unsafe { Inner::<T>::take_published(&inner.rx_waker, prev, RX_WAKER, RX_GONE) }
         {
@@ -271,6 +290,7 @@ impl<T> Sender<T> {
     /// Whether the receiver was dropped (a `send` would fail).
     pub fn is_closed(&self) -> bool {
         let inner = self.inner.as_ref().expect("sender is live until send");
+        // Acquire: what the receiver's thread did before its drop happens before a `true`.
         inner.state.load(Ordering::Acquire) & RX_GONE != 0
     }
 
@@ -295,8 +315,11 @@ impl<T> Drop for Sender<T> {
             return;
         };
         // The transition of a sender dropped unsent: the receiver wakes to a `RecvError`.
+        // Acquire, to take the published waker; Release, so that what this thread did before
+        // the drop happens before the receiver's `RecvError` (as the mutex ordered it).
         let prev = inner.state.fetch_or(TX_GONE, Ordering::AcqRel);
-        // SAFETY: right after our transition, which returned `prev`.
+        // SAFETY: the receiver's slot, after our AcqRel transition, which set `TX_GONE` and
+        // returned `prev`.
         let waker = unsafe { Inner::<T>::take_published(&inner.rx_waker, prev, RX_WAKER, RX_GONE) };
         // Mutant for the loom models (issue 7): a sender dropped unsent wakes nobody, so a
         // receiver that registered its waker first waits forever.
@@ -332,7 +355,8 @@ impl<T> Future for SenderClosed<'_, T> {
             .inner
             .as_ref()
             .expect("sender is live until send");
-        match inner.publish_waker(&inner.tx_waker, TX_WAKER, RX_GONE, cx.waker()) {
+        // SAFETY: the sender's slot and bits, and we are the sender, by `&mut` (`closed`).
+        match unsafe { inner.publish_waker(&inner.tx_waker, TX_WAKER, RX_GONE, cx.waker()) } {
             Ok(()) => Poll::Pending,
             Err(_) => Poll::Ready(()),
         }
@@ -380,7 +404,8 @@ impl<T> Future for Receiver<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let inner = &self.inner;
-        match inner.publish_waker(&inner.rx_waker, RX_WAKER, TX_GONE, cx.waker()) {
+        // SAFETY: the receiver's slot and bits, and we are the receiver (`Pin<&mut Self>`).
+        match unsafe { inner.publish_waker(&inner.rx_waker, RX_WAKER, TX_GONE, cx.waker()) } {
             Ok(()) => Poll::Pending,
             // The sender is done: with the value, or dropped unsent (or the value was taken).
             // SAFETY: we are the receiver (`Pin<&mut Self>`); `publish_waker` loads with
@@ -395,6 +420,9 @@ impl<T> Drop for Receiver<T> {
         let state = self.inner.state.load(Ordering::Acquire);
         // The receiver's transition, which a sender that is done no longer looks for: skipped
         // then (the usual end, after the value was received).
+        // AcqRel: Acquire to take the sender's published `closed` waker (and a value sent
+        // meanwhile); Release so that what this thread did before the drop happens before the
+        // sender's `is_closed` or `closed` sees it.
         let prev = if state & TX_GONE != 0 {
             state
         } else {
@@ -403,8 +431,8 @@ impl<T> Drop for Receiver<T> {
         // A value sent but never received is dropped here, with the receiver.
         // SAFETY: we are the receiver, and `prev` was read with Acquire ordering.
         drop(unsafe { self.inner.take_value(prev) });
-        // SAFETY: right after our transition, which returned `prev` (when it was skipped, the
-        // sender is gone and `TX_GONE` in `prev` makes this take nothing).
+        // SAFETY: the sender's slot, after our transition, which set `RX_GONE` and returned
+        // `prev`. (When it was skipped, `TX_GONE` in `prev` makes this take nothing.)
         if let Some(waker) =
             unsafe { Inner::<T>::take_published(&self.inner.tx_waker, prev, TX_WAKER, TX_GONE) }
         {

@@ -45,6 +45,15 @@ fn primitives_are_send_and_sync() {
     send::<LockGuard<'static, std::cell::Cell<u8>>>();
 }
 
+/// The oneshot's handles stay unwind safe without a `Mutex` inside them (they can be moved into
+/// `catch_unwind`), for any `T`, as they were when one kept their state.
+#[test]
+fn oneshot_handles_are_unwind_safe() {
+    fn unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+    unwind_safe::<Sender<std::cell::Cell<u8>>>();
+    unwind_safe::<Receiver<std::cell::Cell<u8>>>();
+}
+
 #[test]
 fn futures_are_send_for_spawning() {
     fn future_is_send<F: std::future::Future + Send>(_: &F) {}
