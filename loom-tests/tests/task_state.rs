@@ -6,6 +6,7 @@
 use std::future::{poll_fn, Future};
 use std::task::Poll;
 
+use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::{Arc, Mutex, Notify};
 use loom::thread;
 use magpie_executor::{block_on, Runtime};
@@ -148,6 +149,36 @@ fn join_handle_dropped_while_task_completes() {
         drop(rt);
         assert_eq!(future_drops.count(), 1);
         assert_eq!(output_drops.count(), 1);
+    });
+}
+
+/// The `JoinHandle` of a task that has completed is dropped unread: it drops the output itself
+/// (the task stays on the live-task list until then, so the handle's is not the last
+/// reference; the fast way a handle gives up a task that is not complete must not be taken).
+#[test]
+fn join_handle_dropped_after_its_task_completed() {
+    model(|| {
+        let rt = runtime();
+        let output_drops = DropCounter::new();
+        let output = output_drops.guard();
+        let handle = rt.spawn(async move { output });
+        // The one worker runs the two tasks in their order: once the second has run, the
+        // first has completed.
+        let ran = Arc::new((AtomicBool::new(false), Notify::new()));
+        let signal = ran.clone();
+        drop(rt.spawn(async move {
+            signal.0.store(true, Ordering::SeqCst);
+            signal.1.notify();
+        }));
+        // (loom's `Notify` may wake spuriously: the flag says when the task really ran.)
+        while !ran.0.load(Ordering::SeqCst) {
+            ran.1.wait();
+        }
+        assert!(handle.is_finished());
+        assert_eq!(output_drops.count(), 0);
+        drop(handle);
+        assert_eq!(output_drops.count(), 1);
+        drop(rt);
     });
 }
 

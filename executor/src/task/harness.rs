@@ -334,8 +334,13 @@ fn can_read_output(header: &Header, waker: &Waker) -> bool {
 unsafe fn drop_join_handle<F: Future>(ptr: NonNull<Header>) {
     // SAFETY: the JoinHandle's reference keeps the cell alive until `drop_reference`.
     let cell = unsafe { cell::<F>(ptr) };
-    let mut panicked = None;
     let snapshot = cell.header.state.load();
+    // Not complete, and not our reference alone: the interest and the reference go in one
+    // step, and whoever completes the task drops its output.
+    if cell.header.state.drop_join_handle_fast(snapshot) {
+        return;
+    }
+    let mut panicked = None;
     // Complete with JOIN_INTEREST clear: this handle read the output (and `try_read_output`
     // released the task); only its reference is left to give up. Otherwise give up the
     // interest, and drop the output if the task completed first.
