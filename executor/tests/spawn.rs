@@ -604,6 +604,35 @@ fn a_join_handle_polled_again_after_ready_panics_and_drops_nothing_twice() {
     assert_eq!(outputs.count(), 1);
 }
 
+/// A `JoinHandle` that has read its output (and records that in itself, not in the task) still
+/// answers for its task, and the task is gone: not alive, not in the task dump, whether it was
+/// spawned by a task (never listed) or from outside the workers (listed at its spawn).
+#[test]
+fn a_join_handle_that_read_its_output_still_answers_and_its_task_is_gone() {
+    let rt = runtime(2);
+    // Spawned by a task (so never listed), and handed out unawaited.
+    let spawn_inside = async {
+        let handle = magpie_executor::spawn(async { 2 });
+        Some(handle)
+    };
+    let mut inside = rt.block_on(rt.spawn(spawn_inside)).unwrap().unwrap();
+    let mut outside = rt.spawn(async { 3 });
+    for (handle, expected) in [(&mut inside, 2), (&mut outside, 3)] {
+        let id = handle.id();
+        assert_eq!(rt.block_on(&mut *handle).unwrap(), expected);
+        assert_eq!(handle.id(), id);
+        assert!(handle.is_finished());
+        // Nothing to cancel any more, and nothing breaks.
+        handle.abort();
+        assert!(
+            rt.handle().dump().tasks.iter().all(|task| task.id != id),
+            "a task whose output was read is still in the dump"
+        );
+    }
+    assert_eq!(rt.handle().alive_tasks(), 0);
+    drop((inside, outside));
+}
+
 /// A pinned future must be dropped where it was pinned (`Pin`'s drop guarantee: futures with
 /// intrusive waiter nodes rely on it). The runtime once moved the future out of the task before
 /// dropping it, on completion and on cancellation.

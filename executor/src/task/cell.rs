@@ -69,11 +69,12 @@ pub(crate) struct Vtable {
     /// Cancels the task at runtime shutdown if no thread runs it; returns `true` if it did.
     /// Does not consume a reference.
     pub(crate) shutdown: unsafe fn(NonNull<Header>) -> bool,
-    /// `JoinHandle::poll`: writes `Poll<Result<F::Output, JoinError>>` to `dst` (which holds
-    /// `Pending`) when complete, registers the waker otherwise.
+    /// `JoinHandle::poll`, until it has read the output: writes
+    /// `Poll<Result<F::Output, JoinError>>` to `dst` (which holds `Pending`) when complete,
+    /// registers the waker otherwise.
     pub(crate) try_read_output: unsafe fn(NonNull<Header>, dst: *mut (), waker: &Waker),
-    /// `JoinHandle::drop`: gives up join interest (dropping the output if it is there) and the
-    /// handle's reference.
+    /// `JoinHandle::drop` of a handle that has not read the output: gives up join interest
+    /// (dropping the output if it is there) and the handle's reference.
     pub(crate) drop_join_handle: unsafe fn(NonNull<Header>),
     /// Frees the allocation. Called once, when the last reference goes.
     pub(crate) dealloc: unsafe fn(NonNull<Header>),
@@ -87,9 +88,10 @@ pub(crate) union Stage<F: Future> {
     /// Live from the spawn until the task completes: while `COMPLETE` is clear.
     pub(crate) future: ManuallyDrop<F>,
     /// Written as the task completes (just before `COMPLETE` is set) and taken once: by the
-    /// `JoinHandle` when it reads it or goes away (clearing `JOIN_INTEREST` either way), or by
-    /// the runtime when no `JoinHandle` is interested. So with `COMPLETE` set, the output is
-    /// there exactly while `JOIN_INTEREST` is set, and at deallocation it is always gone.
+    /// `JoinHandle` when it reads it (recording the read in itself) or goes away (clearing
+    /// `JOIN_INTEREST`), or by the runtime when no `JoinHandle` is interested. So with
+    /// `COMPLETE` set, the output is there exactly while `JOIN_INTEREST` is set and the handle
+    /// has not read it, and at deallocation it is always gone.
     pub(crate) output: ManuallyDrop<Result<F::Output, JoinError>>,
 }
 /// The whole allocation.

@@ -270,7 +270,8 @@ unsafe fn shutdown<F: Future>(ptr: NonNull<Header>) -> bool {
 }
 
 /// # Safety
-/// `ptr` is a live `Cell<F>`, the caller is its `JoinHandle`, and `dst` points to a
+/// `ptr` is a live `Cell<F>`, the caller is its `JoinHandle`, which has not read the output
+/// yet (it records a read itself, when `dst` comes back `Ready`), and `dst` points to a
 /// `Poll<Result<F::Output, JoinError>>` that holds `Poll::Pending` (overwritten, not dropped).
 unsafe fn try_read_output<F: Future>(ptr: NonNull<Header>, dst: *mut (), waker: &Waker) {
     // SAFETY: the JoinHandle's reference keeps the cell alive.
@@ -278,16 +279,20 @@ unsafe fn try_read_output<F: Future>(ptr: NonNull<Header>, dst: *mut (), waker: 
     if !can_read_output(&cell.header, waker) {
         return;
     }
-    // Only this handle clears JOIN_INTEREST after COMPLETE, when it took the output.
-    if !cell.header.state.load().has_join_interest() {
-        panic!("`JoinHandle` polled again after it returned `Ready`");
-    }
     let result = cell.stage.with_mut(|stage| {
-        // SAFETY: COMPLETE is set and we are the JoinHandle: the stage is ours, and with
-        // JOIN_INTEREST still set it holds the output, taken once (recorded just below).
+        // SAFETY: COMPLETE is set and we are the JoinHandle: the stage is ours, and it holds
+        // the output (JOIN_INTEREST is set: `finish` left it there), taken once: the handle
+        // records the read and never calls this again.
         unsafe { ManuallyDrop::take(&mut (*stage).output) }
     });
-    cell.header.state.output_taken();
+    // The handle records the read in itself, and its drop then only gives up its reference:
+    // nothing else looks at JOIN_INTEREST after COMPLETE but the task dump, which shows only
+    // listed tasks. So only a listed task's word is told (one read-modify-write that a task
+    // spawned and joined on the workers is spared): a listed task's release may be deferred
+    // (`owned.rs`), and meanwhile the dump must not show it as finished and not joined.
+    if cell.header.is_listed() {
+        cell.header.state.output_taken();
+    }
     // Read: the task is done with (see `finish`).
     drop(cell.header.scheduler.release(&cell.header));
     // Written, not assigned: what `dst` holds is `Pending`, with nothing to drop, and an
@@ -330,7 +335,8 @@ fn can_read_output(header: &Header, waker: &Waker) -> bool {
 }
 
 /// # Safety
-/// `ptr` is a live `Cell<F>`, the caller is its `JoinHandle` and gives up its reference.
+/// `ptr` is a live `Cell<F>`, the caller is its `JoinHandle`, which has not read the output
+/// (after a read it only drops its reference), and gives up its reference.
 unsafe fn drop_join_handle<F: Future>(ptr: NonNull<Header>) {
     // SAFETY: the JoinHandle's reference keeps the cell alive until `drop_reference`.
     let cell = unsafe { cell::<F>(ptr) };
@@ -341,11 +347,8 @@ unsafe fn drop_join_handle<F: Future>(ptr: NonNull<Header>) {
         return;
     }
     let mut panicked = None;
-    // Complete with JOIN_INTEREST clear: this handle read the output (and `try_read_output`
-    // released the task); only its reference is left to give up. Otherwise give up the
-    // interest, and drop the output if the task completed first.
-    let read = snapshot.is_complete() && !snapshot.has_join_interest();
-    if !read && cell.header.state.drop_join_interest() {
+    // Give up the interest, and drop the output if the task completed first.
+    if cell.header.state.drop_join_interest() {
         // Complete before the handle went away, never read: the output is ours to drop.
         let output = cell.stage.with_mut(|stage| {
             // SAFETY: COMPLETE is set and we are the JoinHandle: the stage is ours, and it

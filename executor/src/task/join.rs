@@ -4,8 +4,10 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
+use super::cell::Header;
 use super::harness::drop_reference;
 use super::raw::{Notified, RawTask};
 use super::state::ToCancelled;
@@ -26,9 +28,17 @@ use super::{Id, JoinError};
 /// });
 /// ```
 pub struct JoinHandle<T> {
-    raw: RawTask,
+    /// The task's header, with bit 0 ([`READ`]) set once this handle has read the output: the
+    /// handle records that itself rather than in the task's state word, which saves the join a
+    /// read-modify-write (see `harness::try_read_output`). Only [`JoinHandle::raw`] reads it.
+    tagged: NonNull<Header>,
     _output: PhantomData<T>,
 }
+
+/// The tag in [`JoinHandle::tagged`]: the output was read. A header is aligned to at least 2
+/// bytes (checked below), so bit 0 of its address is free.
+const READ: usize = 1;
+const _: () = assert!(std::mem::align_of::<Header>() >= 2);
 
 // SAFETY: the handle only reaches the task through its atomic state word and moves the output
 // (`T: Send`) out to whichever thread polls it.
@@ -45,14 +55,30 @@ impl<T> JoinHandle<T> {
     /// has `JOIN_INTEREST` set for this handle.
     pub(crate) unsafe fn from_raw(raw: RawTask) -> JoinHandle<T> {
         JoinHandle {
-            raw,
+            tagged: raw.header_ptr(),
             _output: PhantomData,
         }
     }
 
-    fn header(&self) -> &super::cell::Header {
+    /// The task, without the tag.
+    #[inline]
+    fn raw(&self) -> RawTask {
+        let ptr = self.tagged.as_ptr();
+        // `wrapping_byte_sub` keeps the pointer's provenance (strict provenance, for Miri).
+        let untagged = ptr.wrapping_byte_sub(ptr as usize & READ);
+        // SAFETY: `tagged` is a header pointer, or one with bit 0 set: never null once cleared.
+        RawTask::from_header(unsafe { NonNull::new_unchecked(untagged) })
+    }
+
+    /// Whether this handle has read the output (`poll` returned `Ready`).
+    #[inline]
+    fn has_read(&self) -> bool {
+        self.tagged.as_ptr() as usize & READ != 0
+    }
+
+    fn header(&self) -> &Header {
         // SAFETY: the handle's reference keeps the task alive.
-        unsafe { self.raw.header() }
+        unsafe { self.raw().header() }
     }
 
     /// Cancels the task: its future is dropped at its next `.await` point (at once if it is not
@@ -69,7 +95,7 @@ impl<T> JoinHandle<T> {
     /// });
     /// ```
     pub fn abort(&self) {
-        abort(self.raw);
+        abort(self.raw());
     }
 
     /// `true` once the task has finished (completed, panicked or been cancelled).
@@ -105,7 +131,7 @@ impl<T> JoinHandle<T> {
     /// A handle that can cancel the task from elsewhere, without awaiting it.
     pub fn abort_handle(&self) -> AbortHandle {
         self.header().state.ref_inc();
-        AbortHandle { raw: self.raw }
+        AbortHandle { raw: self.raw() }
     }
 }
 
@@ -122,27 +148,47 @@ fn abort(raw: RawTask) {
 impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.has_read() {
+            panic!("`JoinHandle` polled again after it returned `Ready`");
+        }
         let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
         let try_read = self.header().vtable.try_read_output;
-        // SAFETY: a live task (our reference) whose output type is `T`, and `out` is a valid
-        // `Poll<Result<T, JoinError>>` holding `Pending`.
+        // SAFETY: a live task (our reference) whose output type is `T`, not read yet, and
+        // `out` is a valid `Poll<Result<T, JoinError>>` holding `Pending`.
         unsafe {
             try_read(
-                self.raw.header_ptr(),
+                self.raw().header_ptr(),
                 (&mut out as *mut Poll<Result<T, JoinError>>).cast(),
                 cx.waker(),
             )
         };
+        // Mutant for the loom models: the read is not recorded, so the handle's drop takes the
+        // output out of the stage a second time.
+        if out.is_ready() && !cfg!(magpie_mutant = "join_read_not_recorded") {
+            // The output is ours now; the stage no longer holds it (`try_read_output`).
+            let ptr = self.tagged.as_ptr().wrapping_byte_add(READ);
+            // SAFETY: a header pointer plus one is not null.
+            self.tagged = unsafe { NonNull::new_unchecked(ptr) };
+        }
         out
     }
 }
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
+        let ptr = self.raw().header_ptr();
+        if self.has_read() {
+            // The output was read and the task released (`try_read_output`): only our
+            // reference is left to give up.
+            // SAFETY: we own it and never use it again.
+            unsafe { drop_reference(ptr) };
+            return;
+        }
         let drop_handle = self.header().vtable.drop_join_handle;
-        // SAFETY: we are the task's JoinHandle and give up our reference.
-        unsafe { drop_handle(self.raw.header_ptr()) }
+        // SAFETY: we are the task's JoinHandle, have not read the output, and give up our
+        // reference.
+        unsafe { drop_handle(ptr) }
     }
 }
 

@@ -344,12 +344,13 @@ impl State {
             .is_ok()
     }
 
-    /// The `JoinHandle` took the output of the complete task: clears `JOIN_INTEREST`, which
-    /// from now on says "the output is gone" (a second read must fail, and the handle's drop
-    /// has nothing to drop).
+    /// The `JoinHandle` took the output of the complete task, which is on the live-task list:
+    /// clears `JOIN_INTEREST`, so that the task dump, which shows a complete task only while
+    /// its output waits to be read, no longer shows it while its release from the list is
+    /// deferred. (The handle records the read in itself; nothing else reads the bit now.)
     #[inline]
     pub(crate) fn output_taken(&self) {
-        // AcqRel like every transition: the bit is the stage's only record of the taken output.
+        // AcqRel like every transition.
         let prev = Snapshot(self.0.fetch_and(!JOIN_INTEREST, Ordering::AcqRel));
         debug_assert!(prev.is_complete() && prev.has_join_interest());
     }
