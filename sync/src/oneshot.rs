@@ -2,30 +2,6 @@
 //!
 //! Create one with [`oneshot()`](crate::oneshot()) (or [`channel`]); the [`Sender`] sets the
 //! result once, the [`Receiver`] is a future for it.
-//!
-//! # How it works
-//!
-//! One allocation holds the value's slot, a slot for each side's waker, and a state word. Every
-//! operation is a load or a read-modify-write of that word, never a lock: the usual life of a
-//! channel (the receiver waits, the value is sent, the receiver takes it, both sides go) costs
-//! two read-modify-writes besides the `Arc`'s, where a mutex cost eight (docs/sync.md).
-//!
-//! The state's bits say who owns each slot:
-//! - [`SENT`] and [`TX_GONE`] are set together by `send`, and [`TX_GONE`] alone by a sender
-//!   dropped unsent: the sender's one transition. [`RX_GONE`] is the receiver's drop. Neither
-//!   side touches the state after its own transition, except to read it.
-//! - The value's slot is the sender's until its transition, the receiver's after it when it set
-//!   [`SENT`] — unless [`RX_GONE`] was set first: then the receiver never looks at it, and
-//!   `send` takes the value back.
-//! - A waker slot belongs to its side ([`RX_WAKER`]: the receiver's, [`TX_WAKER`]: the
-//!   sender's `closed`) while its flag is clear. The side publishes the waker by setting the
-//!   flag, with a compare-and-swap that fails if the other side's transition came first; it
-//!   takes the slot back (to replace the waker) by clearing the flag, with a compare-and-swap
-//!   that fails the same way. The other side's transition takes the waker out and wakes it if
-//!   it finds the flag set; after that transition the slot's side never touches it again (both
-//!   of its compare-and-swaps now fail), so neither side can lose the other's wake-up: the
-//!   flag, set or clear, is read by the one operation that also ends the other side.
-//! - What is left in the slots when the last handle goes is dropped with the allocation.
 
 use std::error::Error;
 use std::fmt;
@@ -36,6 +12,30 @@ use std::task::{Context, Poll, Waker};
 
 use crate::loom::{Arc, AtomicUsize, Ordering, UnsafeCell};
 use crate::waiters::wake_catching_panics;
+
+// How it works.
+//
+// One allocation holds the value's slot, a slot for each side's waker, and a state word. Every
+// operation is a load or a read-modify-write of that word, never a lock: the usual life of a
+// channel (the receiver waits, the value is sent, the receiver takes it, both sides go) costs
+// two read-modify-writes besides the `Arc`'s, where a mutex cost eight (docs/sync.md).
+//
+// The state's bits say who owns each slot:
+// - `SENT` and `TX_GONE` are set together by `send`, and `TX_GONE` alone by a sender
+//   dropped unsent: the sender's one transition. `RX_GONE` is the receiver's drop. Neither
+//   side touches the state after its own transition, except to read it.
+// - The value's slot is the sender's until its transition, the receiver's after it when it set
+//   `SENT` — unless `RX_GONE` was set first: then the receiver never looks at it, and
+//   `send` takes the value back.
+// - A waker slot belongs to its side (`RX_WAKER`: the receiver's, `TX_WAKER`: the
+//   sender's `closed`) while its flag is clear. The side publishes the waker by setting the
+//   flag, with a compare-and-swap that fails if the other side's transition came first; it
+//   takes the slot back (to replace the waker) by clearing the flag, with a compare-and-swap
+//   that fails the same way. The other side's transition takes the waker out and wakes it if
+//   it finds the flag set; after that transition the slot's side never touches it again (both
+//   of its compare-and-swaps now fail), so neither side can lose the other's wake-up: the
+//   flag, set or clear, is read by the one operation that also ends the other side.
+// - What is left in the slots when the last handle goes is dropped with the allocation.
 
 /// The receiver's waker is in its slot, published for the sender's transition.
 const RX_WAKER: usize = 1 << 0;
