@@ -23,6 +23,7 @@ mutants=(
   "idle_ignores_notified|task_state|wake_during_poll_repolls_once|a wake that arrives during a poll is not re-queued when the poll ends"
   "join_waker_ignores_complete|task_state|wake_during_poll_repolls_once|a JoinHandle hands over its waker slot without checking COMPLETE"
   "join_read_not_recorded|task_state|abort_racing_completion|a JoinHandle that read its task's output does not record the read, so its drop takes the output out of the stage again"
+  "join_drop_fast_not_atomic|task_state|join_handle_dropped_while_task_completes|a JoinHandle gives up its interest and its reference the fast way in two read-modify-writes, so a completion in between leaves the output to nobody"
   "join_drop_fast_ignores_complete|task_state|join_handle_dropped_after_its_task_completed|a JoinHandle dropped after its task completed gives up its interest the fast way, so the output stays in the stage and nobody drops it"
   "running_ignores_cancelled|task_state|abort_of_pending_task_cancels_without_polling|a worker polls an aborted task instead of cancelling it"
   "park_skips_recheck|scheduler|spawn_from_outside_while_workers_park|a parking worker skips its last look at the queues (step c)"

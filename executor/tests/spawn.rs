@@ -633,6 +633,27 @@ fn a_join_handle_that_read_its_output_still_answers_and_its_task_is_gone() {
     drop((inside, outside));
 }
 
+/// A listed task (spawned off the workers) whose output a task on a worker reads: its release
+/// from the list is deferred (the list's shard is not that worker's), so it is still listed
+/// when the dump is taken in the same poll; the dump must not show it as finished and not
+/// joined.
+#[test]
+fn a_read_listed_task_whose_release_is_deferred_is_not_in_the_dump() {
+    let rt = runtime(1);
+    let listed = rt.spawn(async { 3 });
+    let id = listed.id();
+    let shown = rt
+        .block_on(rt.spawn(async move {
+            assert_eq!(listed.await.unwrap(), 3);
+            Handle::current().dump().tasks.iter().any(|t| t.id == id)
+        }))
+        .unwrap();
+    assert!(
+        !shown,
+        "a read task is in the dump as finished and not joined"
+    );
+}
+
 /// A pinned future must be dropped where it was pinned (`Pin`'s drop guarantee: futures with
 /// intrusive waiter nodes rely on it). The runtime once moved the future out of the task before
 /// dropping it, on completion and on cancellation.

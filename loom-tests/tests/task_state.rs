@@ -274,3 +274,51 @@ fn waker_dropped_on_other_thread_while_task_completes() {
         drop(rt);
     });
 }
+
+/// A task spawned by a task (never listed: it finishes in its first poll) is read by its
+/// handle on the model's thread, racing the worker's drop of the task's last queue reference,
+/// and the handle, which recorded the read in itself, is dropped on a third thread: the output
+/// is dropped once and the task freed once.
+#[test]
+fn unlisted_task_read_then_its_handle_dropped_elsewhere() {
+    model(|| {
+        let rt = runtime();
+        let output_drops = DropCounter::new();
+        let output = output_drops.guard();
+        // The inner handle is handed out unawaited (an `Option`, so that it is not awaited by
+        // mistake either).
+        let outer = rt.spawn(async move { Some(magpie_executor::spawn(async move { output })) });
+        let mut inner = block_on(outer).unwrap().unwrap();
+        drop(block_on(&mut inner).unwrap());
+        assert_eq!(output_drops.count(), 1);
+        assert!(inner.is_finished());
+        thread::spawn(move || drop(inner)).join().unwrap();
+        assert_eq!(output_drops.count(), 1);
+        drop(rt);
+    });
+}
+
+/// The handle registers its waker (one poll), then is dropped unread while the task completes:
+/// the fast drop with `JOIN_WAKER` set, or the slow one after `COMPLETE`. The future and the
+/// output are each dropped once.
+#[test]
+fn join_handle_polled_then_dropped_while_task_completes() {
+    model(|| {
+        let rt = runtime();
+        let future_drops = DropCounter::new();
+        let output_drops = DropCounter::new();
+        let (in_future, output) = (future_drops.guard(), output_drops.guard());
+        let mut handle = rt.spawn(async move {
+            let _in_future = in_future;
+            output
+        });
+        if let Some(out) = block_on(futures_lite::future::poll_once(&mut handle)) {
+            drop(out);
+            assert_eq!(output_drops.count(), 1);
+        }
+        drop(handle);
+        drop(rt);
+        assert_eq!(future_drops.count(), 1);
+        assert_eq!(output_drops.count(), 1);
+    });
+}

@@ -71,7 +71,7 @@ pub(crate) struct Vtable {
     pub(crate) shutdown: unsafe fn(NonNull<Header>) -> bool,
     /// `JoinHandle::poll`, until it has read the output: writes
     /// `Poll<Result<F::Output, JoinError>>` to `dst` (which holds `Pending`) when complete,
-    /// registers the waker otherwise.
+    /// registers the waker otherwise. The handle then records the read and releases the task.
     pub(crate) try_read_output: unsafe fn(NonNull<Header>, dst: *mut (), waker: &Waker),
     /// `JoinHandle::drop` of a handle that has not read the output: gives up join interest
     /// (dropping the output if it is there) and the handle's reference.

@@ -280,21 +280,12 @@ unsafe fn try_read_output<F: Future>(ptr: NonNull<Header>, dst: *mut (), waker: 
         return;
     }
     let result = cell.stage.with_mut(|stage| {
-        // SAFETY: COMPLETE is set and we are the JoinHandle: the stage is ours, and it holds
-        // the output (JOIN_INTEREST is set: `finish` left it there), taken once: the handle
-        // records the read and never calls this again.
+        // SAFETY: COMPLETE is set and we are the JoinHandle: the stage is ours. It holds the
+        // output: `finish` left it there (JOIN_INTEREST was set when it completed), and this
+        // handle has not read it (the caller's contract). Taken once: nothing below can unwind
+        // before the caller records the read, and it never calls this again.
         unsafe { ManuallyDrop::take(&mut (*stage).output) }
     });
-    // The handle records the read in itself, and its drop then only gives up its reference:
-    // nothing else looks at JOIN_INTEREST after COMPLETE but the task dump, which shows only
-    // listed tasks. So only a listed task's word is told (one read-modify-write that a task
-    // spawned and joined on the workers is spared): a listed task's release may be deferred
-    // (`owned.rs`), and meanwhile the dump must not show it as finished and not joined.
-    if cell.header.is_listed() {
-        cell.header.state.output_taken();
-    }
-    // Read: the task is done with (see `finish`).
-    drop(cell.header.scheduler.release(&cell.header));
     // Written, not assigned: what `dst` holds is `Pending`, with nothing to drop, and an
     // assignment would call the drop glue of the whole `Poll` to find that out. The caller
     // guarantees that `dst` is a valid, aligned `Poll<Result<F::Output, JoinError>>`.
@@ -351,8 +342,9 @@ unsafe fn drop_join_handle<F: Future>(ptr: NonNull<Header>) {
     if cell.header.state.drop_join_interest() {
         // Complete before the handle went away, never read: the output is ours to drop.
         let output = cell.stage.with_mut(|stage| {
-            // SAFETY: COMPLETE is set and we are the JoinHandle: the stage is ours, and it
-            // holds the output (JOIN_INTEREST is set: nobody took it), taken once here.
+            // SAFETY: COMPLETE is set and we are the JoinHandle: the stage is ours. It holds
+            // the output: `finish` saw JOIN_INTEREST and left it there, and this handle never
+            // read it (this fn's contract). Taken once here: JOIN_INTEREST is clear now.
             unsafe { ManuallyDrop::take(&mut (*stage).output) }
         });
         if let Err(error) = &output {

@@ -165,11 +165,27 @@ impl<T> Future for JoinHandle<T> {
         };
         // Mutant for the loom models: the read is not recorded, so the handle's drop takes the
         // output out of the stage a second time.
-        if out.is_ready() && !cfg!(magpie_mutant = "join_read_not_recorded") {
-            // The output is ours now; the stage no longer holds it (`try_read_output`).
-            let ptr = self.tagged.as_ptr().wrapping_byte_add(READ);
-            // SAFETY: a header pointer plus one is not null.
-            self.tagged = unsafe { NonNull::new_unchecked(ptr) };
+        if out.is_ready() {
+            if !cfg!(magpie_mutant = "join_read_not_recorded") {
+                // The output is ours now; the stage no longer holds it (`try_read_output`).
+                let ptr = self.tagged.as_ptr().wrapping_byte_add(READ);
+                // SAFETY: READ was clear (checked above), so `tagged` is the header's address,
+                // even (a header's alignment is at least 2): plus one is neither 0 nor another
+                // tag.
+                self.tagged = unsafe { NonNull::new_unchecked(ptr) };
+            }
+            // Only now, with the read recorded (so that an unwind from here cannot make the
+            // drop take the output a second time), is the task done with.
+            let header = self.header();
+            // Nothing else looks at JOIN_INTEREST after COMPLETE but the task dump, which
+            // shows only listed tasks: so only a listed task's word is told, for the time its
+            // release may be deferred (`owned.rs`), when the dump must not show it as finished
+            // and not joined. A task spawned and joined on the workers is spared the
+            // read-modify-write.
+            if header.is_listed() {
+                header.state.output_taken();
+            }
+            drop(header.scheduler.release(header));
         }
         out
     }

@@ -16,9 +16,11 @@
 //! * `CANCELLED`: `abort` was called; the next thread to take `RUNNING` drops the future instead
 //!   of polling it.
 //! * `JOIN_INTEREST`: a `JoinHandle` exists and will read the output; without it the runtime
-//!   drops the output itself. After `COMPLETE` only the `JoinHandle` clears it, when it has
-//!   taken the output: with `COMPLETE` set, the output is in the stage exactly while this bit
-//!   is (the stage has no tag of its own; see `cell.rs`).
+//!   drops the output itself. After `COMPLETE` only the `JoinHandle` clears it: when it is
+//!   dropped unread, and when it reads the output of a listed task (for the task dump). A
+//!   handle that read the output records that in itself (`join.rs`). So with `COMPLETE` set,
+//!   the output is in the stage exactly while this bit is set and the handle has not read it
+//!   (the stage has no tag of its own; see `cell.rs`).
 //! * `JOIN_WAKER`: the join waker slot holds a waker and belongs to the runtime side; the
 //!   `JoinHandle` may write the slot only while this bit is clear.
 
@@ -299,13 +301,13 @@ impl State {
         })
     }
 
-    /// The `JoinHandle` is dropped. Returns `true` when the task is complete already, in which
-    /// case the handle owns the output and must drop it; otherwise the runtime drops it.
+    /// The `JoinHandle` is dropped unread. Returns `true` when the task is complete already, in
+    /// which case the handle owns the output and must drop it; otherwise the runtime drops it.
     #[inline]
     pub(crate) fn drop_join_interest(&self) -> bool {
         self.update(|s| {
-            // Cleared in both cases, so that with COMPLETE set the bit says whether the output
-            // is still in the stage (the handle drops it right after this returns `true`).
+            // Cleared in both cases, so that a completion after this finds no interest and
+            // drops the output itself (and the task dump no longer shows a finished task).
             (Some(s & !JOIN_INTEREST), s & COMPLETE != 0)
         })
     }
@@ -334,6 +336,13 @@ impl State {
         // AcqRel, as `ref_dec`: the handle's uses of the task happen before the free, whoever
         // frees it. With COMPLETE clear, the completion that comes later finds no
         // `JOIN_INTEREST` and drops the output itself, as after `drop_join_interest`.
+        // Mutant: the interest and the reference given up by two plain read-modify-writes,
+        // with no look at whether the task completed in between.
+        if cfg!(magpie_mutant = "join_drop_fast_not_atomic") {
+            self.0.fetch_and(!JOIN_INTEREST, Ordering::AcqRel);
+            self.0.fetch_sub(REF_ONE, Ordering::AcqRel);
+            return true;
+        }
         self.0
             .compare_exchange(
                 s,
