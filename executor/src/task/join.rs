@@ -30,7 +30,7 @@ use super::{Id, JoinError};
 pub struct JoinHandle<T> {
     /// The task's header, with bit 0 ([`READ`]) set once this handle has read the output: the
     /// handle records that itself rather than in the task's state word, which saves the join a
-    /// read-modify-write (see `harness::try_read_output`). Only [`JoinHandle::raw`] reads it.
+    /// read-modify-write (see `poll`). Only [`JoinHandle::raw`] and `has_read` read it.
     tagged: NonNull<Header>,
     _output: PhantomData<T>,
 }
@@ -163,9 +163,9 @@ impl<T> Future for JoinHandle<T> {
                 cx.waker(),
             )
         };
-        // Mutant for the loom models: the read is not recorded, so the handle's drop takes the
-        // output out of the stage a second time.
         if out.is_ready() {
+            // Mutant for the loom models: the read is not recorded, so the handle's drop takes
+            // the output out of the stage a second time.
             if !cfg!(magpie_mutant = "join_read_not_recorded") {
                 // The output is ours now; the stage no longer holds it (`try_read_output`).
                 let ptr = self.tagged.as_ptr().wrapping_byte_add(READ);
@@ -195,8 +195,8 @@ impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
         let ptr = self.raw().header_ptr();
         if self.has_read() {
-            // The output was read and the task released (`try_read_output`): only our
-            // reference is left to give up.
+            // The output was read and the task released (`poll`): only our reference is left
+            // to give up.
             // SAFETY: we own it and never use it again.
             unsafe { drop_reference(ptr) };
             return;

@@ -333,9 +333,6 @@ impl State {
         if s & JOIN_INTEREST == 0 || Snapshot(s).ref_count() < 2 {
             return false;
         }
-        // AcqRel, as `ref_dec`: the handle's uses of the task happen before the free, whoever
-        // frees it. With COMPLETE clear, the completion that comes later finds no
-        // `JOIN_INTEREST` and drops the output itself, as after `drop_join_interest`.
         // Mutant: the interest and the reference given up by two plain read-modify-writes,
         // with no look at whether the task completed in between.
         if cfg!(magpie_mutant = "join_drop_fast_not_atomic") {
@@ -343,6 +340,9 @@ impl State {
             self.0.fetch_sub(REF_ONE, Ordering::AcqRel);
             return true;
         }
+        // AcqRel, as `ref_dec`: the handle's uses of the task happen before the free, whoever
+        // frees it. With COMPLETE clear, the completion that comes later finds no
+        // `JOIN_INTEREST` and drops the output itself, as after `drop_join_interest`.
         self.0
             .compare_exchange(
                 s,
