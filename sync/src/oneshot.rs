@@ -58,10 +58,11 @@ struct Inner<T> {
     tx_waker: UnsafeCell<Option<Waker>>,
 }
 
-// SAFETY: the slots are only reached by the side that owns them under the state word's rules
-// (module docs): the value moves from the sender's thread to the receiver's (or back), and each
-// waker from its side's thread to the other's, so sharing `Inner` only moves a `T` or a `Waker`
-// between threads: `T: Send` suffices, as for a `Mutex<Option<T>>`.
+// The slots are only reached by the side that owns them under the state word's rules (the
+// comment above the bits): the value moves from the sender's thread to the receiver's (or
+// back), and each waker from its side's thread to the other's.
+// SAFETY: so sharing `Inner` only moves a `T` or a `Waker` between threads, and `T: Send`
+// suffices, as for a `Mutex<Option<T>>`.
 unsafe impl<T: Send> Sync for Inner<T> {}
 // SAFETY: `Inner` owns a `T` and two wakers (which are `Send`); sending it sends the `T`.
 unsafe impl<T: Send> Send for Inner<T> {}

@@ -279,11 +279,13 @@ unsafe fn try_read_output<F: Future>(ptr: NonNull<Header>, dst: *mut (), waker: 
     if !can_read_output(&cell.header, waker) {
         return;
     }
+    // The stage holds the output: `finish` left it there (JOIN_INTEREST was set when it
+    // completed), and this handle has not read it (the caller's contract). It is taken once:
+    // nothing below can unwind before the caller records the read, and it never calls this
+    // again.
     let result = cell.stage.with_mut(|stage| {
-        // SAFETY: COMPLETE is set and we are the JoinHandle: the stage is ours. It holds the
-        // output: `finish` left it there (JOIN_INTEREST was set when it completed), and this
-        // handle has not read it (the caller's contract). Taken once: nothing below can unwind
-        // before the caller records the read, and it never calls this again.
+        // SAFETY: COMPLETE is set and we are the JoinHandle, so the stage is ours; it holds
+        // the output, taken once (both argued just above).
         unsafe { ManuallyDrop::take(&mut (*stage).output) }
     });
     // Written, not assigned: what `dst` holds is `Pending`, with nothing to drop, and an
