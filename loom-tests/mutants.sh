@@ -47,6 +47,8 @@ mutants=(
   "self_wake_not_requeued|scheduler|a_yield_behind_a_full_lifo_slot_wakes_a_worker|a task's wake of itself during its poll, recorded on the worker's thread, is forgotten when the poll ends, so nothing queues the task again"
   "unpolled_entry_dropped_unlisted|scheduler|a_task_spawned_by_a_task_and_never_polled_is_cancelled_at_shutdown|a worker leaving at shutdown drops the queue entry of a task it spawned and never polled without listing it, so nothing cancels the task"
   "overflow_batches_left_at_shutdown|scheduler|tasks_in_an_overflow_batch_at_shutdown_are_cancelled|shutdown leaves the overflow batches queued, so the tasks in them that were spawned by a task and never polled are never cancelled"
+  "resume_ignores_cancelled|scheduler|a_task_aborted_while_its_yield_waits_is_cancelled_not_polled|a worker resuming a yielded task's carried entry (which kept RUNNING) polls it without looking for an abort that came while it waited"
+  "carried_drop_keeps_running|scheduler|a_yielding_task_is_cancelled_at_shutdown|a yielded task's carried entry dropped by a worker leaving at shutdown keeps the task's RUNNING bit, so shutdown takes the task for a running one and never cancels it"
   "lifo_take_not_atomic|lib:magpie-executor|runtime::lifo::models::every_entry_comes_out_once_whoever_takes_it|a worker takes its LIFO slot's task with a load and a store, so the monitor can take the same task in between"
 )
 

@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 
 use common::{panic_message, runtime, DropCounter, Signal};
@@ -95,6 +95,53 @@ fn abort_while_the_task_is_running_cancels_at_its_next_yield() {
         .is_cancelled());
     assert!(!reached_end.load(Ordering::SeqCst));
     assert_eq!(drops.count(), 1);
+}
+
+/// A task that yields goes back into its worker's queue keeping its `RUNNING` bit (a carried
+/// entry, `raw.rs`). Aborted while that entry waits, it is cancelled when the entry comes up:
+/// never polled again. On one worker the order is fixed: the yielding task spawns the aborter
+/// into the LIFO slot, which runs right after the poll and before the queued yield.
+#[test]
+fn a_task_aborted_while_its_yield_waits_in_the_queue_is_not_polled_again() {
+    let rt = runtime(1);
+    let polls = Arc::new(AtomicUsize::new(0));
+    let drops = DropCounter::default();
+    let result = {
+        let (polls, drops) = (polls.clone(), drops.clone());
+        rt.block_on(rt.spawn(async move {
+            let own_handle = Arc::new(std::sync::Mutex::new(None::<task::AbortHandle>));
+            let yielder = {
+                let (own_handle, polls, guard) = (own_handle.clone(), polls.clone(), drops.guard());
+                // Into the LIFO slot: it runs once this task waits below.
+                magpie_executor::spawn(async move {
+                    let _guard = guard;
+                    // Bounded, so that a task polled again ends (and the test fails) at once.
+                    for _ in 0..3 {
+                        polls.fetch_add(1, Ordering::SeqCst);
+                        // Set before the first poll; taken by the first.
+                        let own = own_handle.lock().unwrap().take();
+                        // Into the LIFO slot, ahead of this task's own yield.
+                        magpie_executor::spawn(async move {
+                            if let Some(own) = own {
+                                own.abort();
+                            }
+                        });
+                        task::yield_now().await;
+                    }
+                })
+            };
+            *own_handle.lock().unwrap() = Some(yielder.abort_handle());
+            yielder.await
+        }))
+    };
+    let err = result.unwrap().unwrap_err();
+    assert!(err.is_cancelled(), "{err}");
+    assert_eq!(
+        polls.load(Ordering::SeqCst),
+        1,
+        "polled again after the abort"
+    );
+    assert_eq!(drops.count(), 1, "its future was dropped");
 }
 
 #[test]

@@ -180,6 +180,22 @@ fn the_dump_shows_each_task_state() {
             find("waiting").is_some_and(|t| t.state == TaskState::Waiting)
         });
         wait_until("the finished task finished", || finished.is_finished());
+        // A task that keeps yielding: once the worker is held below, it waits in the queue
+        // (outside debug mode with its `RUNNING` bit: a carried entry, `task/raw.rs`).
+        let (yielded_once, stop_yielding) = (Signal::default(), Arc::new(AtomicBool::new(false)));
+        let yielding = {
+            let (once, stop) = (yielded_once.clone(), stop_yielding.clone());
+            named("yielding").spawn_on(
+                async move {
+                    while !stop.load(Ordering::SeqCst) {
+                        task::yield_now().await;
+                        once.set();
+                    }
+                },
+                &handle,
+            )
+        };
+        wait_until("the yielding task yielded", || yielded_once.is_set());
         // Hold the only worker in a poll, then queue a task behind it.
         let (started, release) = (Signal::default(), Arc::new(AtomicBool::new(false)));
         let (s, r) = (started.clone(), release.clone());
@@ -211,6 +227,7 @@ fn the_dump_shows_each_task_state() {
             "{dump}"
         );
         assert_eq!(state("scheduled").state, TaskState::Scheduled, "{dump}");
+        assert_eq!(state("yielding").state, TaskState::Scheduled, "{dump}");
         assert_eq!(state("waiting").location.file(), file!());
         if debug {
             assert_eq!(state("waiting").polls, Some(1), "{dump}");
@@ -225,8 +242,10 @@ fn the_dump_shows_each_task_state() {
         assert!(table.contains("finished, not joined"), "{table}");
 
         release.store(true, Ordering::SeqCst);
+        stop_yielding.store(true, Ordering::SeqCst);
         rt.block_on(running).unwrap();
         rt.block_on(scheduled).unwrap();
+        rt.block_on(yielding).unwrap();
         assert_eq!(rt.block_on(finished).unwrap(), 1);
         // Joined: off the dump.
         wait_until("joined tasks leave the dump", || find("finished").is_none());

@@ -99,6 +99,40 @@ fn shutdown_timeout_reports_how_many_tasks_it_cancelled() {
     }
 }
 
+/// Tasks that do nothing but yield are, at any moment, queued with their `RUNNING` bit (a
+/// carried entry, `raw.rs`) or being polled. Shutdown still cancels and reports every one,
+/// drops each future once, and resolves every handle.
+#[test]
+fn tasks_that_keep_yielding_are_cancelled_and_reported_at_shutdown() {
+    const YIELDERS: usize = if cfg!(miri) { 8 } else { 200 };
+    let rt = Runtime::builder().worker_threads(2).build().unwrap();
+    let drops = DropCounter::default();
+    let polled = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..YIELDERS)
+        .map(|_| {
+            let (guard, polled) = (drops.guard(), polled.clone());
+            rt.spawn(async move {
+                let _guard = guard;
+                polled.fetch_add(1, Ordering::SeqCst);
+                loop {
+                    task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    wait_until("every task polled", || {
+        polled.load(Ordering::SeqCst) == YIELDERS
+    });
+    let report = rt.shutdown_timeout(Duration::from_secs(60));
+    assert_eq!(report.cancelled, YIELDERS, "{report:?}");
+    assert_eq!(report.still_running, 0, "{report:?}");
+    assert_eq!(report.workers_left_running, 0);
+    assert_eq!(drops.count(), YIELDERS, "every future dropped once");
+    for h in handles {
+        assert!(magpie_executor::block_on(h).unwrap_err().is_cancelled());
+    }
+}
+
 /// `rx`'s next message, waited for 20 s at most (`what`: the panic's message after that).
 fn received<T>(rx: &mpsc::Receiver<T>, what: &str) -> T {
     rx.recv_timeout(Duration::from_secs(20))

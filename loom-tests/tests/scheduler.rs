@@ -261,3 +261,107 @@ fn a_task_spawned_by_a_task_and_never_polled_is_cancelled_at_shutdown() {
         }
     });
 }
+
+/// A task yields on a one-worker runtime: it goes back into the queue keeping its `RUNNING`
+/// bit (a carried entry, `task/raw.rs`), behind the task it spawned into the LIFO slot, which
+/// aborts it. When the carried entry comes up, the task is cancelled, not polled again: the
+/// resume must look for the abort (`State::resume_carried`).
+#[test]
+fn a_task_aborted_while_its_yield_waits_is_cancelled_not_polled() {
+    model(|| {
+        let rt = runtime(1);
+        let polls = Counter::new();
+        let parent = {
+            let polls = polls.clone();
+            rt.spawn(async move {
+                let own: Arc<Mutex<Option<magpie_executor::task::AbortHandle>>> = Arc::default();
+                let yielder = {
+                    let own = own.clone();
+                    // Into the LIFO slot: it runs once this task waits below.
+                    magpie_executor::spawn(async move {
+                        // Bounded, so that a task polled again ends (and the model fails).
+                        for _ in 0..2 {
+                            polls.incr();
+                            let aborter = own.lock().unwrap().take();
+                            // Into the LIFO slot, ahead of this task's own yield.
+                            magpie_executor::spawn(async move {
+                                if let Some(aborter) = aborter {
+                                    aborter.abort();
+                                }
+                            });
+                            magpie_executor::task::yield_now().await;
+                        }
+                    })
+                };
+                *own.lock().unwrap() = Some(yielder.abort_handle());
+                yielder.await
+            })
+        };
+        let result = block_on(parent).unwrap();
+        assert!(result.unwrap_err().is_cancelled());
+        assert_eq!(polls.get(), 1, "polled again after the abort");
+        drop(rt);
+    });
+}
+
+/// A task yields twice, then waits for good, while the one-worker runtime shuts down. Wherever
+/// shutdown finds it — queued with its `RUNNING` bit after a yield (the worker drops the
+/// carried entry as it leaves, which must give the bit up: `State::release_carried`), polled,
+/// or waiting — its future is dropped once and its `JoinHandle` resolves to a cancellation.
+#[test]
+fn a_yielding_task_is_cancelled_at_shutdown() {
+    model(|| {
+        let rt = runtime(1);
+        let drops = DropCounter::new();
+        let handle = {
+            let guard = drops.guard();
+            rt.spawn(async move {
+                let _keep = guard;
+                magpie_executor::task::yield_now().await;
+                magpie_executor::task::yield_now().await;
+                std::future::pending::<()>().await;
+            })
+        };
+        drop(rt);
+        // Before the handle goes: dropping the last reference would drop a forgotten future.
+        assert_eq!(drops.count(), 1);
+        assert!(block_on(handle).unwrap_err().is_cancelled());
+    });
+}
+
+/// A task wakes itself in its first poll (a yield: its carried entry keeps `RUNNING`) while
+/// another thread sets a flag and wakes it through its stored waker. The outside wake may come
+/// during the poll, while the entry waits (it finds `RUNNING` and sets `NOTIFIED`, queueing
+/// nothing), or after; in every case the task sees the flag and finishes.
+#[test]
+fn a_wake_while_a_yield_waits_is_not_lost() {
+    model(|| {
+        let rt = runtime(1);
+        let flag = Arc::new(AtomicBool::new(false));
+        let slot: Arc<Mutex<Option<Waker>>> = Arc::default();
+        let handle = {
+            let (flag, slot) = (flag.clone(), slot.clone());
+            let mut first = true;
+            rt.spawn(poll_fn(move |cx| {
+                *slot.lock().unwrap() = Some(cx.waker().clone());
+                if flag.load(Ordering::SeqCst) {
+                    return Poll::Ready(());
+                }
+                if std::mem::take(&mut first) {
+                    cx.waker().wake_by_ref();
+                }
+                Poll::Pending
+            }))
+        };
+        let waker_thread = thread::spawn(move || {
+            flag.store(true, Ordering::SeqCst);
+            let waker = slot.lock().unwrap().take();
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        });
+        block_on(handle).unwrap();
+        waker_thread.join().unwrap();
+        drop(rt);
+    });
+}

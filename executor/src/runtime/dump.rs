@@ -63,10 +63,11 @@ pub struct TaskSnapshot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TaskState {
-    /// Queued, waiting for a worker to poll it.
+    /// Queued, waiting for a worker to poll it (a task that yielded included).
     Scheduled,
     /// Being polled, by the worker of that index (`None` when the dump could not tell which:
-    /// the poll was starting or ending as the dump looked).
+    /// in debug mode, the poll was starting or ending as the dump looked; in the
+    /// deterministic runtime, whose driver polls every task, always).
     Running {
         /// The worker polling it.
         worker: Option<usize>,
@@ -90,16 +91,21 @@ impl fmt::Display for TaskState {
 }
 
 impl TaskSnapshot {
-    /// The snapshot of the live task `header`; `running_on` is each worker's current task id.
-    pub(crate) fn of(header: &Header, running_on: &[u64]) -> TaskSnapshot {
+    /// The snapshot of the live task `header`; `running_on` is each worker's current task id;
+    /// `carries`: the runtime's workers queue yielded tasks as carried entries, which keep
+    /// `RUNNING` (`raw.rs`; not in debug mode or in the deterministic runtime).
+    pub(crate) fn of(header: &Header, running_on: &[u64], carries: bool) -> TaskSnapshot {
         let id = header.id;
         let state = header.state.load();
+        let worker = running_on.iter().position(|&t| t == id.as_u64());
         let state = if state.is_complete() {
             TaskState::Finished
+        } else if state.is_running() && (worker.is_some() || !carries) {
+            TaskState::Running { worker }
         } else if state.is_running() {
-            TaskState::Running {
-                worker: running_on.iter().position(|&t| t == id.as_u64()),
-            }
+            // On no worker: a yielded task, queued with its `RUNNING` bit (or, rarely, one
+            // whose poll was starting or ending as the dump looked).
+            TaskState::Scheduled
         } else if state.is_notified() {
             TaskState::Scheduled
         } else {
@@ -141,13 +147,14 @@ pub(crate) fn running_tasks(shared: &Shared) -> Vec<u64> {
 
 pub(crate) fn take(shared: &Shared) -> TaskDump {
     let running = running_tasks(shared);
+    let carries = shared.workers_carry_yields();
     let mut tasks = Vec::new();
     shared.owned.visit(|header| {
         // Finished with no handle left to read it is done with: a worker has yet to give
         // back its place on the list (`owned.rs`). Not a task to show.
         let state = header.state.load();
         if !state.is_complete() || state.has_join_interest() {
-            tasks.push(TaskSnapshot::of(header, &running));
+            tasks.push(TaskSnapshot::of(header, &running, carries));
         }
     });
     tasks.sort_by_key(|t| t.id);

@@ -14,8 +14,7 @@ use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
 
 use crate::loom::atomic::{AtomicPtr, Ordering};
-use crate::task::cell::Header;
-use crate::task::raw::{Notified, RawTask};
+use crate::task::raw::Notified;
 
 /// What a slot holds: an owned entry that can travel as a raw pointer.
 ///
@@ -32,17 +31,18 @@ pub(crate) unsafe trait SlotEntry: Send {
     unsafe fn from_ptr(ptr: NonNull<()>) -> Self;
 }
 
-// SAFETY: `into_raw`/`from_raw` move the entry's one reference through the header pointer,
-// which is unique to the task; a task has at most one `Notified` (its NOTIFIED bit).
+// SAFETY: `into_entry_ptr`/`from_entry_ptr` move the entry's one reference (and its tag)
+// through the header pointer, which is unique to the task; a task has at most one `Notified`
+// (its NOTIFIED bit, or a carried entry's RUNNING).
 unsafe impl SlotEntry for Notified {
     fn into_ptr(self) -> NonNull<()> {
-        self.into_raw().header_ptr().cast()
+        self.into_entry_ptr()
     }
 
     unsafe fn from_ptr(ptr: NonNull<()>) -> Notified {
-        // SAFETY: `ptr` is the header pointer of an entry given up by `into_ptr`, taken back
-        // once (the caller's contract), so its reference and NOTIFIED bit come back with it.
-        unsafe { Notified::from_raw(RawTask::from_header(ptr.cast::<Header>())) }
+        // SAFETY: `ptr` is an entry given up by `into_ptr`, taken back once (the caller's
+        // contract), so its reference comes back with it.
+        unsafe { Notified::from_entry_ptr(ptr) }
     }
 }
 

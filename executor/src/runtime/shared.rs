@@ -89,6 +89,13 @@ impl Shared {
         self as *const Shared as usize
     }
 
+    /// Whether a yielded task may wait in a queue holding its `RUNNING` bit (a carried entry,
+    /// `raw.rs`): only the workers make those, and not in debug mode (whose timed runs queue
+    /// plain entries); the deterministic runtime runs its tasks on its driver.
+    pub(crate) fn workers_carry_yields(&self) -> bool {
+        self.config.debug.is_none() && !self.config.deterministic
+    }
+
     pub(crate) fn is_shutdown(&self) -> bool {
         self.shutdown.load(Ordering::SeqCst)
     }

@@ -188,7 +188,7 @@ pub(crate) fn run(
         }
         // The state before cancelling, to say what the task was doing.
         let snapshot = (report.unfinished.len() < MAX_NAMED_TASKS)
-            .then(|| TaskSnapshot::of(task.header(), &running));
+            .then(|| TaskSnapshot::of(task.header(), &running, shared.workers_carry_yields()));
         let unfinished = if task.shutdown() {
             report.cancelled += 1;
             true

@@ -13,7 +13,7 @@ use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
 use super::cell::{Cell, Header, Vtable};
-use super::raw::{Notified, RawTask};
+use super::raw::{Notified, RawTask, RunAs};
 use super::state::{ToIdle, ToRunning};
 use super::{waker, JoinError};
 use crate::runtime::metrics::Counter;
@@ -86,17 +86,29 @@ fn swallow_panic(f: impl FnOnce()) {
 }
 
 /// Returns the task as a new queue entry when it woke itself during the poll (`yield_now`),
-/// for the caller to queue behind the others (`Notified::run`).
+/// for the caller to queue behind the others (`Notified::run`): a carried entry, which keeps
+/// `RUNNING`, when `how.may_carry`.
 ///
 /// `first_polls`: see `Notified::run`.
 ///
 /// # Safety
-/// `ptr` is a live `Cell<F>`; the caller owns one reference (a queue entry's) and gives it up.
-unsafe fn run<F: Future>(ptr: NonNull<Header>, first_polls: &Counter) -> Option<Notified> {
+/// `ptr` is a live `Cell<F>`; the caller owns one reference (a queue entry's) and gives it up,
+/// and with `how.carried` it owns `RUNNING` too (a carried entry's) and gives it up.
+unsafe fn run<F: Future>(
+    ptr: NonNull<Header>,
+    first_polls: &Counter,
+    how: RunAs,
+) -> Option<Notified> {
     // SAFETY: the caller's reference keeps the cell alive until `drop_reference` below.
     let cell = unsafe { cell::<F>(ptr) };
     let header = &cell.header;
-    match header.state.transition_to_running() {
+    let to_running = if how.carried {
+        // `RUNNING` is ours already: no read-modify-write unless a wake or an abort came.
+        header.state.resume_carried()
+    } else {
+        header.state.transition_to_running()
+    };
+    match to_running {
         ToRunning::Complete => {
             // SAFETY: we own the queue entry's reference and are done with the task.
             unsafe { drop_reference(ptr) };
@@ -131,7 +143,8 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>, first_polls: &Counter) -> Option<
             unsafe { Pin::new_unchecked(future) }.poll(&mut cx)
         })
     }));
-    let woke_itself = current.exit();
+    // Mutant: forget a self-wake recorded during the poll (nothing queues the task again).
+    let woke_itself = current.exit() && !cfg!(magpie_mutant = "self_wake_not_requeued");
 
     // The end of the first poll of a task spawned unlisted (`owned.rs`): it goes on the
     // live-task list if it waits, while `RUNNING` keeps anyone else from running or releasing
@@ -153,6 +166,15 @@ unsafe fn run<F: Future>(ptr: NonNull<Header>, first_polls: &Counter) -> Option<
     }
 
     match polled {
+        Ok(Poll::Pending) if woke_itself && how.may_carry => {
+            // A yield on a worker: the task goes back into the worker's queue keeping
+            // `RUNNING` (`state.rs`), with no transition now and none when it runs again. An
+            // abort or a wake that came during the poll is found by that next run
+            // (`resume_carried`).
+            // SAFETY: our reference and `RUNNING` go to the carried entry, which the caller (a
+            // worker) pushes into its run queue.
+            return Some(unsafe { Notified::carrying(RawTask::from_header(ptr)) });
+        }
         Ok(Poll::Pending) => match header.state.transition_to_idle(woke_itself) {
             // SAFETY: we own the queue entry's reference and are done with the task.
             ToIdle::Idle => unsafe { drop_reference(ptr) },

@@ -28,8 +28,25 @@ impl RawTask {
     }
 }
 
-/// A run-queue entry: owns one reference, and the task's `NOTIFIED` bit is set for it.
+/// A run-queue entry: owns one reference, and either the task's `NOTIFIED` bit is set for it
+/// (a *plain* entry), or it owns the task's `RUNNING` bit (a *carried* entry: a task that woke
+/// itself during its poll on a worker, queued again without giving up `RUNNING`; see
+/// `state.rs`). Bit 0 of the pointer ([`CARRIED`]) tells which.
+///
+/// A carried entry is made only by a worker's run ([`Notified::run_on_worker`]), goes only into
+/// the run queues (local, stolen, overflowed, injector), and is run only by a worker, which
+/// skips both transitions of the state word. The queues hand it over with release-acquire
+/// (crossbeam-deque's push and steal, or the owner's own thread), which orders the stage as
+/// taking and releasing `RUNNING` would. Everything else sees a plain entry: dropping a
+/// carried one, or cancelling it, first makes it plain ([`State::release_carried`]).
+///
+/// [`State::release_carried`]: super::state::State::release_carried
 pub(crate) struct Notified(RawTask);
+
+/// The tag in a [`Notified`]'s pointer: the entry is carried (owns `RUNNING`). A header is
+/// aligned to at least 2 bytes (checked below), so bit 0 of its address is free.
+const CARRIED: usize = 1;
+const _: () = assert!(std::mem::align_of::<Header>() >= 2);
 
 // SAFETY: a task is `Send` (its future and output are `Send`, enforced at spawn) and all shared
 // access to it goes through the atomic state word, so its reference may move between threads.
@@ -42,32 +59,107 @@ impl Notified {
         Notified(raw)
     }
 
-    /// Gives up the entry without dropping its reference: the caller now holds it (and hands
-    /// it back with [`Notified::from_raw`]).
-    pub(crate) fn into_raw(self) -> RawTask {
-        let raw = self.0;
+    /// A carried entry: the caller hands over one reference and the task's `RUNNING` bit.
+    ///
+    /// # Safety
+    /// As [`Notified::from_raw`], with `RUNNING` (held by the caller) instead of `NOTIFIED`;
+    /// the entry must go into a worker's run queue, where only workers run it.
+    pub(crate) unsafe fn carrying(raw: RawTask) -> Notified {
+        // `wrapping_byte_add` keeps the pointer's provenance (strict provenance, for Miri).
+        let tagged = raw.header_ptr().as_ptr().wrapping_byte_add(CARRIED);
+        // SAFETY: an aligned header address plus 1: not null.
+        Notified(RawTask::from_header(unsafe {
+            NonNull::new_unchecked(tagged)
+        }))
+    }
+
+    /// Whether this entry is carried (owns the task's `RUNNING` bit).
+    #[inline]
+    fn is_carried(&self) -> bool {
+        self.0.header_ptr().as_ptr() as usize & CARRIED != 0
+    }
+
+    /// The task, without the tag.
+    #[inline]
+    pub(crate) fn raw(&self) -> RawTask {
+        let ptr = self.0.header_ptr().as_ptr();
+        // `wrapping_byte_sub` keeps the pointer's provenance (strict provenance, for Miri).
+        let untagged = ptr.wrapping_byte_sub(ptr as usize & CARRIED);
+        // SAFETY: a header pointer, or one with bit 0 set: never null once cleared.
+        RawTask::from_header(unsafe { NonNull::new_unchecked(untagged) })
+    }
+
+    /// The same entry, plain: a carried one gives up `RUNNING` for `NOTIFIED`
+    /// (`State::release_carried`).
+    fn into_plain(self) -> Notified {
+        if self.is_carried() {
+            self.header().state.release_carried();
+            let raw = self.raw();
+            std::mem::forget(self);
+            // SAFETY: our reference, now with `NOTIFIED` set for it.
+            return unsafe { Notified::from_raw(raw) };
+        }
+        self
+    }
+
+    /// Gives up the entry as a pointer, tag included, without dropping its reference (nor a
+    /// carried entry's `RUNNING`): the caller now holds them, and hands them back with
+    /// [`Notified::from_entry_ptr`].
+    #[inline]
+    pub(crate) fn into_entry_ptr(self) -> NonNull<()> {
+        let ptr = self.0.header_ptr().cast();
         std::mem::forget(self);
-        raw
+        ptr
+    }
+
+    /// Takes back an entry given up by [`Notified::into_entry_ptr`].
+    ///
+    /// # Safety
+    /// `ptr` came from `into_entry_ptr`, and is taken back once.
+    #[inline]
+    pub(crate) unsafe fn from_entry_ptr(ptr: NonNull<()>) -> Notified {
+        Notified(RawTask::from_header(ptr.cast()))
     }
 
     /// Runs the task once (poll, or cancel if aborted), giving up this entry's reference.
     ///
     /// Returns the task again when it woke itself during the poll (`yield_now`): the new
-    /// entry goes to the back of the caller's run queue, behind the tasks already waiting. A
-    /// worker pushes it there itself, with no thread-local lookup; other callers use
-    /// [`Notified::requeue`].
+    /// entry goes to the back of the caller's run queue, behind the tasks already waiting,
+    /// through [`Notified::requeue`]. It is a plain entry: callers other than the workers
+    /// (the deterministic runtime, the blocking pool, debug mode's timed runs) do not queue
+    /// carried ones.
     ///
     /// `first_polls` counts the task when this is the end of its first poll and it was
     /// spawned unlisted (`owned.rs`): a worker's own counter, which only its thread writes
     /// (callers that are no workers run only tasks that are listed or blocking, and pass any).
     #[must_use = "a task returned by `run` must be queued again (`requeue`), or it is lost"]
     pub(crate) fn run(self, first_polls: &Counter) -> Option<Notified> {
-        let ptr = self.0.header_ptr();
+        self.run_as(first_polls, false)
+    }
+
+    /// [`Notified::run`] on a worker's own loop, which pushes a returned entry into its local
+    /// queue itself (no thread-local lookup) — a carried one when the task yielded, so that
+    /// neither this run nor the next one touches the state word for it.
+    #[inline]
+    #[must_use = "a task returned by `run_on_worker` must be queued again, or it is lost"]
+    pub(crate) fn run_on_worker(self, first_polls: &Counter) -> Option<Notified> {
+        self.run_as(first_polls, true)
+    }
+
+    #[inline]
+    fn run_as(self, first_polls: &Counter, worker: bool) -> Option<Notified> {
+        let carried = self.is_carried();
+        let ptr = self.raw().header_ptr();
         std::mem::forget(self);
         // SAFETY: the entry owns a reference, handed to `run`.
         let run = unsafe { ptr.as_ref() }.vtable.run;
-        // SAFETY: a live task of the vtable's own type; the reference is given up to `run`.
-        unsafe { run(ptr, first_polls) }
+        let how = RunAs {
+            carried,
+            may_carry: worker,
+        };
+        // SAFETY: a live task of the vtable's own type; the reference (and with `carried`,
+        // `RUNNING`) is given up to `run`.
+        unsafe { run(ptr, first_polls, how) }
     }
 
     /// Queues a task that [`run`](Self::run) returned behind the others, through its
@@ -83,25 +175,40 @@ impl Notified {
 
     pub(crate) fn header(&self) -> &Header {
         // SAFETY: our reference keeps the task alive while we are borrowed.
-        unsafe { self.0.header() }
+        unsafe { self.raw().header() }
     }
 
     /// Cancels a task that will never run (its scheduler is shutting down), then drops the
     /// entry. Returns `true` if this call cancelled it.
     pub(crate) fn cancel(self) -> bool {
-        let shutdown = self.header().vtable.shutdown;
+        let plain = self.into_plain();
+        let shutdown = plain.header().vtable.shutdown;
         // SAFETY: a live task (our reference) of the vtable's own type.
-        unsafe { shutdown(self.0.header_ptr()) }
+        unsafe { shutdown(plain.raw().header_ptr()) }
     }
 }
 
 impl Drop for Notified {
     fn drop(&mut self) {
         // An entry dropped without running (runtime shut down): the task itself is cancelled
-        // through the list of live tasks; here only the reference goes.
+        // through the list of live tasks; here only the reference goes — and a carried
+        // entry's `RUNNING`, without which nothing could cancel the task (a yielded task is
+        // always listed: its first poll returned `Pending`).
+        if self.is_carried() {
+            self.header().state.release_carried();
+        }
         // SAFETY: we own one reference and never use it again.
-        unsafe { drop_reference(self.0.header_ptr()) }
+        unsafe { drop_reference(self.raw().header_ptr()) }
     }
+}
+
+/// How `Vtable::run` runs a task.
+#[derive(Clone, Copy)]
+pub(crate) struct RunAs {
+    /// The entry is carried: `RUNNING` is already the caller's.
+    pub(crate) carried: bool,
+    /// The caller is a worker, which queues a carried entry if the task yields.
+    pub(crate) may_carry: bool,
 }
 
 /// The live-task list's reference to a task, so shutdown can reach tasks that sit in no queue.
@@ -121,7 +228,7 @@ impl OwnedTask {
     /// reference keeps it alive meanwhile).
     pub(crate) fn for_entry(task: &Notified) -> OwnedTask {
         // SAFETY: the entry's reference keeps the task alive.
-        unsafe { OwnedTask::new_ref(task.0) }
+        unsafe { OwnedTask::new_ref(task.raw()) }
     }
 
     /// A new reference for the list to the task at `raw`.
@@ -166,7 +273,7 @@ impl TaskRef {
     /// it alive meanwhile).
     pub(crate) fn new(task: &Notified) -> TaskRef {
         task.header().state.ref_inc();
-        TaskRef(task.0)
+        TaskRef(task.raw())
     }
 
     pub(crate) fn header(&self) -> &Header {

@@ -6,13 +6,19 @@
 //! ```
 //!
 //! * `RUNNING`: one thread owns the task's stage (its future or output) and is polling or
-//!   cancelling it. Taking this bit (Acquire) and releasing it (Release) is what makes the
-//!   `UnsafeCell` holding the stage safe to touch.
+//!   cancelling it — or a *carried* queue entry owns it: a task that woke itself during its
+//!   poll (`yield_now`) and went back into a worker's queue keeps the bit, so that the next
+//!   worker to run it neither takes nor releases it (two read-modify-writes fewer per yield;
+//!   the queue's own release-acquire hand-off orders the stage, `raw.rs`). Taking this bit
+//!   (Acquire) and releasing it (Release) is what makes the `UnsafeCell` holding the stage
+//!   safe to touch.
 //! * `COMPLETE`: the future is gone and the stage holds the output (or the `JoinError`). Set
 //!   exactly once, when `RUNNING` is released for the last time; from then on only the
 //!   `JoinHandle` touches the stage.
 //! * `NOTIFIED`: the task sits in (or is on its way into) a run queue, and that queue entry owns
 //!   one reference. A wake while the bit is set does nothing: a task is queued at most once.
+//!   With `RUNNING` set it means instead that a wake came while the task ran or while its
+//!   carried entry waited: whoever holds `RUNNING` answers it (polls again).
 //! * `CANCELLED`: `abort` was called; the next thread to take `RUNNING` drops the future instead
 //!   of polling it.
 //! * `JOIN_INTEREST`: a `JoinHandle` exists and will read the output; without it the runtime
@@ -190,8 +196,9 @@ impl State {
     #[inline]
     pub(crate) fn transition_to_running(&self) -> ToRunning {
         self.update(|s| {
-            // RUNNING here means the shutdown path is cancelling the task (a queued task is
-            // otherwise never running): like COMPLETE, the entry's reference is all we have.
+            // RUNNING here means the shutdown path is cancelling the task (the task of a plain
+            // queue entry is otherwise never running; a carried entry resumes through
+            // `resume_carried` instead): like COMPLETE, the entry's reference is all we have.
             if s & (COMPLETE | RUNNING) != 0 {
                 return (None, ToRunning::Complete);
             }
@@ -205,6 +212,52 @@ impl State {
                 (Some(next), ToRunning::Poll)
             }
         })
+    }
+
+    /// A worker resumes a carried entry (`RUNNING` is the entry's, so now the worker's): a
+    /// plain load when nobody woke or aborted the task while it waited, which is the point of
+    /// carrying. Otherwise one read-modify-write clears `NOTIFIED` (the wake is answered by the
+    /// poll about to start) and reports an abort.
+    ///
+    /// Acquire: pairs with the Release of the wake or abort whose bit it sees. A wake it does
+    /// not see yet (a stale load) is not lost: its `NOTIFIED` stays set, and the read-modify-
+    /// write that ends this poll (idle or complete) finds it; a task that only ever yields
+    /// keeps being polled anyway.
+    #[inline]
+    pub(crate) fn resume_carried(&self) -> ToRunning {
+        let seen = self.0.load(Ordering::Acquire);
+        debug_assert!(seen & RUNNING != 0 && seen & COMPLETE == 0);
+        if seen & (NOTIFIED | CANCELLED) == 0 {
+            return ToRunning::Poll;
+        }
+        // AcqRel: as `update`'s transitions.
+        let prev = self.0.fetch_and(!NOTIFIED, Ordering::AcqRel);
+        // Mutant: poll a yielded task that was aborted while it waited in the queue.
+        if prev & CANCELLED != 0 && !cfg!(magpie_mutant = "resume_ignores_cancelled") {
+            ToRunning::Cancel
+        } else {
+            ToRunning::Poll
+        }
+    }
+
+    /// A carried entry is dropped, or handed to code that knows only plain entries: `RUNNING`
+    /// goes and `NOTIFIED` takes its place, so the entry becomes a plain one (the task sits in
+    /// no other queue: nobody could queue it while `RUNNING` was set). From then on the
+    /// shutdown path can take `RUNNING` to cancel the task.
+    ///
+    /// AcqRel (`update`): hands the stage over, as `transition_to_idle` does.
+    pub(crate) fn release_carried(&self) {
+        // Mutant: a carried entry dropped at shutdown keeps `RUNNING`, so the shutdown takes
+        // the task for a running one and never cancels it.
+        if cfg!(magpie_mutant = "carried_drop_keeps_running") {
+            return;
+        }
+        // Both bits in one step: with `RUNNING` cleared first, a wake in between would find
+        // neither bit and queue a second entry.
+        self.update(|s| {
+            debug_assert!(s & RUNNING != 0 && s & COMPLETE == 0);
+            (Some((s & !RUNNING) | NOTIFIED), ())
+        });
     }
 
     /// The shutdown path takes `RUNNING` on a task no worker runs any more. Fails when the task
@@ -224,8 +277,6 @@ impl State {
     /// `NOTIFIED`.
     #[inline]
     pub(crate) fn transition_to_idle(&self, woke_itself: bool) -> ToIdle {
-        // Mutant: forget a self-wake recorded during the poll (nothing queues the task again).
-        let woke_itself = woke_itself && !cfg!(magpie_mutant = "self_wake_not_requeued");
         self.update(|s| {
             debug_assert!(s & RUNNING != 0);
             if s & CANCELLED != 0 {
@@ -545,6 +596,56 @@ mod tests {
         assert_eq!(s.transition_to_idle(false), ToIdle::Idle);
         assert_eq!(s.transition_to_cancelled(), ToCancelled::Submit);
         assert_eq!(s.transition_to_running(), ToRunning::Cancel);
+    }
+
+    /// A yield on a worker leaves the word alone (the carried entry keeps `RUNNING`), and the
+    /// entry's next run takes it back with a plain load.
+    #[test]
+    fn a_carried_yield_resumes_without_a_transition() {
+        let s = State::new(2);
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        let carried = s.load();
+        assert_eq!(s.resume_carried(), ToRunning::Poll);
+        assert_eq!(s.load(), carried, "the word is untouched");
+        assert!(carried.is_running() && !carried.is_notified());
+    }
+
+    /// A wake while the carried entry waits finds `RUNNING` and only sets `NOTIFIED` (no
+    /// second entry); the resume clears it, since the poll it starts answers the wake, so the
+    /// poll after it ends idle.
+    #[test]
+    fn a_wake_while_carried_is_answered_by_the_next_poll() {
+        let s = State::new(2);
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        assert_eq!(s.transition_to_notified(), ToNotified::Nothing);
+        assert_eq!(s.load().ref_count(), 2, "no reference for a second entry");
+        assert_eq!(s.resume_carried(), ToRunning::Poll);
+        assert!(!s.load().is_notified());
+        assert_eq!(s.transition_to_idle(false), ToIdle::Idle);
+    }
+
+    /// An abort while the carried entry waits cancels the task when the entry runs.
+    #[test]
+    fn an_abort_while_carried_cancels_at_resume() {
+        let s = State::new(2);
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        assert_eq!(s.transition_to_cancelled(), ToCancelled::Nothing);
+        assert_eq!(s.resume_carried(), ToRunning::Cancel);
+        assert!(s.load().is_running(), "RUNNING stays with the canceller");
+    }
+
+    /// A carried entry dropped (shutdown) becomes a plain one: `RUNNING` gone, `NOTIFIED` set,
+    /// so a wake still queues nothing and the shutdown path can take the task to cancel it.
+    #[test]
+    fn a_dropped_carried_entry_becomes_a_plain_one() {
+        let s = State::new(2);
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        s.release_carried();
+        let plain = s.load();
+        assert!(!plain.is_running() && plain.is_notified());
+        assert_eq!(plain.ref_count(), 2);
+        assert_eq!(s.transition_to_notified(), ToNotified::Nothing);
+        assert!(s.transition_to_running_for_shutdown());
     }
 
     #[test]
