@@ -17,7 +17,9 @@ limit="${MUTANT_TIMEOUT:-900}"
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
 
 # name | test file (loom-tests/tests/<file>.rs, or lib:PACKAGE for a model beside its code in
-# that package's library) | model (for lib: its full test path) | what the bug is
+# that package's library, or test:PACKAGE:FILE for an ordinary integration test, built without
+# loom, for a race that needs what loom cannot model: a real clock, a shutdown timeout) |
+# model (for lib: its full test path) | what the bug is
 mutants=(
   "stale_noop_transition|task_state|concurrent_wakes_schedule_once|a state transition decides 'nothing to do' on a plain (possibly stale) load"
   "idle_ignores_notified|task_state|wake_during_poll_repolls_once|a wake that arrives during a poll is not re-queued when the poll ends"
@@ -49,6 +51,7 @@ mutants=(
   "overflow_batches_left_at_shutdown|scheduler|tasks_in_an_overflow_batch_at_shutdown_are_cancelled|shutdown leaves the overflow batches queued, so the tasks in them that were spawned by a task and never polled are never cancelled"
   "resume_ignores_cancelled|scheduler|a_task_aborted_while_its_yield_waits_is_cancelled_not_polled|a worker resuming a yielded task's carried entry (which kept RUNNING) polls it without looking for an abort that came while it waited"
   "carried_drop_keeps_running|scheduler|a_yielding_task_is_cancelled_at_shutdown|a yielded task's carried entry dropped by a worker leaving at shutdown keeps the task's RUNNING bit, so shutdown takes the task for a running one and never cancels it"
+  "closed_list_entry_dropped|test:magpie-executor:shutdown|a_task_that_yields_after_its_poll_outlasted_the_shutdown_is_cancelled_when_its_worker_leaves|a worker left running by a shutdown timeout drops the queue entry of a listed task after the live-task list closed without cancelling it, so the task, found running by the walk of the list, is never cancelled"
   "lifo_take_not_atomic|lib:magpie-executor|runtime::lifo::models::every_entry_comes_out_once_whoever_takes_it|a worker takes its LIFO slot's task with a load and a store, so the monitor can take the same task in between"
 )
 
@@ -72,6 +75,10 @@ for entry in "${mutants[@]}"; do
   echo "== mutant $name -> $file::$model"
   if [[ "$file" == lib:* ]]; then
     target_args=(-p "${file#lib:}" --release --lib)
+  elif [[ "$file" == test:* ]]; then
+    spec="${file#test:}"
+    flags="--cfg magpie_mutant=\"$name\""
+    target_args=(-p "${spec%%:*}" --test "${spec#*:}")
   else
     target_args=(-p magpie-loom-tests --release --test "$file")
   fi

@@ -235,6 +235,57 @@ fn a_task_stuck_in_its_first_poll_is_reported_as_still_running_then_cancelled() 
     assert_eq!(drops.count(), 1);
 }
 
+/// A listed task whose poll holds its worker while shutdown gives up on the worker is
+/// reported as still running. When the poll ends — in a yield (the task goes back into the
+/// queue keeping `RUNNING`: a carried entry) or in `Pending` after a wake from another thread
+/// (a plain entry) — the worker sees the shutdown and leaves, dropping that entry after the
+/// live-task list closed: the task is cancelled there, its future dropped and its handle
+/// resolved, not left for a walk of the list that is over.
+fn a_listed_task_whose_poll_outlasts_the_shutdown_is_cancelled_when_its_worker_leaves(
+    yields: bool,
+) {
+    let rt = Runtime::builder().worker_threads(1).build().unwrap();
+    let (started_tx, started_rx) = mpsc::channel::<std::task::Waker>();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let drops = DropCounter::default();
+    let guard = drops.guard();
+    // Spawned from outside: on the list from its spawn.
+    let stuck = rt.spawn(async move {
+        let _guard = guard;
+        std::future::poll_fn(move |cx| {
+            started_tx.send(cx.waker().clone()).unwrap();
+            received(&release_rx, "never released");
+            if yields {
+                cx.waker().wake_by_ref();
+            }
+            std::task::Poll::<()>::Pending
+        })
+        .await;
+    });
+    let waker = received(&started_rx, "the task never started");
+    let report = shut_down_past_its_stuck_worker(rt);
+    assert_eq!(report.still_running, 1, "{report}");
+    if !yields {
+        // During the poll: it ends in `Pending` with the task woken, queued once more.
+        waker.wake();
+    }
+    release_tx.send(()).unwrap();
+    common::within_20s("the stuck task's handle resolves", move || {
+        assert!(magpie_executor::block_on(stuck).unwrap_err().is_cancelled());
+    });
+    assert_eq!(drops.count(), 1, "its future was dropped");
+}
+
+#[test]
+fn a_task_that_yields_after_its_poll_outlasted_the_shutdown_is_cancelled_when_its_worker_leaves() {
+    a_listed_task_whose_poll_outlasts_the_shutdown_is_cancelled_when_its_worker_leaves(true);
+}
+
+#[test]
+fn a_task_woken_during_a_poll_that_outlasted_the_shutdown_is_cancelled_when_its_worker_leaves() {
+    a_listed_task_whose_poll_outlasts_the_shutdown_is_cancelled_when_its_worker_leaves(false);
+}
+
 /// A task that its worker's stuck poll spawns after shutdown gave up on that worker is
 /// cancelled at once, as a spawn from outside would be: not left unlisted in the queue of a
 /// worker that may never take from it again.

@@ -365,3 +365,32 @@ fn a_wake_while_a_yield_waits_is_not_lost() {
         drop(rt);
     });
 }
+
+/// Another thread aborts a task that yields twice on a one-worker runtime, then waits for
+/// good: the abort may land during a poll, while a carried entry waits (the resume may see it,
+/// or miss it on a plain load and find it at the end of a later poll), or while the task
+/// waits. The task ends cancelled in every case, its future dropped once.
+#[test]
+fn an_abort_from_another_thread_while_a_task_yields_cancels_it() {
+    model(|| {
+        let rt = runtime(1);
+        let drops = DropCounter::new();
+        let handle = {
+            let guard = drops.guard();
+            rt.spawn(async move {
+                let _keep = guard;
+                magpie_executor::task::yield_now().await;
+                magpie_executor::task::yield_now().await;
+                std::future::pending::<()>().await;
+            })
+        };
+        let aborter = {
+            let abort = handle.abort_handle();
+            thread::spawn(move || abort.abort())
+        };
+        assert!(block_on(handle).unwrap_err().is_cancelled());
+        aborter.join().unwrap();
+        assert_eq!(drops.count(), 1);
+        drop(rt);
+    });
+}

@@ -33,7 +33,8 @@ pub struct ShutdownReport {
     /// Tasks that were still alive and were cancelled (their futures dropped).
     pub cancelled: usize,
     /// Tasks that could not be cancelled because a worker was still polling them when the
-    /// timeout ran out; they are left to their (detached) worker.
+    /// timeout ran out; they are left to their (detached) worker, which cancels each one that
+    /// has not finished when its poll ends and the worker leaves.
     pub still_running: usize,
     /// Worker threads that had not stopped when the timeout ran out.
     pub workers_left_running: usize,

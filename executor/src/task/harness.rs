@@ -135,8 +135,10 @@ unsafe fn run<F: Future>(
     let current = crate::runtime::context::enter_task(RawTask::from_header(ptr));
     let polled = panic::catch_unwind(AssertUnwindSafe(|| {
         cell.stage.with_mut(|stage| {
-            // SAFETY: `RUNNING` gives us exclusive access to the stage, and `COMPLETE` is clear
-            // (`transition_to_running` said `Poll`), so it holds the future.
+            // SAFETY: `RUNNING` gives us exclusive access to the stage (taken with Acquire, or
+            // a carried entry's, whose queue handed it over with release-acquire), and
+            // `COMPLETE` is clear (`transition_to_running` or `resume_carried` said `Poll`),
+            // so it holds the future.
             let future: &mut F = unsafe { &mut (*stage).future };
             // SAFETY: the future lives inside the heap cell, which never moves, and is dropped
             // in place (never moved out) when it finishes or is cancelled.
@@ -399,8 +401,9 @@ unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
     if !cell.header.state.load().is_complete() {
         // Never completed — rare: a blocking job's queue entry dropped without being cancelled,
         // or a failed hand-off of the shutdown to its thread — so the stage still holds the
-        // future (normal shutdown cancels every task through `finish`). Once complete, the output is always gone by now: read or
-        // dropped by the handle, or dropped by `finish` when no handle was interested.
+        // future (normal shutdown cancels every task through `finish`). Once complete, the
+        // output is always gone by now: read or dropped by the handle, or dropped by `finish`
+        // when no handle was interested.
         cell.stage.with_mut(|stage| {
             swallow_panic(|| {
                 // SAFETY: the last reference is gone, so the stage is ours, and COMPLETE is

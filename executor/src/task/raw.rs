@@ -34,10 +34,10 @@ impl RawTask {
 /// `state.rs`). Bit 0 of the pointer ([`CARRIED`]) tells which.
 ///
 /// A carried entry is made only by a worker's run ([`Notified::run_on_worker`]), goes only into
-/// the run queues (local, stolen, overflowed, injector), and is run only by a worker, which
+/// the workers' queues (local, stolen, overflow batches), and is run only by a worker, which
 /// skips both transitions of the state word. The queues hand it over with release-acquire
-/// (crossbeam-deque's push and steal, or the owner's own thread), which orders the stage as
-/// taking and releasing `RUNNING` would. Everything else sees a plain entry: dropping a
+/// (crossbeam-deque's push and steal, the overflow batches' injector, or the owner's own
+/// thread), which orders the stage as taking and releasing `RUNNING` would. Everything else sees a plain entry: dropping a
 /// carried one, or cancelling it, first makes it plain ([`State::release_carried`]).
 ///
 /// [`State::release_carried`]: super::state::State::release_carried
@@ -91,7 +91,7 @@ impl Notified {
 
     /// The same entry, plain: a carried one gives up `RUNNING` for `NOTIFIED`
     /// (`State::release_carried`).
-    fn into_plain(self) -> Notified {
+    pub(crate) fn into_plain(self) -> Notified {
         if self.is_carried() {
             self.header().state.release_carried();
             let raw = self.raw();

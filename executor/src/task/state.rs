@@ -19,8 +19,8 @@
 //!   one reference. A wake while the bit is set does nothing: a task is queued at most once.
 //!   With `RUNNING` set it means instead that a wake came while the task ran or while its
 //!   carried entry waited: whoever holds `RUNNING` answers it (polls again).
-//! * `CANCELLED`: `abort` was called; the next thread to take `RUNNING` drops the future instead
-//!   of polling it.
+//! * `CANCELLED`: `abort` was called; the next thread to take `RUNNING` (or to resume the
+//!   task's carried entry) drops the future instead of polling it.
 //! * `JOIN_INTEREST`: a `JoinHandle` exists and will read the output; without it the runtime
 //!   drops the output itself. After `COMPLETE` only the `JoinHandle` clears it: when it is
 //!   dropped unread, and when it reads the output of a listed task (for the task dump). A
@@ -312,7 +312,8 @@ impl State {
             if s & (COMPLETE | NOTIFIED) != 0 {
                 (None, ToNotified::Nothing)
             } else if s & RUNNING != 0 {
-                // The worker re-queues the task when its poll ends (ToIdle::Notified).
+                // The worker re-queues the task when its poll ends (ToIdle::Notified), or the
+                // run of its carried entry answers the wake (`resume_carried`).
                 (Some(s | NOTIFIED), ToNotified::Nothing)
             } else {
                 (Some((s | NOTIFIED) + REF_ONE), ToNotified::Submit)
