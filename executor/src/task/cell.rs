@@ -25,7 +25,7 @@ use std::ptr::NonNull;
 use std::task::Waker;
 
 use super::origin::Origin;
-use super::raw::{Notified, RunAs};
+use super::raw::Notified;
 use super::state::State;
 use super::{Id, JoinError};
 use crate::loom::atomic::AtomicUsize;
@@ -62,10 +62,11 @@ const _: () = assert!(std::mem::size_of::<Header>() <= 64);
 
 /// What happens to a task, per future type.
 pub(crate) struct Vtable {
-    /// Runs the task once; consumes the caller's (queue entry's) reference, and with
-    /// `RunAs::carried` its `RUNNING` bit. Returns the task as a new queue entry when it woke
-    /// itself during the poll (`Notified::run`, which says what the counter is).
-    pub(crate) run: unsafe fn(NonNull<Header>, &Counter, RunAs) -> Option<Notified>,
+    /// Runs the task once; consumes the caller's (queue entry's) reference, and when the
+    /// third argument says the entry is carried, its `RUNNING` bit. Returns the task as a new,
+    /// carried, queue entry when it woke itself during the poll (`Notified::run_on_worker`;
+    /// `Notified::run` says what the counter is).
+    pub(crate) run: unsafe fn(NonNull<Header>, &Counter, bool) -> Option<Notified>,
     /// Cancels the task at runtime shutdown if no thread runs it; returns `true` if it did.
     /// Does not consume a reference.
     pub(crate) shutdown: unsafe fn(NonNull<Header>) -> bool,

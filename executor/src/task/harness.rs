@@ -13,7 +13,7 @@ use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
 use super::cell::{Cell, Header, Vtable};
-use super::raw::{Notified, RawTask, RunAs};
+use super::raw::{Notified, RawTask};
 use super::state::{ToIdle, ToRunning};
 use super::{waker, JoinError};
 use crate::runtime::metrics::Counter;
@@ -86,23 +86,24 @@ fn swallow_panic(f: impl FnOnce()) {
 }
 
 /// Returns the task as a new queue entry when it woke itself during the poll (`yield_now`),
-/// for the caller to queue behind the others (`Notified::run`): a carried entry, which keeps
-/// `RUNNING`, when `how.may_carry`.
+/// for the caller to queue behind the others (`Notified::run_on_worker`): a carried entry,
+/// which keeps `RUNNING` (`Notified::run` makes it plain for the callers that are no
+/// workers).
 ///
 /// `first_polls`: see `Notified::run`.
 ///
 /// # Safety
 /// `ptr` is a live `Cell<F>`; the caller owns one reference (a queue entry's) and gives it up,
-/// and with `how.carried` it owns `RUNNING` too (a carried entry's) and gives it up.
+/// and with `carried` it owns `RUNNING` too (a carried entry's) and gives it up.
 unsafe fn run<F: Future>(
     ptr: NonNull<Header>,
     first_polls: &Counter,
-    how: RunAs,
+    carried: bool,
 ) -> Option<Notified> {
     // SAFETY: the caller's reference keeps the cell alive until `drop_reference` below.
     let cell = unsafe { cell::<F>(ptr) };
     let header = &cell.header;
-    let to_running = if how.carried {
+    let to_running = if carried {
         // `RUNNING` is ours already: no read-modify-write unless a wake or an abort came.
         header.state.resume_carried()
     } else {
@@ -168,21 +169,20 @@ unsafe fn run<F: Future>(
     }
 
     match polled {
-        Ok(Poll::Pending) if woke_itself && how.may_carry => {
-            // A yield on a worker: the task goes back into the worker's queue keeping
-            // `RUNNING` (`state.rs`), with no transition now and none when it runs again. An
-            // abort or a wake that came during the poll is found by that next run
-            // (`resume_carried`).
-            // SAFETY: our reference and `RUNNING` go to the carried entry, which the caller (a
-            // worker) pushes into its run queue.
+        Ok(Poll::Pending) if woke_itself => {
+            // A yield: the task goes back into the worker's queue keeping `RUNNING`
+            // (`state.rs`), with no transition now and none when it runs again. An abort or a
+            // wake that came during the poll is found by that next run (`resume_carried`).
+            // SAFETY: our reference and `RUNNING` go to the carried entry, which the caller
+            // pushes into a worker's run queue, or makes plain (`Notified::run`).
             return Some(unsafe { Notified::carrying(RawTask::from_header(ptr)) });
         }
-        Ok(Poll::Pending) => match header.state.transition_to_idle(woke_itself) {
+        Ok(Poll::Pending) => match header.state.transition_to_idle() {
             // SAFETY: we own the queue entry's reference and are done with the task.
             ToIdle::Idle => unsafe { drop_reference(ptr) },
             ToIdle::Notified => {
-                // Woken during its own poll (e.g. `yield_now`): our reference becomes the new
-                // queue entry's, which the caller queues behind the tasks already waiting.
+                // Woken during its poll, from another thread or by value: our reference becomes
+                // the new queue entry's, which the caller queues behind the tasks waiting.
                 // SAFETY: the reference we own is handed to the new entry.
                 return Some(unsafe { Notified::from_raw(RawTask::from_header(ptr)) });
             }

@@ -125,16 +125,16 @@ impl Notified {
     ///
     /// Returns the task again when it woke itself during the poll (`yield_now`): the new
     /// entry goes to the back of the caller's run queue, behind the tasks already waiting,
-    /// through [`Notified::requeue`]. It is a plain entry: callers other than the workers
-    /// (the deterministic runtime, the blocking pool, debug mode's timed runs) do not queue
-    /// carried ones.
+    /// through [`Notified::requeue`]. It is a plain entry (the carried one the harness
+    /// returns, made plain): callers other than the workers (the deterministic runtime, the
+    /// blocking pool, debug mode's timed runs) do not queue carried ones.
     ///
     /// `first_polls` counts the task when this is the end of its first poll and it was
     /// spawned unlisted (`owned.rs`): a worker's own counter, which only its thread writes
     /// (callers that are no workers run only tasks that are listed or blocking, and pass any).
     #[must_use = "a task returned by `run` must be queued again (`requeue`), or it is lost"]
     pub(crate) fn run(self, first_polls: &Counter) -> Option<Notified> {
-        self.run_as(first_polls, false)
+        self.run_on_worker(first_polls).map(Notified::into_plain)
     }
 
     /// [`Notified::run`] on a worker's own loop, which pushes a returned entry into its local
@@ -143,23 +143,14 @@ impl Notified {
     #[inline]
     #[must_use = "a task returned by `run_on_worker` must be queued again, or it is lost"]
     pub(crate) fn run_on_worker(self, first_polls: &Counter) -> Option<Notified> {
-        self.run_as(first_polls, true)
-    }
-
-    #[inline]
-    fn run_as(self, first_polls: &Counter, worker: bool) -> Option<Notified> {
         let carried = self.is_carried();
         let ptr = self.raw().header_ptr();
         std::mem::forget(self);
         // SAFETY: the entry owns a reference, handed to `run`.
         let run = unsafe { ptr.as_ref() }.vtable.run;
-        let how = RunAs {
-            carried,
-            may_carry: worker,
-        };
         // SAFETY: a live task of the vtable's own type; the reference (and with `carried`,
         // `RUNNING`) is given up to `run`.
-        unsafe { run(ptr, first_polls, how) }
+        unsafe { run(ptr, first_polls, carried) }
     }
 
     /// Queues a task that [`run`](Self::run) returned behind the others, through its
@@ -200,15 +191,6 @@ impl Drop for Notified {
         // SAFETY: we own one reference and never use it again.
         unsafe { drop_reference(self.raw().header_ptr()) }
     }
-}
-
-/// How `Vtable::run` runs a task.
-#[derive(Clone, Copy)]
-pub(crate) struct RunAs {
-    /// The entry is carried: `RUNNING` is already the caller's.
-    pub(crate) carried: bool,
-    /// The caller is a worker, which queues a carried entry if the task yields.
-    pub(crate) may_carry: bool,
 }
 
 /// The live-task list's reference to a task, so shutdown can reach tasks that sit in no queue.

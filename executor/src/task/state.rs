@@ -272,22 +272,18 @@ impl State {
         })
     }
 
-    /// The poll returned `Pending`; `woke_itself`: the poll woke its own task by reference
-    /// (`context::note_self_wake`, `yield_now` for one), recorded instead of setting
-    /// `NOTIFIED`.
+    /// The poll returned `Pending`, and did not wake its own task by reference (that one is
+    /// carried back into the queue instead: `resume_carried`).
     #[inline]
-    pub(crate) fn transition_to_idle(&self, woke_itself: bool) -> ToIdle {
+    pub(crate) fn transition_to_idle(&self) -> ToIdle {
         self.update(|s| {
             debug_assert!(s & RUNNING != 0);
             if s & CANCELLED != 0 {
                 (None, ToIdle::Cancel)
-            } else if (s & NOTIFIED != 0 || woke_itself)
-                && !cfg!(magpie_mutant = "idle_ignores_notified")
-            {
+            } else if s & NOTIFIED != 0 && !cfg!(magpie_mutant = "idle_ignores_notified") {
                 // (Mutant `idle_ignores_notified`: drop the wake that arrived during the poll.)
-                // The wake during the poll left NOTIFIED set without adding a reference (a
-                // self-wake left it to be set here): the reference this worker holds becomes the
-                // new queue entry's.
+                // The wake during the poll left NOTIFIED set without adding a reference: the
+                // reference this worker holds becomes the new queue entry's.
                 (Some((s & !RUNNING) | NOTIFIED), ToIdle::Notified)
             } else {
                 (Some(s & !RUNNING), ToIdle::Idle)
@@ -517,20 +513,21 @@ mod tests {
         assert_eq!(s.transition_to_running(), ToRunning::Poll);
         assert_eq!(s.transition_to_notified(), ToNotified::Nothing);
         assert_eq!(s.transition_to_notified(), ToNotified::Nothing);
-        assert_eq!(s.transition_to_idle(false), ToIdle::Notified);
+        assert_eq!(s.transition_to_idle(), ToIdle::Notified);
         assert_eq!(s.load().ref_count(), 3);
         assert_eq!(s.transition_to_running(), ToRunning::Poll);
-        assert_eq!(s.transition_to_idle(false), ToIdle::Idle);
+        assert_eq!(s.transition_to_idle(), ToIdle::Idle);
     }
 
-    /// A self-wake recorded during the poll (`context::note_self_wake`) re-queues the task like
-    /// a wake during the poll: `NOTIFIED` set for the new entry, no reference added, and a later
-    /// wake finds it queued. An abort during the poll still wins.
+    /// A self-wake recorded during the poll (`context::note_self_wake`) carries the task back
+    /// into the queue; made plain (off the workers, or dropped), it is queued like after a wake
+    /// during the poll: `NOTIFIED` set for the entry, no reference added, and a later wake finds
+    /// it queued. An abort then still wins at its run.
     #[test]
-    fn a_yield_during_the_poll_requeues_like_a_wake() {
+    fn a_yield_made_plain_is_queued_like_a_wake() {
         let s = State::new(3);
         assert_eq!(s.transition_to_running(), ToRunning::Poll);
-        assert_eq!(s.transition_to_idle(true), ToIdle::Notified);
+        s.release_carried();
         let after = s.load();
         assert!(after.is_notified() && !after.is_running());
         assert_eq!(after.ref_count(), 3);
@@ -539,16 +536,15 @@ mod tests {
             ToNotified::Nothing,
             "queued already"
         );
-        assert_eq!(s.transition_to_running(), ToRunning::Poll);
         assert_eq!(s.transition_to_cancelled(), ToCancelled::Nothing);
-        assert_eq!(s.transition_to_idle(true), ToIdle::Cancel);
+        assert_eq!(s.transition_to_running(), ToRunning::Cancel);
     }
 
     #[test]
     fn wake_when_idle_adds_a_reference_once() {
         let s = State::new(2);
         assert_eq!(s.transition_to_running(), ToRunning::Poll);
-        assert_eq!(s.transition_to_idle(false), ToIdle::Idle);
+        assert_eq!(s.transition_to_idle(), ToIdle::Idle);
         assert_eq!(s.transition_to_notified(), ToNotified::Submit);
         assert_eq!(s.transition_to_notified(), ToNotified::Nothing);
         assert_eq!(s.load().ref_count(), 3);
@@ -558,7 +554,7 @@ mod tests {
     fn wake_by_value_hands_its_reference_to_the_queue() {
         let s = State::new(2);
         assert_eq!(s.transition_to_running(), ToRunning::Poll);
-        assert_eq!(s.transition_to_idle(false), ToIdle::Idle);
+        assert_eq!(s.transition_to_idle(), ToIdle::Idle);
         s.ref_inc(); // a waker
         let refs = s.load().ref_count();
         assert_eq!(s.transition_to_notified_by_val(), ToNotified::Submit);
@@ -586,7 +582,7 @@ mod tests {
         let s = State::new(2);
         assert_eq!(s.transition_to_running(), ToRunning::Poll);
         assert_eq!(s.transition_to_cancelled(), ToCancelled::Nothing);
-        assert_eq!(s.transition_to_idle(false), ToIdle::Cancel);
+        assert_eq!(s.transition_to_idle(), ToIdle::Cancel);
         assert!(s.load().is_running());
     }
 
@@ -594,7 +590,7 @@ mod tests {
     fn abort_of_idle_task_submits_it() {
         let s = State::new(2);
         assert_eq!(s.transition_to_running(), ToRunning::Poll);
-        assert_eq!(s.transition_to_idle(false), ToIdle::Idle);
+        assert_eq!(s.transition_to_idle(), ToIdle::Idle);
         assert_eq!(s.transition_to_cancelled(), ToCancelled::Submit);
         assert_eq!(s.transition_to_running(), ToRunning::Cancel);
     }
@@ -622,7 +618,7 @@ mod tests {
         assert_eq!(s.load().ref_count(), 2, "no reference for a second entry");
         assert_eq!(s.resume_carried(), ToRunning::Poll);
         assert!(!s.load().is_notified());
-        assert_eq!(s.transition_to_idle(false), ToIdle::Idle);
+        assert_eq!(s.transition_to_idle(), ToIdle::Idle);
     }
 
     /// An abort while the carried entry waits cancels the task when the entry runs.
