@@ -304,6 +304,21 @@ fn a_task_aborted_while_its_yield_waits_is_cancelled_not_polled() {
     });
 }
 
+/// Spawns a task that yields twice, then waits for good (only a cancellation ends it),
+/// counting the drop of its future in `drops`.
+fn spawn_two_yields_then_wait(
+    rt: &Runtime,
+    drops: &DropCounter,
+) -> magpie_executor::JoinHandle<()> {
+    let guard = drops.guard();
+    rt.spawn(async move {
+        let _keep = guard;
+        magpie_executor::task::yield_now().await;
+        magpie_executor::task::yield_now().await;
+        std::future::pending::<()>().await;
+    })
+}
+
 /// A task yields twice, then waits for good, while the one-worker runtime shuts down. Wherever
 /// shutdown finds it — queued with its `RUNNING` bit after a yield (the worker drops the
 /// carried entry as it leaves, which must give the bit up: `State::release_carried`), polled,
@@ -313,15 +328,7 @@ fn a_yielding_task_is_cancelled_at_shutdown() {
     model(|| {
         let rt = runtime(1);
         let drops = DropCounter::new();
-        let handle = {
-            let guard = drops.guard();
-            rt.spawn(async move {
-                let _keep = guard;
-                magpie_executor::task::yield_now().await;
-                magpie_executor::task::yield_now().await;
-                std::future::pending::<()>().await;
-            })
-        };
+        let handle = spawn_two_yields_then_wait(&rt, &drops);
         drop(rt);
         // Before the handle goes: dropping the last reference would drop a forgotten future.
         assert_eq!(drops.count(), 1);
@@ -375,15 +382,7 @@ fn an_abort_from_another_thread_while_a_task_yields_cancels_it() {
     model(|| {
         let rt = runtime(1);
         let drops = DropCounter::new();
-        let handle = {
-            let guard = drops.guard();
-            rt.spawn(async move {
-                let _keep = guard;
-                magpie_executor::task::yield_now().await;
-                magpie_executor::task::yield_now().await;
-                std::future::pending::<()>().await;
-            })
-        };
+        let handle = spawn_two_yields_then_wait(&rt, &drops);
         let aborter = {
             let abort = handle.abort_handle();
             thread::spawn(move || abort.abort())
