@@ -428,9 +428,11 @@ impl Shared {
     /// takes `RUNNING` first (`OwnedTasks::is_closed_for`).
     ///
     /// Only here: entries drained elsewhere after the close (by the pushers of wakes, step 4)
-    /// belong to tasks that were not running, which the walk reaches; and cancelling there
-    /// would recurse through each cancelled task's join waker and the drain of its wake (a
-    /// chain of joiners as deep as the stack).
+    /// mostly belong to tasks that were not running when the walk came, which it cancels —
+    /// and cancelling there would recurse through each cancelled task's join waker and the
+    /// drain of its wake (a chain of joiners as deep as the stack). The one case this leaves
+    /// out: a task whose poll outlasted the timeout and left it waiting, woken afterwards
+    /// (`ShutdownReport::still_running`).
     pub(crate) fn drop_entry_as_worker_leaves(&self, task: Notified) {
         let header = task.header();
         if !header.is_listed() || header.vtable.blocking {

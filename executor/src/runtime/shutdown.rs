@@ -33,8 +33,12 @@ pub struct ShutdownReport {
     /// Tasks that were still alive and were cancelled (their futures dropped).
     pub cancelled: usize,
     /// Tasks that could not be cancelled because a worker was still polling them when the
-    /// timeout ran out; they are left to their (detached) worker, which cancels each one that
-    /// has not finished when its poll ends and the worker leaves.
+    /// timeout ran out; they are left to their (detached) worker. When their poll ends with
+    /// the task queued again (woken, or yielding), that worker cancels them as it leaves; a
+    /// task that poll leaves waiting is cancelled by nobody (its future is dropped with its
+    /// last reference, and its `JoinHandle` does not resolve). Such a worker may also cancel
+    /// queued tasks before the walk of the live tasks counts them: with workers left running,
+    /// `cancelled` can miss a few.
     pub still_running: usize,
     /// Worker threads that had not stopped when the timeout ran out.
     pub workers_left_running: usize,

@@ -525,7 +525,8 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     drop(registration);
     // Give back the deferred removals and drop this worker's queue entries (the core's drop);
     // the tasks are cancelled by shutdown through the live-task list, which still holds a
-    // reference to each or gets one then (tasks never polled).
+    // reference to each or gets one then (tasks never polled) — or, once the list is closed
+    // (a shutdown timeout left this worker running), by the core's drop itself.
     if let Some(mut core) = context::take_core() {
         drop(core.release_deferred());
         drop(core);

@@ -63,8 +63,9 @@ const _: () = assert!(std::mem::size_of::<Header>() <= 64);
 /// What happens to a task, per future type.
 pub(crate) struct Vtable {
     /// Runs the task once; consumes the caller's (queue entry's) reference, and when the
-    /// third argument says the entry is carried, its `RUNNING` bit. Returns the task as a new,
-    /// carried, queue entry when it woke itself during the poll (`Notified::run_on_worker`;
+    /// third argument says the entry is carried, its `RUNNING` bit. Returns the task as a new
+    /// queue entry when it is runnable again: carried when it woke itself during the poll,
+    /// plain when another thread (or a wake by value) woke it (`Notified::run_on_worker`;
     /// `Notified::run` says what the counter is).
     pub(crate) run: unsafe fn(NonNull<Header>, &Counter, bool) -> Option<Notified>,
     /// Cancels the task at runtime shutdown if no thread runs it; returns `true` if it did.

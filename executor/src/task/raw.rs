@@ -33,12 +33,14 @@ impl RawTask {
 /// itself during its poll on a worker, queued again without giving up `RUNNING`; see
 /// `state.rs`). Bit 0 of the pointer ([`CARRIED`]) tells which.
 ///
-/// A carried entry is made only by a worker's run ([`Notified::run_on_worker`]), goes only into
-/// the workers' queues (local, stolen, overflow batches), and is run only by a worker, which
-/// skips both transitions of the state word. The queues hand it over with release-acquire
+/// Every run of a task that yields makes a carried entry; only the workers keep it
+/// ([`Notified::run_on_worker`]: it goes into their queues — local, stolen, overflow batches —
+/// and a worker runs it, skipping both transitions of the state word), and the other callers
+/// get it plain ([`Notified::run`]). The queues hand it over with release-acquire
 /// (crossbeam-deque's push and steal, the overflow batches' injector, or the owner's own
-/// thread), which orders the stage as taking and releasing `RUNNING` would. Everything else sees a plain entry: dropping a
-/// carried one, or cancelling it, first makes it plain ([`State::release_carried`]).
+/// thread), which orders the stage as taking and releasing `RUNNING` would. Everything else
+/// sees a plain entry: dropping a carried one, or cancelling it, first makes it plain
+/// ([`State::release_carried`]).
 ///
 /// [`State::release_carried`]: super::state::State::release_carried
 pub(crate) struct Notified(RawTask);
@@ -63,7 +65,8 @@ impl Notified {
     ///
     /// # Safety
     /// As [`Notified::from_raw`], with `RUNNING` (held by the caller) instead of `NOTIFIED`;
-    /// the entry must go into a worker's run queue, where only workers run it.
+    /// the entry must go into a worker's run queue, where only workers run it, or be made
+    /// plain ([`Notified::into_plain`]).
     pub(crate) unsafe fn carrying(raw: RawTask) -> Notified {
         // `wrapping_byte_add` keeps the pointer's provenance (strict provenance, for Miri).
         let tagged = raw.header_ptr().as_ptr().wrapping_byte_add(CARRIED);
