@@ -111,10 +111,11 @@ pub(crate) struct DeferredReleases {
     entries: Vec<(Place, NonNull<Header>)>,
 }
 
-// SAFETY: the pointers are what makes this type not `Send` by itself. Through them this type
-// reads nothing but each header's address and its `owned_slot`, an atomic, and only under the
+// The pointers are what makes this type not `Send` by itself. Through them this type reads
+// nothing but each header's address and its `owned_slot`, an atomic, and only under the
 // conditions above, none of which depends on the thread that holds the batch (a worker's core
 // is built on the thread that starts the runtime, and moved to the worker's thread empty).
+// SAFETY: what it reads through its pointers is thread-independent (argued just above).
 unsafe impl Send for DeferredReleases {}
 
 impl DeferredReleases {

@@ -90,8 +90,8 @@ impl Shared {
     }
 
     /// Whether a yielded task may wait in a queue holding its `RUNNING` bit (a carried entry,
-    /// `raw.rs`): only the workers make those, and not in debug mode (whose timed runs queue
-    /// plain entries); the deterministic runtime runs its tasks on its driver.
+    /// `raw.rs`): only the workers keep those, and not in debug mode (whose timed runs make
+    /// them plain); the deterministic runtime runs its tasks on its driver, with plain ones.
     pub(crate) fn workers_carry_yields(&self) -> bool {
         self.config.debug.is_none() && !self.config.deterministic
     }

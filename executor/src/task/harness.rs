@@ -136,10 +136,10 @@ unsafe fn run<F: Future>(
     let current = crate::runtime::context::enter_task(RawTask::from_header(ptr));
     let polled = panic::catch_unwind(AssertUnwindSafe(|| {
         cell.stage.with_mut(|stage| {
-            // SAFETY: `RUNNING` gives us exclusive access to the stage (taken with Acquire, or
-            // a carried entry's, whose queue handed it over with release-acquire), and
-            // `COMPLETE` is clear (`transition_to_running` or `resume_carried` said `Poll`),
-            // so it holds the future.
+            // `RUNNING` is ours: taken with Acquire, or a carried entry's, whose queue handed
+            // it over with release-acquire.
+            // SAFETY: `RUNNING` gives us exclusive access to the stage, and `COMPLETE` is clear
+            // (`transition_to_running` or `resume_carried` said `Poll`), so it holds the future.
             let future: &mut F = unsafe { &mut (*stage).future };
             // SAFETY: the future lives inside the heap cell, which never moves, and is dropped
             // in place (never moved out) when it finishes or is cancelled.

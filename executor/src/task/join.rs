@@ -28,17 +28,12 @@ use super::{Id, JoinError};
 /// });
 /// ```
 pub struct JoinHandle<T> {
-    /// The task's header, with bit 0 ([`READ`]) set once this handle has read the output: the
+    /// The task's header, tagged ([`RawTask::tagged`]) once this handle has read the output: the
     /// handle records that itself rather than in the task's state word, which saves the join a
     /// read-modify-write (see `poll`). Only [`JoinHandle::raw`] and `has_read` read it.
     tagged: NonNull<Header>,
     _output: PhantomData<T>,
 }
-
-/// The tag in [`JoinHandle::tagged`]: the output was read. A header is aligned to at least 2
-/// bytes (checked below), so bit 0 of its address is free.
-const READ: usize = 1;
-const _: () = assert!(std::mem::align_of::<Header>() >= 2);
 
 // SAFETY: the handle only reaches the task through its atomic state word and moves the output
 // (`T: Send`) out to whichever thread polls it.
@@ -63,17 +58,13 @@ impl<T> JoinHandle<T> {
     /// The task, without the tag.
     #[inline]
     fn raw(&self) -> RawTask {
-        let ptr = self.tagged.as_ptr();
-        // `wrapping_byte_sub` keeps the pointer's provenance (strict provenance, for Miri).
-        let untagged = ptr.wrapping_byte_sub(ptr as usize & READ);
-        // SAFETY: `tagged` is a header pointer, or one with bit 0 set: never null once cleared.
-        RawTask::from_header(unsafe { NonNull::new_unchecked(untagged) })
+        RawTask::untag(self.tagged)
     }
 
     /// Whether this handle has read the output (`poll` returned `Ready`).
     #[inline]
     fn has_read(&self) -> bool {
-        self.tagged.as_ptr() as usize & READ != 0
+        RawTask::is_tagged(self.tagged)
     }
 
     fn header(&self) -> &Header {
@@ -168,11 +159,8 @@ impl<T> Future for JoinHandle<T> {
             // the output out of the stage a second time.
             if !cfg!(magpie_mutant = "join_read_not_recorded") {
                 // The output is ours now; the stage no longer holds it (`try_read_output`).
-                let ptr = self.tagged.as_ptr().wrapping_byte_add(READ);
-                // SAFETY: READ was clear (checked above), so `tagged` is the header's address,
-                // even (a header's alignment is at least 2): plus one is neither 0 nor another
-                // tag.
-                self.tagged = unsafe { NonNull::new_unchecked(ptr) };
+                // Not tagged yet (checked above): `tagged` is the header's own address.
+                self.tagged = self.raw().tagged();
             }
             // Only now, with the read recorded (so that an unwind from here cannot make the
             // drop take the output a second time), is the task done with.

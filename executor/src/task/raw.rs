@@ -16,6 +16,33 @@ impl RawTask {
         RawTask(ptr)
     }
 
+    /// The header pointer with bit 0 set: a tag of its owner's (a `JoinHandle` that read its
+    /// output, a carried queue entry). Bit 0 of a header's address is always clear.
+    #[inline]
+    pub(crate) fn tagged(self) -> NonNull<Header> {
+        debug_assert!(!RawTask::is_tagged(self.0), "tagged twice");
+        // `wrapping_byte_add` keeps the pointer's provenance (strict provenance, for Miri).
+        let tagged = self.0.as_ptr().wrapping_byte_add(TAG);
+        // SAFETY: a header's address plus 1: not null.
+        unsafe { NonNull::new_unchecked(tagged) }
+    }
+
+    /// The task of a header pointer that may carry the tag ([`RawTask::tagged`]).
+    #[inline]
+    pub(crate) fn untag(ptr: NonNull<Header>) -> RawTask {
+        let ptr = ptr.as_ptr();
+        // `wrapping_byte_sub` keeps the pointer's provenance (strict provenance, for Miri).
+        let untagged = ptr.wrapping_byte_sub(ptr as usize & TAG);
+        // SAFETY: a header's address, or one plus 1: never null once bit 0 is cleared.
+        RawTask(unsafe { NonNull::new_unchecked(untagged) })
+    }
+
+    /// Whether `ptr` carries the tag ([`RawTask::tagged`]).
+    #[inline]
+    pub(crate) fn is_tagged(ptr: NonNull<Header>) -> bool {
+        ptr.as_ptr() as usize & TAG != 0
+    }
+
     pub(crate) fn header_ptr(self) -> NonNull<Header> {
         self.0
     }
@@ -31,7 +58,7 @@ impl RawTask {
 /// A run-queue entry: owns one reference, and either the task's `NOTIFIED` bit is set for it
 /// (a *plain* entry), or it owns the task's `RUNNING` bit (a *carried* entry: a task that woke
 /// itself during its poll on a worker, queued again without giving up `RUNNING`; see
-/// `state.rs`). Bit 0 of the pointer ([`CARRIED`]) tells which.
+/// `state.rs`). The pointer's tag ([`RawTask::tagged`]) tells which.
 ///
 /// Every run of a task that yields makes a carried entry; only the workers keep it
 /// ([`Notified::run_on_worker`]: it goes into their queues — local, stolen, overflow batches —
@@ -45,9 +72,9 @@ impl RawTask {
 /// [`State::release_carried`]: super::state::State::release_carried
 pub(crate) struct Notified(RawTask);
 
-/// The tag in a [`Notified`]'s pointer: the entry is carried (owns `RUNNING`). A header is
-/// aligned to at least 2 bytes (checked below), so bit 0 of its address is free.
-const CARRIED: usize = 1;
+/// The tag bit of a header pointer ([`RawTask::tagged`]). A header is aligned to at least 2
+/// bytes (checked below), so bit 0 of its address is free.
+const TAG: usize = 1;
 const _: () = assert!(std::mem::align_of::<Header>() >= 2);
 
 // SAFETY: a task is `Send` (its future and output are `Send`, enforced at spawn) and all shared
@@ -68,28 +95,19 @@ impl Notified {
     /// the entry must go into a worker's run queue, where only workers run it, or be made
     /// plain ([`Notified::into_plain`]).
     pub(crate) unsafe fn carrying(raw: RawTask) -> Notified {
-        // `wrapping_byte_add` keeps the pointer's provenance (strict provenance, for Miri).
-        let tagged = raw.header_ptr().as_ptr().wrapping_byte_add(CARRIED);
-        // SAFETY: an aligned header address plus 1: not null.
-        Notified(RawTask::from_header(unsafe {
-            NonNull::new_unchecked(tagged)
-        }))
+        Notified(RawTask(raw.tagged()))
     }
 
     /// Whether this entry is carried (owns the task's `RUNNING` bit).
     #[inline]
     fn is_carried(&self) -> bool {
-        self.0.header_ptr().as_ptr() as usize & CARRIED != 0
+        RawTask::is_tagged(self.0 .0)
     }
 
     /// The task, without the tag.
     #[inline]
     pub(crate) fn raw(&self) -> RawTask {
-        let ptr = self.0.header_ptr().as_ptr();
-        // `wrapping_byte_sub` keeps the pointer's provenance (strict provenance, for Miri).
-        let untagged = ptr.wrapping_byte_sub(ptr as usize & CARRIED);
-        // SAFETY: a header pointer, or one with bit 0 set: never null once cleared.
-        RawTask::from_header(unsafe { NonNull::new_unchecked(untagged) })
+        RawTask::untag(self.0 .0)
     }
 
     /// The same entry, plain: a carried one gives up `RUNNING` for `NOTIFIED`
