@@ -208,3 +208,53 @@ fn a_joiner_is_polled_once_after_the_tasks_it_joins() {
         "the joiner was polled {polls} times to join {TASKS} tasks"
     );
 }
+
+/// A waker that counts nothing: its `Arc`'s strong count says how many clones are alive.
+struct Counted;
+
+impl std::task::Wake for Counted {
+    fn wake(self: Arc<Self>) {}
+}
+
+#[test]
+fn a_join_waker_left_in_its_slot_is_dropped_when_the_task_is_freed_on_a_worker() {
+    // One worker, so the inner task runs to its end before the outer task is polled again,
+    // and the handle's drop, on the worker, frees the task (the freeing that takes the path
+    // with no drop glue when the header owns nothing: `Header::drop_plain`).
+    let rt = runtime(1);
+    let counted = Arc::new(Counted);
+    let waker = Waker::from(counted.clone());
+    let clones_left = rt
+        .block_on(rt.spawn(async move {
+            let go = Arc::new(AtomicUsize::new(0));
+            let go2 = go.clone();
+            let mut inner = magpie_executor::spawn(std::future::poll_fn(move |cx| {
+                if go2.load(Ordering::SeqCst) == 1 {
+                    Poll::Ready(7)
+                } else {
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+            }));
+            // Polled with the counted waker while the task is not complete: the handle stores
+            // a clone of it in the task's join-waker slot, where it stays until the task goes.
+            let mut poll_inner = || Pin::new(&mut inner).poll(&mut Context::from_waker(&waker));
+            assert!(poll_inner().is_pending());
+            go.store(1, Ordering::SeqCst);
+            let output = loop {
+                if let Poll::Ready(output) = poll_inner() {
+                    break output;
+                }
+                magpie_executor::task::yield_now().await;
+            };
+            assert_eq!(output.unwrap(), 7);
+            drop(inner);
+            drop(waker);
+            Arc::strong_count(&counted)
+        }))
+        .unwrap();
+    assert_eq!(
+        clones_left, 1,
+        "the task kept a clone of its JoinHandle's waker"
+    );
+}

@@ -64,6 +64,25 @@ pub(crate) fn take(shared: &Arc<Shared>) -> Arc<Shared> {
     }
 }
 
+/// Step 2 where it costs no decrement: keeps a task's strong count of `shared` as a credit
+/// when this thread is one of `shared`'s workers and holds fewer than [`MAX_CREDITS`]. Returns
+/// whether it kept it: then the count is this thread's, and the caller neither uses nor drops
+/// it again; otherwise nothing changed. For a fast path that frees a task without its drop glue
+/// (`Header::drop_plain`); [`give_back`] calls it first.
+#[inline]
+pub(crate) fn try_keep(shared: &Arc<Shared>) -> bool {
+    let runtime = shared.addr();
+    let kept = context::with_worker_thread(|worker| {
+        let credits = worker.credits.get();
+        let keep = worker.runtime.get() == runtime && credits < MAX_CREDITS;
+        if keep {
+            worker.credits.set(credits + 1);
+        }
+        keep
+    });
+    kept == Some(true)
+}
+
 /// Gives up a task's strong count (step 2): as a credit on one of `shared`'s own workers,
 /// else as a plain drop.
 ///
@@ -72,6 +91,20 @@ pub(crate) fn take(shared: &Arc<Shared>) -> Arc<Shared> {
 /// and the caller neither uses nor drops it afterwards (this is `Scheduler`'s `Drop`).
 #[inline]
 pub(crate) unsafe fn give_back(shared: &mut ManuallyDrop<Arc<Shared>>) {
+    if !try_keep(shared) {
+        // SAFETY: the caller's contract, passed on; `try_keep` changed nothing.
+        unsafe { give_back_slow(shared) };
+    }
+}
+
+/// [`give_back`] where [`try_keep`] declined: out of line, so that the common case inlined
+/// into its callers needs no registers for this one.
+///
+/// # Safety
+/// As [`give_back`].
+#[cold]
+#[inline(never)]
+unsafe fn give_back_slow(shared: &mut ManuallyDrop<Arc<Shared>>) {
     let runtime = shared.addr();
     let ptr = Arc::as_ptr(shared);
     let kept = context::with_worker_thread(|worker| {

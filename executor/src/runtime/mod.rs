@@ -65,6 +65,18 @@ impl Scheduler {
         Scheduler(ManuallyDrop::new(credits::take(shared)))
     }
 
+    /// Gives the task's count of the runtime back as a credit of the worker this runs on,
+    /// where that costs no decrement (`credits::try_keep`). Returns whether it did; otherwise
+    /// nothing changed.
+    ///
+    /// # Safety
+    /// After `true` the count is no longer this scheduler's: the caller does not drop it
+    /// (`Header::drop_plain`, which frees a header without its drop glue).
+    #[inline]
+    pub(crate) unsafe fn try_keep_as_credit(&self) -> bool {
+        credits::try_keep(&self.0)
+    }
+
     /// A wake by value made the task runnable: `task` carries the waker's only reference
     /// (see [`Shared::schedule_last_ref`]).
     #[inline]
@@ -128,10 +140,13 @@ impl Scheduler {
     }
 
     /// The task is done with: finished with no `JoinHandle`, or its handle has read the output
-    /// or gone. Takes it off the live-task list (blocking tasks are not on it).
+    /// or gone. Takes it off the live-task list, if it is on it.
     #[inline]
     pub(crate) fn release(&self, header: &Header) -> Option<OwnedTask> {
-        if header.vtable.blocking {
+        // A task that never waited is not on the list, nor is a blocking task: that look is
+        // made here, inline, and the call made only for a listed task (chained spawn, whose
+        // tasks never wait: 15 instructions fewer per task, callgrind).
+        if !header.is_listed() {
             None
         } else {
             self.0.release(header)

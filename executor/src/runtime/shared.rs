@@ -187,6 +187,10 @@ impl Shared {
     /// one of our workers, a task it did not spawn itself (another worker did, or a thread off
     /// the workers) is taken off with others in a batch (`owned.rs`), and `None` is returned:
     /// the list keeps its reference meanwhile.
+    ///
+    /// Out of line: `Scheduler::release` calls it only for a task on the list, and keeps the
+    /// look for one that is not inline in its callers.
+    #[inline(never)]
     pub(crate) fn release(&self, header: &Header) -> Option<OwnedTask> {
         let place = self.owned.place_of(header);
         // The cheap look first: most tasks finish on the worker that spawned them, and those

@@ -75,8 +75,9 @@ pub(crate) struct Vtable {
     /// `Poll<Result<F::Output, JoinError>>` to `dst` (which holds `Pending`) when complete,
     /// registers the waker otherwise. The handle then records the read and releases the task.
     pub(crate) try_read_output: unsafe fn(NonNull<Header>, dst: *mut (), waker: &Waker),
-    /// `JoinHandle::drop` of a handle that has not read the output: gives up join interest
-    /// (dropping the output if it is there) and the handle's reference.
+    /// `JoinHandle::drop` of a handle that has not read the output, where the handle's own
+    /// fast way (`State::drop_join_handle_fast`) declined: gives up join interest (dropping
+    /// the output if it is there) and the handle's reference.
     pub(crate) drop_join_handle: unsafe fn(NonNull<Header>),
     /// Frees the allocation. Called once, when the last reference goes.
     pub(crate) dealloc: unsafe fn(NonNull<Header>),
@@ -142,7 +143,47 @@ impl<F: Future> Cell<F> {
     }
 }
 
+// What `Header::drop_plain` leaves undropped besides the fields it looks at.
+const _: () = assert!(
+    !std::mem::needs_drop::<State>()
+        && !std::mem::needs_drop::<&'static Vtable>()
+        && !std::mem::needs_drop::<Id>()
+        && !std::mem::needs_drop::<AtomicUsize>()
+);
+
 impl Header {
+    /// Frees the header's fields where that needs none of its drop glue: the origin owns
+    /// nothing (no name, not debug mode), the join-waker slot is empty, and the task's count
+    /// of the runtime goes back to the credits of the worker this runs on. That is a task
+    /// freed on a worker of its runtime, the common case, done inline with no call
+    /// (`harness::dealloc`). Returns whether it did; otherwise nothing changed, and the
+    /// caller drops the header the ordinary way.
+    ///
+    /// # Safety
+    /// Nobody else uses the header any more; the caller drops it once (this, or the drop
+    /// glue after a `false`), and does not use it after a `true`.
+    #[inline(always)]
+    pub(crate) unsafe fn drop_plain(&self) -> bool {
+        // Every field by name: a new one does not compile here until this says whether it
+        // needs dropping (the others are checked to need none, above).
+        let Header {
+            state: _,
+            vtable: _,
+            scheduler,
+            join_waker,
+            id: _,
+            origin,
+            owned_slot: _,
+        } = self;
+        // SAFETY: nobody else uses the header (the contract), so nobody writes the slot.
+        let no_waker = join_waker.with(|slot| unsafe { (*slot).is_none() })
+            // Mutant: a join waker left in the slot is taken for an empty slot, and leaks.
+            || cfg!(magpie_mutant = "plain_free_keeps_join_waker");
+        // SAFETY: after `true` the caller does not drop the header (the contract), nor with it
+        // the scheduler's count, which is now a credit.
+        origin.owns_nothing() && no_waker && unsafe { scheduler.try_keep_as_credit() }
+    }
+
     /// The task's name, if it was given one.
     pub(crate) fn name(&self) -> Option<&str> {
         self.origin.name()

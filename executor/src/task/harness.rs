@@ -353,16 +353,11 @@ fn can_read_output(header: &Header, waker: &Waker) -> bool {
 
 /// # Safety
 /// `ptr` is a live `Cell<F>`, the caller is its `JoinHandle`, which has not read the output
-/// (after a read it only drops its reference), and gives up its reference.
+/// (after a read it only drops its reference), and gives up its reference. Any state is
+/// handled here; the handle tries `State::drop_join_handle_fast` first.
 unsafe fn drop_join_handle<F: Future>(ptr: NonNull<Header>) {
     // SAFETY: the JoinHandle's reference keeps the cell alive until `drop_reference`.
     let cell = unsafe { cell::<F>(ptr) };
-    let snapshot = cell.header.state.load();
-    // Not complete, and not our reference alone: the interest and the reference go in one
-    // step, and whoever completes the task drops its output.
-    if cell.header.state.drop_join_handle_fast(snapshot) {
-        return;
-    }
     let mut panicked = None;
     // Give up the interest, and drop the output if the task completed first.
     if cell.header.state.drop_join_interest() {
@@ -394,6 +389,31 @@ unsafe fn drop_join_handle<F: Future>(ptr: NonNull<Header>) {
 /// # Safety
 /// `ptr` is a `Cell<F>` with no references left.
 unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
+    // SAFETY: the cell was written by `Cell::allocate` with this `F`, and nothing else refers
+    // to it any more.
+    let header = unsafe { ptr.as_ref() };
+    // The common case — complete (the stage holds nothing: see `dealloc_slow`), a header that
+    // needs none of its drop glue — with no call but the cache's slow paths, so that it saves
+    // no registers (chained spawn: 10 instructions fewer per task, callgrind).
+    // SAFETY: nothing else refers to the header any more; it is dropped once, by `drop_plain`
+    // or, after a `false` that changed nothing, by `dealloc_slow`.
+    if header.state.load().is_complete() && unsafe { header.drop_plain() } {
+        // SAFETY: the block came from `cell_cache::allocate` with this layout
+        // (`Cell::allocate`), its contents are dropped, and nothing refers to it.
+        unsafe { super::cell_cache::deallocate(ptr.cast(), Layout::new::<Cell<F>>()) };
+    } else {
+        // SAFETY: this fn's contract, and the header is still whole (see above).
+        unsafe { dealloc_slow::<F>(ptr) };
+    }
+}
+
+/// [`dealloc`] for the rest: a task never completed, or a header with something to drop.
+///
+/// # Safety
+/// As [`dealloc`]; nothing of the cell has been dropped yet.
+#[cold]
+#[inline(never)]
+unsafe fn dealloc_slow<F: Future>(ptr: NonNull<Header>) {
     let cell_ptr = ptr.cast::<Cell<F>>().as_ptr();
     // SAFETY: the cell was written by `Cell::allocate` with this `F`, and nothing else refers
     // to it any more. Shared is enough: the stage is reached through its `UnsafeCell`.

@@ -113,10 +113,18 @@ impl Origin {
     }
 }
 
+impl Origin {
+    /// Whether dropping it frees nothing: a plain location, no boxed detail.
+    #[inline]
+    pub(crate) fn owns_nothing(&self) -> bool {
+        self.0.as_ptr() as usize & DETAIL == 0
+    }
+}
+
 impl Drop for Origin {
     #[inline]
     fn drop(&mut self) {
-        if self.0.as_ptr() as usize & DETAIL != 0 {
+        if !self.owns_nothing() {
             let ptr = self.0.as_ptr().wrapping_sub(DETAIL).cast::<Detail>();
             // SAFETY: tagged, so `ptr` is the box leaked in `new`; it is freed once, here.
             drop(unsafe { Box::from_raw(ptr) });
