@@ -53,6 +53,7 @@ mutants=(
   "carried_drop_keeps_running|scheduler|a_yielding_task_is_cancelled_at_shutdown|a yielded task's carried entry dropped by a worker leaving at shutdown keeps the task's RUNNING bit, so shutdown takes the task for a running one and never cancels it"
   "closed_list_entry_dropped|test:magpie-executor:shutdown|a_task_that_yields_after_its_poll_outlasted_the_shutdown_is_cancelled_when_its_worker_leaves|a worker left running by a shutdown timeout drops the queue entry of a listed task after the live-task list closed without cancelling it, so the task, found running by the walk of the list, is never cancelled"
   "plain_free_keeps_join_waker|test:magpie-executor:wake|a_join_waker_left_in_its_slot_is_dropped_when_the_task_is_freed_on_a_worker|a task freed on a worker the way that needs no drop glue (Header::drop_plain) takes a join waker left in its slot for an empty slot, so the waker leaks"
+  "running_at_close_left|test:magpie-executor:shutdown|a_task_left_waiting_by_a_poll_that_outlasted_the_shutdown_is_cancelled_when_its_worker_leaves|a worker left running by a shutdown timeout leaves without cancelling the tasks the walk of the live-task list found it running, so a task its poll left waiting is cancelled by nobody and its JoinHandle never resolves"
   "lifo_take_not_atomic|lib:magpie-executor|runtime::lifo::models::every_entry_comes_out_once_whoever_takes_it|a worker takes its LIFO slot's task with a load and a store, so the monitor can take the same task in between"
 )
 

@@ -235,14 +235,72 @@ fn a_task_stuck_in_its_first_poll_is_reported_as_still_running_then_cancelled() 
     assert_eq!(drops.count(), 1);
 }
 
+/// The race the cancellation of a task left waiting must not lose: its poll ends, at a
+/// moment that varies from round to round, around the end of the shutdown's timeout — before
+/// the walk of the live-task list, during it, or after. Whoever comes second (the walk, or the
+/// worker leaving) cancels the task: every round, its future is dropped once and its handle
+/// resolves to a cancellation.
+#[test]
+fn a_task_whose_poll_ends_around_the_shutdown_timeout_is_always_cancelled() {
+    const TIMEOUT: Duration = Duration::from_millis(20);
+    for round in 0..24u64 {
+        let rt = Runtime::builder().worker_threads(1).build().unwrap();
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let drops = DropCounter::default();
+        let guard = drops.guard();
+        let stuck = rt.spawn(async move {
+            let _guard = guard;
+            std::future::poll_fn(move |_| {
+                started_tx.send(()).unwrap();
+                received(&release_rx, "never released");
+                // Waits for good: nothing keeps its waker.
+                std::task::Poll::<()>::Pending
+            })
+            .await;
+        });
+        received(&started_rx, "the task never started");
+        // From 16 ms to about 25 ms after the shutdown starts: around its 20 ms timeout.
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_micros(16_000 + round * 400));
+            release_tx.send(()).unwrap();
+        });
+        let report = rt.shutdown_timeout(TIMEOUT);
+        release.join().unwrap();
+        common::within_20s("the stuck task's handle resolves", move || {
+            let outcome = magpie_executor::block_on(stuck);
+            assert!(
+                outcome.unwrap_err().is_cancelled(),
+                "round {round}: {report}"
+            );
+        });
+        assert_eq!(
+            drops.count(),
+            1,
+            "round {round}: its future was dropped once"
+        );
+    }
+}
+
+/// How the stuck poll of the test below ends.
+#[derive(Clone, Copy, PartialEq)]
+enum PollEnd {
+    /// In a yield: the task goes back into the queue keeping `RUNNING` (a carried entry).
+    Yields,
+    /// In `Pending` after a wake from another thread during the poll (a plain entry).
+    Woken,
+    /// In `Pending`, with nobody left to wake it: the task waits, in no queue.
+    Waits,
+}
+
 /// A listed task whose poll holds its worker while shutdown gives up on the worker is
-/// reported as still running. When the poll ends — in a yield (the task goes back into the
-/// queue keeping `RUNNING`: a carried entry) or in `Pending` after a wake from another thread
-/// (a plain entry) — the worker sees the shutdown and leaves, dropping that entry after the
-/// live-task list closed: the task is cancelled there, its future dropped and its handle
+/// reported as still running. When the poll ends, the worker sees the shutdown and leaves:
+/// a task queued again is cancelled as the worker drops its entry after the live-task list
+/// closed, and a task left waiting is cancelled as the worker leaves
+/// (`Shared::cancel_running_at_close`). Either way its future is dropped and its handle
 /// resolved, not left for a walk of the list that is over.
 fn a_listed_task_whose_poll_outlasts_the_shutdown_is_cancelled_when_its_worker_leaves(
-    yields: bool,
+    end: PollEnd,
 ) {
     let rt = Runtime::builder().worker_threads(1).build().unwrap();
     let (started_tx, started_rx) = mpsc::channel::<std::task::Waker>();
@@ -255,7 +313,7 @@ fn a_listed_task_whose_poll_outlasts_the_shutdown_is_cancelled_when_its_worker_l
         std::future::poll_fn(move |cx| {
             started_tx.send(cx.waker().clone()).unwrap();
             received(&release_rx, "never released");
-            if yields {
+            if end == PollEnd::Yields {
                 cx.waker().wake_by_ref();
             }
             std::task::Poll::<()>::Pending
@@ -265,9 +323,12 @@ fn a_listed_task_whose_poll_outlasts_the_shutdown_is_cancelled_when_its_worker_l
     let waker = received(&started_rx, "the task never started");
     let report = shut_down_past_its_stuck_worker(rt);
     assert_eq!(report.still_running, 1, "{report}");
-    if !yields {
+    match end {
         // During the poll: it ends in `Pending` with the task woken, queued once more.
-        waker.wake();
+        PollEnd::Woken => waker.wake(),
+        // Nobody will wake it.
+        PollEnd::Waits => drop(waker),
+        PollEnd::Yields => {}
     }
     release_tx.send(()).unwrap();
     common::within_20s("the stuck task's handle resolves", move || {
@@ -278,12 +339,23 @@ fn a_listed_task_whose_poll_outlasts_the_shutdown_is_cancelled_when_its_worker_l
 
 #[test]
 fn a_task_that_yields_after_its_poll_outlasted_the_shutdown_is_cancelled_when_its_worker_leaves() {
-    a_listed_task_whose_poll_outlasts_the_shutdown_is_cancelled_when_its_worker_leaves(true);
+    a_listed_task_whose_poll_outlasts_the_shutdown_is_cancelled_when_its_worker_leaves(
+        PollEnd::Yields,
+    );
 }
 
 #[test]
 fn a_task_woken_during_a_poll_that_outlasted_the_shutdown_is_cancelled_when_its_worker_leaves() {
-    a_listed_task_whose_poll_outlasts_the_shutdown_is_cancelled_when_its_worker_leaves(false);
+    a_listed_task_whose_poll_outlasts_the_shutdown_is_cancelled_when_its_worker_leaves(
+        PollEnd::Woken,
+    );
+}
+
+#[test]
+fn a_task_left_waiting_by_a_poll_that_outlasted_the_shutdown_is_cancelled_when_its_worker_leaves() {
+    a_listed_task_whose_poll_outlasts_the_shutdown_is_cancelled_when_its_worker_leaves(
+        PollEnd::Waits,
+    );
 }
 
 /// A task that its worker's stuck poll spawns after shutdown gave up on that worker is

@@ -255,6 +255,7 @@ impl Runtime {
             cell_depot: (!cfg!(loom) && num_workers > 1 && builder.task_cache_bytes > 0)
                 .then(|| Arc::new(CellDepot::new(builder.task_cache_bytes))),
             workers_running: Mutex::new(num_workers),
+            running_at_close: Mutex::new(Vec::new()),
             workers_done: Condvar::new(),
             stats: metrics::Stats::new(num_workers),
             cause: Mutex::new(None),

@@ -66,6 +66,10 @@ pub(crate) struct Shared {
     pub(crate) cell_depot: Option<Arc<CellDepot>>,
     /// How many worker threads are still inside their loop; shutdown waits for zero.
     pub(crate) workers_running: Mutex<usize>,
+    /// The list's references to the listed tasks that the walk of the live-task list
+    /// (shutdown step 3) found running on a worker the shutdown gave up on, kept for that
+    /// worker to cancel as it leaves ([`Shared::cancel_running_at_close`]).
+    pub(crate) running_at_close: Mutex<Vec<OwnedTask>>,
     pub(crate) workers_done: Condvar,
     /// Per-worker metrics.
     pub(crate) stats: Stats,
@@ -434,9 +438,9 @@ impl Shared {
     /// Only here: entries drained elsewhere after the close (by the pushers of wakes, step 4)
     /// mostly belong to tasks that were not running when the walk came, which it cancels —
     /// and cancelling there would recurse through each cancelled task's join waker and the
-    /// drain of its wake (a chain of joiners as deep as the stack). The one case this leaves
-    /// out: a task whose poll outlasted the timeout and left it waiting, woken afterwards
-    /// (`ShutdownReport::still_running`).
+    /// drain of its wake (a chain of joiners as deep as the stack). A task whose poll
+    /// outlasted the timeout and left it waiting, woken or not afterwards, is cancelled by the
+    /// worker as it leaves ([`Shared::cancel_running_at_close`]).
     pub(crate) fn drop_entry_as_worker_leaves(&self, task: Notified) {
         let header = task.header();
         if !header.is_listed() || header.vtable.blocking {
@@ -449,6 +453,67 @@ impl Shared {
             && !cfg!(magpie_mutant = "closed_list_entry_dropped")
         {
             task.cancel();
+        }
+    }
+
+    /// Shutdown step 3, for a listed task that it cannot cancel because a worker holds its
+    /// `RUNNING` (a worker the shutdown gave up on is polling it, or holds it between a yield
+    /// and its queue): keeps the list's reference to it for that worker, which cancels the
+    /// task as it leaves ([`Shared::cancel_running_at_close`]). Gives the reference back if
+    /// the task is no longer running by the time the lock is held: the caller then tries to
+    /// cancel it again.
+    pub(crate) fn keep_for_its_worker(&self, task: OwnedTask) -> Result<(), OwnedTask> {
+        let mut kept = lock(&self.running_at_close);
+        // Read under the lock, as the leaving worker reads it (why that leaves nobody out:
+        // `cancel_running_at_close`).
+        if task.header().state.load().is_running() {
+            kept.push(task);
+            Ok(())
+        } else {
+            Err(task)
+        }
+    }
+
+    /// A worker leaving its loop during shutdown, after its core is gone (it runs no task
+    /// and holds no `RUNNING` any more): cancels the tasks that step 3 kept for their workers
+    /// ([`Shared::keep_for_its_worker`]) and that no worker runs now. Without this, a task
+    /// whose poll outlasted the shutdown timeout and left it waiting was cancelled by nobody:
+    /// its `JoinHandle` never resolved.
+    ///
+    /// Why no kept task is left behind. Take a task that worker W was running when the walk
+    /// found it so:
+    /// 1. W lets go of `RUNNING` (its poll ends, or its core's drop turns a carried entry
+    ///    plain) before it comes here: program order.
+    /// 2. The walk reads the task's state under `running_at_close`'s lock, and keeps the task
+    ///    only if it is still running; this reads each kept task's state under the same lock.
+    /// 3. If the walk holds the lock first, W, coming later, finds the task kept, and its own
+    ///    release of `RUNNING` (1) is before its read: it takes the task and cancels it.
+    /// 4. If W holds the lock first, its release of `RUNNING` happened before W unlocked,
+    ///    hence before the walk's read: the walk finds the task not running, does not keep
+    ///    it, and cancels it itself.
+    ///
+    /// A kept task that another worker still runs stays for that worker. One that completed
+    /// meanwhile (a carried entry cancelled by its worker's core drop, or a poll that ended
+    /// `Ready`) is only let go of: `shutdown` declines it.
+    pub(crate) fn cancel_running_at_close(&self) {
+        // Mutant: the kept tasks are left to nobody, as before.
+        if cfg!(magpie_mutant = "running_at_close_left") {
+            return;
+        }
+        let ours = {
+            let mut kept = lock(&self.running_at_close);
+            if kept.is_empty() {
+                return;
+            }
+            let (still_running, ours): (Vec<_>, Vec<_>) = std::mem::take(&mut *kept)
+                .into_iter()
+                .partition(|task| task.header().state.load().is_running());
+            *kept = still_running;
+            ours
+        };
+        // Outside the lock: the cancellations drop futures and wake join wakers.
+        for task in ours {
+            task.shutdown();
         }
     }
 

@@ -33,12 +33,12 @@ pub struct ShutdownReport {
     /// Tasks that were still alive and were cancelled (their futures dropped).
     pub cancelled: usize,
     /// Tasks that could not be cancelled because a worker was still polling them when the
-    /// timeout ran out; they are left to their (detached) worker. When their poll ends with
-    /// the task queued again (woken, or yielding), that worker cancels them as it leaves; a
-    /// task that poll leaves waiting is cancelled by nobody (its future is dropped with its
-    /// last reference, and its `JoinHandle` does not resolve). Such a worker may also cancel
-    /// queued tasks before the walk of the live tasks counts them: with workers left running,
-    /// `cancelled` can miss a few.
+    /// timeout ran out; they are left to their (detached) worker, which cancels them as it
+    /// leaves, once their poll is over, however it ended: with the task queued again (woken,
+    /// or yielding) or waiting. Their `JoinHandle`s then resolve to a cancellation (or to the
+    /// output, if that poll finished the task). Such a worker may also cancel queued tasks
+    /// before the walk of the live tasks counts them: with workers left running, `cancelled`
+    /// can miss a few.
     pub still_running: usize,
     /// Worker threads that had not stopped when the timeout ran out.
     pub workers_left_running: usize,
@@ -118,7 +118,9 @@ pub(crate) fn begin(shared: &Shared) {
 ///    are listed at once too) and cancel every task in it that no worker is running: its
 ///    future is dropped on this thread, its `JoinHandle` wakes up to a cancelled error.
 ///    Destructors that panic are contained. A worker that did not stop may be in the first
-///    poll of a task that is not listed: counted as still running.
+///    poll of a task that is not listed: counted as still running. A listed task such a
+///    worker runs is counted so too, and kept for that worker to cancel as it leaves
+///    (`Shared::keep_for_its_worker`, `Shared::cancel_running_at_close`).
 /// 4. Drain the injector, which may have received wakes from those destructors, and the
 ///    overflow batches.
 /// 5. Shut the blocking pool down (queued blocking tasks are cancelled; running ones are
@@ -194,14 +196,24 @@ pub(crate) fn run(
         // The state before cancelling, to say what the task was doing.
         let snapshot = (report.unfinished.len() < MAX_NAMED_TASKS)
             .then(|| TaskSnapshot::of(task.header(), &running, shared.workers_carry_yields()));
-        let unfinished = if task.shutdown() {
-            report.cancelled += 1;
-            true
-        } else if !task.header().state.load().is_complete() {
-            report.still_running += 1;
-            true
-        } else {
-            false
+        let mut task = task;
+        let unfinished = loop {
+            if task.shutdown() {
+                report.cancelled += 1;
+                break true;
+            }
+            if task.header().state.load().is_complete() {
+                break false;
+            }
+            // A worker holds `RUNNING`: the task is left to it.
+            match shared.keep_for_its_worker(task) {
+                Ok(()) => {
+                    report.still_running += 1;
+                    break true;
+                }
+                // It let go meanwhile: try again.
+                Err(back) => task = back,
+            }
         };
         if let (true, Some(snapshot)) = (unfinished, snapshot) {
             report.unfinished.push(snapshot);

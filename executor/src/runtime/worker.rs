@@ -535,6 +535,8 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     // local queue's overflow) after shutdown's last drain of them: drained here, as it leaves.
     if shared.is_shutdown() {
         shared.drain_global_queue();
+        // The tasks a poll of ours that outlasted a shutdown timeout left waiting.
+        shared.cancel_running_at_close();
     }
     let mut running = lock(&shared.workers_running);
     *running -= 1;
