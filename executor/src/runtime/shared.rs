@@ -100,6 +100,7 @@ impl Shared {
         self.config.debug.is_none() && !self.config.deterministic
     }
 
+    #[inline]
     pub(crate) fn is_shutdown(&self) -> bool {
         self.shutdown.load(Ordering::SeqCst)
     }

@@ -14,7 +14,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::cell::{Cell, Header, Vtable};
 use super::raw::{Notified, RawTask};
-use super::state::{ToIdle, ToRunning};
+use super::state::{Snapshot, ToIdle, ToRunning};
 use super::{waker, JoinError};
 use crate::runtime::metrics::Counter;
 
@@ -299,10 +299,43 @@ unsafe fn shutdown<F: Future>(ptr: NonNull<Header>) -> bool {
 /// `Poll<Result<F::Output, JoinError>>` that holds `Poll::Pending` (overwritten, not dropped).
 unsafe fn try_read_output<F: Future>(ptr: NonNull<Header>, dst: *mut (), waker: &Waker) {
     // SAFETY: the JoinHandle's reference keeps the cell alive.
-    let cell = unsafe { cell::<F>(ptr) };
-    if !can_read_output(&cell.header, waker) {
-        return;
+    let header = unsafe { &cell::<F>(ptr).header };
+    // The common case, the task complete, with no call but a tail call: then it saves no
+    // registers (`spawn_join_local`: 7-10 instructions fewer per join, callgrind).
+    if header.state.load().is_complete() {
+        // SAFETY: this fn's contract, and the task is complete.
+        unsafe { read_output::<F>(ptr, dst) };
+    } else {
+        // SAFETY: this fn's contract.
+        unsafe { try_read_output_after_all::<F>(ptr, dst, waker) };
     }
+}
+
+/// [`try_read_output`] for a task that was not complete at its look: registers `waker`, unless
+/// the task completed meanwhile, in which case the output is read now.
+///
+/// # Safety
+/// As [`try_read_output`].
+#[inline(never)]
+unsafe fn try_read_output_after_all<F: Future>(ptr: NonNull<Header>, dst: *mut (), waker: &Waker) {
+    // SAFETY: the JoinHandle's reference keeps the cell alive.
+    let header = unsafe { &cell::<F>(ptr).header };
+    let snapshot = header.state.load();
+    if snapshot.is_complete() || register_join_waker(header, snapshot, waker) {
+        // SAFETY: this fn's contract, and the task is complete (seen, or said by
+        // `register_join_waker`).
+        unsafe { read_output::<F>(ptr, dst) };
+    }
+}
+
+/// Moves the output of a complete task into `dst`.
+///
+/// # Safety
+/// As [`try_read_output`], and the task is complete.
+#[inline(always)]
+unsafe fn read_output<F: Future>(ptr: NonNull<Header>, dst: *mut ()) {
+    // SAFETY: the JoinHandle's reference keeps the cell alive.
+    let cell = unsafe { cell::<F>(ptr) };
     // The stage holds the output: `finish` left it there (JOIN_INTEREST was set when it
     // completed), and this handle has not read it (the caller's contract). It is taken once:
     // nothing below can unwind before the caller records the read, and it never calls this
@@ -320,13 +353,10 @@ unsafe fn try_read_output<F: Future>(ptr: NonNull<Header>, dst: *mut (), waker: 
     unsafe { dst.write(Poll::Ready(result)) };
 }
 
-/// `true` when the task is complete; otherwise registers `waker` to be woken when it is.
-#[inline]
-fn can_read_output(header: &Header, waker: &Waker) -> bool {
-    let snapshot = header.state.load();
-    if snapshot.is_complete() {
-        return true;
-    }
+/// For a task that was not complete at `snapshot`: registers `waker` to be woken when it is,
+/// and returns `false`; or returns `true` if it completed meanwhile.
+#[inline(never)]
+fn register_join_waker(header: &Header, snapshot: Snapshot, waker: &Waker) -> bool {
     if snapshot.has_join_waker() {
         // The slot is the runtime's, but it only ever reads it: reading it too is fine.
         // SAFETY: nobody writes the slot while JOIN_WAKER is set.
