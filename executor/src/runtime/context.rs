@@ -2,6 +2,7 @@
 //! polling a task. All thread-locals of the crate are here.
 
 use std::cell::{Cell, RefCell};
+use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 
 use super::handle::Handle;
@@ -13,9 +14,19 @@ use crate::task::raw::RawTask;
 thread_local_const! {
     /// The worker's core, while this thread is a worker. Borrowed only briefly: never across
     /// a poll, so a task can spawn and wake (which borrow it) from inside its poll.
-    static CORE: RefCell<Option<Box<Core>>> = RefCell::new(None);
+    ///
+    /// In a `ManuallyDrop`, so that the thread-local has no destructor: one that does is
+    /// reached through a look at whether its destructor is registered, a call into std on
+    /// every access (callgrind: 8 instructions, and there is an access per task run, spawn
+    /// and yield). The worker's loop takes its core back itself, also when it unwinds
+    /// (`worker::run`).
+    static CORE: RefCell<Option<ManuallyDrop<Box<Core>>>> = RefCell::new(None);
     /// The runtime `spawn` uses on this thread.
-    static HANDLE: RefCell<Option<Handle>> = RefCell::new(None);
+    ///
+    /// In a `ManuallyDrop`, as the core, for a thread-local with no destructor (one look
+    /// fewer per `spawn`): every handle put here is taken out again by the guard that put it
+    /// (`HandleGuard`).
+    static HANDLE: RefCell<Option<ManuallyDrop<Handle>>> = RefCell::new(None);
     /// The address of the runtime's shared state whose worker or blocking thread this is.
     static OWNER: Cell<usize> = Cell::new(0);
     /// While this thread runs a worker's loop: which worker, and its credits. A plain copy,
@@ -61,14 +72,21 @@ pub(crate) fn is_join_wake() -> bool {
     JOIN_WAKE.try_with(Cell::get).unwrap_or(false)
 }
 
-/// Installs a worker's core on this thread.
+/// Installs a worker's core on this thread, until [`take_core`].
+///
+/// # Panics
+/// If the thread has a core already.
 pub(crate) fn set_core(core: Box<Core>) {
-    CORE.with(|c| *c.borrow_mut() = Some(core));
+    CORE.with(|c| {
+        let mut slot = c.borrow_mut();
+        assert!(slot.is_none(), "a thread got a second worker core");
+        *slot = Some(ManuallyDrop::new(core));
+    });
 }
 
 /// Removes the worker's core from this thread.
 pub(crate) fn take_core() -> Option<Box<Core>> {
-    CORE.with(|c| c.borrow_mut().take())
+    CORE.with(|c| c.borrow_mut().take().map(ManuallyDrop::into_inner))
 }
 
 /// Runs `f` with this thread's worker core (`None` when not a worker, or when the core is
@@ -76,7 +94,7 @@ pub(crate) fn take_core() -> Option<Box<Core>> {
 /// injector, which is always correct).
 pub(crate) fn with_core<R>(f: impl FnOnce(Option<&mut Core>) -> R) -> R {
     CORE.with(|c| match c.try_borrow_mut() {
-        Ok(mut core) => f(core.as_deref_mut()),
+        Ok(mut slot) => f(slot.as_deref_mut().map(|core| &mut **core)),
         Err(_) => f(None),
     })
 }
@@ -88,21 +106,25 @@ pub(crate) struct HandleGuard {
 
 /// Makes `handle` the current runtime of this thread until the guard drops.
 pub(crate) fn enter_handle(handle: Handle) -> HandleGuard {
-    let prev = HANDLE.with(|h| h.borrow_mut().replace(handle));
-    HandleGuard { prev }
+    let prev = HANDLE.with(|h| h.borrow_mut().replace(ManuallyDrop::new(handle)));
+    HandleGuard {
+        prev: prev.map(ManuallyDrop::into_inner),
+    }
 }
 
 impl Drop for HandleGuard {
     fn drop(&mut self) {
-        let prev = self.prev.take();
+        let prev = self.prev.take().map(ManuallyDrop::new);
         // Ignore the error: the thread-local is gone only while the thread itself exits.
-        let _ = HANDLE.try_with(|h| *h.borrow_mut() = prev);
+        let ours = HANDLE.try_with(|h| std::mem::replace(&mut *h.borrow_mut(), prev));
+        // Dropped outside the borrow: it may be the runtime's last handle.
+        drop(ours.ok().flatten().map(ManuallyDrop::into_inner));
     }
 }
 
 /// Runs `f` with the current runtime's handle, if any.
 pub(crate) fn with_handle<R>(f: impl FnOnce(Option<&Handle>) -> R) -> R {
-    HANDLE.with(|h| f(h.borrow().as_ref()))
+    HANDLE.with(|h| f(h.borrow().as_deref()))
 }
 
 /// Marks this thread as one of a runtime's own threads (`owner` = its shared state's address).

@@ -64,23 +64,14 @@ pub(crate) fn take(shared: &Arc<Shared>) -> Arc<Shared> {
     }
 }
 
-/// Step 2 where it costs no decrement: keeps a task's strong count of `shared` as a credit
-/// when this thread is one of `shared`'s workers and holds fewer than [`MAX_CREDITS`]. Returns
-/// whether it kept it: then the count is this thread's, and the caller neither uses nor drops
-/// it again; otherwise nothing changed. For a fast path that frees a task without its drop glue
-/// (`Header::drop_plain`); [`give_back`] calls it first.
-#[inline]
-pub(crate) fn try_keep(shared: &Arc<Shared>) -> bool {
-    let runtime = shared.addr();
-    let kept = context::with_worker_thread(|worker| {
-        let credits = worker.credits.get();
-        let keep = worker.runtime.get() == runtime && credits < MAX_CREDITS;
-        if keep {
-            worker.credits.set(credits + 1);
-        }
-        keep
-    });
-    kept == Some(true)
+/// What [`give_back`] does with a task's count, decided on this thread's worker record.
+enum GiveBack {
+    /// Kept as a credit.
+    Kept,
+    /// Kept as a credit, past [`MAX_CREDITS`]: a batch goes back.
+    KeptOverMax,
+    /// Not one of the runtime's workers: a plain drop.
+    Drop,
 }
 
 /// Gives up a task's strong count (step 2): as a credit on one of `shared`'s own workers,
@@ -91,45 +82,48 @@ pub(crate) fn try_keep(shared: &Arc<Shared>) -> bool {
 /// and the caller neither uses nor drops it afterwards (this is `Scheduler`'s `Drop`).
 #[inline]
 pub(crate) unsafe fn give_back(shared: &mut ManuallyDrop<Arc<Shared>>) {
-    if !try_keep(shared) {
-        // SAFETY: the caller's contract, passed on; `try_keep` changed nothing.
-        unsafe { give_back_slow(shared) };
+    let runtime = shared.addr();
+    let outcome = context::with_worker_thread(|worker| {
+        if worker.runtime.get() != runtime {
+            return GiveBack::Drop;
+        }
+        let credits = worker.credits.get() + 1;
+        worker.credits.set(credits);
+        if credits > MAX_CREDITS {
+            GiveBack::KeptOverMax
+        } else {
+            GiveBack::Kept
+        }
+    });
+    match outcome {
+        // The task's count is now one of the credits, and `shared` is not dropped (the
+        // caller's `Drop` does not touch it again).
+        Some(GiveBack::Kept) => {}
+        // SAFETY: `shared` is a live `Arc` whose count this thread now holds as a credit.
+        Some(GiveBack::KeptOverMax) => unsafe { give_back_batch(Arc::as_ptr(shared)) },
+        // SAFETY: the caller gives `shared` up and does not use it again (this fn's contract).
+        Some(GiveBack::Drop) | None => unsafe { ManuallyDrop::drop(shared) },
     }
 }
 
-/// [`give_back`] where [`try_keep`] declined: out of line, so that the common case inlined
-/// into its callers needs no registers for this one.
+/// Step 2 past [`MAX_CREDITS`]: gives [`CREDIT_BATCH`] of this worker's credits back. Out of
+/// line, so that the common case inlined into its callers needs no registers for it.
 ///
 /// # Safety
-/// As [`give_back`].
+/// `ptr` is the runtime's `Arc<Shared>`, and this thread is one of its workers holding more
+/// than [`CREDIT_BATCH`] credits.
 #[cold]
 #[inline(never)]
-unsafe fn give_back_slow(shared: &mut ManuallyDrop<Arc<Shared>>) {
-    let runtime = shared.addr();
-    let ptr = Arc::as_ptr(shared);
-    let kept = context::with_worker_thread(|worker| {
-        if worker.runtime.get() != runtime {
-            return false;
+unsafe fn give_back_batch(ptr: *const Shared) {
+    context::with_worker_thread(|worker| {
+        for _ in 0..CREDIT_BATCH {
+            // Why no decrement reaches zero: this thread holds more than `CREDIT_BATCH`
+            // strong counts as credits, and its `WorkerRegistration` one more.
+            // SAFETY: so the count stays above zero and `ptr` stays valid throughout.
+            unsafe { Arc::decrement_strong_count(ptr) };
         }
-        let mut credits = worker.credits.get() + 1;
-        if credits > MAX_CREDITS {
-            for _ in 0..CREDIT_BATCH {
-                // Why no decrement reaches zero: this thread holds `credits` (more than
-                // `CREDIT_BATCH`) strong counts, and its `WorkerRegistration` one more.
-                // SAFETY: so the count stays above zero and `ptr` stays valid throughout.
-                unsafe { Arc::decrement_strong_count(ptr) };
-            }
-            credits -= CREDIT_BATCH;
-        }
-        worker.credits.set(credits);
-        true
+        worker.credits.set(worker.credits.get() - CREDIT_BATCH);
     });
-    if kept != Some(true) {
-        // SAFETY: the caller gives `shared` up and does not use it again (this fn's contract).
-        unsafe { ManuallyDrop::drop(shared) };
-    }
-    // Otherwise the task's count is now one of the credits, and `shared` is not dropped (the
-    // caller's `Drop` does not touch it again).
 }
 
 /// This thread counts as worker `index` of `shared` (`context::worker_index`) while this

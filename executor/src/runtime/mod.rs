@@ -65,16 +65,20 @@ impl Scheduler {
         Scheduler(ManuallyDrop::new(credits::take(shared)))
     }
 
-    /// Gives the task's count of the runtime back as a credit of the worker this runs on,
-    /// where that costs no decrement (`credits::try_keep`). Returns whether it did; otherwise
-    /// nothing changed.
+    /// Gives the task's count of the runtime back (`credits::give_back`: a credit on a worker
+    /// of the runtime, a plain drop elsewhere), as this scheduler's drop does, without
+    /// dropping the scheduler.
     ///
     /// # Safety
-    /// After `true` the count is no longer this scheduler's: the caller does not drop it
-    /// (`Header::drop_plain`, which frees a header without its drop glue).
+    /// The caller neither uses nor drops the scheduler afterwards (`Header::drop_plain`,
+    /// which frees a header without its drop glue).
     #[inline]
-    pub(crate) unsafe fn try_keep_as_credit(&self) -> bool {
-        credits::try_keep(&self.0)
+    pub(crate) unsafe fn give_back_count(&self) {
+        // SAFETY: a bitwise copy of the count, which the caller gives up with the scheduler
+        // (the contract): it is given back once, here.
+        let mut count = unsafe { std::ptr::read(&self.0) };
+        // SAFETY: the count is ours to give up, and not used afterwards.
+        unsafe { credits::give_back(&mut count) };
     }
 
     /// A wake by value made the task runnable: `task` carries the waker's only reference

@@ -458,6 +458,16 @@ impl Core {
     }
 }
 
+/// Drops this thread's worker core, if it still has one, when it goes: the worker's loop,
+/// unwinding, drops its core as it would on its way out.
+struct TakeCoreBack;
+
+impl Drop for TakeCoreBack {
+    fn drop(&mut self) {
+        drop(context::take_core());
+    }
+}
+
 /// The body of a worker thread.
 pub(crate) fn run(core: Box<Core>, parker: Parker) {
     let shared = core.shared.clone();
@@ -465,6 +475,10 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     // Woken when the reactor thread hands this worker the driving turn it asked for.
     let requester = parker.unparker().into_waker();
     context::set_core(core);
+    // The core goes with this thread's loop, also if the loop unwinds (a bug: every poll
+    // catches its panic): the thread-local holds it in a `ManuallyDrop` (`context.rs`), which
+    // no destructor of its own frees. Dropped after `registration`, as on the way out below.
+    let _core_back = TakeCoreBack;
     let registration = credits::WorkerRegistration::new(&shared, index);
     let stats = &shared.stats.workers[index];
     let debug_mode = shared.config.debug.as_ref();

@@ -152,12 +152,12 @@ const _: () = assert!(
 );
 
 impl Header {
-    /// Frees the header's fields where that needs none of its drop glue: the origin owns
-    /// nothing (no name, not debug mode), the join-waker slot is empty, and the task's count
-    /// of the runtime goes back to the credits of the worker this runs on. That is a task
-    /// freed on a worker of its runtime, the common case, done inline with no call
-    /// (`harness::dealloc`). Returns whether it did; otherwise nothing changed, and the
-    /// caller drops the header the ordinary way.
+    /// Frees the header's fields where the only one that owns something is the task's count
+    /// of the runtime: the origin owns nothing (no name, not debug mode) and the join-waker
+    /// slot is empty. That count goes back as its drop would (`Scheduler::give_back_count`:
+    /// a credit on a worker of the runtime), inline, with none of the drop glue's calls
+    /// (`harness::dealloc`). Returns whether it did; otherwise nothing changed, and the caller
+    /// drops the header the ordinary way.
     ///
     /// # Safety
     /// Nobody else uses the header any more; the caller drops it once (this, or the drop
@@ -179,9 +179,13 @@ impl Header {
         let no_waker = join_waker.with(|slot| unsafe { (*slot).is_none() })
             // Mutant: a join waker left in the slot is taken for an empty slot, and leaks.
             || cfg!(magpie_mutant = "plain_free_keeps_join_waker");
-        // SAFETY: after `true` the caller does not drop the header (the contract), nor with it
-        // the scheduler's count, which is now a credit.
-        origin.owns_nothing() && no_waker && unsafe { scheduler.try_keep_as_credit() }
+        if !(origin.owns_nothing() && no_waker) {
+            return false;
+        }
+        // SAFETY: the caller does not drop the header (the contract), nor with it the
+        // scheduler, whose count is given back here.
+        unsafe { scheduler.give_back_count() };
+        true
     }
 
     /// The task's name, if it was given one.
