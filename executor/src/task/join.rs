@@ -170,10 +170,11 @@ impl<T> Future for JoinHandle<T> {
             // release may be deferred (`owned.rs`), when the dump must not show it as finished
             // and not joined. A task spawned and joined on the workers is spared the
             // read-modify-write.
+            // (A task not on the list has nothing to take off it either: one look for both.)
             if header.is_listed() {
                 header.state.output_taken();
+                drop(header.scheduler.release(header));
             }
-            drop(header.scheduler.release(header));
         }
         out
     }
