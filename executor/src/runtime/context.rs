@@ -114,11 +114,15 @@ pub(crate) fn enter_handle(handle: Handle) -> HandleGuard {
 
 impl Drop for HandleGuard {
     fn drop(&mut self) {
-        let prev = self.prev.take().map(ManuallyDrop::new);
-        // Ignore the error: the thread-local is gone only while the thread itself exits.
-        let ours = HANDLE.try_with(|h| std::mem::replace(&mut *h.borrow_mut(), prev));
-        // Dropped outside the borrow: it may be the runtime's last handle.
+        let mut prev = self.prev.take();
+        // The error is ignored: the thread-local is gone only while the thread itself exits
+        // (then `prev`, not handed over, is dropped below).
+        let ours = HANDLE.try_with(|h| {
+            std::mem::replace(&mut *h.borrow_mut(), prev.take().map(ManuallyDrop::new))
+        });
+        // Dropped outside the borrow: either may be the runtime's last handle.
         drop(ours.ok().flatten().map(ManuallyDrop::into_inner));
+        drop(prev);
     }
 }
 

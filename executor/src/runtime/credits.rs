@@ -99,7 +99,8 @@ pub(crate) unsafe fn give_back(shared: &mut ManuallyDrop<Arc<Shared>>) {
         // The task's count is now one of the credits, and `shared` is not dropped (the
         // caller's `Drop` does not touch it again).
         Some(GiveBack::Kept) => {}
-        // SAFETY: `shared` is a live `Arc` whose count this thread now holds as a credit.
+        // SAFETY: `shared` is a live `Arc`, this thread is one of its workers (the record
+        // said so), and it holds more than `MAX_CREDITS` = 2 × `CREDIT_BATCH` credits now.
         Some(GiveBack::KeptOverMax) => unsafe { give_back_batch(Arc::as_ptr(shared)) },
         // SAFETY: the caller gives `shared` up and does not use it again (this fn's contract).
         Some(GiveBack::Drop) | None => unsafe { ManuallyDrop::drop(shared) },

@@ -384,10 +384,15 @@ impl Shared {
 
     /// Drops every entry of the global queue — the injector's and the overflow batches' (the
     /// tasks themselves are cancelled through the live-task list: see
-    /// [`Shared::drop_entry_at_shutdown`]).
+    /// [`Shared::drop_entry_at_shutdown`]). Called during shutdown only.
     pub(crate) fn drain_global_queue(&self) {
         self.drop_entries_at_shutdown(usize::MAX, || self.injector.steal());
         self.drop_batches_at_shutdown(usize::MAX);
+        // A carried entry dropped here (moved into an overflow batch by a worker that a
+        // shutdown timeout left running, or into the injector by the monitor) gave up the
+        // `RUNNING` of a task the walk of the list may have kept for its worker, which may
+        // have left already.
+        self.cancel_running_at_close();
     }
 
     /// Takes up to `count` overflow batches, until it finds none, and drops their entries
@@ -475,21 +480,25 @@ impl Shared {
         }
     }
 
-    /// A worker leaving its loop during shutdown, after its core is gone (it runs no task
-    /// and holds no `RUNNING` any more): cancels the tasks that step 3 kept for their workers
-    /// ([`Shared::keep_for_its_worker`]) and that no worker runs now. Without this, a task
-    /// whose poll outlasted the shutdown timeout and left it waiting was cancelled by nobody:
-    /// its `JoinHandle` never resolved.
+    /// Cancels the tasks that step 3 kept for their workers ([`Shared::keep_for_its_worker`])
+    /// and that nobody runs now. Called by whoever may have let go of such a task's `RUNNING`
+    /// during shutdown, after it did: a worker leaving its loop, after its core is gone (it
+    /// runs no task and holds no `RUNNING` any more), and every drain of the global queue
+    /// (`drain_global_queue`: step 4, a pusher after shutdown, a leaving worker), which drops
+    /// the carried entries that a worker left running moved there. Without this, a task whose
+    /// poll outlasted the shutdown timeout and left it waiting was cancelled by nobody: its
+    /// `JoinHandle` never resolved.
     ///
-    /// Why no kept task is left behind. Take a task that worker W was running when the walk
-    /// found it so:
-    /// 1. W lets go of `RUNNING` (its poll ends, or its core's drop turns a carried entry
-    ///    plain) before it comes here: program order.
+    /// Why no kept task is left behind. Take a task that thread T held `RUNNING` of when the
+    /// walk found it so (the worker polling it, or holding it as a carried entry; or a thread
+    /// that drops that carried entry, from a queue the worker moved it to):
+    /// 1. T lets go of `RUNNING` (the poll ends, or a carried entry is made plain as it is
+    ///    dropped) before it comes here: program order.
     /// 2. The walk reads the task's state under `running_at_close`'s lock, and keeps the task
     ///    only if it is still running; this reads each kept task's state under the same lock.
-    /// 3. If the walk holds the lock first, W, coming later, finds the task kept, and its own
+    /// 3. If the walk holds the lock first, T, coming later, finds the task kept, and its own
     ///    release of `RUNNING` (1) is before its read: it takes the task and cancels it.
-    /// 4. If W holds the lock first, its release of `RUNNING` happened before W unlocked,
+    /// 4. If T holds the lock first, its release of `RUNNING` happened before T unlocked,
     ///    hence before the walk's read: the walk finds the task not running, does not keep
     ///    it, and cancels it itself.
     ///

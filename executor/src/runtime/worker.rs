@@ -459,12 +459,17 @@ impl Core {
 }
 
 /// Drops this thread's worker core, if it still has one, when it goes: the worker's loop,
-/// unwinding, drops its core as it would on its way out.
-struct TakeCoreBack;
+/// unwinding, drops its core as it would on its way out, and during shutdown cancels the tasks
+/// kept for it (`Shared::cancel_running_at_close`), which would otherwise keep the runtime
+/// alive through their schedulers.
+struct TakeCoreBack<'a>(&'a Shared);
 
-impl Drop for TakeCoreBack {
+impl Drop for TakeCoreBack<'_> {
     fn drop(&mut self) {
         drop(context::take_core());
+        if std::thread::panicking() && self.0.is_shutdown() {
+            self.0.cancel_running_at_close();
+        }
     }
 }
 
@@ -478,7 +483,7 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     // The core goes with this thread's loop, also if the loop unwinds (a bug: every poll
     // catches its panic): the thread-local holds it in a `ManuallyDrop` (`context.rs`), which
     // no destructor of its own frees. Dropped after `registration`, as on the way out below.
-    let _core_back = TakeCoreBack;
+    let _core_back = TakeCoreBack(&shared);
     let registration = credits::WorkerRegistration::new(&shared, index);
     let stats = &shared.stats.workers[index];
     let debug_mode = shared.config.debug.as_ref();

@@ -24,6 +24,7 @@ use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 use std::task::Waker;
 
+use super::harness::swallow_panic;
 use super::origin::Origin;
 use super::raw::Notified;
 use super::state::State;
@@ -182,9 +183,14 @@ impl Header {
         if !(origin.owns_nothing() && no_waker) {
             return false;
         }
-        // SAFETY: the caller does not drop the header (the contract), nor with it the
-        // scheduler, whose count is given back here.
-        unsafe { scheduler.give_back_count() };
+        // A plain drop of the count (off the workers) may be the runtime's last, whose drop
+        // runs the user's code (hooks, wakers): a panic there goes no further, as in the drop
+        // glue's path (`harness::dealloc_slow`).
+        swallow_panic(|| {
+            // SAFETY: the caller does not drop the header (the contract), nor with it the
+            // scheduler, whose count is given back here, once.
+            unsafe { scheduler.give_back_count() }
+        });
         true
     }
 

@@ -70,7 +70,7 @@ unsafe fn cell<'a, F: Future>(ptr: NonNull<Header>) -> &'a Cell<F> {
 /// `Drop` panics is caught in turn, and the next payload dropped — a few times, then leaked
 /// (regression: such a payload used to escape `finish` after the future was dropped, and the
 /// future was dropped again when the task was freed).
-fn swallow_panic(f: impl FnOnce()) {
+pub(crate) fn swallow_panic(f: impl FnOnce()) {
     /// Payloads of payloads dropped before the next one is leaked instead.
     const PAYLOAD_DROPS: usize = 4;
     let Err(mut payload) = panic::catch_unwind(AssertUnwindSafe(f)) else {
@@ -321,7 +321,9 @@ unsafe fn try_read_output_after_all<F: Future>(ptr: NonNull<Header>, dst: *mut (
     // SAFETY: the JoinHandle's reference keeps the cell alive.
     let header = unsafe { &cell::<F>(ptr).header };
     let snapshot = header.state.load();
-    if snapshot.is_complete() || register_join_waker(header, snapshot, waker) {
+    // SAFETY: the caller is the handle (this fn's contract), and `snapshot` is our own load,
+    // not complete when the second operand runs.
+    if snapshot.is_complete() || unsafe { register_join_waker(header, snapshot, waker) } {
         // SAFETY: this fn's contract, and the task is complete (seen, or said by
         // `register_join_waker`).
         unsafe { read_output::<F>(ptr, dst) };
@@ -355,8 +357,13 @@ unsafe fn read_output<F: Future>(ptr: NonNull<Header>, dst: *mut ()) {
 
 /// For a task that was not complete at `snapshot`: registers `waker` to be woken when it is,
 /// and returns `false`; or returns `true` if it completed meanwhile.
+///
+/// # Safety
+/// The caller is the task's `JoinHandle`, which has not read the output, and `snapshot` is a
+/// load of the task's state word, made by the caller, that was not complete: the join-waker
+/// slot is written only under those terms (`state.rs`, `JOIN_WAKER`).
 #[inline(never)]
-fn register_join_waker(header: &Header, snapshot: Snapshot, waker: &Waker) -> bool {
+unsafe fn register_join_waker(header: &Header, snapshot: Snapshot, waker: &Waker) -> bool {
     if snapshot.has_join_waker() {
         // The slot is the runtime's, but it only ever reads it: reading it too is fine.
         // SAFETY: nobody writes the slot while JOIN_WAKER is set.
@@ -421,7 +428,11 @@ unsafe fn drop_join_handle<F: Future>(ptr: NonNull<Header>) {
 unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
     // SAFETY: the cell was written by `Cell::allocate` with this `F`, and nothing else refers
     // to it any more.
-    let header = unsafe { ptr.as_ref() };
+    let cell = unsafe { &*ptr.cast::<Cell<F>>().as_ptr() };
+    // Every field of the cell by name: the stage is a union of `ManuallyDrop`s, with no drop
+    // glue, and the header is dropped below; a new field does not compile here until this
+    // says how it goes.
+    let Cell { header, stage: _ } = cell;
     // The common case — complete (the stage holds nothing: see `dealloc_slow`), a header that
     // needs none of its drop glue — with no call but the cache's slow paths, so that it saves
     // no registers (chained spawn: 10 instructions fewer per task, callgrind).

@@ -43,6 +43,12 @@ const _: () = assert!(std::mem::align_of::<Location<'static>>() >= 2);
 const _: () = assert!(std::mem::align_of::<Detail>() >= 2);
 
 impl Origin {
+    /// Whether dropping it frees nothing: a plain location, no boxed detail.
+    #[inline]
+    pub(crate) fn owns_nothing(&self) -> bool {
+        self.0.as_ptr() as usize & DETAIL == 0
+    }
+
     /// The origin of a task spawned at `location`, named `name`; `stats` keeps per-task
     /// statistics (debug mode).
     #[inline]
@@ -110,14 +116,6 @@ impl Origin {
     /// Debug mode's statistics, if the task keeps them.
     pub(crate) fn stats(&self) -> Option<&TaskStats> {
         self.detail()?.stats.as_ref()
-    }
-}
-
-impl Origin {
-    /// Whether dropping it frees nothing: a plain location, no boxed detail.
-    #[inline]
-    pub(crate) fn owns_nothing(&self) -> bool {
-        self.0.as_ptr() as usize & DETAIL == 0
     }
 }
 
