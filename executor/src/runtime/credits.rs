@@ -82,6 +82,19 @@ enum GiveBack {
 /// and the caller neither uses nor drops it afterwards (this is `Scheduler`'s `Drop`).
 #[inline]
 pub(crate) unsafe fn give_back(shared: &mut ManuallyDrop<Arc<Shared>>) {
+    // SAFETY: the caller's contract, passed on.
+    drop(unsafe { give_back_or_return(shared) });
+}
+
+/// [`give_back`], except that a count to drop (off the runtime's workers) is returned to the
+/// caller instead, as an `Arc`: it may be the runtime's last.
+///
+/// # Safety
+/// As [`give_back`]: the caller gives `shared` up, and neither uses nor drops it afterwards.
+#[inline]
+pub(crate) unsafe fn give_back_or_return(
+    shared: &mut ManuallyDrop<Arc<Shared>>,
+) -> Option<Arc<Shared>> {
     let runtime = shared.addr();
     let outcome = context::with_worker_thread(|worker| {
         if worker.runtime.get() != runtime {
@@ -98,12 +111,17 @@ pub(crate) unsafe fn give_back(shared: &mut ManuallyDrop<Arc<Shared>>) {
     match outcome {
         // The task's count is now one of the credits, and `shared` is not dropped (the
         // caller's `Drop` does not touch it again).
-        Some(GiveBack::Kept) => {}
+        Some(GiveBack::Kept) => None,
         // SAFETY: `shared` is a live `Arc`, this thread is one of its workers (the record
         // said so), and it holds more than `MAX_CREDITS` = 2 × `CREDIT_BATCH` credits now.
-        Some(GiveBack::KeptOverMax) => unsafe { give_back_batch(Arc::as_ptr(shared)) },
-        // SAFETY: the caller gives `shared` up and does not use it again (this fn's contract).
-        Some(GiveBack::Drop) | None => unsafe { ManuallyDrop::drop(shared) },
+        Some(GiveBack::KeptOverMax) => {
+            // SAFETY: as just said.
+            unsafe { give_back_batch(Arc::as_ptr(shared)) };
+            None
+        }
+        // SAFETY: the caller gives `shared` up and does not use it again (this fn's contract):
+        // the count moves out to be dropped by our caller.
+        Some(GiveBack::Drop) | None => Some(unsafe { ManuallyDrop::take(shared) }),
     }
 }
 

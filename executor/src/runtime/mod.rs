@@ -65,20 +65,22 @@ impl Scheduler {
         Scheduler(ManuallyDrop::new(credits::take(shared)))
     }
 
-    /// Gives the task's count of the runtime back (`credits::give_back`: a credit on a worker
-    /// of the runtime, a plain drop elsewhere), as this scheduler's drop does, without
-    /// dropping the scheduler.
+    /// Gives the task's count of the runtime back as this scheduler's drop does, without
+    /// dropping the scheduler: as a credit on a worker of the runtime; elsewhere the count is
+    /// returned, for the caller to drop (it may be the runtime's last, whose drop runs the
+    /// user's code: the caller contains a panic there).
     ///
     /// # Safety
     /// The caller neither uses nor drops the scheduler afterwards (`Header::drop_plain`,
     /// which frees a header without its drop glue).
     #[inline]
-    pub(crate) unsafe fn give_back_count(&self) {
+    #[must_use = "the count returned is dropped by the caller"]
+    pub(crate) unsafe fn give_back_count(&self) -> Option<impl Sized> {
         // SAFETY: a bitwise copy of the count, which the caller gives up with the scheduler
-        // (the contract): it is given back once, here.
+        // (the contract): it is given back once, here, or returned.
         let mut count = unsafe { std::ptr::read(&self.0) };
         // SAFETY: the count is ours to give up, and not used afterwards.
-        unsafe { credits::give_back(&mut count) };
+        unsafe { credits::give_back_or_return(&mut count) }
     }
 
     /// A wake by value made the task runnable: `task` carries the waker's only reference

@@ -183,14 +183,14 @@ impl Header {
         if !(origin.owns_nothing() && no_waker) {
             return false;
         }
-        // A plain drop of the count (off the workers) may be the runtime's last, whose drop
-        // runs the user's code (hooks, wakers): a panic there goes no further, as in the drop
-        // glue's path (`harness::dealloc_slow`).
-        swallow_panic(|| {
-            // SAFETY: the caller does not drop the header (the contract), nor with it the
-            // scheduler, whose count is given back here, once.
-            unsafe { scheduler.give_back_count() }
-        });
+        // SAFETY: the caller does not drop the header (the contract), nor with it the
+        // scheduler, whose count is given back here, once.
+        if let Some(count) = unsafe { scheduler.give_back_count() } {
+            // Off the workers: the count may be the runtime's last, whose drop runs the user's
+            // code (hooks, wakers): a panic there goes no further, as in the drop glue's path
+            // (`harness::dealloc_slow`).
+            swallow_panic(|| drop(count));
+        }
         true
     }
 
