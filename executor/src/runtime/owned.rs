@@ -342,17 +342,6 @@ impl OwnedTasks {
         taken
     }
 
-    /// Whether the shard of `header`'s task is closed (`close_and_take_all`): shutdown's walk of
-    /// the list is under way or done. `header`'s task is listed; the caller keeps it alive.
-    ///
-    /// The shard's lock orders this read against the close: a caller that changed the task's
-    /// state word with a read-modify-write before calling, and finds the shard open, changed
-    /// it before the walk's own read-modify-write on that word (which comes after the close).
-    pub(crate) fn is_closed_for(&self, header: &Header) -> bool {
-        let (shard, _) = self.split(self.place_of(header));
-        lock(&self.shards[shard]).closed
-    }
-
     /// Refuses further tasks and takes every live one out.
     pub(crate) fn close_and_take_all(&self) -> Vec<OwnedTask> {
         let mut all = Vec::new();

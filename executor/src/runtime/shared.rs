@@ -428,40 +428,6 @@ impl Shared {
         }
     }
 
-    /// A worker's own queue entry as it leaves its loop (`Core::drop`): as
-    /// [`Shared::drop_entry_at_shutdown`], except for a task on the live-task list once the
-    /// list is closed. The walk of step 3 is then under way or over, and may have found the
-    /// task running — polled by this worker, which a shutdown timeout left running, or held
-    /// as a carried entry between its poll and its queue — and nobody else would cancel it
-    /// now: it is cancelled here.
-    ///
-    /// The entry is made plain first (a carried one gives `RUNNING` up: a read-modify-write
-    /// of the state word), then the list's state is read under its shard's lock: either this
-    /// finds the list open, and the walk, which closes it first, finds the task not running
-    /// and cancels it; or this finds it closed and cancels the task, whichever of the two
-    /// takes `RUNNING` first (`OwnedTasks::is_closed_for`).
-    ///
-    /// Only here: entries drained elsewhere after the close (by the pushers of wakes, step 4)
-    /// mostly belong to tasks that were not running when the walk came, which it cancels —
-    /// and cancelling there would recurse through each cancelled task's join waker and the
-    /// drain of its wake (a chain of joiners as deep as the stack). A task whose poll
-    /// outlasted the timeout and left it waiting, woken or not afterwards, is cancelled by the
-    /// worker as it leaves ([`Shared::cancel_running_at_close`]).
-    pub(crate) fn drop_entry_as_worker_leaves(&self, task: Notified) {
-        let header = task.header();
-        if !header.is_listed() || header.vtable.blocking {
-            self.drop_entry_at_shutdown(task);
-            return;
-        }
-        let task = task.into_plain();
-        // Mutant: drop the entry of a listed task after the list closed, as before.
-        if self.owned.is_closed_for(task.header())
-            && !cfg!(magpie_mutant = "closed_list_entry_dropped")
-        {
-            task.cancel();
-        }
-    }
-
     /// Shutdown step 3, for a listed task that it cannot cancel because a worker holds its
     /// `RUNNING` (a worker the shutdown gave up on is polling it, or holds it between a yield
     /// and its queue): keeps the list's reference to it for that worker, which cancels the

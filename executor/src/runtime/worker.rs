@@ -392,15 +392,17 @@ impl Drop for Core {
     fn drop(&mut self) {
         // The worker's queue entries, as it leaves (or its loop unwinds): their tasks will not
         // run here, and those not on the live-task list yet are listed, for the shutdown to
-        // cancel — or cancelled here once the list is closed
-        // (`Shared::drop_entry_as_worker_leaves`). The slot outlives the core (the monitor
-        // shares it): a task left in it would keep the runtime alive through its scheduler
-        // (`Shared` → slot → task → `Shared`).
+        // cancel — or cancelled here once the list is closed (`drop_entry_at_shutdown`). A
+        // carried entry gives its task's `RUNNING` up as it goes: if the walk of the list
+        // found the task running meanwhile (this worker outlasted a shutdown timeout), the
+        // worker cancels it after this, as it leaves (`Shared::cancel_running_at_close`). The
+        // slot outlives the core (the monitor shares it): a task left in it would keep the
+        // runtime alive through its scheduler (`Shared` → slot → task → `Shared`).
         if let Some(task) = self.lifo.take() {
-            self.shared.drop_entry_as_worker_leaves(task);
+            self.shared.drop_entry_at_shutdown(task);
         }
         while let Some(task) = self.local.pop() {
-            self.shared.drop_entry_as_worker_leaves(task);
+            self.shared.drop_entry_at_shutdown(task);
         }
     }
 }
