@@ -469,8 +469,7 @@ impl Shared {
     ///    it, and cancels it itself.
     ///
     /// A kept task that another worker still runs stays for that worker. One that completed
-    /// meanwhile (a carried entry cancelled by its worker's core drop, or a poll that ended
-    /// `Ready`) is only let go of: `shutdown` declines it.
+    /// meanwhile (its poll ended `Ready`) is only let go of: `shutdown` declines it.
     pub(crate) fn cancel_running_at_close(&self) {
         // Mutant: the kept tasks are left to nobody, as before.
         if cfg!(magpie_mutant = "running_at_close_left") {
