@@ -245,21 +245,10 @@ fn a_task_whose_poll_ends_around_the_shutdown_timeout_is_always_cancelled() {
     const TIMEOUT: Duration = Duration::from_millis(20);
     for round in 0..24u64 {
         let rt = Runtime::builder().worker_threads(1).build().unwrap();
-        let (started_tx, started_rx) = mpsc::channel::<()>();
-        let (release_tx, release_rx) = mpsc::channel::<()>();
-        let drops = DropCounter::default();
-        let guard = drops.guard();
-        let stuck = rt.spawn(async move {
-            let _guard = guard;
-            std::future::poll_fn(move |_| {
-                started_tx.send(()).unwrap();
-                received(&release_rx, "never released");
-                // Waits for good: nothing keeps its waker.
-                std::task::Poll::<()>::Pending
-            })
-            .await;
-        });
-        received(&started_rx, "the task never started");
+        let held = HeldTask::spawn(&rt, false);
+        // Waits for good once released: nothing keeps its waker.
+        drop(held.waker);
+        let (stuck, drops, release_tx) = (held.handle, held.drops, held.release);
         // From 16 ms to about 25 ms after the shutdown starts: around its 20 ms timeout.
         let release = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_micros(16_000 + round * 400));
@@ -282,6 +271,48 @@ fn a_task_whose_poll_ends_around_the_shutdown_timeout_is_always_cancelled() {
     }
 }
 
+/// A listed task (spawned from outside: on the list from its spawn) whose first poll holds
+/// its worker until released, then returns `Pending` — having woken itself first (a yield)
+/// when asked to.
+struct HeldTask {
+    handle: magpie_executor::JoinHandle<()>,
+    /// The waker of that poll.
+    waker: std::task::Waker,
+    /// Ends the poll.
+    release: mpsc::Sender<()>,
+    /// Counts the drops of the task's future.
+    drops: DropCounter,
+}
+
+impl HeldTask {
+    /// Spawns it on `rt` and waits until its poll holds the worker.
+    fn spawn(rt: &Runtime, yields: bool) -> HeldTask {
+        let (started_tx, started_rx) = mpsc::channel::<std::task::Waker>();
+        let (release, release_rx) = mpsc::channel::<()>();
+        let drops = DropCounter::default();
+        let guard = drops.guard();
+        let handle = rt.spawn(async move {
+            let _guard = guard;
+            std::future::poll_fn(move |cx| {
+                started_tx.send(cx.waker().clone()).unwrap();
+                received(&release_rx, "never released");
+                if yields {
+                    cx.waker().wake_by_ref();
+                }
+                std::task::Poll::<()>::Pending
+            })
+            .await;
+        });
+        let waker = received(&started_rx, "the task never started");
+        HeldTask {
+            handle,
+            waker,
+            release,
+            drops,
+        }
+    }
+}
+
 /// How the stuck poll of the test below ends.
 #[derive(Clone, Copy, PartialEq)]
 enum PollEnd {
@@ -294,33 +325,20 @@ enum PollEnd {
 }
 
 /// A listed task whose poll holds its worker while shutdown gives up on the worker is
-/// reported as still running. When the poll ends, the worker sees the shutdown and leaves:
-/// a task queued again is cancelled as the worker drops its entry after the live-task list
-/// closed, and a task left waiting is cancelled as the worker leaves
-/// (`Shared::cancel_running_at_close`). Either way its future is dropped and its handle
-/// resolved, not left for a walk of the list that is over.
+/// reported as still running, and kept for that worker. When the poll ends — the task queued
+/// again (its entry dropped as the worker leaves) or waiting — the worker sees the shutdown
+/// and, as it leaves, cancels the task (`Shared::cancel_running_at_close`): its future is
+/// dropped and its handle resolved, not left for a walk of the list that is over.
 fn a_listed_task_whose_poll_outlasts_the_shutdown_is_cancelled_when_its_worker_leaves(
     end: PollEnd,
 ) {
     let rt = Runtime::builder().worker_threads(1).build().unwrap();
-    let (started_tx, started_rx) = mpsc::channel::<std::task::Waker>();
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let drops = DropCounter::default();
-    let guard = drops.guard();
-    // Spawned from outside: on the list from its spawn.
-    let stuck = rt.spawn(async move {
-        let _guard = guard;
-        std::future::poll_fn(move |cx| {
-            started_tx.send(cx.waker().clone()).unwrap();
-            received(&release_rx, "never released");
-            if end == PollEnd::Yields {
-                cx.waker().wake_by_ref();
-            }
-            std::task::Poll::<()>::Pending
-        })
-        .await;
-    });
-    let waker = received(&started_rx, "the task never started");
+    let HeldTask {
+        handle: stuck,
+        waker,
+        release: release_tx,
+        drops,
+    } = HeldTask::spawn(&rt, end == PollEnd::Yields);
     let report = shut_down_past_its_stuck_worker(rt);
     assert_eq!(report.still_running, 1, "{report}");
     match end {

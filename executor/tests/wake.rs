@@ -219,8 +219,9 @@ impl std::task::Wake for Counted {
 #[test]
 fn a_join_waker_left_in_its_slot_is_dropped_when_the_task_is_freed_on_a_worker() {
     // One worker, so the inner task runs to its end before the outer task is polled again,
-    // and the handle's drop, on the worker, frees the task (the freeing that takes the path
-    // with no drop glue when the header owns nothing: `Header::drop_plain`).
+    // and the handle's drop, on the worker, frees the task: where a header that owns nothing
+    // but its count of the runtime is freed with no drop glue (`Header::drop_plain`), which
+    // must see the waker this one owns.
     let rt = runtime(1);
     let counted = Arc::new(Counted);
     let waker = Waker::from(counted.clone());

@@ -188,21 +188,25 @@ impl Shared {
         join
     }
 
-    /// The task is done with (see `Scheduler::release`): takes it off the live-task list. On
+    /// The task, on the live-task list, is done with (see `Scheduler::release`, which calls
+    /// this only for a listed task): takes it off the list. On
     /// one of our workers, a task it did not spawn itself (another worker did, or a thread off
     /// the workers) is taken off with others in a batch (`owned.rs`), and `None` is returned:
     /// the list keeps its reference meanwhile.
     ///
-    /// Out of line: `Scheduler::release` calls it only for a task on the list, and keeps the
-    /// look for one that is not inline in its callers.
+    /// Out of line: `Scheduler::release` keeps the look for a task that is not listed inline
+    /// in its callers.
     #[inline(never)]
     pub(crate) fn release(&self, header: &Header) -> Option<OwnedTask> {
         let place = self.owned.place_of(header);
+        debug_assert!(
+            place != Place::NONE,
+            "released a task that is not on the list"
+        );
         // The cheap look first: most tasks finish on the worker that spawned them, and those
         // are taken off at once, with no borrow of the core.
-        let on_other_worker = place != Place::NONE
-            && context::worker_index(self.addr())
-                .is_some_and(|worker| !self.owned.is_in_shard_of(place, worker));
+        let on_other_worker = context::worker_index(self.addr())
+            .is_some_and(|worker| !self.owned.is_in_shard_of(place, worker));
         if on_other_worker {
             let deferred = context::with_core(|core| match core {
                 Some(core) if std::ptr::eq(core.shared(), self) => {
@@ -447,11 +451,12 @@ impl Shared {
     }
 
     /// Cancels the tasks that step 3 kept for their workers ([`Shared::keep_for_its_worker`])
-    /// and that nobody runs now. Called by whoever may have let go of such a task's `RUNNING`
-    /// during shutdown, after it did: a worker leaving its loop, after its core is gone (it
-    /// runs no task and holds no `RUNNING` any more), and every drain of the global queue
-    /// (`drain_global_queue`: step 4, a pusher after shutdown, a leaving worker), which drops
-    /// the carried entries that a worker left running moved there. Without this, a task whose
+    /// and that nobody runs now. Called at the end of every drain of the global queue
+    /// (`drain_global_queue`), which whoever may have let go of such a task's `RUNNING` during
+    /// shutdown runs after it did: a worker leaving its loop, after its core is gone (it runs
+    /// no task and holds no `RUNNING` any more), and whoever drops the carried entries that a
+    /// worker left running moved into the global queue (step 4, a pusher after shutdown, a
+    /// leaving worker: the drain itself). Without this, a task whose
     /// poll outlasted the shutdown timeout and left it waiting was cancelled by nobody: its
     /// `JoinHandle` never resolved.
     ///

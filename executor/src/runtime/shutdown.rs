@@ -36,9 +36,9 @@ pub struct ShutdownReport {
     /// timeout ran out; they are left to their (detached) worker, which cancels them as it
     /// leaves, once their poll is over, however it ended: with the task queued again (woken,
     /// or yielding) or waiting. Their `JoinHandle`s then resolve to a cancellation (or to the
-    /// output, if that poll finished the task). Such a worker may also cancel queued tasks
-    /// before the walk of the live tasks counts them: with workers left running, `cancelled`
-    /// can miss a few.
+    /// output, if that poll finished the task). Such a worker may also cancel, as it leaves,
+    /// queued tasks that were never polled and that the walk of the live tasks never saw
+    /// (they were not listed yet): with workers left running, `cancelled` can miss a few.
     pub still_running: usize,
     /// Worker threads that had not stopped when the timeout ran out.
     pub workers_left_running: usize,
@@ -188,7 +188,7 @@ pub(crate) fn run(
     // The ids in `running` that are on the list; the others are tasks in their first poll,
     // not listed yet (`owned.rs`), counted below.
     let mut running_listed = Vec::new();
-    for task in shared.owned.close_and_take_all() {
+    for mut task in shared.owned.close_and_take_all() {
         let id = task.header().id.as_u64();
         if running.contains(&id) {
             running_listed.push(id);
@@ -196,7 +196,6 @@ pub(crate) fn run(
         // The state before cancelling, to say what the task was doing.
         let snapshot = (report.unfinished.len() < MAX_NAMED_TASKS)
             .then(|| TaskSnapshot::of(task.header(), &running, shared.workers_carry_yields()));
-        let mut task = task;
         let unfinished = loop {
             if task.shutdown() {
                 report.cancelled += 1;

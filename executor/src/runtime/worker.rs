@@ -461,16 +461,16 @@ impl Core {
 }
 
 /// Drops this thread's worker core, if it still has one, when it goes: the worker's loop,
-/// unwinding, drops its core as it would on its way out, and during shutdown cancels the tasks
-/// kept for it (`Shared::cancel_running_at_close`), which would otherwise keep the runtime
-/// alive through their schedulers.
+/// unwinding, drops its core and during shutdown drains the global queue as it would on its
+/// way out — the drain cancels the tasks kept for it (`Shared::cancel_running_at_close`),
+/// which would otherwise keep the runtime alive through their schedulers.
 struct TakeCoreBack<'a>(&'a Shared);
 
 impl Drop for TakeCoreBack<'_> {
     fn drop(&mut self) {
         drop(context::take_core());
         if std::thread::panicking() && self.0.is_shutdown() {
-            self.0.cancel_running_at_close();
+            self.0.drain_global_queue();
         }
     }
 }
@@ -547,17 +547,18 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     // Give back the deferred removals and drop this worker's queue entries (the core's drop);
     // the tasks are cancelled by shutdown through the live-task list, which still holds a
     // reference to each or gets one then (tasks never polled) — or, once the list is closed
-    // (a shutdown timeout left this worker running), by the core's drop itself.
+    // (a shutdown timeout left this worker running), by the core's drop itself (tasks never
+    // polled) and by the drain below (the tasks the walk of the list found it running).
     if let Some(mut core) = context::take_core() {
         drop(core.release_deferred());
         drop(core);
     }
     // A worker that shutdown gave up on may have moved tasks out in overflow batches (its
     // local queue's overflow) after shutdown's last drain of them: drained here, as it leaves.
+    // The drain also cancels the tasks the walk of the list kept for this worker
+    // (`Shared::cancel_running_at_close`): its polls are over.
     if shared.is_shutdown() {
         shared.drain_global_queue();
-        // The tasks a poll of ours that outlasted a shutdown timeout left waiting.
-        shared.cancel_running_at_close();
     }
     let mut running = lock(&shared.workers_running);
     *running -= 1;
