@@ -9,8 +9,6 @@ use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWriteExt};
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpListener};
 use std::pin::Pin;
-// Only the Linux-only tests (short reads clearing readiness) count wakes.
-#[cfg(target_os = "linux")]
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::task::{Context, Poll, Waker};
@@ -61,8 +59,8 @@ fn peer_sends(stream: &TcpStream, peer: &mut std::net::TcpStream, data: &[u8]) {
 }
 
 /// A connected pair whose magpie side has a confirmed-empty read direction (not suspect), then
-/// `data` from the peer with its read edge dispatched; `wakes` counts the wakes of `waker`,
-/// which is registered for reads.
+/// `data` from the peer with its read edge dispatched and its wake delivered; `wakes` counts
+/// the wakes of `waker`, which is no longer registered (that edge took it).
 struct PendingData {
     s: TcpStream,
     peer: std::net::TcpStream,
@@ -77,6 +75,10 @@ fn pair_with_pending(data: &[u8]) -> PendingData {
     let waker = Waker::from(wakes.clone());
     drain_to_would_block(&mut s, &waker);
     peer_sends(&s, &mut peer, data);
+    // The reactor moves the tick under the source's lock but wakes the waiters it took after
+    // releasing it: wait for that wake too, or it could land later and pass for the wake of an
+    // edge a test is waiting for.
+    wait_until(|| wakes.wakes.load(Ordering::SeqCst) >= 1);
     PendingData {
         s,
         peer,
