@@ -12,12 +12,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::{Request, StatusCode};
 use magpie::hyper::HyperExecutor;
 use magpie::net::{TcpListener, TcpStream};
 use magpie::sync::Event;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Every test runs on a fresh 2-worker runtime and must finish within this.
 const BOUND: Duration = Duration::from_secs(20);
@@ -45,6 +46,23 @@ async fn start(
         server::serve(listener, async move { stop.wait().await }, config).await
     });
     (addr, trigger, task)
+}
+
+/// The requests the servers of these tests have begun to serve (`server::Config::on_request`),
+/// as `path?query`: each test asks for a URI of its own, so tests running in parallel do not
+/// see each other's.
+static SERVED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn record_request(request: &Request<Incoming>) {
+    SERVED.lock().unwrap().push(request.uri().to_string());
+}
+
+/// Waits until a server of these tests has begun to serve `uri` (the `BOUND` of the test
+/// bounds the wait).
+async fn until_served(uri: &str) {
+    while !SERVED.lock().unwrap().iter().any(|served| served == uri) {
+        magpie::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 /// A hyper client connection (its driver spawned on magpie through `HyperExecutor`).
@@ -160,10 +178,12 @@ fn a_slow_client_is_cut_by_the_header_read_timeout() {
             ..server::Config::default()
         };
         let (addr, stop, server) = start(config).await;
+        // Before the connection exists, so before the server's header-read timer can start
+        // (hyper may start it as soon as it polls the accepted connection).
+        let started = Instant::now();
         let mut stream = TcpStream::connect(addr).await.unwrap();
         // Half a request head, then nothing.
         stream.write_all(b"GET / HTTP/1.1\r\nhost:").await.unwrap();
-        let started = Instant::now();
         let mut rest = Vec::new();
         // The server gives up on us: end of stream (possibly after a 408), or a reset.
         let _ = stream.read_to_end(&mut rest).await;
@@ -189,10 +209,14 @@ fn a_slow_client_is_cut_by_the_header_read_timeout() {
 fn shutdown_lets_a_request_in_flight_finish() {
     let rt = runtime();
     bounded(&rt, async {
-        let (addr, stop, server) = start(server::Config::default()).await;
+        let config = server::Config {
+            on_request: record_request,
+            ..server::Config::default()
+        };
+        let (addr, stop, server) = start(config).await;
         let mut sender = client(addr).await;
         let in_flight = magpie::spawn(async move { get(&mut sender, "/slow?ms=300").await });
-        magpie::time::sleep(Duration::from_millis(100)).await; // the request is being served
+        until_served("/slow?ms=300").await;
         stop.set();
         let (status, body) = in_flight.await.unwrap();
         assert_eq!(status, StatusCode::OK);
@@ -211,13 +235,14 @@ fn shutdown_cuts_what_outlasts_the_grace_period() {
     bounded(&rt, async {
         let config = server::Config {
             grace: Duration::from_millis(200),
+            on_request: record_request,
             ..server::Config::default()
         };
         let (addr, stop, server) = start(config).await;
         let mut sender = client(addr).await;
         let in_flight =
             magpie::spawn(async move { sender.send_request(get_request("/slow?ms=60000")).await });
-        magpie::time::sleep(Duration::from_millis(100)).await;
+        until_served("/slow?ms=60000").await;
         stop.set();
         let summary = server.await.unwrap().unwrap();
         assert_eq!(summary.open_at_shutdown, 1);

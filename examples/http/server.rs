@@ -29,6 +29,9 @@ pub struct Config {
     pub header_read_timeout: Duration,
     /// How long in-flight requests may take to finish once shutdown starts.
     pub grace: Duration,
+    /// Called with each request as it arrives, before it is routed: a place for access
+    /// logging, and how the tests learn that a request is being served.
+    pub on_request: fn(&Request<Incoming>),
 }
 
 impl Default for Config {
@@ -36,6 +39,7 @@ impl Default for Config {
         Config {
             header_read_timeout: Duration::from_secs(30),
             grace: Duration::from_secs(10),
+            on_request: |_| {},
         }
     }
 }
@@ -118,7 +122,13 @@ pub async fn serve(
             let conn = http1::Builder::new()
                 .timer(HyperTimer)
                 .header_read_timeout(config.header_read_timeout)
-                .serve_connection(stream, service_fn(route));
+                .serve_connection(
+                    stream,
+                    service_fn(|request| {
+                        (config.on_request)(&request);
+                        route(request)
+                    }),
+                );
             let mut conn = pin!(conn);
             let result = match future::or(async { Some(conn.as_mut().await) }, async {
                 stopping.wait().await;

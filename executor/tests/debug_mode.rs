@@ -75,7 +75,9 @@ fn every_spawn_function_records_its_callers_location() {
 
 #[test]
 fn a_slow_poll_is_reported_with_task_name_location_and_worker() {
-    let (rt, reports) = debug_runtime(1, Duration::from_millis(30));
+    // A threshold well above what a loaded machine's preemption adds to the quick poll below,
+    // well below the slow one.
+    let (rt, reports) = debug_runtime(1, Duration::from_millis(60));
     let (builder, handle) = (task::Builder::new().name("blocker"), rt.handle());
     let blocking = async { std::thread::sleep(Duration::from_millis(120)) };
     let (blocker, line) = (builder.spawn_on(blocking, &handle), line!());
@@ -290,9 +292,11 @@ fn metrics_count_spawns_polls_and_a_planted_steal() {
         }
         tasks
     });
-    // Seven of them are in the blocked worker's local queue (one in its LIFO slot).
+    // Seven of them are in the blocked worker's local queue (one in its LIFO slot, which the
+    // monitor moves out). All eight, not seven: the seventh to run may be the one from the LIFO
+    // slot, with a queued one not stolen yet.
     wait_until("the other worker steals and runs the queued tasks", || {
-        ran.load(Ordering::SeqCst) >= 7
+        ran.load(Ordering::SeqCst) == 8
     });
     let m = handle.metrics();
     let steals: u64 = m.workers.iter().map(|w| w.steal_operations).sum();
@@ -421,7 +425,17 @@ fn dropping_an_unread_panicked_handle_shuts_the_runtime_down() {
 
 #[test]
 fn shutdown_timeout_does_not_wait_behind_the_runtimes_own_shutdown() {
-    let rt = shutdown_on_panic_runtime();
+    // Counts the workers that have left (a worker counts itself out before its stop hook).
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let stops = stopped.clone();
+    let rt = Runtime::builder()
+        .worker_threads(2)
+        .unhandled_panic(UnhandledPanic::ShutdownRuntime)
+        .on_thread_stop(move || {
+            stops.fetch_add(1, Ordering::SeqCst);
+        })
+        .build()
+        .unwrap();
     let handle = rt.handle();
     let (started, release) = (Signal::default(), Arc::new(AtomicBool::new(false)));
     let (s, r) = (started.clone(), release.clone());
@@ -438,6 +452,11 @@ fn shutdown_timeout_does_not_wait_behind_the_runtimes_own_shutdown() {
     drop(rt.spawn(async { panic!("unwatched") }));
     wait_until("the runtime began shutting down", || {
         handle.shutdown_cause().is_some()
+    });
+    // The idle worker leaves on its own; waited for here, so that the report's count does not
+    // depend on that worker getting a CPU within the timeout below.
+    wait_until("the idle worker left", || {
+        stopped.load(Ordering::SeqCst) == 1
     });
     // Bounded by its own timeout, although the runtime's sequence is still waiting.
     let report = rt.shutdown_timeout(Duration::from_millis(200));
@@ -504,6 +523,14 @@ fn the_shutdown_report_names_unfinished_tasks() {
         &rt.handle(),
     );
     wait_until("the stuck task started", || started.is_set());
+    // And the other one polled: until then the other worker may still be about to run it.
+    wait_until("the never-finishing task waits", || {
+        handle
+            .dump()
+            .tasks
+            .iter()
+            .any(|t| t.name.as_deref() == Some("never-finishes") && t.state == TaskState::Waiting)
+    });
     let report = rt.shutdown_timeout(Duration::from_millis(200));
     release.store(true, Ordering::SeqCst);
     assert_eq!(report.cancelled, 1, "{report}");

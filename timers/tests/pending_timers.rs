@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_lite::future::block_on;
 use magpie_timers::{sleep, Sleep};
@@ -67,14 +67,18 @@ fn far_sleeps_are_pending_until_dropped() {
 fn fired_sleeps_are_no_longer_pending() {
     let _g = serial();
     let baseline = pending();
-    let mut s = sleep(Duration::from_millis(10));
+    // Far off at first, so that no stall of this thread lets it fire before it is counted.
+    let mut s = sleep(Duration::from_secs(3600));
     let waker = Waker::from(Arc::new(Noop));
     assert_eq!(
         Pin::new(&mut s).poll(&mut Context::from_waker(&waker)),
         Poll::Pending
     );
     assert_eq!(pending(), baseline + 1);
-    // Fired by the reactor (removed from the store before the wake), then completed.
+    // Then due soon: fired by the reactor (removed from the store before the wake), then
+    // completed.
+    s.reset(Instant::now() + Duration::from_millis(10));
+    assert_eq!(pending(), baseline + 1);
     block_on(&mut s);
     assert_eq!(pending(), baseline);
 }

@@ -824,18 +824,20 @@ mod spin_tests {
         let handle = rt.handle();
         let spawner = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(20));
-            handle.spawn(async { 7 })
+            // Taken by the spawner itself, so that no stall of either thread moves it.
+            let spawning = Instant::now();
+            (spawning, handle.spawn(async { 7 }))
         });
-        let start = Instant::now();
         let found = spin_for_work(&rt.handle.shared);
-        let waited = start.elapsed();
-        let task = spawner.join().unwrap();
+        let returned = Instant::now();
+        let (spawning, task) = spawner.join().unwrap();
         release.send(()).unwrap();
         assert!(found, "the spin ended without seeing the queued task");
         assert!(
-            waited >= Duration::from_millis(10),
-            "the spin returned after {waited:?}, before the task was spawned (20 ms in)"
+            returned >= spawning,
+            "the spin returned before the task was spawned"
         );
+        let waited = returned - spawning;
         assert!(
             waited < LONG_SPIN / 2,
             "the spin ran {waited:?} with a task queued"

@@ -918,36 +918,41 @@ mod tests {
             free_many_on_a_worker(depot, 104, depot::MAGAZINE_CELLS + 1);
             assert_eq!(depot.bytes(), depot::MAGAZINE_CELLS * 104);
         };
-        // A worker parks `after` the last use, holding a cell of its own or nothing.
-        let park = |depot: &Arc<CellDepot>, after: std::time::Duration, holding: bool| {
+        // A worker parks at `at` (its clock's reading; `None`: a whole `IDLE_RELEASE` after
+        // its own now), holding a cell of its own or nothing. The times of the parks that keep
+        // the depot are taken around `stock`, so that no stall of this thread (a thread start
+        // or join, under load) moves them past the release.
+        let park = |depot: &Arc<CellDepot>, at: Option<Instant>, holding: bool| {
             let depot = depot.clone();
             on_new_thread(move || {
                 let _worker = WorkerCache::enable(1 << 20, Some(depot));
                 if holding {
                     churn(64, 1);
                 }
-                let at = Instant::now() + after;
+                let at = at.unwrap_or_else(|| Instant::now() + IDLE_RELEASE);
                 thread_cache::on_park(move || at);
             });
         };
+        let before_use = Instant::now();
         stock(&depot);
-        park(&depot, std::time::Duration::ZERO, true);
+        let after_use = Instant::now();
+        park(&depot, Some(after_use), true);
         assert_eq!(
             depot.bytes(),
             depot::MAGAZINE_CELLS * 104,
             "just used: kept"
         );
-        park(&depot, IDLE_RELEASE / 2, true);
+        park(&depot, Some(before_use + IDLE_RELEASE / 2), true);
         assert_eq!(
             depot.bytes(),
             depot::MAGAZINE_CELLS * 104,
             "half a second: kept"
         );
-        park(&depot, IDLE_RELEASE, true);
+        park(&depot, None, true);
         assert_eq!(depot.bytes(), 0, "a second without use: freed");
         // Also by a worker that holds nothing itself.
         stock(&depot);
-        park(&depot, IDLE_RELEASE, false);
+        park(&depot, None, false);
         assert_eq!(depot.bytes(), 0);
         // Dropped with cells in it, it frees them (Miri checks that nothing leaks).
         stock(&depot);
