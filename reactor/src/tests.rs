@@ -1,6 +1,5 @@
 //! Tests that need the reactor's internals (waiter lists, the source count).
 
-use crate::loom::{lock, Mutex};
 use crate::reactor;
 use crate::source::Direction;
 use crate::Async;
@@ -9,12 +8,24 @@ use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-/// Tests that count sources run one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
+/// The tests of this module (two of which count the reactor's sources) run one at a time,
+/// holding this exclusively ([`alone`]); the other tests of this crate that register sources
+/// hold it shared ([`beside_others`]), so that none of them runs while a count is taken,
+/// whatever order the test harness picks.
+static SOURCES: RwLock<()> = RwLock::new(());
+
+fn alone() -> RwLockWriteGuard<'static, ()> {
+    SOURCES.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// For a test that registers sources and does not count them (see [`SOURCES`]).
+pub(crate) fn beside_others() -> RwLockReadGuard<'static, ()> {
+    SOURCES.read().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// Safety net for waits that take microseconds when things work.
 pub(crate) const SAFETY: Duration = Duration::from_secs(20);
@@ -49,7 +60,7 @@ fn poll_once<F: Future + Unpin>(f: &mut F, waker: &Waker) -> Poll<F::Output> {
 
 #[test]
 fn several_waiters_on_one_socket_are_all_woken_exactly_once() {
-    let _g = lock(&SERIAL);
+    let _g = alone();
     const WAITERS: usize = 16;
     let (a, mut b) = UnixStream::pair().unwrap();
     let a = Async::new(a).unwrap();
@@ -79,7 +90,7 @@ fn several_waiters_on_one_socket_are_all_woken_exactly_once() {
 
 #[test]
 fn repoll_with_a_new_waker_wakes_only_the_new_one() {
-    let _g = lock(&SERIAL);
+    let _g = alone();
     let (a, mut b) = UnixStream::pair().unwrap();
     let a = Async::new(a).unwrap();
     let (old, new) = (
@@ -97,7 +108,7 @@ fn repoll_with_a_new_waker_wakes_only_the_new_one() {
 
 #[test]
 fn dropped_readiness_future_unregisters_its_waiter() {
-    let _g = lock(&SERIAL);
+    let _g = alone();
     let (a, _b) = UnixStream::pair().unwrap();
     let a = Async::new(a).unwrap();
     let c = Arc::new(CountingWaker::default());
@@ -113,7 +124,7 @@ fn dropped_readiness_future_unregisters_its_waiter() {
 
 #[test]
 fn drop_racing_readiness_neither_crashes_nor_leaks() {
-    let _g = lock(&SERIAL);
+    let _g = alone();
     const ITERATIONS: usize = 2_000;
     let baseline = reactor::get().source_count();
     let counter = Arc::new(CountingWaker::default());
@@ -148,7 +159,7 @@ fn drop_racing_readiness_neither_crashes_nor_leaks() {
 
 #[test]
 fn into_inner_restores_blocking_mode_and_deregisters() {
-    let _g = lock(&SERIAL);
+    let _g = alone();
     let baseline = reactor::get().source_count();
     let (a, _b) = UnixStream::pair().unwrap();
     let a = Async::new(a).unwrap();
@@ -170,7 +181,7 @@ impl Wake for PanickingWaker {
 
 #[test]
 fn a_panicking_waker_does_not_stop_the_reactor() {
-    let _g = lock(&SERIAL);
+    let _g = alone();
     let (a, mut b) = UnixStream::pair().unwrap();
     let a = Async::new(a).unwrap();
     let mut bad = a.readable();
@@ -205,7 +216,7 @@ fn settled_pair() -> (Async<UnixStream>, UnixStream) {
 
 #[test]
 fn edge_between_a_failed_attempt_and_the_registration_is_not_lost() {
-    let _g = lock(&SERIAL);
+    let _g = alone();
     let (a, mut b) = settled_pair();
     let mut buf = [0u8; 8];
     // `poll_read` path: the attempt fails at tick `t` ...
@@ -237,7 +248,7 @@ fn edge_between_a_failed_attempt_and_the_registration_is_not_lost() {
 
 #[test]
 fn readable_after_an_unwatched_edge_completes() {
-    let _g = lock(&SERIAL);
+    let _g = alone();
     let (a, mut b) = settled_pair();
     let t = a.source.tick(Direction::Read);
     b.write_all(b"x").unwrap();
@@ -253,7 +264,7 @@ fn readable_after_an_unwatched_edge_completes() {
 
 #[test]
 fn readable_on_a_drained_source_waits_despite_an_earlier_edge() {
-    let _g = lock(&SERIAL);
+    let _g = alone();
     let (a, mut b) = settled_pair();
     let t = a.source.tick(Direction::Read);
     b.write_all(b"xy").unwrap();
@@ -277,7 +288,7 @@ fn readable_on_a_drained_source_waits_despite_an_earlier_edge() {
 
 #[test]
 fn a_source_that_stays_readable_is_reported_once_per_edge() {
-    let _g = lock(&SERIAL);
+    let _g = alone();
     let (a, mut b) = settled_pair();
     let t = a.source.tick(Direction::Read);
     b.write_all(b"x").unwrap();

@@ -4,7 +4,7 @@
 
 use crate::net::{TcpStream, UnixStream};
 use crate::source::{Direction, Source};
-use crate::tests::{wait_until, CountingWaker, SAFETY};
+use crate::tests::{beside_others, wait_until, CountingWaker, SAFETY};
 use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWriteExt};
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpListener};
@@ -92,6 +92,7 @@ fn pair_with_pending(data: &[u8]) -> PendingData {
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[test]
 fn a_short_tcp_read_clears_read_readiness_and_the_next_edge_wakes_the_reader() {
+    let _sources = beside_others();
     let PendingData {
         mut s,
         mut peer,
@@ -122,6 +123,7 @@ fn a_short_tcp_read_clears_read_readiness_and_the_next_edge_wakes_the_reader() {
 
 #[test]
 fn a_read_that_fills_the_buffer_exactly_keeps_readiness() {
+    let _sources = beside_others();
     let PendingData {
         mut s,
         peer: _peer, // kept open: closing it would end the stream
@@ -147,6 +149,7 @@ fn a_read_that_fills_the_buffer_exactly_keeps_readiness() {
 
 #[test]
 fn end_of_stream_behind_a_short_read_is_still_seen() {
+    let _sources = beside_others();
     let (mut s, mut peer) = tcp_pair();
     let waker = Waker::from(Arc::new(CountingWaker::default()));
     drain_to_would_block(&mut s, &waker);
@@ -178,6 +181,7 @@ fn end_of_stream_behind_a_short_read_is_still_seen() {
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[test]
 fn end_of_stream_after_a_cleared_short_read_wakes_the_reader() {
+    let _sources = beside_others();
     let PendingData {
         mut s,
         peer,
@@ -202,6 +206,7 @@ fn end_of_stream_after_a_cleared_short_read_wakes_the_reader() {
 
 #[test]
 fn a_reset_behind_a_short_read_is_still_seen() {
+    let _sources = beside_others();
     let (mut s, peer) = tcp_pair();
     let waker = Waker::from(Arc::new(CountingWaker::default()));
     drain_to_would_block(&mut s, &waker);
@@ -231,6 +236,7 @@ fn set_linger_zero(s: &std::net::TcpStream) {
 
 #[test]
 fn a_peer_writing_in_bursts_is_read_completely() {
+    let _sources = beside_others();
     // The peer writes bursts of varying sizes with pauses of varying length in between, so
     // some bursts arrive while the reader is between its short read and its next wait, and
     // some while it waits: every byte must arrive.
@@ -270,6 +276,7 @@ fn a_peer_writing_in_bursts_is_read_completely() {
 
 #[test]
 fn a_concurrent_reader_and_writer_on_one_socket_keep_going() {
+    let _sources = beside_others();
     // One socket, a reader task and a writer task (through clones) on two executor threads,
     // against an echo peer: the writer's edges (write direction) and the reader's short reads
     // (read direction) interleave on the same source.
@@ -369,6 +376,7 @@ impl Stopped {
 
 #[test]
 fn a_short_unix_stream_read_keeps_readiness() {
+    let _sources = beside_others();
     // Unix stream reads can stop short with data still queued, so they never clear it.
     let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
     let mut a = UnixStream::from_std(a).unwrap();
@@ -391,6 +399,7 @@ fn a_short_unix_stream_read_keeps_readiness() {
 
 #[test]
 fn an_edge_between_a_short_read_and_the_clearing_keeps_readiness() {
+    let _sources = beside_others();
     let PendingData {
         mut s,
         mut peer,
@@ -415,6 +424,7 @@ fn an_edge_between_a_short_read_and_the_clearing_keeps_readiness() {
 
 #[test]
 fn operations_that_need_no_readiness_still_complete_while_not_ready() {
+    let _sources = beside_others();
     use futures_lite::AsyncWrite;
     let (mut s, _peer) = tcp_pair();
     let waker = Waker::from(Arc::new(CountingWaker::default()));
@@ -444,6 +454,7 @@ fn operations_that_need_no_readiness_still_complete_while_not_ready() {
 
 #[test]
 fn flushing_an_async_whose_write_direction_is_not_ready_completes() {
+    let _sources = beside_others();
     use futures_lite::AsyncWrite;
     let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     let mut a = crate::Async::new(a).unwrap();
@@ -475,6 +486,7 @@ fn flushing_an_async_whose_write_direction_is_not_ready_completes() {
 /// the next read waited for an edge that never came.
 #[test]
 fn a_vectored_read_over_more_than_iov_max_buffers_keeps_readiness() {
+    let _sources = beside_others();
     use std::io::IoSliceMut;
     let PendingData {
         mut s,
