@@ -1,9 +1,15 @@
 //! Injected faults (feature `fault-injection`), so that tests can show what users see when the
-//! OS refuses a thread. Not for production builds: it adds a thread-local check to every
-//! thread start.
+//! OS refuses a thread, or when a worker thread dies of a bug in the runtime. Not for
+//! production builds: it adds a thread-local check to every thread start, and an atomic load
+//! to every poll on a worker.
 
 use std::cell::Cell;
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Worker loops still to die (see [`panic_worker_loops`]); process-wide, since the workers are
+/// not the thread that asks.
+static WORKER_LOOP_PANICS: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
     /// Thread starts requested from this thread: how many more succeed, then how many fail.
@@ -60,5 +66,55 @@ pub(crate) fn thread_start() -> io::Result<()> {
         ))
     } else {
         Ok(())
+    }
+}
+
+/// Makes the next `count` worker loops (of any runtime in the process) that finish a poll
+/// holding no other task panic right after it, outside the task, as a bug in the runtime
+/// itself would: each such
+/// worker thread unwinds and is gone. What is kept: the runtime runs its tasks on the workers
+/// left, and its shutdown counts the dead worker out (it neither waits for it nor reports it
+/// still running). `panic_worker_loops(0)` turns it off.
+///
+/// # Examples
+///
+/// ```
+/// use magpie_executor::{fault, Runtime};
+/// use std::time::Duration;
+///
+/// let rt = Runtime::builder().worker_threads(2).build().unwrap();
+/// fault::panic_worker_loops(1);
+/// assert_eq!(rt.block_on(rt.spawn(async { 1 })).unwrap(), 1); // its worker dies after this
+/// while fault::pending_worker_loop_panics() > 0 {
+///     std::thread::yield_now();
+/// }
+/// assert_eq!(rt.block_on(rt.spawn(async { 2 })).unwrap(), 2); // on the other worker
+/// let report = rt.shutdown_timeout(Duration::from_secs(10));
+/// assert_eq!(report.workers_left_running, 0);
+/// ```
+pub fn panic_worker_loops(count: usize) {
+    WORKER_LOOP_PANICS.store(count, Ordering::SeqCst);
+}
+
+/// How many of the worker-loop panics asked for by [`panic_worker_loops`] are still to come.
+pub fn pending_worker_loop_panics() -> usize {
+    WORKER_LOOP_PANICS.load(Ordering::SeqCst)
+}
+
+/// Called by a worker's loop after each poll: panics if a worker-loop panic is due and the
+/// worker holds no task (`holds_tasks`: its queues, or a task to queue again), so that the
+/// fault loses nothing but the thread.
+pub(crate) fn worker_loop(holds_tasks: impl FnOnce() -> bool) {
+    // A plain load first: the common case (nothing due) writes nothing.
+    if WORKER_LOOP_PANICS.load(Ordering::Relaxed) == 0 || holds_tasks() {
+        return;
+    }
+    let due = WORKER_LOOP_PANICS
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+            left.checked_sub(1)
+        })
+        .is_ok();
+    if due {
+        panic!("injected fault: a worker loop panicked (magpie_executor::fault)");
     }
 }

@@ -227,6 +227,44 @@ fn a_task_that_never_yields_does_not_stop_the_other_workers() {
     rt.block_on(hog).unwrap();
 }
 
+#[test]
+fn a_worker_whose_loop_panics_is_counted_out_and_the_others_run_on() {
+    let _serial = serial();
+    let rt = Runtime::builder()
+        .worker_threads(2)
+        .thread_name("flt-dies")
+        .build()
+        .unwrap();
+    // Its workers' threads, once they have started (`flt-dies-0`, `flt-dies-1`).
+    let workers = || Some(threads_named("flt-dies-0")? + threads_named("flt-dies-1")?);
+    eventually("the workers started", || workers().map_or(true, |n| n == 2));
+    fault::panic_worker_loops(1);
+    // The worker that runs it dies right after this poll, its output already delivered.
+    assert_eq!(rt.block_on(rt.spawn(async { 1 })).unwrap(), 1);
+    eventually("a worker loop panicked", || {
+        fault::pending_worker_loop_panics() == 0
+    });
+    eventually("its thread gone", || workers().map_or(true, |n| n == 1));
+    // Tasks run on the worker left: spawned from outside, and from a task.
+    for i in 0..100u64 {
+        assert_eq!(rt.block_on(rt.spawn(async move { i })).unwrap(), i);
+    }
+    let sum = rt.block_on(rt.spawn(async {
+        let tasks: Vec<_> = (0..100u64)
+            .map(|i| magpie_executor::spawn(async move { i }))
+            .collect();
+        let mut sum = 0;
+        for task in tasks {
+            sum += task.await.unwrap();
+        }
+        sum
+    }));
+    assert_eq!(sum.unwrap(), (0..100).sum::<u64>());
+    // The shutdown neither waits for the dead worker nor reports it running.
+    let report = rt.shutdown_timeout(Duration::from_secs(10));
+    assert_eq!(report.workers_left_running, 0, "{report}");
+}
+
 // Its one check counts threads in /proc: Linux only (see `threads_named`).
 #[cfg(target_os = "linux")]
 #[test]

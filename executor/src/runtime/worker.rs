@@ -460,17 +460,30 @@ impl Core {
     }
 }
 
-/// Drops this thread's worker core, if it still has one, when it goes: the worker's loop,
-/// unwinding, drops its core and during shutdown drains the global queue as it would on its
-/// way out — the drain cancels the tasks kept for it (`Shared::cancel_running_at_close`),
-/// which would otherwise keep the runtime alive through their schedulers.
-struct TakeCoreBack<'a>(&'a Shared);
+/// The end of a worker thread's way out; when its loop unwinds (a bug: every poll catches its
+/// panic), the whole of it:
+/// 1. its core goes, if the thread still has one (the normal way out took it already);
+/// 2. unwinding during shutdown, it drains the global queue as the normal way out does — the
+///    drain cancels the tasks kept for it (`Shared::cancel_running_at_close`), which would
+///    otherwise keep the runtime alive through their schedulers;
+/// 3. it counts itself out of `workers_running`, last, and wakes the shutdown when it was the
+///    last worker: a worker that unwound without this would leave the shutdown waiting for it
+///    for ever (or, with a timeout, reported as still running).
+struct LeavingWorker<'a>(&'a Shared);
 
-impl Drop for TakeCoreBack<'_> {
+impl Drop for LeavingWorker<'_> {
     fn drop(&mut self) {
+        // 1.
         drop(context::take_core());
+        // 2.
         if std::thread::panicking() && self.0.is_shutdown() {
             self.0.drain_global_queue();
+        }
+        // 3.
+        let mut running = lock(&self.0.workers_running);
+        *running -= 1;
+        if *running == 0 {
+            self.0.workers_done.notify_all();
         }
     }
 }
@@ -484,8 +497,9 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     context::set_core(core);
     // The core goes with this thread's loop, also if the loop unwinds (a bug: every poll
     // catches its panic): the thread-local holds it in a `ManuallyDrop` (`context.rs`), which
-    // no destructor of its own frees. Dropped after `registration`, as on the way out below.
-    let _core_back = TakeCoreBack(&shared);
+    // no destructor of its own frees. Dropped after `registration`, as on the way out below,
+    // and it counts the worker out last.
+    let _leaving = LeavingWorker(&shared);
     let registration = credits::WorkerRegistration::new(&shared, index);
     let stats = &shared.stats.workers[index];
     let debug_mode = shared.config.debug.as_ref();
@@ -511,6 +525,8 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
                         None
                     }
                 };
+                #[cfg(all(feature = "fault-injection", not(loom)))]
+                crate::fault::worker_loop(|| requeue.is_some() || has_local_work());
                 tasks_since_io += 1;
                 if tasks_since_io == IO_POLL_INTERVAL {
                     tasks_since_io = 0;
@@ -560,11 +576,7 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     if shared.is_shutdown() {
         shared.drain_global_queue();
     }
-    let mut running = lock(&shared.workers_running);
-    *running -= 1;
-    if *running == 0 {
-        shared.workers_done.notify_all();
-    }
+    // Counted out by `_leaving`'s drop, now.
 }
 
 /// Parks the worker until there may be work (`park_until_work`). Returns `false` when the
