@@ -70,11 +70,11 @@ pub(crate) fn thread_start() -> io::Result<()> {
 }
 
 /// Makes the next `count` worker loops (of any runtime in the process) that finish a poll
-/// holding no other task panic right after it, outside the task, as a bug in the runtime
-/// itself would: each such
-/// worker thread unwinds and is gone. What is kept: the runtime runs its tasks on the workers
-/// left, and its shutdown counts the dead worker out (it neither waits for it nor reports it
-/// still running). `panic_worker_loops(0)` turns it off.
+/// panic right after it, outside the task, as a bug in the runtime itself would: each such
+/// worker thread unwinds and is gone. (Not after a poll of a task that woke itself, which
+/// only the loop holds then.) What is kept: the tasks in the dead worker's queues run on the
+/// workers left, as do new ones, and the shutdown counts the dead worker out (it neither waits
+/// for it nor reports it still running). `panic_worker_loops(0)` turns it off.
 ///
 /// # Examples
 ///
@@ -101,12 +101,11 @@ pub fn pending_worker_loop_panics() -> usize {
     WORKER_LOOP_PANICS.load(Ordering::SeqCst)
 }
 
-/// Called by a worker's loop after each poll: panics if a worker-loop panic is due and the
-/// worker holds no task (`holds_tasks`: its queues, or a task to queue again), so that the
-/// fault loses nothing but the thread.
-pub(crate) fn worker_loop(holds_tasks: impl FnOnce() -> bool) {
+/// Called by a worker's loop after each poll: panics if a worker-loop panic is due, unless the
+/// poll left the worker a task to queue again (`requeue`), which only the loop holds.
+pub(crate) fn worker_loop(requeue: bool) {
     // A plain load first: the common case (nothing due) writes nothing.
-    if WORKER_LOOP_PANICS.load(Ordering::Relaxed) == 0 || holds_tasks() {
+    if requeue || WORKER_LOOP_PANICS.load(Ordering::Relaxed) == 0 {
         return;
     }
     let due = WORKER_LOOP_PANICS

@@ -228,7 +228,7 @@ fn a_task_that_never_yields_does_not_stop_the_other_workers() {
 }
 
 #[test]
-fn a_worker_whose_loop_panics_is_counted_out_and_the_others_run_on() {
+fn a_worker_whose_loop_panics_hands_its_tasks_over_and_is_counted_out() {
     let _serial = serial();
     let rt = Runtime::builder()
         .worker_threads(2)
@@ -238,19 +238,50 @@ fn a_worker_whose_loop_panics_is_counted_out_and_the_others_run_on() {
     // Its workers' threads, once they have started (`flt-dies-0`, `flt-dies-1`).
     let workers = || Some(threads_named("flt-dies-0")? + threads_named("flt-dies-1")?);
     eventually("the workers started", || workers().map_or(true, |n| n == 2));
-    fault::panic_worker_loops(1);
-    // The worker that runs it dies right after this poll, its output already delivered.
-    assert_eq!(rt.block_on(rt.spawn(async { 1 })).unwrap(), 1);
+    // One worker is held in a poll, so it neither steals nor ends a poll meanwhile.
+    let (held, release) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let holder = rt.spawn({
+        let (held, release) = (held.clone(), release.clone());
+        async move {
+            held.store(true, Ordering::SeqCst);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !release.load(Ordering::SeqCst) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    });
+    eventually("a worker is held", || held.load(Ordering::SeqCst));
+    // The other one runs this task, which queues 50 tasks on it; its loop dies right after.
+    let spawner = rt.spawn(async {
+        let tasks: Vec<_> = (0..50u64)
+            .map(|i| magpie_executor::spawn(async move { i }))
+            .collect();
+        fault::panic_worker_loops(1);
+        tasks
+    });
+    eventually("the spawner ran", || spawner.is_finished());
+    let tasks = rt.block_on(spawner).unwrap();
     eventually("a worker loop panicked", || {
         fault::pending_worker_loop_panics() == 0
     });
     eventually("its thread gone", || workers().map_or(true, |n| n == 1));
-    // Tasks run on the worker left: spawned from outside, and from a task.
-    for i in 0..100u64 {
+    // The queued tasks were handed over: they run on the worker left once it is free.
+    release.store(true, Ordering::SeqCst);
+    eventually("the dead worker's tasks ran", || {
+        tasks.iter().all(|t| t.is_finished())
+    });
+    let sum: u64 = tasks.into_iter().map(|t| rt.block_on(t).unwrap()).sum();
+    assert_eq!(sum, (0..50).sum::<u64>());
+    rt.block_on(holder).unwrap();
+    // New tasks run there too: spawned from outside, and from a task.
+    for i in 0..20u64 {
         assert_eq!(rt.block_on(rt.spawn(async move { i })).unwrap(), i);
     }
     let sum = rt.block_on(rt.spawn(async {
-        let tasks: Vec<_> = (0..100u64)
+        let tasks: Vec<_> = (0..20u64)
             .map(|i| magpie_executor::spawn(async move { i }))
             .collect();
         let mut sum = 0;
@@ -259,7 +290,7 @@ fn a_worker_whose_loop_panics_is_counted_out_and_the_others_run_on() {
         }
         sum
     }));
-    assert_eq!(sum.unwrap(), (0..100).sum::<u64>());
+    assert_eq!(sum.unwrap(), (0..20).sum::<u64>());
     // The shutdown neither waits for the dead worker nor reports it running.
     let report = rt.shutdown_timeout(Duration::from_secs(10));
     assert_eq!(report.workers_left_running, 0, "{report}");

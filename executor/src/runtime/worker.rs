@@ -131,6 +131,19 @@ impl Core {
         }
     }
 
+    /// A worker that dies (its loop unwinds: a bug) while the runtime runs on: the tasks in its
+    /// LIFO slot and queue go to the global queue, made plain (a carried entry may go only to
+    /// a run queue), to run on the workers left rather than wait for the shutdown to cancel
+    /// them. A shutdown that begins meanwhile drains them (`Shared::push_remote`).
+    fn hand_over_queued(&mut self) {
+        if let Some(task) = self.lifo.take() {
+            self.shared.push_remote(task.into_plain());
+        }
+        while let Some(task) = self.local.pop() {
+            self.shared.push_remote(task.into_plain());
+        }
+    }
+
     /// Whether this worker's own LIFO slot or queue holds a task.
     fn has_local_work(&self) -> bool {
         self.lifo.is_full() || !self.local.is_empty()
@@ -462,7 +475,10 @@ impl Core {
 
 /// The end of a worker thread's way out; when its loop unwinds (a bug: every poll catches its
 /// panic), the whole of it:
-/// 1. its core goes, if the thread still has one (the normal way out took it already);
+/// 1. its core goes, if the thread still has one (the normal way out took it already) —
+///    unwinding while the runtime runs on, its queued tasks first go to the global queue, to
+///    run on the workers left (`Core::hand_over_queued`), and its deferred removals from the
+///    live-task list are made, as on the normal way out;
 /// 2. unwinding during shutdown, it drains the global queue as the normal way out does — the
 ///    drain cancels the tasks kept for it (`Shared::cancel_running_at_close`), which would
 ///    otherwise keep the runtime alive through their schedulers;
@@ -474,7 +490,15 @@ struct LeavingWorker<'a>(&'a Shared);
 impl Drop for LeavingWorker<'_> {
     fn drop(&mut self) {
         // 1.
-        drop(context::take_core());
+        if let Some(mut core) = context::take_core() {
+            if std::thread::panicking() {
+                if !self.0.is_shutdown() {
+                    core.hand_over_queued();
+                }
+                drop(core.release_deferred());
+            }
+            drop(core);
+        }
         // 2.
         if std::thread::panicking() && self.0.is_shutdown() {
             self.0.drain_global_queue();
@@ -526,7 +550,7 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
                     }
                 };
                 #[cfg(all(feature = "fault-injection", not(loom)))]
-                crate::fault::worker_loop(|| requeue.is_some() || has_local_work());
+                crate::fault::worker_loop(requeue.is_some());
                 tasks_since_io += 1;
                 if tasks_since_io == IO_POLL_INTERVAL {
                     tasks_since_io = 0;
