@@ -254,6 +254,15 @@ fn a_worker_whose_loop_panics_hands_its_tasks_over_and_is_counted_out() {
         }
     });
     eventually("a worker is held", || held.load(Ordering::SeqCst));
+    // Turned off again however the test ends: an unspent fault would kill a worker of the
+    // next test.
+    struct Disarm;
+    impl Drop for Disarm {
+        fn drop(&mut self) {
+            fault::panic_worker_loops(0);
+        }
+    }
+    let _disarm = Disarm;
     // The other one runs this task, which queues 50 tasks on it; its loop dies right after.
     let spawner = rt.spawn(async {
         let tasks: Vec<_> = (0..50u64)
