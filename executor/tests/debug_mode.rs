@@ -366,11 +366,13 @@ fn by_default_an_unhandled_panic_leaves_the_runtime_running() {
 }
 
 fn shutdown_on_panic_runtime() -> Runtime {
+    shutdown_on_panic_builder().build().unwrap()
+}
+
+fn shutdown_on_panic_builder() -> magpie_executor::Builder {
     Runtime::builder()
         .worker_threads(2)
         .unhandled_panic(UnhandledPanic::ShutdownRuntime)
-        .build()
-        .unwrap()
 }
 
 #[test]
@@ -428,9 +430,7 @@ fn shutdown_timeout_does_not_wait_behind_the_runtimes_own_shutdown() {
     // Counts the workers that have left (a worker counts itself out before its stop hook).
     let stopped = Arc::new(AtomicUsize::new(0));
     let stops = stopped.clone();
-    let rt = Runtime::builder()
-        .worker_threads(2)
-        .unhandled_panic(UnhandledPanic::ShutdownRuntime)
+    let rt = shutdown_on_panic_builder()
         .on_thread_stop(move || {
             stops.fetch_add(1, Ordering::SeqCst);
         })

@@ -473,16 +473,22 @@ impl Core {
     }
 }
 
-/// The end of a worker thread's way out; when its loop unwinds (a bug: every poll catches its
-/// panic), the whole of it:
-/// 1. its core goes, if the thread still has one (the normal way out took it already) —
-///    unwinding while the runtime runs on, its queued tasks first go to the global queue, to
-///    run on the workers left (`Core::hand_over_queued`), and its deferred removals from the
-///    live-task list are made, as on the normal way out;
-/// 2. unwinding during shutdown, it drains the global queue as the normal way out does — the
-///    drain cancels the tasks kept for it (`Shared::cancel_running_at_close`), which would
-///    otherwise keep the runtime alive through their schedulers;
-/// 3. it counts itself out of `workers_running`, last, and wakes the shutdown when it was the
+/// The end of a worker thread's way out, whether its loop returned or unwound (a bug: every
+/// poll catches its panic). Its credits went back first (`registration`, dropped before this).
+/// 1. Its core goes: the deferred removals from the live-task list are made, then the queue
+///    entries dropped (`Core`'s drop); the tasks are cancelled by shutdown through the
+///    live-task list, which still holds a reference to each or gets one then (tasks never
+///    polled) — or, once the list is closed (a shutdown timeout left this worker running), by
+///    the core's drop itself (tasks never polled) and by the drain of step 2 (the tasks the
+///    walk of the list found it running). A worker that unwinds while the runtime runs on
+///    first hands its queued tasks to the global queue, to run on the workers left
+///    (`Core::hand_over_queued`).
+/// 2. During shutdown, it drains the global queue: a worker that shutdown gave up on may have
+///    moved tasks out in overflow batches (its local queue's overflow) after shutdown's last
+///    drain of them, and the drain also cancels the tasks the walk of the list kept for this
+///    worker (`Shared::cancel_running_at_close`): its polls are over. Without it, those tasks
+///    would keep the runtime alive through their schedulers.
+/// 3. It counts itself out of `workers_running`, last, and wakes the shutdown when it was the
 ///    last worker: a worker that unwound without this would leave the shutdown waiting for it
 ///    for ever (or, with a timeout, reported as still running).
 struct LeavingWorker<'a>(&'a Shared);
@@ -491,16 +497,14 @@ impl Drop for LeavingWorker<'_> {
     fn drop(&mut self) {
         // 1.
         if let Some(mut core) = context::take_core() {
-            if std::thread::panicking() {
-                if !self.0.is_shutdown() {
-                    core.hand_over_queued();
-                }
-                drop(core.release_deferred());
+            if std::thread::panicking() && !self.0.is_shutdown() {
+                core.hand_over_queued();
             }
+            drop(core.release_deferred());
             drop(core);
         }
         // 2.
-        if std::thread::panicking() && self.0.is_shutdown() {
+        if self.0.is_shutdown() {
             self.0.drain_global_queue();
         }
         // 3.
@@ -519,10 +523,9 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     // Woken when the reactor thread hands this worker the driving turn it asked for.
     let requester = parker.unparker().into_waker();
     context::set_core(core);
-    // The core goes with this thread's loop, also if the loop unwinds (a bug: every poll
-    // catches its panic): the thread-local holds it in a `ManuallyDrop` (`context.rs`), which
-    // no destructor of its own frees. Dropped after `registration`, as on the way out below,
-    // and it counts the worker out last.
+    // The way out, which takes the core back from the thread-local (a `ManuallyDrop` there,
+    // `context.rs`, which no destructor of its own frees), also if the loop unwinds. Declared
+    // before `registration`, so dropped after it.
     let _leaving = LeavingWorker(&shared);
     let registration = credits::WorkerRegistration::new(&shared, index);
     let stats = &shared.stats.workers[index];
@@ -582,25 +585,9 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     stats.busy_ends(shared.stats.now_ns());
     // Its cache goes when the thread's `WorkerCache` does, right after this returns.
     stats.task_cache_bytes.store(0, Ordering::Relaxed);
-    // No longer a worker: its credits go back (also if the loop unwinds).
+    // No longer a worker: its credits go back (also if the loop unwinds). The rest of the way
+    // out is `_leaving`'s drop, right after.
     drop(registration);
-    // Give back the deferred removals and drop this worker's queue entries (the core's drop);
-    // the tasks are cancelled by shutdown through the live-task list, which still holds a
-    // reference to each or gets one then (tasks never polled) — or, once the list is closed
-    // (a shutdown timeout left this worker running), by the core's drop itself (tasks never
-    // polled) and by the drain below (the tasks the walk of the list found it running).
-    if let Some(mut core) = context::take_core() {
-        drop(core.release_deferred());
-        drop(core);
-    }
-    // A worker that shutdown gave up on may have moved tasks out in overflow batches (its
-    // local queue's overflow) after shutdown's last drain of them: drained here, as it leaves.
-    // The drain also cancels the tasks the walk of the list kept for this worker
-    // (`Shared::cancel_running_at_close`): its polls are over.
-    if shared.is_shutdown() {
-        shared.drain_global_queue();
-    }
-    // Counted out by `_leaving`'s drop, now.
 }
 
 /// Parks the worker until there may be work (`park_until_work`). Returns `false` when the
