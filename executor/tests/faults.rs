@@ -1,13 +1,14 @@
 //! Injected faults (feature `fault-injection`): what a user sees when the OS refuses a thread,
-//! when a future's `Drop` panics on abort, when the blocking pool is full, and when a task never
-//! yields — and that nothing (thread, task, file descriptor) is leaked. docs/reliability.md has
-//! the table.
+//! when a future's `Drop` panics on abort, when the blocking pool is full, when a task never
+//! yields, and when a worker's loop dies of a bug — and that nothing (thread, task, file
+//! descriptor, a worker's wake-up) is lost. docs/reliability.md has the table.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use magpie_executor::{fault, JoinError, Runtime};
+use magpie_executor::fault::{self, WorkerLoopPoint};
+use magpie_executor::{JoinError, JoinHandle, Runtime};
 
 /// The tests count the process's threads and descriptors: one at a time.
 fn serial() -> MutexGuard<'static, ()> {
@@ -227,82 +228,235 @@ fn a_task_that_never_yields_does_not_stop_the_other_workers() {
     rt.block_on(hog).unwrap();
 }
 
+/// A runtime of two workers (threads `NAME-0` and `NAME-1`), one of them held in a poll, for
+/// the tests where the other one's loop dies: the held one neither steals nor ends a poll
+/// meanwhile. It counts its workers' `on_thread_stop` hooks.
+struct OneWorkerHeld {
+    rt: Runtime,
+    name: &'static str,
+    release: Arc<AtomicBool>,
+    holder: Option<JoinHandle<()>>,
+    stops: Arc<AtomicUsize>,
+}
+
+impl OneWorkerHeld {
+    fn new(name: &'static str) -> OneWorkerHeld {
+        let stops = Arc::new(AtomicUsize::new(0));
+        let rt = Runtime::builder()
+            .worker_threads(2)
+            .thread_name(name)
+            .on_thread_stop({
+                let stops = stops.clone();
+                move || {
+                    stops.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+            .build()
+            .unwrap();
+        let (held, release) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let holder = rt.spawn({
+            let (held, release) = (held.clone(), release.clone());
+            async move {
+                held.store(true, Ordering::SeqCst);
+                // A safety net beyond the tests' own 10 s waits.
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while !release.load(Ordering::SeqCst) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        });
+        let held_rt = OneWorkerHeld {
+            rt,
+            name,
+            release,
+            holder: Some(holder),
+            stops,
+        };
+        eventually("the workers started", || {
+            held_rt.workers_alive().map_or(true, |n| n == 2)
+        });
+        eventually("a worker is held", || held.load(Ordering::SeqCst));
+        held_rt
+    }
+
+    /// Whether worker `index`'s thread runs; `None` off Linux (see [`threads_named`]).
+    fn worker_alive(&self, index: usize) -> Option<bool> {
+        Some(threads_named(&format!("{}-{index}", self.name))? == 1)
+    }
+
+    fn workers_alive(&self) -> Option<usize> {
+        Some(usize::from(self.worker_alive(0)?) + usize::from(self.worker_alive(1)?))
+    }
+
+    /// Waits until one worker's loop has panicked and its thread is gone (its stop hook ran
+    /// by then); returns its index (`None` off Linux).
+    fn wait_for_a_death(&self) -> Option<usize> {
+        eventually("a worker loop panicked", || {
+            fault::pending_worker_loop_panics() == 0
+        });
+        eventually("its thread gone", || {
+            self.workers_alive().map_or(true, |n| n == 1)
+        });
+        if threads_named(self.name).is_some() {
+            assert_eq!(self.stops.load(Ordering::SeqCst), 1, "its stop hook ran");
+        }
+        (0..2).find(|&index| self.worker_alive(index) == Some(false))
+    }
+
+    /// Lets the held worker go, and waits for its task to end.
+    fn release(&mut self) {
+        self.release.store(true, Ordering::SeqCst);
+        let holder = self.holder.take().expect("released once");
+        finished(&self.rt, "the held worker's task ended", holder);
+    }
+
+    /// New tasks run on the worker left, spawned from outside one at a time while it sleeps
+    /// (each waited for, bounded), and from a task; then the shutdown neither waits for the
+    /// dead worker nor reports it running.
+    fn check_the_worker_left_runs_new_tasks(self) {
+        for i in 0..20u64 {
+            // Time for the worker left to park: each spawn must wake it.
+            std::thread::sleep(Duration::from_millis(2));
+            let task = self.rt.spawn(async move { i });
+            assert_eq!(finished(&self.rt, "a new task ran", task), i);
+        }
+        let sum = self.rt.spawn(async {
+            let tasks: Vec<_> = (0..20u64)
+                .map(|i| magpie_executor::spawn(async move { i }))
+                .collect();
+            let mut sum = 0;
+            for task in tasks {
+                sum += task.await.unwrap();
+            }
+            sum
+        });
+        assert_eq!(
+            finished(&self.rt, "a spawning task ran", sum),
+            (0..20).sum::<u64>()
+        );
+        let report = self.rt.shutdown_timeout(Duration::from_secs(10));
+        assert_eq!(report.workers_left_running, 0, "{report}");
+        assert_eq!(self.stops.load(Ordering::SeqCst), 2, "every stop hook ran");
+    }
+}
+
+/// Turns every worker-loop fault off however a test ends: an unspent one would kill a worker of
+/// the next test.
+struct Disarm;
+
+impl Drop for Disarm {
+    fn drop(&mut self) {
+        for point in [
+            WorkerLoopPoint::AfterPoll,
+            WorkerLoopPoint::Searching,
+            WorkerLoopPoint::Parked,
+        ] {
+            fault::panic_worker_loops_at(point, 0);
+        }
+    }
+}
+
+/// Waits (up to 10 s) for `task` to finish; its output.
+fn finished<T>(rt: &Runtime, what: &str, task: JoinHandle<T>) -> T {
+    eventually(what, || task.is_finished());
+    rt.block_on(task).unwrap()
+}
+
 #[test]
 fn a_worker_whose_loop_panics_hands_its_tasks_over_and_is_counted_out() {
     let _serial = serial();
-    let rt = Runtime::builder()
-        .worker_threads(2)
-        .thread_name("flt-dies")
-        .build()
-        .unwrap();
-    // Its workers' threads, once they have started (`flt-dies-0`, `flt-dies-1`).
-    let workers = || Some(threads_named("flt-dies-0")? + threads_named("flt-dies-1")?);
-    eventually("the workers started", || workers().map_or(true, |n| n == 2));
-    // One worker is held in a poll, so it neither steals nor ends a poll meanwhile.
-    let (held, release) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicBool::new(false)),
-    );
-    let holder = rt.spawn({
-        let (held, release) = (held.clone(), release.clone());
-        async move {
-            held.store(true, Ordering::SeqCst);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while !release.load(Ordering::SeqCst) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
-    });
-    eventually("a worker is held", || held.load(Ordering::SeqCst));
-    // Turned off again however the test ends: an unspent fault would kill a worker of the
-    // next test.
-    struct Disarm;
-    impl Drop for Disarm {
-        fn drop(&mut self) {
-            fault::panic_worker_loops(0);
-        }
-    }
+    let mut held = OneWorkerHeld::new("flt-dies");
     let _disarm = Disarm;
-    // The other one runs this task, which queues 50 tasks on it; its loop dies right after.
-    let spawner = rt.spawn(async {
+    // The other worker runs this task, which queues 50 tasks on it; its loop dies right after.
+    let spawner = held.rt.spawn(async {
         let tasks: Vec<_> = (0..50u64)
             .map(|i| magpie_executor::spawn(async move { i }))
             .collect();
         fault::panic_worker_loops(1);
         tasks
     });
-    eventually("the spawner ran", || spawner.is_finished());
-    let tasks = rt.block_on(spawner).unwrap();
-    eventually("a worker loop panicked", || {
-        fault::pending_worker_loop_panics() == 0
-    });
-    eventually("its thread gone", || workers().map_or(true, |n| n == 1));
+    let tasks = finished(&held.rt, "the spawner ran", spawner);
+    held.wait_for_a_death();
     // The queued tasks were handed over: they run on the worker left once it is free.
-    release.store(true, Ordering::SeqCst);
+    held.release();
     eventually("the dead worker's tasks ran", || {
         tasks.iter().all(|t| t.is_finished())
     });
-    let sum: u64 = tasks.into_iter().map(|t| rt.block_on(t).unwrap()).sum();
+    let sum: u64 = tasks
+        .into_iter()
+        .map(|t| held.rt.block_on(t).unwrap())
+        .sum();
     assert_eq!(sum, (0..50).sum::<u64>());
-    rt.block_on(holder).unwrap();
-    // New tasks run there too: spawned from outside, and from a task.
-    for i in 0..20u64 {
-        assert_eq!(rt.block_on(rt.spawn(async move { i })).unwrap(), i);
-    }
-    let sum = rt.block_on(rt.spawn(async {
-        let tasks: Vec<_> = (0..20u64)
-            .map(|i| magpie_executor::spawn(async move { i }))
-            .collect();
-        let mut sum = 0;
-        for task in tasks {
-            sum += task.await.unwrap();
+    held.check_the_worker_left_runs_new_tasks();
+}
+
+#[test]
+fn a_task_that_woke_itself_on_a_worker_whose_loop_panics_runs_on_the_worker_left() {
+    let _serial = serial();
+    let mut held = OneWorkerHeld::new("flt-yield");
+    let _disarm = Disarm;
+    // The first poll the other worker finishes is this task's, which yields: its loop dies
+    // holding the task to queue again.
+    fault::panic_worker_loops(1);
+    let yielder = held.rt.spawn(async {
+        for _ in 0..100 {
+            magpie_executor::task::yield_now().await;
         }
-        sum
-    }));
-    assert_eq!(sum.unwrap(), (0..20).sum::<u64>());
-    // The shutdown neither waits for the dead worker nor reports it running.
-    let report = rt.shutdown_timeout(Duration::from_secs(10));
-    assert_eq!(report.workers_left_running, 0, "{report}");
+        7
+    });
+    held.wait_for_a_death();
+    held.release();
+    // Handed over, not stranded (its entry dropped, the task never run again).
+    assert_eq!(finished(&held.rt, "the yielding task ended", yielder), 7);
+    held.check_the_worker_left_runs_new_tasks();
+}
+
+#[test]
+fn a_worker_that_dies_parked_is_never_the_one_woken_and_stops_counting_as_busy() {
+    let _serial = serial();
+    let mut held = OneWorkerHeld::new("flt-park");
+    let _disarm = Disarm;
+    // The other worker dies right after registering as parked: after running this task if it
+    // was asleep, before it if it was on its way to sleep.
+    fault::panic_worker_loops_at(WorkerLoopPoint::Parked, 1);
+    let poke = held.rt.spawn(async { 1 });
+    let dead = held.wait_for_a_death();
+    // Its busy period ended with it (it died before the park would have ended it).
+    if let Some(dead) = dead {
+        let busy = || held.rt.handle().metrics().workers[dead].busy_time;
+        let before = busy();
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(busy(), before, "the dead worker still counts as busy");
+    }
+    // With the dead worker left on the list of sleepers, this spawn would wake it and count
+    // it as searching, for ever: the held worker, once free, still runs this task, but no
+    // later spawn would wake it from its sleep (`check_the_worker_left_runs_new_tasks`).
+    let task = held.rt.spawn(async { 2 });
+    held.release();
+    assert_eq!(finished(&held.rt, "the first task ran", poke), 1);
+    assert_eq!(
+        finished(&held.rt, "the task spawned after the death ran", task),
+        2
+    );
+    held.check_the_worker_left_runs_new_tasks();
+}
+
+#[test]
+fn a_worker_that_dies_searching_does_not_keep_the_others_asleep() {
+    let _serial = serial();
+    let mut held = OneWorkerHeld::new("flt-search");
+    let _disarm = Disarm;
+    // The other worker runs this task, then looks for more in the held worker's queue and
+    // dies there, counted as a searcher (while one searches, producers wake nobody).
+    fault::panic_worker_loops_at(WorkerLoopPoint::Searching, 1);
+    let poke = held.rt.spawn(async { 1 });
+    held.wait_for_a_death();
+    held.release();
+    assert_eq!(finished(&held.rt, "the first task ran", poke), 1);
+    held.check_the_worker_left_runs_new_tasks();
 }
 
 // Its one check counts threads in /proc: Linux only (see `threads_named`).

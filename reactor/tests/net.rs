@@ -205,10 +205,12 @@ fn host_name_is_resolved() {
 #[test]
 fn connecting_to_a_closed_port_is_refused() {
     future::block_on(async {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
+        // A port nothing listens on, held for the whole test: the local end of a connection.
+        // (A listener's port freed by dropping it could be given meanwhile to a parallel
+        // test's `bind(0)`; one held by a connection cannot.)
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let held = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let port = held.local_addr().unwrap().port();
         let err = TcpStream::connect(("127.0.0.1", port)).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
     });

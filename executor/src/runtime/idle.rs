@@ -16,6 +16,15 @@
 //! (3) sees the worker parked and wakes somebody, or the worker's re-check (c) sees the task.
 //! A producer that sees a searching worker wakes nobody: that searcher, when it gives up, does
 //! (a)–(c) itself and so finds the task.
+//!
+//! ## A worker that dies
+//! A worker's loop unwinds only through a bug in the runtime (every poll catches its panic),
+//! but then the counters must not keep describing it: a dead searcher would keep every
+//! producer from waking anyone, and a dead sleeper on the list would take a producer's
+//! wake-up with it. On its way out it gives up its place ([`Idle::worker_died`]) and is counted
+//! as awake and not searching from then on, so that "fewer awake than workers" still means "a
+//! live worker is parked"; the monitor, which sleeps while every worker is parked, counts the
+//! dead apart (`dead`).
 
 #[cfg(not(loom))]
 use super::monitor::HelperSleep;
@@ -34,6 +43,9 @@ pub(crate) struct Idle {
     /// Indices of the parked workers.
     sleepers: Mutex<Vec<usize>>,
     num_workers: usize,
+    /// Workers whose loop unwound ([`Idle::worker_died`]), counted as awake for good. Written
+    /// under the `sleepers` lock, after the state word.
+    dead: AtomicUsize,
     /// Set while a worker spins before parking (`worker.rs`, `spin_for_work`): one at a time.
     #[cfg(not(loom))]
     spinning: AtomicBool,
@@ -59,6 +71,7 @@ impl Idle {
             state: AtomicUsize::new(num_workers * UNPARKED_ONE),
             sleepers: Mutex::new(Vec::with_capacity(num_workers)),
             num_workers,
+            dead: AtomicUsize::new(0),
             #[cfg(not(loom))]
             spinning: AtomicBool::new(false),
             #[cfg(not(loom))]
@@ -130,7 +143,14 @@ impl Idle {
         // The woken worker starts out searching, so that further producers do not wake
         // another one for work it is about to find.
         let prev = self.state.fetch_add(UNPARKED_ONE + 1, Ordering::SeqCst);
-        Some((index, unparked(prev) == 0))
+        Some((index, self.was_all_parked(prev)))
+    }
+
+    /// Whether `prev`, a state word read or replaced under the `sleepers` lock, had every
+    /// live worker parked: none awake but the dead (Relaxed: `dead` is written under the
+    /// same lock).
+    fn was_all_parked(&self, prev: usize) -> bool {
+        unparked(prev) == self.dead.load(Ordering::Relaxed)
     }
 
     #[inline]
@@ -173,12 +193,61 @@ impl Idle {
         let prev = self
             .state
             .fetch_add(UNPARKED_ONE + usize::from(searching), Ordering::SeqCst);
+        let was_all_parked = self.was_all_parked(prev);
         drop(sleepers);
-        if unparked(prev) == 0 {
+        if was_all_parked {
             // The first to wake in a runtime where every worker was parked.
             self.wake_monitor();
         }
         true
+    }
+
+    /// A worker's loop unwound (a bug: see "A worker that dies" above) while it was `parked`
+    /// (registered by [`Idle::transition_to_parked`] and not yet off the list by its own
+    /// hand: still on it, or taken off by a producer, which counted it as searching) or
+    /// searching (`was_searching`). Gives its place up: off the list, counted as awake and not
+    /// searching for good. Returns `true` if the caller must wake another worker in its
+    /// stead: it was the last searcher (as with [`Idle::end_searching`]: the work that made
+    /// it search, or that a producer woke it for, needs hands), or it was still on the list —
+    /// it may not have made its last look at the queues yet (step (c)), on which the producers
+    /// that saw it searching before it parked relied. (A wake-up with nothing to find only
+    /// costs that worker a look.)
+    pub(crate) fn worker_died(&self, index: usize, parked: bool, was_searching: bool) -> bool {
+        // Mutant: the dead worker keeps its place: left on the list for a producer to wake, or
+        // counted as a searcher for ever, so that producers wake nobody.
+        if cfg!(magpie_mutant = "dead_worker_keeps_its_place") {
+            return false;
+        }
+        let mut sleepers = lock(&self.sleepers);
+        let on_list = parked
+            .then(|| sleepers.iter().position(|&i| i == index))
+            .flatten();
+        let wake_another = if let Some(pos) = on_list {
+            sleepers.remove(pos);
+            // Counted as parked: now as awake, for good.
+            self.state.fetch_add(UNPARKED_ONE, Ordering::SeqCst);
+            // Mutant: a worker that dies on the list wakes nobody, as if it had made its last
+            // look.
+            !cfg!(magpie_mutant = "dead_sleeper_skips_its_look")
+        } else if parked || was_searching {
+            // Counted as awake and searching (by a producer, or by its own search). Never
+            // below zero: a panic between a counter's change and the flags' (`Core::searching`,
+            // nothing there can panic today) would make this a second decrement, which must
+            // not borrow from the awake workers' bits.
+            let prev = self
+                .state
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |state| {
+                    (searching(state) > 0).then(|| state - 1)
+                });
+            prev.is_ok_and(|prev| searching(prev) == 1)
+        } else {
+            false
+        };
+        // After the state word (the order `all_parked` reads them in the other way round): a
+        // reader that sees the new count sees the worker counted as awake.
+        self.dead.fetch_add(1, Ordering::SeqCst);
+        drop(sleepers);
+        wake_another
     }
 
     /// How many workers are searching now (for the I/O test in `worker.rs`, Unix only).
@@ -187,10 +256,14 @@ impl Idle {
         searching(self.state.load(Ordering::SeqCst))
     }
 
-    /// Whether every worker is parked (the monitor's reason to sleep).
+    /// Whether every live worker is parked (the monitor's reason to sleep).
     #[cfg(not(loom))]
     pub(crate) fn all_parked(&self) -> bool {
-        unparked(self.state.load(Ordering::SeqCst)) == 0
+        // `dead` first: a death writes it after the state word (`worker_died`), so a reader
+        // that sees a worker's death sees it counted as awake — never a live worker's wake-up
+        // taken for the dead one's.
+        let dead = self.dead.load(Ordering::SeqCst);
+        unparked(self.state.load(Ordering::SeqCst)) == dead
     }
 
     /// The monitor's sleeping place.
@@ -260,5 +333,95 @@ mod tests {
         }));
         assert!(unwound.is_err());
         assert!(idle.try_begin_spinning().is_some(), "the place was kept");
+    }
+}
+
+#[cfg(all(test, loom))]
+mod models {
+    //! A worker that dies (its loop unwinds: a bug) while parked or searching, racing a
+    //! producer's push: the live worker, parked since before the push, is still woken — by the
+    //! producer, or by the dying worker when it gave up the last searcher's place.
+
+    use super::*;
+    use crate::loom::{thread, Arc};
+
+    /// Worker 1 parked, worker 0 about to die (`dies`), a producer pushing: every worker that
+    /// anyone notified, in the order they were.
+    fn woken_while_worker_0_dies(
+        before: impl Fn(&Idle),
+        dies: impl Fn(&Idle) -> bool + Send + Sync + 'static,
+    ) -> Vec<usize> {
+        let idle = Arc::new(Idle::new(2));
+        idle.transition_to_parked(1, false, false);
+        before(&idle);
+        let woken = Arc::new(Mutex::new(Vec::new()));
+        let dying = {
+            let (idle, woken) = (idle.clone(), woken.clone());
+            thread::spawn(move || {
+                if dies(&idle) {
+                    // The last searcher: it wakes another worker, as `end_searching` asks.
+                    if let Some((index, _)) = idle.worker_to_notify() {
+                        lock(&woken).push(index);
+                    }
+                }
+            })
+        };
+        // The producer (its push stands before the fence inside `worker_to_notify`).
+        if let Some((index, _)) = idle.worker_to_notify() {
+            lock(&woken).push(index);
+        }
+        dying.join().unwrap();
+        let woken = lock(&woken).clone();
+        woken
+    }
+
+    #[test]
+    fn a_worker_that_dies_parked_leaves_the_wake_up_to_the_live_one() {
+        loom::model(|| {
+            let woken = woken_while_worker_0_dies(
+                |_| {},
+                |idle| {
+                    idle.transition_to_parked(0, false, false);
+                    idle.worker_died(0, true, false)
+                },
+            );
+            assert!(
+                woken.contains(&1),
+                "the parked live worker was not woken: {woken:?}"
+            );
+        });
+    }
+
+    #[test]
+    fn a_searcher_that_dies_parked_before_its_last_look_leaves_the_wake_up_to_the_live_one() {
+        // The producer may see worker 0 searching and wake nobody, counting on its last look
+        // (step (c)) — which it dies before making.
+        loom::model(|| {
+            let woken = woken_while_worker_0_dies(
+                |idle| assert!(idle.try_begin_searching()),
+                |idle| {
+                    idle.transition_to_parked(0, true, false);
+                    idle.worker_died(0, true, false)
+                },
+            );
+            assert!(
+                woken.contains(&1),
+                "the parked live worker was not woken: {woken:?}"
+            );
+        });
+    }
+
+    #[test]
+    fn a_worker_that_dies_searching_leaves_the_wake_up_to_the_live_one() {
+        loom::model(|| {
+            let woken = woken_while_worker_0_dies(
+                |idle| assert!(idle.try_begin_searching()),
+                |idle| idle.worker_died(0, false, true),
+            );
+            assert!(
+                woken.contains(&1),
+                "the parked live worker was not woken: {woken:?}"
+            );
+        });
     }
 }

@@ -299,9 +299,17 @@ impl Runtime {
                 // The cells of tasks that end on this thread are kept for its next spawns
                 // (`task/cell_cache.rs`); freed when the worker stops, also if it unwinds.
                 let cell_cache = WorkerCache::enable(task_cache_bytes, depot);
-                worker::run(core, parker);
+                // A loop that unwinds (a bug: every poll catches its panic) still ends with
+                // the stop hook, which a user may pair with the start hook (a registration to
+                // undo); then the thread dies of the panic, which the shutdown's join ignores.
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    worker::run(core, parker);
+                }));
                 drop(cell_cache);
                 builder::run_hook(stop.as_ref(), "on_thread_stop");
+                if let Err(panic) = ran {
+                    std::panic::resume_unwind(panic);
+                }
             });
             match spawned {
                 Ok(thread) => rt.threads.push(thread),

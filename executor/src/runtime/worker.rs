@@ -57,7 +57,12 @@ pub(crate) struct Core {
     /// per task (`yield_many`: 332 → 324 instructions per yield; no change in CPU time that
     /// the noise of this machine lets one see).
     ticks_to_injector: u32,
+    /// Whether the idle bookkeeping (`idle.rs`) counts this worker as searching, and whether
+    /// as registered parked (from `Idle::transition_to_parked` until the worker takes itself
+    /// off the list or sees that a producer did): what a worker whose loop unwinds gives up
+    /// (`Idle::worker_died`), so each is kept exactly in step with the counters.
     searching: bool,
+    parked: bool,
     /// Set for a whole park (which may drive the reactor) and for a busy worker's round of
     /// the reactor: the tasks the drive's events and timers wake are queued without waking
     /// anyone, and [`Core::end_driving`] wakes one worker for the whole batch (`notify_owed`
@@ -87,6 +92,7 @@ impl Core {
             lifo_polls: 0,
             ticks_to_injector: shared.config.global_queue_interval,
             searching: false,
+            parked: false,
             driving: false,
             notify_owed: false,
             // Any non-zero seed will do; distinct per worker so they pick different victims.
@@ -361,6 +367,8 @@ impl Core {
             }
             self.searching = true;
         }
+        #[cfg(all(feature = "fault-injection", not(loom)))]
+        crate::fault::worker_loop(crate::fault::WorkerLoopPoint::Searching);
         let n = self.shared.stealers.len();
         let start = self.next_random() as usize % n;
         for i in 0..n {
@@ -481,8 +489,12 @@ impl Core {
 ///    polled) — or, once the list is closed (a shutdown timeout left this worker running), by
 ///    the core's drop itself (tasks never polled) and by the drain of step 2 (the tasks the
 ///    walk of the list found it running). A worker that unwinds while the runtime runs on
-///    first hands its queued tasks to the global queue, to run on the workers left
-///    (`Core::hand_over_queued`).
+///    first (a) gives up its place in the idle bookkeeping (`Idle::worker_died`: a dead
+///    searcher would keep producers from waking anyone, a dead sleeper would take a wake-up
+///    with it), waking another worker if it was the last searcher, then (b) hands the task its
+///    loop was about to queue again (`requeue`) and its queued tasks to the global queue, to
+///    run on the workers left (`Core::hand_over_queued`) — after (a), so that those pushes
+///    wake the workers left — and (c) closes its busy period in the metrics.
 /// 2. During shutdown, it drains the global queue: a worker that shutdown gave up on may have
 ///    moved tasks out in overflow batches (its local queue's overflow) after shutdown's last
 ///    drain of them, and the drain also cancels the tasks the walk of the list kept for this
@@ -491,27 +503,55 @@ impl Core {
 /// 3. It counts itself out of `workers_running`, last, and wakes the shutdown when it was the
 ///    last worker: a worker that unwound without this would leave the shutdown waiting for it
 ///    for ever (or, with a timeout, reported as still running).
-struct LeavingWorker<'a>(&'a Shared);
+struct LeavingWorker<'a> {
+    shared: &'a Shared,
+    /// A task the last poll returned (it woke itself), held by the loop until the next
+    /// `next_step` queues it: here, so that a loop that unwinds meanwhile does not strand it
+    /// (its entry would be dropped, and the task, still marked as queued, never run again).
+    requeue: Option<Notified>,
+}
 
 impl Drop for LeavingWorker<'_> {
     fn drop(&mut self) {
+        let shared = self.shared;
+        let mut requeue = self.requeue.take();
         // 1.
         if let Some(mut core) = context::take_core() {
-            if std::thread::panicking() && !self.0.is_shutdown() {
+            if std::thread::panicking() && !shared.is_shutdown() {
+                // (a)
+                if shared
+                    .idle
+                    .worker_died(core.index, core.parked, core.searching)
+                {
+                    shared.notify_parked();
+                }
+                // (b)
+                if let Some(task) = requeue.take() {
+                    shared.push_remote(task.into_plain());
+                }
                 core.hand_over_queued();
+                // (c)
+                let stats = &shared.stats.workers[core.index];
+                stats.busy_ends(shared.stats.now_ns());
+                stats.task_cache_bytes.store(0, Ordering::Relaxed);
             }
             drop(core.release_deferred());
             drop(core);
         }
+        // A task left to queue again by a loop that unwound during shutdown goes as the
+        // core's entries did (none is left by a loop that returned: it queued it first).
+        if let Some(task) = requeue {
+            shared.drop_entry_at_shutdown(task);
+        }
         // 2.
-        if self.0.is_shutdown() {
-            self.0.drain_global_queue();
+        if shared.is_shutdown() {
+            shared.drain_global_queue();
         }
         // 3.
-        let mut running = lock(&self.0.workers_running);
+        let mut running = lock(&shared.workers_running);
         *running -= 1;
         if *running == 0 {
-            self.0.workers_done.notify_all();
+            shared.workers_done.notify_all();
         }
     }
 }
@@ -525,22 +565,24 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     context::set_core(core);
     // The way out, which takes the core back from the thread-local (a `ManuallyDrop` there,
     // `context.rs`, which no destructor of its own frees), also if the loop unwinds. Declared
-    // before `registration`, so dropped after it.
-    let _leaving = LeavingWorker(&shared);
+    // before `registration`, so dropped after it. It also holds the task the last poll
+    // returned to be queued again (`requeue`): pushed by this loop, which reaches the core
+    // through the one thread-local lookup it makes anyway, instead of by the harness through
+    // one more.
+    let mut leaving = LeavingWorker {
+        shared: &shared,
+        requeue: None,
+    };
     let registration = credits::WorkerRegistration::new(&shared, index);
     let stats = &shared.stats.workers[index];
     let debug_mode = shared.config.debug.as_ref();
     stats.busy_begins(shared.stats.now_ns());
     let mut tasks_since_io = 0;
-    // A task that woke itself during its poll (`yield_now`), returned by `run` to be queued
-    // by the next `next_step`: pushed by this loop, which reaches the core through the one
-    // thread-local lookup it makes anyway, instead of by the harness through one more.
-    let mut requeue = None;
     loop {
-        match next_step(requeue.take()) {
+        match next_step(leaving.requeue.take()) {
             // The core is not borrowed while the task runs, so the task may spawn and wake.
             Step::Run(task) => {
-                requeue = match debug_mode {
+                leaving.requeue = match debug_mode {
                     None => {
                         stats.poll_begins(task.header().id.as_u64(), None);
                         let requeue = task.run_on_worker(&stats.unlisted_polled);
@@ -553,12 +595,12 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
                     }
                 };
                 #[cfg(all(feature = "fault-injection", not(loom)))]
-                crate::fault::worker_loop(requeue.is_some());
+                crate::fault::worker_loop(crate::fault::WorkerLoopPoint::AfterPoll);
                 tasks_since_io += 1;
                 if tasks_since_io == IO_POLL_INTERVAL {
                     tasks_since_io = 0;
                     // The yielded task first: what the round wakes queues behind it.
-                    if let Some(task) = requeue.take() {
+                    if let Some(task) = leaving.requeue.take() {
                         with_own_core(|core| core.push_yielded(task));
                     }
                     // Outside the core's borrow, so what the round wakes lands in our queues.
@@ -586,7 +628,7 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     // Its cache goes when the thread's `WorkerCache` does, right after this returns.
     stats.task_cache_bytes.store(0, Ordering::Relaxed);
     // No longer a worker: its credits go back (also if the loop unwinds). The rest of the way
-    // out is `_leaving`'s drop, right after.
+    // out is `leaving`'s drop, right after.
     drop(registration);
 }
 
@@ -620,14 +662,15 @@ fn park(shared: &Shared, index: usize, parker: &Parker, requester: &Waker) -> bo
 /// events and timers wake land in its own LIFO slot and queue: then it leaves the park to run
 /// them, not counted as a searcher (the work is its own).
 fn park_until_work(shared: &Shared, index: usize, parker: &Parker, requester: &Waker) -> bool {
-    let was_searching = with_own_core(|core| std::mem::replace(&mut core.searching, false));
+    // Still counted as a searcher until `transition_to_parked` counts it out: the core's flag
+    // stays set until then (`Core::searching`).
+    let was_searching = with_own_core(|core| core.searching);
     // The turn first: a driving worker registers at the far end of the sleepers (`idle.rs`).
     let mut turn = HeldTurn::try_take(shared, requester);
     // Another of our workers drives: what it finds comes to its queue shortly (`spin_for_work`).
     if turn.is_none() && was_searching && shared.worker_drives.load(Ordering::Relaxed) {
         if spin_for_work(shared) {
             // Still counted as a searcher: it goes back to steal what it saw (or to exit).
-            set_searching(true);
             return !shared.is_shutdown();
         }
         // The driver may have left meanwhile: then the turn is ours to take now, rather than
@@ -638,6 +681,9 @@ fn park_until_work(shared: &Shared, index: usize, parker: &Parker, requester: &W
     shared
         .idle
         .transition_to_parked(index, was_searching, turn.is_some());
+    set_idle_role(false, true);
+    #[cfg(all(feature = "fault-injection", not(loom)))]
+    crate::fault::worker_loop(crate::fault::WorkerLoopPoint::Parked);
     // Step (c): look again. This also covers the producers that woke nobody because we were
     // searching when they looked. (Mutant `park_skips_recheck`: sleep without looking.)
     if !cfg!(magpie_mutant = "park_skips_recheck")
@@ -648,7 +694,7 @@ fn park_until_work(shared: &Shared, index: usize, parker: &Parker, requester: &W
         // Either we take ourselves off the list, or a producer did already; both count us as
         // searching.
         let _ = shared.idle.unpark_self(index, true);
-        set_searching(true);
+        set_idle_role(true, false);
         return !shared.is_shutdown();
     }
     let stats = &shared.stats.workers[index];
@@ -668,14 +714,13 @@ fn park_until_work(shared: &Shared, index: usize, parker: &Parker, requester: &W
             // Our own drive woke tasks of ours: off the list, not searching — unless a
             // producer took us off already, counting us as a searcher. (One lock, where
             // `is_parked` first would take it twice.)
-            if !shared.idle.unpark_self(index, false) {
-                set_searching(true);
-            }
+            let searching = !shared.idle.unpark_self(index, false);
+            set_idle_role(searching, false);
             return true;
         }
         if !shared.idle.is_parked(index) {
             // A producer took us off the list and counted us as searching.
-            set_searching(true);
+            set_idle_role(true, false);
             return true;
         }
         if turn.is_none() {
@@ -782,11 +827,12 @@ fn has_local_work() -> bool {
     context::with_core(|core| core.is_some_and(|core| core.has_local_work()))
 }
 
-fn set_searching(searching: bool) {
-    context::with_core(|core| {
-        if let Some(core) = core {
-            core.searching = searching;
-        }
+/// Records what the idle bookkeeping counts this worker as, right after the call that changed
+/// it (`Core::searching`, `Core::parked`).
+fn set_idle_role(searching: bool, parked: bool) {
+    with_own_core(|core| {
+        core.searching = searching;
+        core.parked = parked;
     });
 }
 
