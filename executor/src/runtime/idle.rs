@@ -340,88 +340,75 @@ mod tests {
 mod models {
     //! A worker that dies (its loop unwinds: a bug) while parked or searching, racing a
     //! producer's push: the live worker, parked since before the push, is still woken — by the
-    //! producer, or by the dying worker when it gave up the last searcher's place.
+    //! producer, or by the dying worker in its stead (it gave up the last searcher's place, or
+    //! died on the list before its last look).
 
     use super::*;
     use crate::loom::{thread, Arc};
 
-    /// Worker 1 parked, worker 0 about to die (`dies`), a producer pushing: every worker that
-    /// anyone notified, in the order they were.
-    fn woken_while_worker_0_dies(
-        before: impl Fn(&Idle),
-        dies: impl Fn(&Idle) -> bool + Send + Sync + 'static,
-    ) -> Vec<usize> {
-        let idle = Arc::new(Idle::new(2));
-        idle.transition_to_parked(1, false, false);
-        before(&idle);
-        let woken = Arc::new(Mutex::new(Vec::new()));
-        let dying = {
-            let (idle, woken) = (idle.clone(), woken.clone());
-            thread::spawn(move || {
-                if dies(&idle) {
-                    // The last searcher: it wakes another worker, as `end_searching` asks.
-                    if let Some((index, _)) = idle.worker_to_notify() {
-                        lock(&woken).push(index);
+    /// In every interleaving of worker 0's death (`dies`, after `before`) with a producer's
+    /// push, worker 1, parked since before both, is woken: by the producer, or by the dying
+    /// worker in its stead.
+    fn live_worker_is_woken_while_worker_0_dies(before: fn(&Idle), dies: fn(&Idle) -> bool) {
+        loom::model(move || {
+            let idle = Arc::new(Idle::new(2));
+            idle.transition_to_parked(1, false, false);
+            before(&idle);
+            let woken = Arc::new(Mutex::new(Vec::new()));
+            let dying = {
+                let (idle, woken) = (idle.clone(), woken.clone());
+                thread::spawn(move || {
+                    if dies(&idle) {
+                        // It owes a wake-up (`worker_died`): it wakes another worker, as
+                        // `LeavingWorker` does.
+                        if let Some((index, _)) = idle.worker_to_notify() {
+                            lock(&woken).push(index);
+                        }
                     }
-                }
-            })
-        };
-        // The producer (its push stands before the fence inside `worker_to_notify`).
-        if let Some((index, _)) = idle.worker_to_notify() {
-            lock(&woken).push(index);
-        }
-        dying.join().unwrap();
-        let woken = lock(&woken).clone();
-        woken
-    }
-
-    #[test]
-    fn a_worker_that_dies_parked_leaves_the_wake_up_to_the_live_one() {
-        loom::model(|| {
-            let woken = woken_while_worker_0_dies(
-                |_| {},
-                |idle| {
-                    idle.transition_to_parked(0, false, false);
-                    idle.worker_died(0, true, false)
-                },
-            );
+                })
+            };
+            // The producer (its push stands before the fence inside `worker_to_notify`).
+            if let Some((index, _)) = idle.worker_to_notify() {
+                lock(&woken).push(index);
+            }
+            dying.join().unwrap();
+            let woken = lock(&woken).clone();
             assert!(
                 woken.contains(&1),
                 "the parked live worker was not woken: {woken:?}"
             );
         });
+    }
+
+    #[test]
+    fn a_worker_that_dies_parked_leaves_the_wake_up_to_the_live_one() {
+        live_worker_is_woken_while_worker_0_dies(
+            |_| {},
+            |idle| {
+                idle.transition_to_parked(0, false, false);
+                idle.worker_died(0, true, false)
+            },
+        );
     }
 
     #[test]
     fn a_searcher_that_dies_parked_before_its_last_look_leaves_the_wake_up_to_the_live_one() {
         // The producer may see worker 0 searching and wake nobody, counting on its last look
         // (step (c)) — which it dies before making.
-        loom::model(|| {
-            let woken = woken_while_worker_0_dies(
-                |idle| assert!(idle.try_begin_searching()),
-                |idle| {
-                    idle.transition_to_parked(0, true, false);
-                    idle.worker_died(0, true, false)
-                },
-            );
-            assert!(
-                woken.contains(&1),
-                "the parked live worker was not woken: {woken:?}"
-            );
-        });
+        live_worker_is_woken_while_worker_0_dies(
+            |idle| assert!(idle.try_begin_searching()),
+            |idle| {
+                idle.transition_to_parked(0, true, false);
+                idle.worker_died(0, true, false)
+            },
+        );
     }
 
     #[test]
     fn a_worker_that_dies_searching_leaves_the_wake_up_to_the_live_one() {
-        loom::model(|| {
-            let woken = woken_while_worker_0_dies(
-                |idle| assert!(idle.try_begin_searching()),
-                |idle| idle.worker_died(0, false, true),
-            );
-            assert!(
-                woken.contains(&1),
-                "the parked live worker was not woken: {woken:?}"
-            );
-        });
+        live_worker_is_woken_while_worker_0_dies(
+            |idle| assert!(idle.try_begin_searching()),
+            |idle| idle.worker_died(0, false, true),
+        );
     }
 }
