@@ -328,9 +328,18 @@ mod tests {
     fn with_a_dead_worker_the_live_ones_parked_are_all_parked() {
         let idle = Idle::new(3);
         idle.transition_to_parked(0, false, false);
-        assert!(!idle.worker_died(1, false, false), "an awake worker owes no wake-up");
-        assert!(idle.worker_died(0, true, false), "it died before its last look");
-        assert!(!idle.is_parked(0), "the dead worker is off the list of sleepers");
+        assert!(
+            !idle.worker_died(1, false, false),
+            "an awake worker owes no wake-up"
+        );
+        assert!(
+            idle.worker_died(0, true, false),
+            "it died before its last look"
+        );
+        assert!(
+            !idle.is_parked(0),
+            "the dead worker is off the list of sleepers"
+        );
         assert!(!idle.all_parked(), "worker 2 is awake");
         idle.transition_to_parked(2, false, false);
         // The monitor's reason to sleep, with both dead workers counted apart.
