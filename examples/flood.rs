@@ -24,7 +24,6 @@
 //! The resident set is printed, not checked: whether the allocator hands freed memory back to
 //! the OS is its own policy (glibc's keeps much of it for reuse).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -33,47 +32,14 @@ use std::time::{Duration, Instant};
 /// Each worker's cache of freed task memory: the default, named so the end check can allow it.
 const TASK_CACHE_BYTES: usize = 1 << 20;
 
-/// The system allocator, counting the bytes in use.
-struct Counting;
-
-/// Heap bytes allocated and not yet freed.
-static IN_USE: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so each
-// upholds `GlobalAlloc`'s contract exactly as `System` does; the counter is bookkeeping only.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: our caller upholds `alloc`'s contract (non-zero size), forwarded as is.
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            IN_USE.fetch_add(layout.size(), Ordering::Relaxed);
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `alloc`/`realloc` above (i.e. from `System`) with `layout`.
-        unsafe { System.dealloc(ptr, layout) };
-        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: as for `realloc`'s contract, forwarded unchanged to the allocator that made
-        // `ptr`.
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
-            IN_USE.fetch_add(new_size, Ordering::Relaxed);
-        }
-        new
-    }
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting;
 
 fn heap() -> u64 {
-    IN_USE.load(Ordering::Relaxed) as u64
+    counting_alloc::heap_in_use()
 }
 
 /// Resident memory in bytes.

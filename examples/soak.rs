@@ -7,8 +7,15 @@
 //!
 //! - spawned = completed + cancelled + panicked (from the `JoinHandle`s), every task's future
 //!   dropped exactly once, every completed task ran to its end, every planned panic reported;
-//! - resident memory within 10 % of its level after the warm-up;
-//! - open file descriptors and threads back to their baseline once the runtime is dropped.
+//! - once the runtime is dropped, the heap bytes in use (counted exactly by a counting global
+//!   allocator) back to their baseline but for a little process-wide state (at most 512 KiB:
+//!   a leak of 0.1 byte per task exceeds it), and open file descriptors and threads back to
+//!   their baseline.
+//!
+//! The resident set after the warm-up and at the end is printed, not checked: how much of the
+//! memory freed glibc keeps, and in which pages, is its own policy, and on a 7 MB process the
+//! growth it shows moved between 0 and 11 % from one run to the next, with no leak.
+//! (It was checked against a 10 % bound until that failed a CI run on 2026-12-07.)
 //!
 //! It prints one summary line and exits non-zero on any discrepancy.
 //!
@@ -31,6 +38,11 @@ use magpie::task::{yield_now, AbortHandle, JoinHandle};
 use magpie::time::{sleep, timeout};
 use magpie::{Handle, Runtime};
 
+/// Heap bytes the run may leave in use once its runtime is dropped (see the check): measured
+/// at 80–125 KiB whatever the run's length (process-wide state grown to the run's peak: timer
+/// and reactor tables, the `block_on` thread's cache of freed task memory), with room to spare.
+/// A leak of 0.1 byte per task exceeds it over the quick run's millions of tasks.
+const HEAP_LEFT_AFTER_DROP: u64 = 512 << 10;
 /// The message of every planned panic; the quiet panic hook swallows exactly this one.
 const PLANNED_PANIC: &str = "soak: planned panic";
 /// Root tasks spawned per round (children come on top); each round has a fresh abort board.
@@ -88,6 +100,12 @@ impl Counters {
         }
     }
 }
+
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+
+#[global_allocator]
+static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting;
 
 #[path = "support/rng.rs"]
 mod rng;
@@ -282,6 +300,8 @@ async fn run_round(counters: &Arc<Counters>, rng: &mut Rng, spawners: u64) {
 #[derive(Clone, Copy, Debug)]
 struct Usage {
     rss_kb: u64,
+    /// Heap bytes in use (`counting_alloc`).
+    heap: u64,
     fds: usize,
     threads: usize,
 }
@@ -301,6 +321,7 @@ impl Usage {
             .expect("read /proc/self/fd")
             .count();
         Usage {
+            heap: counting_alloc::heap_in_use(),
             rss_kb: field("VmRSS:"),
             fds,
             threads: field("Threads:") as usize,
@@ -507,13 +528,17 @@ fn main() -> ExitCode {
     if !options.quick && spawned < options.min_tasks {
         problems.push(format!("only {spawned} tasks (< {})", options.min_tasks));
     }
-    let rss_growth = at_end.rss_kb as f64 / after_warm_up.rss_kb as f64 - 1.0;
-    if rss_growth > 0.10 {
+    // Every byte the run allocated is freed with the runtime, but a little process-wide state
+    // (`HEAP_LEFT_AFTER_DROP`): exact, where the resident set moves with the allocator's
+    // policy.
+    let heap_left = after_drop.heap.saturating_sub(baseline.heap);
+    if heap_left > HEAP_LEFT_AFTER_DROP {
         problems.push(format!(
-            "RSS grew {:.1} % after warm-up",
-            rss_growth * 100.0
+            "{heap_left} heap bytes still in use after the runtime was dropped (at most \
+             {HEAP_LEFT_AFTER_DROP})"
         ));
     }
+    let rss_growth = at_end.rss_kb as f64 / after_warm_up.rss_kb as f64 - 1.0;
     if after_drop.fds != baseline.fds {
         problems.push(format!("fds {} -> {}", baseline.fds, after_drop.fds));
     }
@@ -526,8 +551,8 @@ fn main() -> ExitCode {
 
     println!(
         "soak: seed={} {:.1}s rounds={} tasks={} ({:.2} M/s) completed={} cancelled={} \
-         panicked={} aborts={} handoffs={} rss_kb warm-up={} end={} ({:+.1} %) fds {}->{} \
-         threads {}->{} (peak run {}) {}",
+         panicked={} aborts={} handoffs={} heap left after drop={} B rss_kb warm-up={} end={} \
+         ({:+.1} %) fds {}->{} threads {}->{} (peak run {}) {}",
         options.seed,
         elapsed.as_secs_f64(),
         rounds,
@@ -538,6 +563,7 @@ fn main() -> ExitCode {
         panicked,
         get(&c.aborts),
         get(&c.handoffs),
+        heap_left,
         after_warm_up.rss_kb,
         at_end.rss_kb,
         rss_growth * 100.0,
