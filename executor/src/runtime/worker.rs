@@ -494,7 +494,7 @@ impl Core {
 ///    with it), waking another worker if it was the last searcher, then (b) hands the task its
 ///    loop was about to queue again (`requeue`) and its queued tasks to the global queue, to
 ///    run on the workers left (`Core::hand_over_queued`) — after (a), so that those pushes
-///    wake the workers left — and (c) closes its busy period in the metrics.
+///    wake the workers left. On either way out, (c) its busy period in the metrics closes.
 /// 2. During shutdown, it drains the global queue: a worker that shutdown gave up on may have
 ///    moved tasks out in overflow batches (its local queue's overflow) after shutdown's last
 ///    drain of them, and the drain also cancels the tasks the walk of the list kept for this
@@ -530,11 +530,12 @@ impl Drop for LeavingWorker<'_> {
                     shared.push_remote(task.into_plain());
                 }
                 core.hand_over_queued();
-                // (c)
-                let stats = &shared.stats.workers[core.index];
-                stats.busy_ends(shared.stats.now_ns());
-                stats.task_cache_bytes.store(0, Ordering::Relaxed);
             }
+            // (c)
+            let stats = &shared.stats.workers[core.index];
+            stats.busy_ends(shared.stats.now_ns());
+            // Its cache goes when the thread's `WorkerCache` does, right after the loop.
+            stats.task_cache_bytes.store(0, Ordering::Relaxed);
             drop(core.release_deferred());
             drop(core);
         }
@@ -624,9 +625,6 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
             Step::Exit => break,
         }
     }
-    stats.busy_ends(shared.stats.now_ns());
-    // Its cache goes when the thread's `WorkerCache` does, right after this returns.
-    stats.task_cache_bytes.store(0, Ordering::Relaxed);
     // No longer a worker: its credits go back (also if the loop unwinds). The rest of the way
     // out is `leaving`'s drop, right after.
     drop(registration);
