@@ -132,18 +132,39 @@ impl Command {
 
     /// Starts the process.
     ///
+    /// Nothing is left behind when it fails: a failure after the process started (its pipes
+    /// or its exit cannot be put on the reactor: no descriptor left, say) kills it, and it is
+    /// reaped as an orphan (see the [module docs](self)).
+    ///
     /// # Errors
     ///
     /// The OS's error: [`io::ErrorKind::NotFound`] for a program that does not exist,
-    /// [`io::ErrorKind::PermissionDenied`] for one that cannot be executed, and so on.
+    /// [`io::ErrorKind::PermissionDenied`] for one that cannot be executed, and so on;
+    /// [`io::ErrorKind::Unsupported`] on a thread where real I/O is turned off
+    /// ([`crate::real_io`]), checked before anything is started.
     pub fn spawn(&mut self) -> io::Result<Child> {
+        // Refused before the fork: refused after it, the process would run unsupervised.
+        crate::real_io::check()?;
         reap_orphans();
         let mut child = self.inner.spawn()?;
-        let stdin = child.stdin.take().map(Async::new).transpose()?;
-        let stdout = child.stdout.take().map(Async::new).transpose()?;
-        let stderr = child.stderr.take().map(Async::new).transpose()?;
         let pid = child.id();
-        let exit = ExitWatch::new(pid)?;
+        let watched = (|| {
+            let stdin = child.stdin.take().map(Async::new).transpose()?;
+            let stdout = child.stdout.take().map(Async::new).transpose()?;
+            let stderr = child.stderr.take().map(Async::new).transpose()?;
+            let exit = ExitWatch::new(pid)?;
+            Ok::<_, io::Error>((stdin, stdout, stderr, exit))
+        })();
+        let (stdin, stdout, stderr, exit) = match watched {
+            Ok(parts) => parts,
+            Err(e) => {
+                // The caller gets an error and no `Child`: the process must not outlive it.
+                let _ = child.kill();
+                lock_orphans().push(child);
+                reap_orphans();
+                return Err(e);
+            }
+        };
         Ok(Child {
             pid,
             child: Some(child),
@@ -250,7 +271,11 @@ impl ExitWatch {
                 use std::os::fd::FromRawFd;
                 // SAFETY: a fresh descriptor that nothing else owns.
                 let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
-                return Ok(ExitWatch::Pidfd(Async::new(owned)?));
+                // If the reactor will not take it (its registration limit, say), the SIGCHLD
+                // way below may still work: its one registration already exists.
+                if let Ok(pidfd) = Async::new(owned) {
+                    return Ok(ExitWatch::Pidfd(pidfd));
+                }
             }
             // ENOSYS (kernel before 5.3) or a sandbox refusing it: the SIGCHLD way.
         }

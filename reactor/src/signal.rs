@@ -14,7 +14,14 @@
 //! the reactor. No thread of its own: the byte makes that socket readable, which wakes every
 //! listener waiting on it; each compares the counter with the count it saw last. A burst of
 //! deliveries between two polls of one listener may come out as one item (signals coalesce in
-//! the kernel too); a delivery is never lost for a listener that exists when it arrives.
+//! the kernel too); a delivery is never lost for a listener that exists when it arrives. A
+//! listener dropped while it waits takes its waker off the socket's waiter list, so listeners
+//! made and dropped in a loop (a `select` on [`ctrl_c`] per request) hold nothing.
+//!
+//! magpie's handler replaces the one it finds; it does not call it. If another library
+//! installs its own handler for the signal afterwards, dropping magpie's last listener leaves
+//! that handler in place (it puts the old disposition back only while its own handler is the
+//! one installed).
 //!
 //! # Examples
 //!
@@ -33,6 +40,7 @@
 //! ```
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
@@ -41,8 +49,9 @@ use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::task::{Context, Poll};
 
-use futures_lite::{AsyncRead, Stream};
+use futures_lite::Stream;
 
+use crate::async_io::Readiness;
 use crate::Async;
 
 /// Signal numbers this module can hold a counter for (Linux's `_NSIG` is 65; other Unix
@@ -177,26 +186,44 @@ struct Registry {
     _write: UnixStream,
 }
 
-static REGISTRY: OnceLock<io::Result<Registry>> = OnceLock::new();
+/// The registry, once made: only a success is kept, so a failure to make it (no descriptor
+/// left, say) is reported to that caller and the next one tries again.
+static REGISTRY: OnceLock<Registry> = OnceLock::new();
+
+/// Held while the registry is being made, so that two first listeners do not both make one
+/// (the loser's socket would be left behind with its descriptor in `WAKE_FD`).
+static MAKING_REGISTRY: Mutex<()> = Mutex::new(());
 
 fn registry() -> Result<&'static Registry, SignalError> {
-    let registry = REGISTRY.get_or_init(|| {
+    if let Some(registry) = REGISTRY.get() {
+        return Ok(registry);
+    }
+    let _making = MAKING_REGISTRY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(registry) = REGISTRY.get() {
+        return Ok(registry);
+    }
+    let made = (|| {
         let (read, write) = UnixStream::pair()?;
         write.set_nonblocking(true)?;
         let wake = Async::new(read)?;
-        WAKE_FD.store(write.as_raw_fd(), Ordering::SeqCst);
-        Ok(Registry {
+        Ok::<_, io::Error>(Registry {
             table: Mutex::new((0..MAX_SIGNAL).map(|_| None).collect()),
             wake,
             _write: write,
         })
-    });
-    registry.as_ref().map_err(|e| {
+    })()
+    .map_err(|e| {
         SignalError::Io(io::Error::new(
             e.kind(),
             format!("cannot create the signal wake-up socket: {e}"),
         ))
-    })
+    })?;
+    let registry = REGISTRY.get_or_init(|| made);
+    // Published for the handler once the registry that keeps it open for good is in place.
+    WAKE_FD.store(registry._write.as_raw_fd(), Ordering::SeqCst);
+    Ok(registry)
 }
 
 /// Where this thread's `errno` lives.
@@ -244,6 +271,20 @@ extern "C" fn on_signal(signum: libc::c_int) {
     unsafe { *errno_location() = errno };
 }
 
+/// `on_signal` as a `sigaction` handler value.
+fn on_signal_handler() -> libc::sighandler_t {
+    on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t
+}
+
+/// The handler installed for `signum` now (`None` if the OS will not say).
+fn current_handler(signum: i32) -> Option<libc::sighandler_t> {
+    // SAFETY: an all-zero `sigaction` is a valid value, overwritten by the kernel.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new action only queries; the out-pointer is to a live `sigaction`.
+    let rc = unsafe { libc::sigaction(signum, std::ptr::null(), &mut action) };
+    (rc == 0).then_some(action.sa_sigaction)
+}
+
 /// Checks that `signum` may be listened for.
 fn check(signum: i32) -> Result<usize, SignalError> {
     const FORBIDDEN: [i32; 6] = [
@@ -272,6 +313,9 @@ pub struct Signals {
     /// The delivery count this listener has reported up to.
     seen: u64,
     registry: &'static Registry,
+    /// This listener's wait for the wake-up socket's next readable edge: a waiter with an id
+    /// of its own, taken off the socket's list when the listener is dropped.
+    wake: Readiness<'static>,
 }
 
 /// Listens for `kind`: a stream with one item per delivery (deliveries between two polls may
@@ -282,9 +326,11 @@ pub struct Signals {
 ///
 /// [`SignalError::Forbidden`] for `SIGKILL`, `SIGSTOP`, `SIGSEGV`, `SIGBUS`, `SIGILL` and
 /// `SIGFPE`; [`SignalError::Invalid`] for a number that is no signal; [`SignalError::Io`] when
-/// the OS refuses the handler.
+/// the OS refuses the handler or its wake-up socket (a later call tries again), or on a
+/// thread where real I/O is turned off ([`crate::real_io`]).
 pub fn signal(kind: SignalKind) -> Result<Signals, SignalError> {
     let index = check(kind.0)?;
+    crate::real_io::check().map_err(SignalError::Io)?;
     let registry = registry()?;
     let mut table = registry
         .table
@@ -298,7 +344,7 @@ pub fn signal(kind: SignalKind) -> Result<Signals, SignalError> {
             // SAFETY: an all-zero `sigaction` is a valid value (no handler, empty mask, no
             // flags); it is overwritten field by field below or by the kernel.
             let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_sigaction = on_signal_handler();
             action.sa_flags = libc::SA_RESTART;
             // SAFETY: as above.
             let mut previous: libc::sigaction = unsafe { std::mem::zeroed() };
@@ -322,6 +368,7 @@ pub fn signal(kind: SignalKind) -> Result<Signals, SignalError> {
         index,
         seen,
         registry,
+        wake: registry.wake.readable(),
     })
 }
 
@@ -364,37 +411,54 @@ impl Signals {
 impl Stream for Signals {
     type Item = ();
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<()>> {
-        if self.take_delivery() {
-            return Poll::Ready(Some(()));
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<()>> {
+        let this = self.get_mut();
+        loop {
+            if this.take_delivery() {
+                return Poll::Ready(Some(()));
+            }
+            // Wait for the socket's next readable edge (registered in this listener's own
+            // waiter), then drain the bytes and look at the counter again: the handler bumps
+            // the counter before it writes its byte, so a delivery whose byte is drained here
+            // is seen at the top of the loop. Another listener's drain does not starve this
+            // one: the edge that brought the byte woke every waiter.
+            match Pin::new(&mut this.wake).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return this.end_after(&e),
+            }
+            if let Err(e) = this.drain() {
+                return this.end_after(&e);
+            }
+            this.wake = this.registry.wake.readable();
         }
-        // Drain the wake-up bytes until the socket would block, which registers us for its
-        // next readable edge; then look at the counter again, since the handler bumps it
-        // before it writes its byte (a delivery during the drain is seen here).
-        let mut wake = &self.registry.wake;
+    }
+}
+
+impl Signals {
+    /// Reads the wake-up socket until it would block.
+    fn drain(&self) -> io::Result<()> {
+        let mut socket = self.registry.wake.get_ref();
         let mut sink = [0u8; 64];
         loop {
-            match Pin::new(&mut wake).poll_read(cx, &mut sink) {
-                Poll::Ready(Ok(n)) if n > 0 => continue,
-                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // End-of-stream (impossible: the registry holds the other end open) or a hard
-                // error: nothing would ever wake this listener again, so end its stream
-                // rather than leave it waiting forever.
-                Poll::Ready(result) => {
-                    eprintln!(
-                        "magpie-reactor: the signal wake-up socket failed ({result:?}); \
-                         ending this signal stream"
-                    );
-                    return Poll::Ready(self.take_delivery().then_some(()));
-                }
-                Poll::Pending => break,
+            match io::Read::read(&mut socket, &mut sink) {
+                Ok(n) if n > 0 => continue,
+                // End-of-stream: impossible, the registry holds the other end open.
+                Ok(_) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
             }
         }
-        if self.take_delivery() {
-            Poll::Ready(Some(()))
-        } else {
-            Poll::Pending
-        }
+    }
+
+    /// The wake-up socket failed (an OS error): nothing would ever wake this listener again,
+    /// so its stream ends rather than wait forever.
+    fn end_after(&mut self, error: &io::Error) -> Poll<Option<()>> {
+        eprintln!(
+            "magpie-reactor: the signal wake-up socket failed ({error}); ending this signal stream"
+        );
+        Poll::Ready(self.take_delivery().then_some(()))
     }
 }
 
@@ -413,8 +477,14 @@ impl Drop for Signals {
         if installed.listeners == 0 {
             let previous = installed.previous;
             *slot = None;
-            // SAFETY: `previous` is the disposition the kernel gave us when we installed ours.
-            let _ = unsafe { libc::sigaction(self.index as i32, &previous, std::ptr::null_mut()) };
+            // Put the old disposition back only over our own handler: one installed since by
+            // someone else (another library, another copy of this crate) stays theirs.
+            if current_handler(self.index as i32) == Some(on_signal_handler()) {
+                // SAFETY: `previous` is the disposition the kernel gave us when we installed
+                // ours.
+                let _ =
+                    unsafe { libc::sigaction(self.index as i32, &previous, std::ptr::null_mut()) };
+            }
         }
     }
 }

@@ -227,3 +227,23 @@ fn output_gives_the_child_an_empty_stdin_and_keeps_the_command_as_it_was() {
         assert!(output.status.success());
     });
 }
+
+#[test]
+fn a_spawn_refused_where_real_io_is_off_starts_no_process() {
+    let marker = std::env::temp_dir().join(format!("magpie-refused-spawn-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let guard = magpie_reactor::real_io::RealIoDenied::enter("a simulation runs here");
+    let err = Command::new("sh")
+        .arg("-c")
+        .arg(format!("touch '{}'", marker.display()))
+        .spawn()
+        .expect_err("real I/O is off on this thread");
+    drop(guard);
+    assert_eq!(err.kind(), std::io::ErrorKind::Unsupported, "{err}");
+    // A process started anyway would have made the file by now.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        !marker.exists(),
+        "the refused spawn ran the program all the same"
+    );
+}

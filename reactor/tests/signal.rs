@@ -161,3 +161,83 @@ fn a_listener_inside_a_runtime_task_hears_it() {
         drop(rt);
     });
 }
+
+/// Counts its wakes; the test reads its `Arc`'s strong count to see who still holds it.
+struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_listener_dropped_while_it_waits_leaves_no_waker_behind() {
+    use std::sync::Arc;
+    use std::task::{Context, Waker};
+
+    let kind = SignalKind::alarm();
+    let counting = Arc::new(CountingWaker(std::sync::atomic::AtomicUsize::new(0)));
+    for _ in 0..3 {
+        let mut alarms = signal(kind).unwrap();
+        let waker = Waker::from(counting.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(
+            futures_lite::Stream::poll_next(std::pin::Pin::new(&mut alarms), &mut cx).is_pending(),
+            "nothing delivered yet"
+        );
+        drop(waker);
+        drop(alarms);
+        assert_eq!(
+            Arc::strong_count(&counting),
+            1,
+            "the dropped listener's waker is still held (by the wake-up socket's waiters)"
+        );
+    }
+}
+
+extern "C" fn foreign_handler(_signum: libc::c_int) {}
+
+#[test]
+fn dropping_the_last_listener_leaves_a_handler_installed_since_in_place() {
+    let kind = SignalKind::from_raw(libc::SIGURG);
+    let listener = signal(kind).unwrap();
+    // Another library installs its handler over ours.
+    let foreign = foreign_handler as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: all-zero is a valid `sigaction`; the handler does nothing, and only this test
+    // uses SIGURG.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = foreign;
+        assert_eq!(
+            libc::sigaction(kind.as_raw(), &action, std::ptr::null_mut()),
+            0
+        );
+    }
+    drop(listener);
+    assert_eq!(
+        current_handler(kind.as_raw()),
+        foreign,
+        "the other library's handler was replaced by the disposition from before ours"
+    );
+    // SAFETY: SIGURG's default (ignore) back, as it was before the test.
+    unsafe { libc::signal(kind.as_raw(), libc::SIG_DFL) };
+}
+
+#[test]
+fn signals_are_refused_where_real_io_is_off_and_work_again_after() {
+    let kind = SignalKind::quit();
+    let guard = magpie_reactor::real_io::RealIoDenied::enter("a simulation runs here");
+    match signal(kind) {
+        Err(err @ SignalError::Io(_)) => {
+            assert!(err.to_string().contains("a simulation runs here"), "{err}")
+        }
+        other => panic!("expected SignalError::Io, got {other:?}"),
+    }
+    drop(guard);
+    let mut quits = signal(kind).expect("real I/O is on again");
+    send_to_self(kind);
+    bounded("the listener hears it", move || {
+        future::block_on(quits.next());
+    });
+}
