@@ -182,10 +182,15 @@ impl VirtualClockGuard {
     /// is pending.
     pub fn advance_to_next_timer(&self) -> Option<Instant> {
         let pending = self.pending_timers();
+        // Timers already due fire first, at the time now; if any did, time stays here.
+        let first = self.clock.fire_expired(self.now());
+        if self.pending_timers() < pending {
+            return Some(self.now());
+        }
         // The wheel reports the next instant at which it has work: the earliest deadline, or
         // earlier, where a far timer moves down a level. Step through those (no task can run in
         // between, so none observes them) until a timer has fired.
-        let mut next = self.clock.fire_expired(self.now())?;
+        let mut next = first?;
         loop {
             let tick = self.clock.tick_at_or_after(next);
             assert!(

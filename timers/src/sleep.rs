@@ -151,6 +151,13 @@ impl Sleep {
             State::Idle => {}
             State::Parked(waker) => self.register_or_wake(waker),
             State::Registered(handle) => match deadline {
+                // Due already: the task is woken now, not when the driver next fires (which a
+                // virtual clock would not do before moving time on).
+                Some(deadline) if self.store.now() >= deadline => {
+                    if let Some(waker) = self.store.take(handle) {
+                        waker.wake();
+                    }
+                }
                 Some(deadline) => match self.store.reschedule(handle, deadline) {
                     Rescheduled::Moved => self.state = State::Registered(handle),
                     // Fired: its task was woken and registers the new deadline when it polls.

@@ -14,6 +14,7 @@
 //! scanned) always notifies and the reactor takes another turn; after the scan it publishes its
 //! result with `fetch_min`, keeping any earlier tick a racing registration stored.
 
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::AtomicUsize;
 use std::sync::OnceLock;
 use std::task::Waker;
@@ -142,14 +143,16 @@ impl TimerStore {
     }
 
     /// Empties a store with no timer pending back to its state when new: wheels at tick 0,
-    /// nothing announced. `false` (and nothing changed) when a timer is pending.
+    /// nothing announced — but for the wheels' allocation numbers, which go on, so that a
+    /// `Sleep` kept from an earlier run (its timer fired, its key held) matches no timer of
+    /// the next. `false` (and nothing changed) when a timer is pending.
     pub(crate) fn reset_if_empty(&self) -> bool {
         let mut wheels: Vec<_> = self.shards.iter().map(|s| lock(&s.0)).collect();
         if wheels.iter().any(|wheel| wheel.len() > 0) {
             return false;
         }
         for wheel in wheels.iter_mut() {
-            **wheel = Wheel::new();
+            wheel.reset();
         }
         self.reactor_wake.store(NO_TICK, Ordering::Release);
         true
@@ -325,7 +328,13 @@ impl TimerStore {
         // Each shard's batch is in tick order; merge them (a stable sort of sorted runs) so
         // that timers fire in deadline order across shards too. Woken with every shard unlocked.
         fired.sort_by_key(|&(tick, _)| tick);
-        fired.into_iter().for_each(|(_, waker)| waker.wake());
+        // Every fired timer is already off its wheel: a `wake` that panics (a buggy waker)
+        // must not unwind past the wakers after it, whose tasks would then wait for ever.
+        for (_, waker) in fired {
+            if panic::catch_unwind(AssertUnwindSafe(|| waker.wake())).is_err() {
+                eprintln!("magpie-timers: a Waker panicked in wake(); firing the other timers");
+            }
+        }
         (earliest != NO_TICK).then_some(earliest)
     }
 

@@ -26,7 +26,7 @@ const NIL: u32 = u32::MAX;
 
 /// Names one registered timer: its slab index plus the allocation number that made it.
 ///
-/// Allocation numbers are never reused within a wheel, so a key whose timer already fired or
+/// Allocation numbers are never reused within a wheel (nor across its `reset`), so a key whose timer already fired or
 /// was removed can never match a later timer that reused the slab index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Key {
@@ -84,6 +84,14 @@ impl Wheel {
             len: 0,
             allocations: 0,
         }
+    }
+
+    /// Back to a new wheel's state (no timer, tick 0), keeping the allocation numbers going:
+    /// a key from before the reset never matches a timer inserted after it.
+    pub(crate) fn reset(&mut self) {
+        let allocations = self.allocations;
+        *self = Wheel::new();
+        self.allocations = allocations;
     }
 
     /// Number of pending timers (kept up to date by insert, remove and fire; summed over the

@@ -389,3 +389,90 @@ fn hundred_thousand_concurrent_sleeps_on_plain_threads_all_complete_none_early()
     }
     assert_eq!(completed.load(Ordering::SeqCst), THREADS * PER_THREAD);
 }
+
+/// Panics in `wake`: a buggy executor's waker.
+struct PanickingWaker;
+
+impl Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("a waker that panics (planted by the test)");
+    }
+}
+
+/// Counts its wakes.
+struct CountingWaker(AtomicUsize);
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_panicking_waker_does_not_lose_the_timers_fired_with_it() {
+    let counting = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let good = Waker::from(counting.clone());
+    let bad = Waker::from(Arc::new(PanickingWaker));
+    // One deadline for all: they fire in one batch, the panicking one in the middle.
+    let deadline = Instant::now() + ms(50);
+    let mut sleeps: Vec<Sleep> = (0..21).map(|_| sleep_until(deadline)).collect();
+    for (i, sleep) in sleeps.iter_mut().enumerate() {
+        let waker = if i == 10 { &bad } else { &good };
+        assert!(poll_once(sleep, waker).is_pending());
+    }
+    let start = Instant::now();
+    while counting.0.load(Ordering::SeqCst) < 20 {
+        assert!(
+            start.elapsed() < SAFETY_NET,
+            "only {} of the 20 good timers fired",
+            counting.0.load(Ordering::SeqCst)
+        );
+        thread::sleep(ms(5));
+    }
+}
+
+#[test]
+fn resetting_an_awaited_sleep_to_a_passed_deadline_wakes_it_at_once() {
+    // On a virtual clock nothing fires unless the test moves time: a wake seen here came
+    // from the reset itself.
+    let clock = magpie_timers::VirtualClockGuard::enter();
+    let counting = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let waker = Waker::from(counting.clone());
+    let mut sleep = sleep(Duration::from_secs(10));
+    assert!(poll_once(&mut sleep, &waker).is_pending());
+    sleep.reset(clock.now());
+    assert_eq!(counting.0.load(Ordering::SeqCst), 1, "woken by the reset");
+    assert_eq!(poll_once(&mut sleep, &waker), Poll::Ready(()));
+    assert_eq!(clock.pending_timers(), 0);
+    assert_eq!(clock.advance_to_next_timer(), None, "no timer left");
+}
+
+#[test]
+fn a_sleep_kept_from_an_earlier_virtual_run_leaves_the_next_runs_timers_alone() {
+    let counting = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let waker = Waker::from(counting.clone());
+    let mut kept = {
+        let clock = magpie_timers::VirtualClockGuard::enter();
+        let mut kept = sleep(Duration::from_secs(1));
+        assert!(poll_once(&mut kept, &waker).is_pending());
+        // Fires; the sleep, not polled again, still holds its timer's key.
+        assert!(clock.advance_to_next_timer().is_some());
+        kept
+    };
+    // The next run on this thread reuses the (empty) store.
+    let clock = magpie_timers::VirtualClockGuard::enter();
+    let next_run = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let next_waker = Waker::from(next_run.clone());
+    let mut timer = sleep(Duration::from_secs(5));
+    assert!(poll_once(&mut timer, &next_waker).is_pending());
+    // The kept sleep, reset and then dropped, must touch only its own (fired) timer.
+    kept.reset(clock.now() + Duration::from_secs(60));
+    drop(kept);
+    assert_eq!(
+        clock.pending_timers(),
+        1,
+        "the next run's timer is still there"
+    );
+    assert!(clock.advance_to_next_timer().is_some());
+    assert_eq!(next_run.0.load(Ordering::SeqCst), 1, "and it fires");
+}
