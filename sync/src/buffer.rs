@@ -47,7 +47,7 @@ impl<T> Buffer<T> {
             Buffer::Fifo(items) => items.push_back(item),
             Buffer::Heap { items, less } => {
                 items.push(item);
-                sift_up(items, *less);
+                contain_ord_panic(|| sift_up(items, *less));
             }
         }
     }
@@ -60,10 +60,39 @@ impl<T> Buffer<T> {
                     return None;
                 }
                 let item = items.swap_remove(0);
-                sift_down(items, *less);
+                contain_ord_panic(|| sift_down(items, *less));
                 Some(item)
             }
         }
+    }
+}
+
+/// Runs a sift, stopping a panic of the items' `Ord` there (reported once on stderr). A sift
+/// only swaps items, so every item is still in the heap, in an order no longer a heap's: the
+/// operation completes with its item (a `get` returns the one it took out, a `put` has placed
+/// its own) and the queue's own bookkeeping after it runs — the wake of a waiter on the other
+/// side, the count `join` waits for. Unwinding instead would lose the item a `get` took out
+/// and skip that bookkeeping, stranding a sleeping putter. (No cost without a panic:
+/// unwinding is table-driven.)
+fn contain_ord_panic(sift: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(sift)).is_err() {
+        report_panicking_ord();
+    }
+}
+
+/// Says once per process that an `Ord` panicked in a `PriorityQueue` (`contain_ord_panic`).
+#[cold]
+fn report_panicking_ord() {
+    // A plain std atomic, outside any protocol: it only keeps the report to one line.
+    static REPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !REPORTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        // `writeln!`, not `eprintln!`, which panics when stderr is gone (a closed pipe).
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "magpie-sync: an Ord implementation panicked in a PriorityQueue; the panic was \
+             caught and every item kept, in an unspecified order (reported once)"
+        );
     }
 }
 

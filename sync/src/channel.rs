@@ -49,8 +49,6 @@
 //! so `join` needs no counter of its own on the put path.
 
 use std::fmt;
-use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::AtomicBool;
 use std::task::{Context, Poll, Waker};
 
 use crate::buffer::Buffer;
@@ -311,15 +309,10 @@ impl<T> Channel<T> {
             let front = state.putters.waiters.front_mut();
             let entry = front.expect("a starving putter is queued");
             let value = entry.value.take().expect("a queued putter holds its value");
-            // The one place user code runs under this mutex: a `PriorityQueue`'s push compares
-            // items. A panicking `Ord` must not escape into whoever happened to make the room
-            // (the value it took would be lost) nor leave the entry without its value: the
-            // value is in the heap by then (it sifts after pushing), so the put is accepted.
-            let pushed = panic::catch_unwind(AssertUnwindSafe(|| self.store.push(value, true)))
-                .unwrap_or_else(|_| {
-                    report_panicking_ord();
-                    Ok(())
-                });
+            // A `PriorityQueue`'s push compares items (user code, under this mutex); a
+            // panicking `Ord` is contained in the heap's sift (`buffer.rs`), so the value is
+            // placed whatever it does.
+            let pushed = self.store.push(value, true);
             match pushed {
                 Ok(()) => {
                     // Its value is now `None`: accepted.
@@ -729,24 +722,6 @@ impl<T> Channel<T> {
             .field("closed", &self.is_closed())
             .field("unfinished", &self.unfinished())
             .finish_non_exhaustive()
-    }
-}
-
-/// Says once per process that an `Ord` panicked while `settle` placed a starving putter's value
-/// (see `Channel::settle`).
-#[cold]
-fn report_panicking_ord() {
-    // A plain std atomic, outside any protocol: it only keeps the report to one line.
-    static REPORTED: AtomicBool = AtomicBool::new(false);
-    if !REPORTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
-        // `writeln!`, not `eprintln!`, which panics when stderr is gone (a closed pipe).
-        use std::io::Write as _;
-        let _ = writeln!(
-            std::io::stderr(),
-            "magpie-sync: an Ord implementation panicked while a PriorityQueue placed a waiting \
-             putter's item; the panic was caught and the item kept, in an unspecified order \
-             (reported once)"
-        );
     }
 }
 

@@ -184,8 +184,8 @@ impl<T> LockedStore<T> {
         if !self.has_room(&inner) {
             return Err((value, PushError::Full));
         }
-        // Counted first: the heap's comparisons (a user's `Ord`) may panic, and the value is
-        // in the buffer by then (it sifts after pushing), so it must count for `join`.
+        // (The heap's comparisons, a user's `Ord`, may panic: the buffer contains that, and
+        // the value is placed whatever they do.)
         inner.pushed += 1;
         inner.buffer.push(value);
         Ok(())

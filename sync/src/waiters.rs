@@ -224,12 +224,14 @@ impl<T> WaitList<T> {
                 entry.prev == Link::DETACHED,
                 "only a notified waiter can be put back"
             );
-            entry.prev = Link::NIL;
-            entry.next = old_head;
+            // The waker first: a `clone` that panics then leaves the entry as it was
+            // (notified, unlinked) rather than looking queued while in no list.
             match &entry.waker {
                 Some(current) if current.will_wake(waker) => {}
                 _ => entry.waker = Some(waker.clone()),
             }
+            entry.prev = Link::NIL;
+            entry.next = old_head;
         }
         let link = Link::to(index);
         self.set_prev_of(old_head, link);
@@ -454,6 +456,39 @@ mod tests {
         assert_eq!(*list.notify_front().unwrap().0, 2);
         assert!(list.notify_front().is_none());
         assert!(list.remove(a).notified && list.remove(b).notified);
+    }
+
+    /// A waker whose `clone` panics (a buggy executor's).
+    fn waker_whose_clone_panics() -> Waker {
+        const VTABLE: std::task::RawWakerVTable = std::task::RawWakerVTable::new(
+            |_| panic!("a waker whose clone panics (planted by the test)"),
+            |_| {},
+            |_| {},
+            |_| {},
+        );
+        // SAFETY: no function of the vtable reads the (null) data pointer or frees anything.
+        unsafe { Waker::from_raw(std::task::RawWaker::new(std::ptr::null(), &VTABLE)) }
+    }
+
+    #[test]
+    fn a_waker_whose_clone_panics_leaves_a_relinked_waiter_notified_and_the_list_whole() {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut list = WaitList::new();
+        let a = list.push_back(1, &waker);
+        let b = list.push_back(2, &waker);
+        assert_eq!(*list.notify_front().unwrap().0, 1);
+        let bad = waker_whose_clone_panics();
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            list.relink_front(&a, &bad);
+        }));
+        assert!(unwound.is_err());
+        assert!(!list.is_queued(&a), "still notified, as before the relink");
+        assert_eq!(list.len(), 1);
+        assert!(list.remove(a).notified);
+        assert_eq!(list.front(), Some(&2));
+        assert!(!list.remove(b).notified);
+        assert!(list.is_empty());
     }
 
     /// Records, in order, which waker (by id) was woken.

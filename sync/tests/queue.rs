@@ -725,11 +725,14 @@ fn a_huge_bounded_capacity_allocates_nothing_up_front() {
     assert_eq!(small.try_get(), Ok(0));
 }
 
-/// An item whose comparisons panic while `TOUCHY` is set.
+/// An item whose comparisons panic while `TOUCHY` is set on the comparing thread (a
+/// thread-local: the tests of this binary run in parallel).
 #[derive(Debug)]
 struct Touchy(usize);
 
-static TOUCHY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+thread_local! {
+    static TOUCHY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 
 impl PartialEq for Touchy {
     fn eq(&self, other: &Self) -> bool {
@@ -744,7 +747,7 @@ impl PartialOrd for Touchy {
 }
 impl Ord for Touchy {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        assert!(!TOUCHY.load(Ordering::SeqCst), "a touchy comparison");
+        assert!(!TOUCHY.with(std::cell::Cell::get), "a touchy comparison");
         self.0.cmp(&other.0)
     }
 }
@@ -768,9 +771,9 @@ fn a_panicking_ord_during_a_starvation_handoff_loses_nothing() {
     }
     // Starving: the next room is filled with its value directly, comparing it with the item
     // left in the heap — which panics now.
-    TOUCHY.store(true, Ordering::SeqCst);
+    TOUCHY.with(|touchy| touchy.set(true));
     let taken = queue.try_get();
-    TOUCHY.store(false, Ordering::SeqCst);
+    TOUCHY.with(|touchy| touchy.set(false));
     assert!(taken.is_ok(), "the item taken is not lost to the panic");
     assert_eq!(
         poll_once(&mut put),
@@ -788,6 +791,39 @@ fn a_panicking_ord_during_a_starvation_handoff_loses_nothing() {
     queue.try_put(Touchy(5)).unwrap();
     assert_eq!(queue.try_get().unwrap().0, 5);
     for _ in 0..(2 + MAX_MISSES + 1 + 1) {
+        queue.task_done();
+    }
+    assert!(poll_once(&mut queue.join()).is_ready());
+}
+
+/// A `PriorityQueue` whose `Ord` panics while a `get` takes an item out of a full queue (the
+/// heap's sift after the removal): the get still returns the item it took, the putter waiting
+/// for room is woken and its put completes, and `join` counts every item (regression: the
+/// item was dropped with the unwinding, the putter slept on with room free, and `join` waited
+/// for a `task_done` nobody could call).
+#[test]
+fn a_panicking_ord_in_a_get_loses_no_item_and_strands_no_putter() {
+    let queue = PriorityQueue::bounded(3);
+    for i in [10, 11, 12] {
+        queue.try_put(Touchy(i)).unwrap();
+    }
+    let mut put = queue.put(Touchy(1));
+    assert!(poll_once(&mut put).is_pending(), "full");
+    TOUCHY.with(|touchy| touchy.set(true));
+    let taken = queue.try_get();
+    TOUCHY.with(|touchy| touchy.set(false));
+    let taken = taken.expect("the item taken out is returned").0;
+    assert!((10..=12).contains(&taken));
+    assert_eq!(
+        poll_once(&mut put),
+        Poll::Ready(Ok(())),
+        "the putter was woken by the room and its put completed"
+    );
+    let mut rest: Vec<usize> = (0..3).map(|_| queue.try_get().unwrap().0).collect();
+    rest.push(taken);
+    rest.sort_unstable();
+    assert_eq!(rest, [1, 10, 11, 12], "every item came out once");
+    for _ in 0..4 {
         queue.task_done();
     }
     assert!(poll_once(&mut queue.join()).is_ready());
