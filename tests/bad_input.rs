@@ -208,6 +208,39 @@ fn worker_threads_zero_is_an_error_from_build() {
 }
 
 #[test]
+fn worker_threads_beyond_the_maximum_is_an_error_from_build() {
+    for n in [Builder::MAX_WORKER_THREADS + 1, usize::MAX] {
+        let err = Builder::new().worker_threads(n).build().unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        assert_eq!(
+            err.to_string(),
+            format!("worker_threads must be at most 32768 (got {n})")
+        );
+    }
+}
+
+#[test]
+fn a_thread_name_with_a_nul_byte_is_an_error_from_build() {
+    // Bounded: this used to panic inside std's thread builder, halfway through starting the
+    // workers, and then hang in the half-built runtime's shutdown.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let built = Builder::new()
+            .worker_threads(2)
+            .thread_name("api\0x")
+            .build()
+            .map(drop);
+        let _ = tx.send(built);
+    });
+    let err = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("build returned (no panic, no hang)")
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("NUL"), "{err}");
+}
+
+#[test]
 fn spawn_outside_a_runtime_panics() {
     let msg = panic_of(|| magpie::spawn(async {}));
     assert_eq!(

@@ -107,3 +107,24 @@ async fn seeds_runs_the_body_once_per_seed_on_virtual_time() {
     let runs = SEEDED_RUNS.fetch_add(1, Ordering::Relaxed) + 1;
     assert!(runs <= 50);
 }
+
+/// An inner attribute at the top of the body stays there (it used to be printed before the
+/// generated fn, where it does not compile), and covers the body: `unused` would warn, and
+/// warnings are errors in CI's clippy.
+#[magpie::test]
+async fn an_inner_attribute_of_the_body_applies_to_it() {
+    #![allow(unused_variables)]
+    let unused = magpie::spawn(async { 1 }).await.unwrap();
+}
+
+/// An `impl Trait` output (which cannot be named in the expansion's `dyn Future` annotation).
+#[magpie::test]
+async fn an_impl_trait_output_is_accepted() -> impl std::process::Termination {
+    assert_eq!(magpie::spawn(async { 2 }).await.unwrap(), 2);
+}
+
+/// `-> ()` is `()`: accepted with `seeds` too.
+#[magpie::test(seeds = 3)]
+async fn an_explicit_unit_output_goes_with_seeds() -> () {
+    magpie::time::sleep(Duration::from_millis(1)).await;
+}

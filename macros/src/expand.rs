@@ -1,11 +1,14 @@
 //! The expansion of both attributes, on `proc_macro2` tokens so that it can be unit-tested.
 
-use proc_macro2::{Literal, TokenStream};
+use proc_macro2::{Literal, TokenStream, TokenTree};
 use quote::{quote, ToTokens};
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
-use syn::{Error, Expr, ExprLit, Ident, ItemFn, Lit, LitInt, LitStr, Path, ReturnType, Token};
+use syn::{
+    AttrStyle, Error, Expr, ExprLit, Ident, ItemFn, Lit, LitInt, LitStr, Path, ReturnType, Token,
+    Type,
+};
 
 /// Which attribute is being expanded.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -119,9 +122,7 @@ impl Config {
                         count(&name, &value, "u64", u64::MAX.into())?,
                     ))
                 }
-                "worker_threads" => {
-                    config.worker_threads = Some(count(&name, &value, "usize", usize::MAX as u128)?)
-                }
+                "worker_threads" => config.worker_threads = Some(workers(&name, &value)?),
                 "max_blocking_threads" => {
                     config.max_blocking_threads =
                         Some(count(&name, &value, "usize", usize::MAX as u128)?)
@@ -135,7 +136,17 @@ impl Config {
                         Some(micros(&name, &value, MAX_SPIN_BEFORE_PARK_US)?)
                 }
                 "task_cache_bytes" => config.task_cache_bytes = Some(bytes(&name, &value)?),
-                "thread_name" => config.thread_name = Some(string(&name, &value)?),
+                "thread_name" => {
+                    let lit = string(&name, &value)?;
+                    // No OS thread name holds one (and std's thread builder panics on it).
+                    if lit.value().contains('\0') {
+                        return Err(Error::new_spanned(
+                            &lit,
+                            "`thread_name` must not contain a NUL byte",
+                        ));
+                    }
+                    config.thread_name = Some(lit);
+                }
                 "crate" => {
                     let lit = string(&name, &value)?;
                     let path = lit.parse_with(Path::parse_mod_style).map_err(|_| {
@@ -185,6 +196,9 @@ impl Config {
             ));
         }
         if let ReturnType::Type(_, ty) = &item.sig.output {
+            if matches!(&**ty, Type::Tuple(unit) if unit.elems.is_empty()) {
+                return Ok(());
+            }
             return Err(Error::new_spanned(
                 ty,
                 "with `seeds` the body runs once per seed and must return `()`: unwrap or \
@@ -301,6 +315,30 @@ fn micros(name: &str, value: &Expr, max: u128) -> syn::Result<Literal> {
     Ok(Literal::u128_unsuffixed(n))
 }
 
+/// `Builder::MAX_WORKER_THREADS` (the executor's; repeated here, a proc-macro crate cannot
+/// depend on it): what `build` would refuse at run time is refused at compile time.
+const MAX_WORKER_THREADS: u128 = 32_768;
+
+/// A worker count: an integer literal from 1 to [`MAX_WORKER_THREADS`], given back unsuffixed.
+fn workers(name: &str, value: &Expr) -> syn::Result<Literal> {
+    let (lit, n) = int_literal(name, value, "usize", "", 4)?;
+    if n < 1 {
+        return Err(Error::new_spanned(
+            lit,
+            format!("`{name}` must be at least 1"),
+        ));
+    }
+    if n > MAX_WORKER_THREADS {
+        return Err(Error::new_spanned(
+            lit,
+            format!(
+                "`{name}` must be at most {MAX_WORKER_THREADS} (`Builder::MAX_WORKER_THREADS`)"
+            ),
+        ));
+    }
+    Ok(Literal::u128_unsuffixed(n))
+}
+
 /// A number of bytes: an integer literal from 0 that fits a `usize` (0 means "off"), given
 /// back unsuffixed.
 fn bytes(name: &str, value: &Expr) -> syn::Result<Literal> {
@@ -350,10 +388,16 @@ fn check(kind: Kind, item: &ItemFn) -> syn::Result<()> {
             format!("{attr} takes an `async fn` with no arguments"),
         ));
     }
-    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+    if !sig.generics.params.is_empty() {
         return Err(Error::new_spanned(
             &sig.generics,
             format!("{attr} cannot go on a generic fn"),
+        ));
+    }
+    if let Some(where_clause) = &sig.generics.where_clause {
+        return Err(Error::new_spanned(
+            where_clause,
+            format!("{attr} cannot go on a fn with a `where` clause"),
         ));
     }
     if kind == Kind::Test {
@@ -378,10 +422,27 @@ fn check(kind: Kind, item: &ItemFn) -> syn::Result<()> {
 pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
     let func: ItemFn = match syn::parse2(item.clone()) {
         Ok(func) => func,
-        Err(_) => {
-            let err = Error::new_spanned(&item, format!("{} goes on an `async fn`", kind.attr()));
-            let mut out = err.to_compile_error();
-            out.extend(item);
+        Err(parse_error) => {
+            // A fn whose tokens do not parse (a syntax error in its body, say) gets the
+            // parser's own error, where it is; anything else is not a fn at all.
+            let looks_like_a_fn = item
+                .clone()
+                .into_iter()
+                .any(|token| matches!(&token, TokenTree::Ident(ident) if ident == "fn"));
+            if !looks_like_a_fn {
+                let err =
+                    Error::new_spanned(&item, format!("{} goes on an `async fn`", kind.attr()));
+                let mut out = err.to_compile_error();
+                out.extend(item);
+                return out;
+            }
+            // The fn goes back without its `async`, so that the parser's error is the only
+            // one (not also "`main` is not allowed to be `async`").
+            let mut out = parse_error.to_compile_error();
+            out.extend(
+                item.into_iter()
+                    .filter(|token| !matches!(token, TokenTree::Ident(ident) if ident == "async")),
+            );
             return out;
         }
     };
@@ -423,6 +484,12 @@ fn generate(kind: Kind, config: &Config, func: ItemFn) -> TokenStream {
         block,
     } = func;
     sig.asyncness = None;
+    // syn puts the body's inner attributes (`#![allow(..)]`) with the fn's own; they go back
+    // at the top of the generated body, the one place they may stand (and where they cover
+    // the async block made of the user's body).
+    let (inner, attrs): (Vec<_>, Vec<_>) = attrs
+        .into_iter()
+        .partition(|attr| matches!(attr.style, AttrStyle::Inner(_)));
     if let Some((_, seeds)) = &config.seeds {
         // Each seed runs the body anew in a deterministic runtime of its own.
         let krate = config.krate();
@@ -430,6 +497,7 @@ fn generate(kind: Kind, config: &Config, func: ItemFn) -> TokenStream {
             #[::core::prelude::v1::test]
             #(#attrs)*
             #vis #sig {
+                #(#inner)*
                 #krate::sim::check(0..#seeds, |_seed| async #block);
             }
         };
@@ -444,6 +512,7 @@ fn generate(kind: Kind, config: &Config, func: ItemFn) -> TokenStream {
         Kind::Main => quote! {
             #(#attrs)*
             #vis #sig {
+                #(#inner)*
                 let body = async #block;
                 #start
                 runtime.block_on(body)
@@ -452,25 +521,43 @@ fn generate(kind: Kind, config: &Config, func: ItemFn) -> TokenStream {
         Kind::Test => {
             // The body's type is named (a pinned `dyn Future`), so `?` in it knows its error
             // type, and `block_on` is instantiated once per output type, not once per test.
+            // An `impl Trait` in the output cannot be named there: such a body's type is left
+            // to inference.
             let output = match &sig.output {
-                ReturnType::Default => quote!(()),
-                ReturnType::Type(_, ty) => ty.to_token_stream(),
+                ReturnType::Default => Some(quote!(())),
+                ReturnType::Type(_, ty) if mentions_impl(ty.to_token_stream()) => None,
+                ReturnType::Type(_, ty) => Some(ty.to_token_stream()),
             };
+            let name_the_type = output.map(|output| {
+                quote! {
+                    let body: ::core::pin::Pin<
+                        &mut dyn ::core::future::Future<Output = #output>,
+                    > = body;
+                }
+            });
             quote! {
                 #[::core::prelude::v1::test]
                 #(#attrs)*
                 #vis #sig {
+                    #(#inner)*
                     let body = async #block;
                     let body = ::core::pin::pin!(body);
-                    let body: ::core::pin::Pin<
-                        &mut dyn ::core::future::Future<Output = #output>,
-                    > = body;
+                    #name_the_type
                     #start
                     runtime.block_on(body)
                 }
             }
         }
     }
+}
+
+/// Whether `tokens` hold the `impl` keyword (an `impl Trait` type, at any depth).
+fn mentions_impl(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|token| match token {
+        TokenTree::Ident(ident) => ident == "impl",
+        TokenTree::Group(group) => mentions_impl(group.stream()),
+        _ => false,
+    })
 }
 
 #[cfg(test)]

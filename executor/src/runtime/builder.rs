@@ -97,21 +97,28 @@ impl Builder {
     /// it found; a longer one would keep a CPU busy through much of an idle runtime's wait.
     pub const MAX_SPIN_BEFORE_PARK: Duration = Duration::from_secs(1);
 
+    /// The most [`worker_threads`](Self::worker_threads) that [`build`](Self::build)
+    /// accepts: far beyond any machine's cores (a worker per core is the point), and within
+    /// what the idle bookkeeping counts in its state word (16 bits of searching workers).
+    pub const MAX_WORKER_THREADS: usize = 32_768;
+
     /// A builder with the defaults: one worker per available core, up to 512 blocking
     /// threads.
     pub fn new() -> Builder {
         Builder::default()
     }
 
-    /// The number of worker threads. Default: `std::thread::available_parallelism()`.
-    /// Zero is refused by [`build`](Self::build).
+    /// The number of worker threads. Default: `std::thread::available_parallelism()` (at
+    /// most [`MAX_WORKER_THREADS`](Self::MAX_WORKER_THREADS)). Zero, or more than
+    /// [`MAX_WORKER_THREADS`](Self::MAX_WORKER_THREADS), is refused by [`build`](Self::build).
     pub fn worker_threads(mut self, n: usize) -> Builder {
         self.worker_threads = Some(n);
         self
     }
 
     /// The name prefix of the runtime's threads: workers are `{name}-{i}`, blocking threads
-    /// `{name}-blocking`. Default: `magpie`.
+    /// `{name}-blocking`. Default: `magpie`. A name with a NUL byte (which no OS thread name
+    /// can hold) is refused by [`build`](Self::build).
     pub fn thread_name(mut self, name: impl Into<String>) -> Builder {
         self.thread_name = name.into();
         self
@@ -311,9 +318,10 @@ impl Builder {
     /// # Errors
     ///
     /// [`io::ErrorKind::InvalidInput`] when `worker_threads`, `max_blocking_threads`,
-    /// `global_queue_interval` or `slow_poll_threshold` is zero, or `spin_before_park` is
-    /// longer than [`MAX_SPIN_BEFORE_PARK`](Self::MAX_SPIN_BEFORE_PARK); the OS's error when
-    /// a thread cannot be started.
+    /// `global_queue_interval` or `slow_poll_threshold` is zero, `worker_threads` is more than
+    /// [`MAX_WORKER_THREADS`](Self::MAX_WORKER_THREADS), `spin_before_park` is longer than
+    /// [`MAX_SPIN_BEFORE_PARK`](Self::MAX_SPIN_BEFORE_PARK), or `thread_name` holds a NUL
+    /// byte; the OS's error when a thread cannot be started.
     pub fn build(&self) -> io::Result<Runtime> {
         let invalid = |what: &str| {
             Err(io::Error::new(
@@ -323,6 +331,30 @@ impl Builder {
         };
         if self.worker_threads == Some(0) {
             return invalid("worker_threads");
+        }
+        if let Some(n) = self
+            .worker_threads
+            .filter(|&n| n > Self::MAX_WORKER_THREADS)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "worker_threads must be at most {} (got {n})",
+                    Self::MAX_WORKER_THREADS
+                ),
+            ));
+        }
+        // std's thread builder panics on such a name (it does not return an error), and a
+        // panic halfway through starting the workers would leave the runtime's shutdown
+        // waiting for threads that never started.
+        if self.thread_name.contains('\0') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "thread_name must not contain a NUL byte (got {:?})",
+                    self.thread_name
+                ),
+            ));
         }
         if self.max_blocking_threads == 0 {
             return invalid("max_blocking_threads");
@@ -355,8 +387,7 @@ impl Builder {
     pub(crate) fn resolved_worker_threads(&self) -> usize {
         self.worker_threads.unwrap_or_else(|| {
             std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
+                .map_or(1, |n| n.get().min(Self::MAX_WORKER_THREADS))
         })
     }
 }

@@ -1,0 +1,2 @@
+#[magpie::main(thread_name = "api\0x")]
+async fn main() {}

@@ -1,0 +1,4 @@
+#[magpie::test]
+async fn bounded() where u8: Copy {}
+
+fn main() {}

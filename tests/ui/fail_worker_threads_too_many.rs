@@ -1,0 +1,2 @@
+#[magpie::main(worker_threads = 100000)]
+async fn main() {}
