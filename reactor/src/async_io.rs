@@ -18,6 +18,12 @@ use std::task::{Context, Poll};
 /// descriptor readable or writable, then retry. Works under any executor: the reactor only
 /// wakes `Waker`s.
 ///
+/// `AsyncWrite::poll_close` on an `Async<T>` flushes `T` and nothing more: it does not shut a
+/// socket's write half down (the peer reads no end-of-stream until the descriptor is closed,
+/// by dropping the `Async`). magpie's own socket types ([`net`](crate::net)) do shut it down
+/// on `close`. Dropping an `Async` leaves the descriptor in non-blocking mode;
+/// [`into_inner`](Async::into_inner) gives it back in the mode it had.
+///
 /// # Examples
 ///
 /// ```
@@ -67,9 +73,15 @@ impl<T: AsSource> Async<T> {
         crate::real_io::check()?;
         let fd = os::borrow(&io);
         let was_nonblocking = nonblocking::set_nonblocking(fd)?;
-        // SAFETY: the descriptor belongs to `io`, which the returned `Async` owns and drops
-        // only after deregistering (see `Drop` and `into_inner`). If `io` is leaked with the
-        // `Async`, the descriptor is never closed, which keeps the contract too.
+        // SAFETY: the descriptor is `io`'s, which the returned `Async` holds and drops only
+        // after deregistering (see `Drop` and `into_inner`). If the `Async` is leaked, an owned
+        // descriptor is never closed, which keeps the contract. A borrowed one (`T` a
+        // `BorrowedFd`, a `&File`) may then be closed by its owner while registered: on Unix
+        // that breaks nothing, since the reactor never touches a registered descriptor after
+        // this call (events come back by key, with a generation, and the kernel drops a
+        // closed descriptor from the poller); on Windows a leaked `Async` whose source still
+        // lists waiters could re-arm a reused socket handle — an I/O-safety hazard, not a
+        // memory one, and a known limit (docs/reactor.md).
         match unsafe { reactor::get().register(fd) } {
             Ok(source) => Ok(Async {
                 source,

@@ -171,7 +171,7 @@ impl Command {
             status: None,
             exit,
             kill_on_drop: self.kill_on_drop,
-            stdin: stdin.map(|inner| ChildStdin { inner }),
+            stdin: stdin.map(|inner| ChildStdin { inner: Some(inner) }),
             stdout: stdout.map(|inner| ChildStdout { inner }),
             stderr: stderr.map(|inner| ChildStderr { inner }),
         })
@@ -433,11 +433,34 @@ macro_rules! pipe_type {
     };
 }
 
-pipe_type!(
-    /// The child's stdin: an `AsyncWrite`. Drop it (or `close` it) to send end-of-file.
-    ChildStdin,
-    std::process::ChildStdin
-);
+/// The child's stdin: an `AsyncWrite`. Drop it, or `close` it, to send end-of-file: `close`
+/// closes the pipe's write end (a write after it fails with
+/// [`io::ErrorKind::BrokenPipe`]).
+pub struct ChildStdin {
+    /// `None` once closed.
+    inner: Option<Async<std::process::ChildStdin>>,
+}
+
+impl fmt::Debug for ChildStdin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChildStdin")
+            .field("closed", &self.inner.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChildStdin {
+    /// The open pipe, or the error a write to a closed one gets.
+    fn open(&mut self) -> io::Result<Pin<&mut Async<std::process::ChildStdin>>> {
+        match &mut self.inner {
+            Some(inner) => Ok(Pin::new(inner)),
+            None => Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the child's stdin was closed",
+            )),
+        }
+    }
+}
 pipe_type!(
     /// The child's stdout: an `AsyncRead`.
     ChildStdout,
@@ -455,7 +478,10 @@ impl AsyncWrite for ChildStdin {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        match self.open() {
+            Ok(inner) => inner.poll_write(cx, buf),
+            Err(e) => Poll::Ready(Err(e)),
+        }
     }
 
     fn poll_write_vectored(
@@ -463,15 +489,22 @@ impl AsyncWrite for ChildStdin {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        match self.open() {
+            Ok(inner) => inner.poll_write_vectored(cx, bufs),
+            Err(e) => Poll::Ready(Err(e)),
+        }
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+    /// Nothing to flush: a pipe write is in the pipe when it returns.
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_close(cx)
+    /// Closes the pipe's write end (taken off the reactor, then closed): the child reads
+    /// end-of-file. Closing again does nothing.
+    fn poll_close(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        drop(self.inner.take());
+        Poll::Ready(Ok(()))
     }
 }
 

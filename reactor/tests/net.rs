@@ -342,6 +342,9 @@ fn unix_listener_stream_and_datagram() {
             .await
             .unwrap_err();
         assert_eq!(missing.kind(), ErrorKind::NotFound);
+        // An empty path is no path (it used to reach Linux's abstract socket named "").
+        let empty = UnixStream::connect("").await.unwrap_err();
+        assert_eq!(empty.kind(), ErrorKind::InvalidInput, "{empty}");
 
         let (pa, pb) = (temp_path("a.dgram"), temp_path("b.dgram"));
         let a = UnixDatagram::bind(&pa)?;

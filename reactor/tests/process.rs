@@ -247,3 +247,39 @@ fn a_spawn_refused_where_real_io_is_off_starts_no_process() {
         "the refused spawn ran the program all the same"
     );
 }
+
+#[test]
+fn closing_stdin_sends_end_of_file_while_the_handle_lives() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let result = future::block_on(async {
+            let mut child = Command::new("cat")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(b"hello").await.unwrap();
+            // Closed, not dropped: cat must see end-of-file all the same.
+            stdin.close().await.unwrap();
+            let mut back = Vec::new();
+            child
+                .stdout
+                .take()
+                .unwrap()
+                .read_to_end(&mut back)
+                .await
+                .unwrap();
+            let late = stdin.write(b"more").await.unwrap_err();
+            assert_eq!(late.kind(), ErrorKind::BrokenPipe, "{late}");
+            stdin.close().await.unwrap(); // again: nothing to do
+            assert!(child.wait().await.unwrap().success());
+            back
+        });
+        let _ = tx.send(result);
+    });
+    let back = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("cat read end-of-file and exited (it hung when close only flushed)");
+    assert_eq!(back, b"hello");
+}

@@ -51,18 +51,17 @@ unsafe fn connect_raw(
     storage: *const libc::sockaddr,
     len: libc::socklen_t,
 ) -> io::Result<Connect> {
-    loop {
-        // SAFETY: `fd` is open (borrowed) and the caller guarantees `storage`/`len`.
-        if unsafe { libc::connect(fd.as_raw_fd(), storage, len) } == 0 {
-            return Ok(Connect::Done);
-        }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EINPROGRESS) => return Ok(Connect::InProgress),
-            Some(code) if code == libc::EAGAIN => return Ok(Connect::WouldBlock),
-            _ => return Err(e),
-        }
+    // SAFETY: `fd` is open (borrowed) and the caller guarantees `storage`/`len`.
+    if unsafe { libc::connect(fd.as_raw_fd(), storage, len) } == 0 {
+        return Ok(Connect::Done);
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        // An interrupted connect goes on in the background (POSIX): calling again would get
+        // EALREADY, so it is waited for as one in progress.
+        Some(libc::EINTR | libc::EINPROGRESS) => Ok(Connect::InProgress),
+        Some(code) if code == libc::EAGAIN => Ok(Connect::WouldBlock),
+        _ => Err(e),
     }
 }
 
@@ -109,6 +108,14 @@ pub(crate) fn connect_unix(fd: BorrowedFd<'_>, path: &Path) -> io::Result<Connec
     let mut sun: libc::sockaddr_un = unsafe { mem::zeroed() };
     sun.sun_family = libc::AF_UNIX as libc::sa_family_t;
     let bytes = path.as_os_str().as_bytes();
+    // An empty path would give a `sun_path` that starts with its NUL: Linux's abstract name
+    // "", a different socket altogether. std refuses it too.
+    if bytes.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the socket path is empty",
+        ));
+    }
     if bytes.contains(&0) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -125,9 +132,12 @@ pub(crate) fn connect_unix(fd: BorrowedFd<'_>, path: &Path) -> io::Result<Connec
     for (dst, src) in sun.sun_path.iter_mut().zip(bytes) {
         *dst = *src as libc::c_char;
     }
-    let len = mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
-    // SAFETY: `sun` is a valid `sockaddr_un` whose first `len` bytes are the family and the
-    // NUL-terminated path.
+    // The path's offset, not the family's size: on the BSDs and macOS a length byte comes
+    // first (`sun_len`), so the two differ.
+    let path_offset = sun.sun_path.as_ptr() as usize - std::ptr::addr_of!(sun) as usize;
+    let len = path_offset + bytes.len() + 1;
+    // SAFETY: `sun` is a valid `sockaddr_un` whose first `len` bytes are the header up to
+    // the path and the NUL-terminated path.
     unsafe { connect_raw(fd, &sun as *const _ as *const libc::sockaddr, len as _) }
 }
 
