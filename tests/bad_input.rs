@@ -276,6 +276,18 @@ fn block_on_inside_a_worker_panics() {
             .unwrap()
     });
     assert_eq!(msg, expected);
+    // The free `block_on` too (it used to block the worker, here for ever: the future waits
+    // for a task queued behind it on the runtime's one worker).
+    let msg = rt.block_on(async {
+        magpie::spawn(async { panic_of(|| magpie::block_on(magpie::spawn(async { 5 })).unwrap()) })
+            .await
+            .unwrap()
+    });
+    assert_eq!(
+        msg,
+        "`block_on` called from inside a magpie worker thread: blocking a worker can deadlock \
+         the runtime; `.await` the future instead"
+    );
     // Both runtimes still work.
     assert_eq!(inner.block_on(async { 2 }), 2);
     assert_eq!(
@@ -365,6 +377,33 @@ fn dropping_the_runtime_inside_its_own_task_panics_clearly() {
         .is_cancelled());
     while handle.alive_tasks() != 0 {
         assert!(start.elapsed() < SAFETY_NET, "tasks left after shutdown");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn shutdown_timeout_inside_its_own_task_panics_clearly_and_still_shuts_down() {
+    let rt = Builder::new().worker_threads(2).build().unwrap();
+    let handle = rt.handle();
+    let (rt_tx, rt_rx) = mpsc::channel::<Runtime>();
+    let (msg_tx, msg_rx) = mpsc::channel();
+    rt_tx.send(rt).unwrap();
+    // With no deadline at all (Duration::MAX): it used to wait for its own worker for ever.
+    let task = handle.spawn(async move {
+        let rt = rt_rx.recv().unwrap();
+        let _ = msg_tx.send(panic_of(move || rt.shutdown_timeout(Duration::MAX)));
+    });
+    let msg = msg_rx.recv_timeout(SAFETY_NET).expect("no hang");
+    assert_eq!(
+        msg,
+        "`Runtime::shutdown_timeout` was called from inside one of the runtime's own tasks or \
+         blocking threads; it would wait for its own thread to stop. Call it from outside (or \
+         move the runtime to another thread)"
+    );
+    let _ = future::block_on(task);
+    let start = Instant::now();
+    while future::block_on(handle.spawn(async {})).is_ok() {
+        assert!(start.elapsed() < SAFETY_NET, "the runtime never shut down");
         std::thread::sleep(Duration::from_millis(1));
     }
 }

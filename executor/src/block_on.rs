@@ -23,8 +23,12 @@ thread_local! {
 /// parks the thread until its waker is called. Tasks are not spawned anywhere by this; use
 /// [`run`](crate::run) or a [`Runtime`](crate::Runtime) for that.
 ///
-/// Called from inside a runtime's task, it blocks that worker until the future completes;
-/// prefer `.await` there.
+/// # Panics
+///
+/// When called from a magpie worker thread (inside a task): it would block that worker until
+/// the future completes, stalling every task queued behind it — and, if the future waits for
+/// one of those (a task it spawned, on a runtime with one worker), for ever. `.await` the
+/// future there instead. ([`Runtime::block_on`](crate::Runtime::block_on) refuses the same.)
 ///
 /// # Examples
 ///
@@ -33,6 +37,12 @@ thread_local! {
 /// assert_eq!(value, 42);
 /// ```
 pub fn block_on<F: Future>(future: F) -> F::Output {
+    if crate::runtime::context::with_core(|core| core.is_some()) {
+        panic!(
+            "`block_on` called from inside a magpie worker thread: blocking a worker can \
+             deadlock the runtime; `.await` the future instead"
+        );
+    }
     let mut future = pin!(future);
     // A nested `block_on` (inside a future polled by an outer one) must not share the outer
     // parker: it would consume the outer future's wakeups. It gets a fresh one.

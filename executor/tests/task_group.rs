@@ -76,6 +76,44 @@ fn a_panic_is_reported_with_its_payload() {
     );
 }
 
+/// Completes at once, and panics when dropped.
+struct ReadyThenPanicsOnDrop;
+
+impl std::future::Future for ReadyThenPanicsOnDrop {
+    type Output = Result<(), ()>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), ()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for ReadyThenPanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("a member's destructor exploded");
+    }
+}
+
+#[test]
+fn a_member_whose_destructor_panics_after_it_completed_is_a_panic_of_the_group() {
+    let rt = runtime(2);
+    let err = rt.block_on(async {
+        let mut group: TaskGroup<(), ()> = TaskGroup::new();
+        group.spawn(async { std::future::pending().await });
+        group.spawn(ReadyThenPanicsOnDrop);
+        // (This used to panic in `join` — "the wrapper catches panics" — in a debug build,
+        // and to report the group as cancelled from outside in a release one.)
+        group.join().await.unwrap_err()
+    });
+    let payload = err.into_panic().expect("the group reports the panic");
+    assert_eq!(
+        *payload.downcast::<&str>().unwrap(),
+        "a member's destructor exploded"
+    );
+}
+
 #[test]
 fn dropping_the_group_cancels_every_task() {
     let rt = runtime(2);

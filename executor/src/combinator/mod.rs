@@ -15,7 +15,9 @@
 //!
 //! Cancelling is dropping: a child that lost a race, or whose sibling failed in
 //! [`try_join_all`](fn@try_join_all), is dropped at once, which stops it at its current
-//! `.await` and runs its destructors.
+//! `.await` and runs its destructors. A `JoinHandle` child is the exception: dropping a
+//! handle *detaches* its task, which runs on. To stop spawned tasks with the first failure,
+//! use a [`TaskGroup`](crate::task::TaskGroup) (or [`abort`](crate::JoinHandle::abort) them).
 //!
 //! The many-children combinators give each child its own waker, so waking one child
 //! costs O(1) however many there are: only woken children are polled again.

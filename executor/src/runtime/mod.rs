@@ -175,6 +175,12 @@ impl Drop for Scheduler {
 /// dropped (its `JoinHandle` resolves to a cancelled [`JoinError`](crate::JoinError)) and the
 /// threads are joined.
 ///
+/// # Panics
+///
+/// Dropping it from inside one of its own tasks or blocking threads panics (unless that
+/// thread is unwinding already): the drop would wait for its own thread to stop. The shutdown
+/// still happens, on a thread of its own.
+///
 /// # Examples
 ///
 /// ```
@@ -393,7 +399,27 @@ impl Runtime {
     /// Shuts the runtime down, waiting at most `timeout` for the workers to stop (a task that
     /// never yields keeps its worker busy; that worker is then left behind, detached), and
     /// reports what was cancelled.
+    ///
+    /// # Panics
+    ///
+    /// When called from one of the runtime's own tasks or blocking threads (or from a task's
+    /// destructor that its shutdown runs): the call would wait for its own thread to stop. The
+    /// shutdown still happens, on a thread of its own, as for a `Runtime` dropped there. (On
+    /// a thread that is unwinding already, it returns an empty report instead of panicking
+    /// again.)
     pub fn shutdown_timeout(mut self, timeout: Duration) -> ShutdownReport {
+        let this = self.handle.shared.addr();
+        if context::owner() == this || context::shutting_down() == this {
+            self.hand_off_shutdown();
+            if std::thread::panicking() {
+                return ShutdownReport::default();
+            }
+            panic!(
+                "`Runtime::shutdown_timeout` was called from inside one of the runtime's own \
+                 tasks or blocking threads; it would wait for its own thread to stop. Call it \
+                 from outside (or move the runtime to another thread)"
+            );
+        }
         self.shutdown(Some(timeout))
     }
 

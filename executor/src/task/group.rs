@@ -239,7 +239,15 @@ where
         let index = self.handles.len();
         let shared = self.shared.clone();
         let handle = crate::spawn(async move {
-            let result = match AssertUnwindSafe(future).catch_unwind().await {
+            // The future is dropped inside the caught poll (in the inner block, as it
+            // completes): a destructor that panics is the task's panic, not the wrapper's.
+            // (Not redundant, whatever clippy says: `future` alone would be dropped with the
+            // `CatchUnwind`, after the catch.)
+            #[allow(clippy::redundant_async_block)]
+            let result = match AssertUnwindSafe(async move { future.await })
+                .catch_unwind()
+                .await
+            {
                 Ok(Ok(value)) => return Ok(value),
                 Ok(Err(err)) => Failure::Error(err),
                 Err(payload) => Failure::Panic(payload),
@@ -291,14 +299,20 @@ where
             match result {
                 Ok(Ok(value)) => outputs[index] = Some(value),
                 Ok(Err(failure)) => failures[index] = Some(failure),
-                Err(err) => {
+                // The wrapper catches the task's panics; one that escapes it anyway (a
+                // sibling's destructor run by the wrapper's abort of it, say) is a failure
+                // of that task all the same.
+                Err(err) if err.is_panic() => {
+                    failures[index] = Some(Failure::Panic(err.into_panic()));
+                    self.shared.fail(index);
+                }
+                Err(_) => {
                     // A sibling we cancelled after a failure is expected; any other
                     // cancellation came from outside the group.
                     if lock(&self.shared.inner).first_failure.is_none() {
                         cancelled_from_outside = true;
                         self.shared.cancel_all();
                     }
-                    debug_assert!(err.is_cancelled(), "the wrapper catches panics");
                 }
             }
         }

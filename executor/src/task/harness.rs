@@ -418,8 +418,11 @@ unsafe fn drop_join_handle<F: Future>(ptr: NonNull<Header>) {
     // SAFETY: the handle's reference, given up here.
     unsafe { drop_reference(ptr) };
     if let Some(payload) = panicked {
-        // The output's destructor panicked on the user's thread: let them see it.
-        panic::resume_unwind(payload);
+        // The output's destructor panicked on the user's thread: let them see it — unless the
+        // handle is being dropped by an unwinding already (a second panic would abort).
+        if !std::thread::panicking() {
+            panic::resume_unwind(payload);
+        }
     }
 }
 

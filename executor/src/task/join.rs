@@ -19,6 +19,13 @@ use super::{Id, JoinError};
 /// cancelled or panicked. Dropping it *detaches* the task: it keeps running, and its output is
 /// dropped when it finishes. [`abort`](Self::abort) cancels it.
 ///
+/// # Panics
+///
+/// Polling it again after it returned `Ready` panics (the output was handed over). Dropping
+/// it re-raises a panic of the task output's destructor when the handle is the one to drop
+/// that output (a finished task whose output was never read), unless the thread is unwinding
+/// already.
+///
 /// # Examples
 ///
 /// ```
