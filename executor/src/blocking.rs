@@ -42,6 +42,9 @@ struct State {
     queue: std::collections::VecDeque<Notified>,
     idle: usize,
     threads: usize,
+    /// Threads out of the pool (`threads` no longer counts them) that are still running their
+    /// stop hook: shutdown waits for them too, so that no hook runs after it returned.
+    stopping: usize,
     next_thread_id: usize,
     handles: HashMap<usize, thread::JoinHandle<()>>,
     shutdown: bool,
@@ -211,12 +214,17 @@ impl Pool {
                 break;
             }
         }
+        // Out of the pool at once (a `push` from now on starts a thread if it needs one), but
+        // stopping until the hook has run.
         state.threads -= 1;
-        if state.threads == 0 {
-            self.exited.notify_all();
-        }
+        state.stopping += 1;
         drop(state);
         crate::runtime::run_hook(self.on_stop.as_ref(), "on_thread_stop");
+        let mut state = lock(&self.state);
+        state.stopping -= 1;
+        if state.threads == 0 && state.stopping == 0 {
+            self.exited.notify_all();
+        }
     }
 
     /// Cancels queued blocking tasks, waits (up to `timeout`) for running ones, joins the
@@ -234,7 +242,7 @@ impl Pool {
         }
         self.work.notify_all();
         let mut state = lock(&self.state);
-        while state.threads > 0 {
+        while state.threads > 0 || state.stopping > 0 {
             state = match deadline {
                 None => self.exited.wait(state).unwrap_or_else(|p| p.into_inner()),
                 Some(deadline) => {

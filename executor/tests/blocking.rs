@@ -130,3 +130,34 @@ fn queued_blocking_tasks_are_cancelled_at_shutdown() {
         .unwrap_err()
         .is_cancelled());
 }
+
+/// A blocking thread that leaves after its keep-alive runs its stop hook before the
+/// runtime's shutdown returns, even when the shutdown comes while the hook runs (the thread
+/// was already out of the pool's count then, and the shutdown used to return without it).
+#[test]
+fn the_shutdown_waits_for_a_leaving_blocking_threads_stop_hook() {
+    let hooks_done = Arc::new(AtomicUsize::new(0));
+    let done = hooks_done.clone();
+    let rt = Runtime::builder()
+        .worker_threads(1)
+        .thread_name("leaving")
+        .blocking_keep_alive(Duration::from_millis(10))
+        .on_thread_stop(move || {
+            if std::thread::current().name() == Some("leaving-blocking") {
+                std::thread::sleep(Duration::from_millis(300));
+                done.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .build()
+        .unwrap();
+    rt.block_on(rt.spawn_blocking(|| ())).unwrap();
+    // The thread leaves after 10 ms idle, and is in its 300 ms hook by now (or, on a slow
+    // machine, still idle: then the shutdown stops it, and waits for its hook too).
+    std::thread::sleep(Duration::from_millis(60));
+    drop(rt);
+    assert_eq!(
+        hooks_done.load(Ordering::SeqCst),
+        1,
+        "the stop hook ran to its end before the runtime's drop returned"
+    );
+}
