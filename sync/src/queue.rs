@@ -65,6 +65,7 @@ macro_rules! queue_handle {
                 Get {
                     channel: &self.channel,
                     waiter: None,
+                    done: false,
                 }
             }
 
@@ -311,9 +312,16 @@ impl<T> fmt::Debug for Put<'_, T> {
 
 /// The future returned by `get` on a [`Queue`] or [`PriorityQueue`].
 #[must_use = "futures do nothing unless polled"]
+///
+/// # Panics
+///
+/// Polled again after it returned `Ready` (it would take a second item, which its caller
+/// does not expect: a buggy combinator would lose it).
 pub struct Get<'a, T> {
     channel: &'a Channel<T>,
     waiter: Option<WaiterId>,
+    /// Returned `Ready`.
+    done: bool,
 }
 
 impl<T> Future for Get<'_, T> {
@@ -321,7 +329,10 @@ impl<T> Future for Get<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        this.channel.poll_get(&mut this.waiter, cx)
+        assert!(!this.done, "`Get` polled again after it returned `Ready`");
+        let polled = this.channel.poll_get(&mut this.waiter, cx);
+        this.done = polled.is_ready();
+        polled
     }
 }
 

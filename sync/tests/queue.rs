@@ -828,3 +828,18 @@ fn a_panicking_ord_in_a_get_loses_no_item_and_strands_no_putter() {
     }
     assert!(poll_once(&mut queue.join()).is_ready());
 }
+
+/// A `get` polled again after it returned `Ready` panics, rather than take a second item its
+/// caller does not expect (it used to start over, and a buggy combinator lost the item).
+#[test]
+fn a_get_polled_after_ready_panics_and_takes_nothing() {
+    let queue = Queue::unbounded();
+    queue.try_put(1).unwrap();
+    queue.try_put(2).unwrap();
+    let mut get = queue.get();
+    assert_eq!(poll_once(&mut get), Poll::Ready(Ok(1)));
+    let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| poll_once(&mut get)));
+    assert!(again.is_err(), "polled after Ready");
+    drop(get);
+    assert_eq!(queue.try_get(), Ok(2), "the second item is still there");
+}
