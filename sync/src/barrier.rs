@@ -60,6 +60,7 @@ impl Barrier {
         BarrierWait {
             barrier: self,
             waiter: None,
+            done: false,
         }
     }
 
@@ -98,10 +99,17 @@ impl BarrierWaitResult {
 }
 
 /// The future returned by [`Barrier::wait`].
+///
+/// # Panics
+///
+/// Polled again after it returned `Ready` (it would start over: a second acquisition, or
+/// arrival, its caller does not expect).
 #[must_use = "futures do nothing unless polled"]
 pub struct BarrierWait<'a> {
     barrier: &'a Barrier,
     waiter: Option<WaiterId>,
+    /// Returned `Ready`: polled again, it panics rather than start over.
+    done: bool,
 }
 
 impl Future for BarrierWait<'_> {
@@ -109,6 +117,20 @@ impl Future for BarrierWait<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<BarrierWaitResult> {
         let this = self.get_mut();
+        // Polled again, it would arrive a second time: a phantom party in the next generation.
+        assert!(
+            !this.done,
+            "`BarrierWait` polled again after it returned `Ready`"
+        );
+        let polled = this.poll_state(cx);
+        this.done = polled.is_ready();
+        polled
+    }
+}
+
+impl BarrierWait<'_> {
+    fn poll_state(&mut self, cx: &mut Context<'_>) -> Poll<BarrierWaitResult> {
+        let this = self;
         let mut state = this.barrier.state.lock();
         match &this.waiter {
             None => {

@@ -156,12 +156,14 @@ impl<V> Side<V> {
 
     /// A woken waiter found nothing: back to the front of the line, starving at the last miss.
     fn missed(&mut self, id: &WaiterId, waker: &Waker) {
+        // Relinked first: a waker whose `clone` panics there leaves the entry and the side
+        // as they were (the waiter notified, not starving).
+        self.waiters.relink_front(id, waker);
         let entry = self.waiters.get_mut(id);
         entry.misses += 1;
         if entry.misses >= MAX_MISSES {
             self.starving = true;
         }
-        self.waiters.relink_front(id, waker);
     }
 
     /// While its waiters sleep with none woken, what the other side made was taken by a

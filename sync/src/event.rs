@@ -97,6 +97,7 @@ impl Event {
         EventWait {
             event: self,
             waiter: None,
+            done: false,
         }
     }
 }
@@ -116,17 +117,42 @@ impl fmt::Debug for Event {
 }
 
 /// The future returned by [`Event::wait`].
+///
+/// # Panics
+///
+/// Polled again after it returned `Ready` (it would start over: a second acquisition, or
+/// arrival, its caller does not expect).
 #[must_use = "futures do nothing unless polled"]
 pub struct EventWait<'a> {
     event: &'a Event,
     waiter: Option<WaiterId>,
+    /// Returned `Ready`: polled again, it panics rather than start over.
+    done: bool,
 }
+
+// Two words, as before its `done` flag (which fits the padding): every task that waits on an
+// `Event` holds one (the idle-task memory row of the comparison run).
+#[cfg(all(target_pointer_width = "64", not(loom)))]
+const _: () = assert!(std::mem::size_of::<EventWait<'static>>() == 16);
 
 impl Future for EventWait<'_> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        assert!(
+            !this.done,
+            "`EventWait` polled again after it returned `Ready`"
+        );
+        let polled = this.poll_state(cx);
+        this.done = polled.is_ready();
+        polled
+    }
+}
+
+impl EventWait<'_> {
+    fn poll_state(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self;
         let mut state = this.event.state.lock();
         match &this.waiter {
             None if state.set => Poll::Ready(()),

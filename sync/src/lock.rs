@@ -84,6 +84,7 @@ impl<T> Lock<T> {
         LockFuture {
             lock: self,
             waiter: None,
+            done: false,
         }
     }
 
@@ -188,10 +189,17 @@ impl<T: fmt::Debug> fmt::Debug for Lock<T> {
 }
 
 /// The future returned by [`Lock::lock`].
+///
+/// # Panics
+///
+/// Polled again after it returned `Ready` (it would start over: a second acquisition, or
+/// arrival, its caller does not expect).
 #[must_use = "futures do nothing unless polled"]
 pub struct LockFuture<'a, T> {
     lock: &'a Lock<T>,
     waiter: Option<WaiterId>,
+    /// Returned `Ready`: polled again, it panics rather than start over.
+    done: bool,
 }
 
 impl<'a, T> Future for LockFuture<'a, T> {
@@ -199,10 +207,14 @@ impl<'a, T> Future for LockFuture<'a, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        assert!(
+            !this.done,
+            "`LockFuture` polled again after it returned `Ready`"
+        );
         let lock = this.lock;
-        lock.raw
-            .poll_acquire(&mut this.waiter, cx)
-            .map(|()| LockGuard::new(lock))
+        let polled = lock.raw.poll_acquire(&mut this.waiter, cx);
+        this.done = polled.is_ready();
+        polled.map(|()| LockGuard::new(lock))
     }
 }
 

@@ -397,6 +397,9 @@ impl RawSemaphore {
                 return Poll::Ready(Err(ClosedError));
             }
             if state & BIG != 0 {
+                // The waker first, before any change: a `clone` that panics leaves everything
+                // as it was (the relink below then clones nothing).
+                waiters.list.set_waker(id, waker);
                 // The count moved under the mutex meanwhile: no more barging, so no retries.
                 self.state.fetch_and(!WOKEN, Ordering::AcqRel);
                 if waiters.big >= n {
@@ -409,11 +412,11 @@ impl RawSemaphore {
                 waiters.list.relink_front(id, waker);
                 return Poll::Pending;
             }
-            let (new, success) = if permits(state) >= n {
+            let (new, success, starve) = if permits(state) >= n {
                 // Take the permits and end the designation in one step, so that a release
                 // that saw `WOKEN` was either counted here or will see it cleared. Acquire:
                 // as in `try_acquire`.
-                ((state - n * ONE) & !WOKEN, Ordering::Acquire)
+                ((state - n * ONE) & !WOKEN, Ordering::Acquire, false)
             } else if misses + 1 < MAX_MISSES {
                 // Missed (someone took the permits first): stay designated and retry after
                 // the others had a turn. Nothing changes in the word.
@@ -424,14 +427,20 @@ impl RawSemaphore {
                 // Missed too often: ask for a handoff. Releases racing this CAS either came
                 // first (we see their permits and retry) or see `HANDOFF` and take the slow
                 // path, which hands permits to us. Relaxed: the handoff is published through
-                // the mutex.
-                ((state & !WOKEN) | HANDOFF | HAS_WAITERS, Ordering::Relaxed)
+                // the mutex. The waker is stored first, before the word changes: a `clone`
+                // that panics leaves everything as it was (the relink below clones nothing).
+                waiters.list.set_waker(id, waker);
+                (
+                    (state & !WOKEN) | HANDOFF | HAS_WAITERS,
+                    Ordering::Relaxed,
+                    true,
+                )
             };
             match self
                 .state
                 .compare_exchange(state, new, success, Ordering::Relaxed)
             {
-                Ok(_) if new & HANDOFF != 0 => {
+                Ok(_) if starve => {
                     let request = waiters.list.get_mut(id);
                     request.starving = true;
                     request.outcome = Outcome::Queued;

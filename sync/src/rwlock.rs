@@ -26,7 +26,10 @@ struct State {
 impl State {
     fn can_grant(&self, access: Access) -> bool {
         match access {
-            Access::Read => !self.writer,
+            // The count never wraps: past `usize::MAX` readers (guards leaked with
+            // `mem::forget`, say) a reader waits, as a wrapped count would let a writer in
+            // beside live readers.
+            Access::Read => !self.writer && self.readers < usize::MAX,
             Access::Write => !self.writer && self.readers == 0,
         }
     }
@@ -118,6 +121,7 @@ impl<T> RwLock<T> {
                 lock: self,
                 access: Access::Read,
                 waiter: None,
+                done: false,
             },
         }
     }
@@ -129,6 +133,7 @@ impl<T> RwLock<T> {
                 lock: self,
                 access: Access::Write,
                 waiter: None,
+                done: false,
             },
         }
     }
@@ -229,10 +234,22 @@ struct Acquire<'a, T> {
     lock: &'a RwLock<T>,
     access: Access,
     waiter: Option<WaiterId>,
+    /// Returned `Ready`: polled again, it panics rather than start over.
+    done: bool,
 }
 
 impl<T> Acquire<'_, T> {
     fn poll_acquire(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        assert!(
+            !self.done,
+            "an `RwLock` read or write future polled again after it returned `Ready`"
+        );
+        let polled = self.poll_state(cx);
+        self.done = polled.is_ready();
+        polled
+    }
+
+    fn poll_state(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let mut state = self.lock.state.lock();
         match &self.waiter {
             None if state.waiters.is_empty() && state.can_grant(self.access) => {
@@ -272,6 +289,11 @@ impl<T> Drop for Acquire<'_, T> {
 }
 
 /// The future returned by [`RwLock::read`].
+///
+/// # Panics
+///
+/// Polled again after it returned `Ready` (it would start over: a second acquisition, or
+/// arrival, its caller does not expect).
 #[must_use = "futures do nothing unless polled"]
 pub struct ReadFuture<'a, T> {
     inner: Acquire<'a, T>,
@@ -299,6 +321,11 @@ impl<T> fmt::Debug for ReadFuture<'_, T> {
 }
 
 /// The future returned by [`RwLock::write`].
+///
+/// # Panics
+///
+/// Polled again after it returned `Ready` (it would start over: a second acquisition, or
+/// arrival, its caller does not expect).
 #[must_use = "futures do nothing unless polled"]
 pub struct WriteFuture<'a, T> {
     inner: Acquire<'a, T>,
@@ -388,5 +415,30 @@ impl<T> Drop for RwLockWriteGuard<'_, T> {
 impl<T: fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// At `usize::MAX` readers (reachable only by leaking guards) no more are let in: the
+    /// count would wrap to 0 and let a writer in beside them.
+    #[test]
+    fn the_reader_count_never_wraps() {
+        let mut state = State {
+            readers: usize::MAX - 1,
+            writer: false,
+            waiters: WaitList::new(),
+        };
+        assert!(state.can_grant(Access::Read));
+        state.grant(Access::Read);
+        assert!(
+            !state.can_grant(Access::Read),
+            "a reader past the count's end"
+        );
+        assert!(!state.can_grant(Access::Write));
+        state.release(Access::Read);
+        assert!(state.can_grant(Access::Read));
     }
 }

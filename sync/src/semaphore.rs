@@ -107,6 +107,7 @@ impl Semaphore {
             semaphore: self,
             permits: n,
             waiter: None,
+            done: false,
         }
     }
 
@@ -233,11 +234,18 @@ impl fmt::Debug for Semaphore {
 }
 
 /// The future returned by [`Semaphore::acquire`] and [`Semaphore::acquire_many`].
+///
+/// # Panics
+///
+/// Polled again after it returned `Ready` (it would start over: a second acquisition, or
+/// arrival, its caller does not expect).
 #[must_use = "futures do nothing unless polled"]
 pub struct Acquire<'a> {
     semaphore: &'a Semaphore,
     permits: usize,
     waiter: Option<WaiterId>,
+    /// Returned `Ready`: polled again, it panics rather than start over.
+    done: bool,
 }
 
 impl<'a> Future for Acquire<'a> {
@@ -245,11 +253,15 @@ impl<'a> Future for Acquire<'a> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        assert!(
+            !this.done,
+            "`Acquire` polled again after it returned `Ready`"
+        );
         let semaphore = this.semaphore;
         let permits = this.permits;
-        semaphore
-            .poll_acquire(permits, &mut this.waiter, cx)
-            .map(|result| result.map(|()| SemaphorePermit { semaphore, permits }))
+        let polled = semaphore.poll_acquire(permits, &mut this.waiter, cx);
+        this.done = polled.is_ready();
+        polled.map(|result| result.map(|()| SemaphorePermit { semaphore, permits }))
     }
 }
 

@@ -172,3 +172,54 @@ fn a_receiver_dropped_while_closed_waits_on_a_broken_waker_still_closes() {
     assert!(tx.is_closed());
     assert_eq!(tx.send(1), Err(1));
 }
+
+/// A waker whose `clone` panics (a buggy executor's).
+fn clone_panics() -> Waker {
+    const VTABLE: std::task::RawWakerVTable = std::task::RawWakerVTable::new(
+        |_| panic!("a waker whose clone panics (planted by the test)"),
+        |_| {},
+        |_| {},
+        |_| {},
+    );
+    // SAFETY: no function of the vtable reads the (null) data pointer or frees anything.
+    unsafe { Waker::from_raw(std::task::RawWaker::new(std::ptr::null(), &VTABLE)) }
+}
+
+/// A lock waiter that missed its turn three times (a barging `try_lock` took the lock each
+/// time) and is polled the fourth time — when it goes back to the front as starving — with a
+/// waker whose `clone` panics: the panic leaves the lock as it was, and every waiter still gets
+/// it (regression: the state word already asked for a handoff when the relink panicked, and
+/// the lock was gone for good).
+#[test]
+fn a_panicking_waker_clone_at_a_starving_waiters_relink_loses_no_lock() {
+    let lock = Lock::new(0u32);
+    let waker = WakeCounter::new().waker();
+    let mut guard = lock.try_lock();
+    let mut first = Box::pin(lock.lock());
+    assert!(poll_with(&mut first, &waker).is_pending());
+    let mut second = Box::pin(lock.lock());
+    assert!(poll_with(&mut second, &waker).is_pending());
+    for _ in 0..3 {
+        drop(guard.take()); // wakes `first`...
+        guard = lock.try_lock(); // ...but a newcomer takes the lock first
+        assert!(guard.is_some());
+        assert!(poll_with(&mut first, &waker).is_pending(), "a miss");
+    }
+    drop(guard.take());
+    guard = lock.try_lock();
+    assert!(guard.is_some());
+    let unwound = catch_unwind(AssertUnwindSafe(|| {
+        let _ = poll_with(&mut first, &clone_panics());
+    }));
+    assert!(unwound.is_err(), "the clone panicked");
+    drop(guard.take());
+    let Poll::Ready(held) = poll_with(&mut first, &waker) else {
+        panic!("the first waiter never gets the lock");
+    };
+    drop(held);
+    let Poll::Ready(held) = poll_with(&mut second, &waker) else {
+        panic!("the second waiter never gets the lock");
+    };
+    drop(held);
+    assert!(lock.try_lock().is_some(), "the lock is free at the end");
+}
