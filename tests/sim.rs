@@ -323,6 +323,49 @@ fn real_sockets_are_refused_with_an_error_that_says_why() {
 }
 
 #[test]
+fn real_connects_and_name_lookups_are_refused_before_they_reach_the_os() {
+    // A real listener outside the simulation: no connection may reach it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let by_address = sim::run(
+        0,
+        async move { magpie::net::TcpStream::connect(addr).await },
+    )
+    .unwrap_err();
+    assert_eq!(by_address.kind(), std::io::ErrorKind::Unsupported);
+    assert_eq!(
+        listener.accept().unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "the refused connect reached the real listener"
+    );
+    // By name: refused before the lookup's helper thread (whose wake-up used to leave the
+    // simulation with nothing to run: a false deadlock).
+    let port = addr.port();
+    let by_name = sim::run(0, async move {
+        magpie::net::TcpStream::connect(("localhost", port)).await
+    })
+    .unwrap_err();
+    assert_eq!(by_name.kind(), std::io::ErrorKind::Unsupported);
+    assert!(
+        by_name.to_string().contains("magpie::sim::duplex"),
+        "{by_name}"
+    );
+    // A Unix socket's bind makes no file.
+    #[cfg(unix)]
+    {
+        let path = std::env::temp_dir().join(format!("magpie-sim-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let bound = sim::run(0, {
+            let path = path.clone();
+            async move { magpie::net::UnixListener::bind(&path).map(drop) }
+        });
+        assert_eq!(bound.unwrap_err().kind(), std::io::ErrorKind::Unsupported);
+        assert!(!path.exists(), "the refused bind made the socket file");
+    }
+}
+
+#[test]
 fn spawn_blocking_runs_on_the_simulation_thread_in_seeded_order() {
     let sim_thread = std::thread::current().id();
     let order = |seed| {

@@ -2,7 +2,10 @@
 //! task on one thread, and a real socket there would let the OS, not the seed, decide the
 //! schedule. While a [`RealIoDenied`] guard lives, [`Async::new`](crate::Async::new) on its
 //! thread — every socket, pipe, signal and subprocess of this crate — fails with
-//! [`io::ErrorKind::Unsupported`] and a message that says why.
+//! [`io::ErrorKind::Unsupported`] and a message that says why; and the calls that would touch
+//! the OS before that (a name lookup, a `bind` that makes a socket file, a `connect` that
+//! reaches a real listener, a subprocess's fork, a signal handler) are refused before they
+//! do.
 
 use std::cell::Cell;
 use std::io;

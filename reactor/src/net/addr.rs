@@ -112,8 +112,14 @@ pub(crate) fn no_addresses() -> io::Error {
 }
 
 /// Resolves a query; host names on a helper thread.
+///
+/// Every socket of this crate that takes an address (`bind`, `connect`) starts here, so this
+/// is where a thread that refuses real I/O (`real_io`) refuses it: before a name lookup on a
+/// helper thread (whose wake-up would come at a moment of the wall clock's choosing) and
+/// before any syscall on a real socket.
 pub(crate) async fn resolve(query: Query) -> io::Result<Vec<SocketAddr>> {
     use std::net::ToSocketAddrs as _;
+    crate::real_io::check()?;
     let addrs = match query {
         Query::Ready(addrs) => addrs,
         Query::HostPort(s) => unblock(move || s.to_socket_addrs().map(Iterator::collect))?.await?,

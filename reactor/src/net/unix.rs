@@ -46,6 +46,8 @@ impl UnixListener {
     /// # Errors
     /// The OS's `bind`/`listen` error (for example `AddrInUse` when the path exists).
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixListener> {
+        // Refused before the socket file is made (see `real_io`).
+        crate::real_io::check()?;
         UnixListener::from_std(std_unix::UnixListener::bind(path)?)
     }
 
@@ -140,6 +142,8 @@ impl UnixStream {
     /// # Errors
     /// The OS's `connect` error (for example `NotFound` or `ConnectionRefused`).
     pub async fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
+        // Refused before the connect reaches a real listener (see `real_io`).
+        crate::real_io::check()?;
         let path = path.as_ref();
         let fd = sys::socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
         match sys::connect_unix(fd.as_fd(), path)? {
@@ -249,6 +253,8 @@ impl UnixDatagram {
     /// # Errors
     /// The OS's `bind` error.
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixDatagram> {
+        // Refused before the socket file is made (see `real_io`).
+        crate::real_io::check()?;
         UnixDatagram::from_std(std_unix::UnixDatagram::bind(path)?)
     }
 
