@@ -366,6 +366,54 @@ fn real_connects_and_name_lookups_are_refused_before_they_reach_the_os() {
 }
 
 #[test]
+fn a_detached_tasks_panic_fails_the_run_with_its_seed() {
+    // Regression: the panic was printed by the panic hook and the run passed.
+    let body = || async {
+        drop(magpie::spawn(async {
+            magpie::task::yield_now().await;
+            panic!("the background invariant broke");
+        }));
+        for _ in 0..10 {
+            magpie::task::yield_now().await;
+        }
+    };
+    match Sim::new(4).run(body()) {
+        Err(err @ SimError::TaskPanicked { seed: 4, .. }) => {
+            let SimError::TaskPanicked { panic, .. } = &err else {
+                unreachable!()
+            };
+            assert_eq!(
+                panic.message.as_deref(),
+                Some("the background invariant broke")
+            );
+            assert!(panic.location.file().ends_with("sim.rs"), "{panic:?}");
+            assert!(err.to_string().starts_with("seed 4: "), "{err}");
+        }
+        other => panic!("expected TaskPanicked, got {other:?}"),
+    }
+    // A handle held but never awaited: seen when the main future is dropped at its end.
+    let held = Sim::new(4).run(async {
+        let handle = magpie::spawn(async { panic!("nobody looks") });
+        magpie::task::yield_now().await;
+        magpie::task::yield_now().await;
+        drop(handle);
+    });
+    assert!(
+        matches!(held, Err(SimError::TaskPanicked { .. })),
+        "{held:?}"
+    );
+    // A panic retrieved through its handle is the body's business, not a failure of the run.
+    let retrieved =
+        Sim::new(4).run(async { magpie::spawn(async { panic!("seen") }).await.is_err() });
+    assert!(retrieved.unwrap().output);
+    // Opted out: the run completes.
+    assert!(Sim::new(4)
+        .unhandled_panic(magpie::UnhandledPanic::Ignore)
+        .run(body())
+        .is_ok());
+}
+
+#[test]
 fn spawn_blocking_runs_on_the_simulation_thread_in_seeded_order() {
     let sim_thread = std::thread::current().id();
     let order = |seed| {

@@ -218,10 +218,13 @@ impl Runtime {
     /// A runtime with no worker threads for the deterministic runtime (`crate::sim`): its
     /// tasks go to the injector (nothing runs them but the simulation's driver, on its own
     /// thread), `spawn_blocking` runs its function as an ordinary task, and no watchdog runs.
+    /// Under [`UnhandledPanic::ShutdownRuntime`] it records the cause and stops running tasks,
+    /// but starts no shutdown thread: the driver sees the cause and drops the runtime itself.
     #[cfg(not(loom))]
-    pub(crate) fn start_deterministic() -> Runtime {
+    pub(crate) fn start_deterministic(unhandled_panic: UnhandledPanic) -> Runtime {
         let builder = Builder {
             worker_threads: Some(0),
+            unhandled_panic,
             ..Builder::new()
         };
         Runtime::start(&builder, true).expect("a runtime without threads starts no thread")

@@ -365,6 +365,11 @@ impl Shared {
         // Step 1 of the shutdown sequence at once, so that nothing spawned from now on runs;
         // the thread below repeats it (it is idempotent) and does the rest.
         super::shutdown::begin(this);
+        if this.config.deterministic {
+            // No thread in a simulation: its driver sees the cause after the poll that made
+            // it, stops the run, and drops the runtime, which does the rest on its thread.
+            return;
+        }
         // Taken out first: the wakers run with the lock released.
         let waiters = std::mem::take(&mut *lock(&this.cause_waiters));
         for waker in waiters {

@@ -31,7 +31,7 @@ use crate::runtime::context;
 use crate::runtime::metrics::Counter;
 use crate::runtime::queue::Steal;
 use crate::task::raw::Notified;
-use crate::Runtime;
+use crate::{Runtime, ShutdownCause, TaskPanic, UnhandledPanic};
 
 /// Why real I/O fails inside the simulation.
 const NO_REAL_IO: &str = "magpie's deterministic runtime (magpie::sim) runs no real I/O, \
@@ -58,6 +58,7 @@ pub(crate) struct Settings {
     pub(crate) seed: u64,
     pub(crate) max_polls: u64,
     pub(crate) record_trace: bool,
+    pub(crate) unhandled_panic: UnhandledPanic,
 }
 
 /// The simulation's runtime, entered as the thread's current one. Its fields drop in order:
@@ -103,7 +104,7 @@ pub(crate) fn run<F: Future>(
     let _rng = rng::install(rng);
     let clock = VirtualClockGuard::enter();
     let _no_io = RealIoDenied::enter(NO_REAL_IO);
-    let rt = Runtime::start_deterministic();
+    let rt = Runtime::start_deterministic(settings.unhandled_panic);
     let shared = rt.handle().shared;
     let entered = Entered {
         _context: context::enter_handle(rt.handle()),
@@ -120,6 +121,14 @@ pub(crate) fn run<F: Future>(
     let mut polls: u64 = 0;
 
     let result = loop {
+        // A task's panic that nobody will retrieve, under `ShutdownRuntime`: the runtime
+        // recorded it (and runs nothing more); the run fails with it.
+        if let Some(panic) = unhandled_panic(&shared) {
+            break Err(SimError::TaskPanicked {
+                seed: settings.seed,
+                panic,
+            });
+        }
         // Step 1.
         loop {
             match shared.injector.steal() {
@@ -175,6 +184,15 @@ pub(crate) fn run<F: Future>(
     // still queued (they hold task references the shutdown does not look for), then the
     // runtime, within its context.
     drop(future);
+    // Dropping the main future dropped the `JoinHandle`s it held: a task that panicked with
+    // its handle held but never awaited is an unhandled panic from here.
+    let result = match (result, unhandled_panic(&shared)) {
+        (Ok(_), Some(panic)) => Err(SimError::TaskPanicked {
+            seed: settings.seed,
+            panic,
+        }),
+        (result, _) => result,
+    };
     drop(runnable);
     drop(entered);
     result.map(|output| Outcome {
@@ -183,6 +201,14 @@ pub(crate) fn run<F: Future>(
         elapsed,
         trace: tracer.map(|t| t.trace).unwrap_or_default(),
     })
+}
+
+/// The task panic the runtime shut down for, if it did.
+fn unhandled_panic(shared: &crate::runtime::shared::Shared) -> Option<TaskPanic> {
+    match &*crate::loom::lock(&shared.cause) {
+        Some(ShutdownCause::UnhandledPanic(panic)) => Some(panic.clone()),
+        _ => None,
+    }
 }
 
 /// Records the order of polls, each task by its number in this run (1 for the first task

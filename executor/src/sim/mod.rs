@@ -74,7 +74,7 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use crate::TaskDump;
+use crate::{TaskDump, TaskPanic, UnhandledPanic};
 
 pub use duplex::{duplex, SimStream};
 pub use seeds::check;
@@ -103,16 +103,49 @@ pub struct Sim {
     seed: u64,
     max_polls: u64,
     record_trace: bool,
+    unhandled_panic: UnhandledPanic,
 }
 
 impl Sim {
-    /// A run with this seed, at most 10 million polls, no trace.
+    /// A run with this seed, at most 10 million polls, no trace, and a task panic that no
+    /// `JoinHandle` retrieves failing the run ([`SimError::TaskPanicked`]).
     pub fn new(seed: u64) -> Sim {
         Sim {
             seed,
             max_polls: 10_000_000,
             record_trace: false,
+            unhandled_panic: UnhandledPanic::ShutdownRuntime,
         }
+    }
+
+    /// What a task's panic that no `JoinHandle` will retrieve does (a detached task's, or one
+    /// whose handle was dropped unread): by default
+    /// ([`UnhandledPanic::ShutdownRuntime`]) the run stops at once with
+    /// [`SimError::TaskPanicked`] — an assertion that fails in a background task fails the
+    /// test, with its seed; [`UnhandledPanic::Ignore`] lets it go, as a plain runtime does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use magpie_executor::sim::{Sim, SimError};
+    /// use magpie_executor::UnhandledPanic;
+    ///
+    /// let background = || async {
+    ///     drop(magpie_executor::spawn(async { panic!("a background check failed") }));
+    ///     magpie_executor::task::yield_now().await;
+    ///     magpie_executor::task::yield_now().await;
+    /// };
+    /// match Sim::new(1).run(background()) {
+    ///     Err(SimError::TaskPanicked { panic, .. }) => {
+    ///         assert_eq!(panic.message.as_deref(), Some("a background check failed"));
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// assert!(Sim::new(1).unhandled_panic(UnhandledPanic::Ignore).run(background()).is_ok());
+    /// ```
+    pub fn unhandled_panic(mut self, policy: UnhandledPanic) -> Sim {
+        self.unhandled_panic = policy;
+        self
     }
 
     /// Stops the run with [`SimError::PollLimit`] after `polls` polls (of tasks and of the
@@ -136,7 +169,9 @@ impl Sim {
     /// # Errors
     ///
     /// [`SimError::Deadlock`] when every task waits and no timer is pending;
-    /// [`SimError::PollLimit`] when the poll limit is reached.
+    /// [`SimError::PollLimit`] when the poll limit is reached; [`SimError::TaskPanicked`] when
+    /// a task panicked and no `JoinHandle` will retrieve it (see
+    /// [`unhandled_panic`](Self::unhandled_panic)).
     ///
     /// # Panics
     ///
@@ -148,6 +183,7 @@ impl Sim {
                 seed: self.seed,
                 max_polls: self.max_polls,
                 record_trace: self.record_trace,
+                unhandled_panic: self.unhandled_panic,
             },
             future,
         )
@@ -182,6 +218,14 @@ pub enum SimError {
         /// The polls made.
         polls: u64,
     },
+    /// A task panicked and no `JoinHandle` will retrieve the panic (the task was detached, or
+    /// its handle dropped unread); see [`Sim::unhandled_panic`].
+    TaskPanicked {
+        /// The run's seed.
+        seed: u64,
+        /// The task, where it was spawned, and its message.
+        panic: TaskPanic,
+    },
 }
 
 /// A deadlock found by a deterministic run: what was waiting, and when.
@@ -213,6 +257,11 @@ impl fmt::Display for SimError {
                 "seed {seed}: the run reached its limit of {polls} polls without completing \
                  (tasks that wake each other forever?); raise it with Sim::max_polls"
             ),
+            SimError::TaskPanicked { seed, panic } => write!(
+                f,
+                "seed {seed}: {panic}, and no JoinHandle will retrieve it (let such panics go \
+                 with Sim::unhandled_panic(UnhandledPanic::Ignore))"
+            ),
         }
     }
 }
@@ -223,9 +272,9 @@ impl std::error::Error for SimError {}
 ///
 /// # Panics
 ///
-/// When the run deadlocks or reaches the default poll limit (the message says which, with the
-/// seed and the waiting tasks), when `future` panics, or when called inside another simulation
-/// on the same thread.
+/// When the run deadlocks, reaches the default poll limit, or a task's panic goes unretrieved
+/// (the message says which, with the seed, and the waiting tasks or the panic), when `future`
+/// panics, or when called inside another simulation on the same thread.
 ///
 /// # Examples
 ///

@@ -11,7 +11,8 @@ const SEED_VAR: &str = "MAGPIE_SEED";
 /// Runs `test` once per seed in `seeds`, each run in its own deterministic runtime (see the
 /// [module docs](super)); with `MAGPIE_SEED=N` in the environment, runs seed `N` only.
 ///
-/// When a seed fails — the body panics, or the run deadlocks or reaches its poll limit — the
+/// When a seed fails — the body panics, the run deadlocks or reaches its poll limit, or a
+/// task's panic goes unretrieved ([`SimError::TaskPanicked`](super::SimError)) — the
 /// seed and the command that replays it are printed to stderr
 /// (`MAGPIE_SEED=N cargo test NAME`, `NAME` being the running test's), and the failure is
 /// passed on, so the test fails with the body's own message.
