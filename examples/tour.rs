@@ -88,7 +88,7 @@ fn main() {
     println!("\nTour finished in {}.", clock.took(clock.start));
 }
 
-/// 15. The event loop as an object, outside `magpie::run`: asyncio's `get_event_loop()` and
+/// Step 15, the event loop as an object, outside `magpie::run`: asyncio's `get_event_loop()` and
 /// `run_until_complete()`, with `get_running_loop()` inside it.
 fn event_loop_you_keep(c: &Clock) {
     c.step(
