@@ -201,7 +201,8 @@ pub struct Outcome<T> {
     /// Virtual time from the start of the run to the main future's completion.
     pub elapsed: Duration,
     /// With [`Sim::record_trace`]: which task each poll ran, in order — `0` for the main
-    /// future, `n` for the `n`-th task the run scheduled. Empty otherwise.
+    /// future, `n` for the `n`-th task the run polled (numbered at its first poll). Empty
+    /// otherwise.
     pub trace: Vec<u64>,
 }
 
