@@ -346,8 +346,10 @@ fn a_waker_used_after_its_runtime_was_dropped_is_ignored() {
     assert_eq!(drops.load(Ordering::SeqCst), 1);
 }
 
-#[test]
-fn dropping_the_runtime_inside_its_own_task_panics_clearly() {
+/// Hands a 2-worker runtime to one of its own tasks, which runs `misuse` on it; returns the
+/// panic message `misuse` raised, once the runtime has shut down (in the background: a
+/// task spawned on it then resolves to "cancelled").
+fn misused_inside_its_own_task(misuse: impl FnOnce(Runtime) + Send + 'static) -> String {
     let rt = Builder::new().worker_threads(2).build().unwrap();
     let handle = rt.handle();
     let (rt_tx, rt_rx) = mpsc::channel::<Runtime>();
@@ -355,17 +357,9 @@ fn dropping_the_runtime_inside_its_own_task_panics_clearly() {
     rt_tx.send(rt).unwrap();
     let task = handle.spawn(async move {
         let rt = rt_rx.recv().unwrap();
-        let _ = msg_tx.send(panic_of(move || drop(rt)));
+        let _ = msg_tx.send(panic_of(move || misuse(rt)));
     });
-    let msg = msg_rx.recv_timeout(SAFETY_NET).unwrap();
-    assert_eq!(
-        msg,
-        "a magpie `Runtime` was dropped from inside one of its own tasks or blocking threads; \
-         it would wait for its own thread to stop. Drop it from outside (or move it to \
-         another thread)"
-    );
-    // No deadlock: the runtime still shuts down, in the background. Once it has, a task
-    // spawned on it resolves to "cancelled" (until then, probes may still run).
+    let msg = msg_rx.recv_timeout(SAFETY_NET).expect("no hang");
     let _ = future::block_on(task);
     let start = Instant::now();
     while future::block_on(handle.spawn(async {})).is_ok() {
@@ -379,33 +373,32 @@ fn dropping_the_runtime_inside_its_own_task_panics_clearly() {
         assert!(start.elapsed() < SAFETY_NET, "tasks left after shutdown");
         std::thread::sleep(Duration::from_millis(1));
     }
+    msg
+}
+
+#[test]
+fn dropping_the_runtime_inside_its_own_task_panics_clearly() {
+    // No deadlock: the runtime still shuts down, in the background.
+    assert_eq!(
+        misused_inside_its_own_task(drop),
+        "a magpie `Runtime` was dropped from inside one of its own tasks or blocking threads; \
+         it would wait for its own thread to stop. Drop it from outside (or move it to \
+         another thread)"
+    );
 }
 
 #[test]
 fn shutdown_timeout_inside_its_own_task_panics_clearly_and_still_shuts_down() {
-    let rt = Builder::new().worker_threads(2).build().unwrap();
-    let handle = rt.handle();
-    let (rt_tx, rt_rx) = mpsc::channel::<Runtime>();
-    let (msg_tx, msg_rx) = mpsc::channel();
-    rt_tx.send(rt).unwrap();
     // With no deadline at all (Duration::MAX): it used to wait for its own worker for ever.
-    let task = handle.spawn(async move {
-        let rt = rt_rx.recv().unwrap();
-        let _ = msg_tx.send(panic_of(move || rt.shutdown_timeout(Duration::MAX)));
+    let msg = misused_inside_its_own_task(|rt| {
+        rt.shutdown_timeout(Duration::MAX);
     });
-    let msg = msg_rx.recv_timeout(SAFETY_NET).expect("no hang");
     assert_eq!(
         msg,
         "`Runtime::shutdown_timeout` was called from inside one of the runtime's own tasks or \
          blocking threads; it would wait for its own thread to stop. Call it from outside (or \
          move the runtime to another thread)"
     );
-    let _ = future::block_on(task);
-    let start = Instant::now();
-    while future::block_on(handle.spawn(async {})).is_ok() {
-        assert!(start.elapsed() < SAFETY_NET, "the runtime never shut down");
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 #[test]

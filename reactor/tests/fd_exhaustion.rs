@@ -8,6 +8,10 @@
 
 use std::time::{Duration, Instant};
 
+#[path = "support/fd_limit.rs"]
+mod fd_limit;
+
+use fd_limit::{exhaust_fds, set_fd_limit};
 use futures_lite::future;
 use magpie_reactor::net::TcpListener;
 
@@ -23,19 +27,6 @@ fn cpu_time() -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
-/// Sets the soft limit on open descriptors, returning the old one.
-fn set_fd_limit(soft: libc::rlim_t) -> libc::rlim_t {
-    // SAFETY: get/setrlimit read and write the struct we own.
-    unsafe {
-        let mut limit: libc::rlimit = std::mem::zeroed();
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
-        let old = limit.rlim_cur;
-        limit.rlim_cur = soft;
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
-        old
-    }
-}
-
 #[test]
 fn accept_under_fd_exhaustion_errors_without_spinning_and_recovers() {
     future::block_on(async {
@@ -47,15 +38,7 @@ fn accept_under_fd_exhaustion_errors_without_spinning_and_recovers() {
             .collect();
 
         // Use up every descriptor under a low limit.
-        let old = set_fd_limit(256);
-        let mut fillers = Vec::new();
-        let exhausted = loop {
-            match std::fs::File::open("/dev/null") {
-                Ok(file) => fillers.push(file),
-                Err(err) => break err,
-            }
-        };
-        assert_eq!(exhausted.raw_os_error(), Some(libc::EMFILE));
+        let (old, fillers) = exhaust_fds(256);
 
         // 1. The caller gets the error.
         let err = listener.accept().await.unwrap_err();

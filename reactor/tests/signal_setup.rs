@@ -6,24 +6,15 @@
 // Unix only: signals and descriptor limits.
 #![cfg(unix)]
 
+#[path = "support/fd_limit.rs"]
+mod fd_limit;
+
 use std::sync::mpsc;
 use std::time::Duration;
 
+use fd_limit::{exhaust_fds, set_fd_limit};
 use futures_lite::{future, StreamExt};
 use magpie_reactor::signal::{signal, SignalError, SignalKind};
-
-/// Sets the soft limit on open descriptors, returning the old one.
-fn set_fd_limit(soft: libc::rlim_t) -> libc::rlim_t {
-    // SAFETY: get/setrlimit read and write the struct we own.
-    unsafe {
-        let mut limit: libc::rlimit = std::mem::zeroed();
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
-        let old = limit.rlim_cur;
-        limit.rlim_cur = soft;
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
-        old
-    }
-}
 
 #[test]
 fn a_failed_first_setup_is_tried_again_by_the_next_listener() {
@@ -31,15 +22,7 @@ fn a_failed_first_setup_is_tried_again_by_the_next_listener() {
     let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     drop(magpie_reactor::Async::new(a).unwrap());
 
-    let old = set_fd_limit(256);
-    let mut fillers = Vec::new();
-    let exhausted = loop {
-        match std::fs::File::open("/dev/null") {
-            Ok(file) => fillers.push(file),
-            Err(err) => break err,
-        }
-    };
-    assert_eq!(exhausted.raw_os_error(), Some(libc::EMFILE));
+    let (old, fillers) = exhaust_fds(256);
 
     let kind = SignalKind::user_defined1();
     match signal(kind) {
