@@ -441,7 +441,7 @@ impl TimerTurn {
     ) -> Option<Duration> {
         let next = next?;
         if next <= fired_at {
-            self.overdue_turns += 1;
+            self.overdue_turns = self.overdue_turns.saturating_add(1);
             return Some(if self.overdue_turns == 1 {
                 Duration::ZERO
             } else {

@@ -225,7 +225,11 @@ impl<T> Queue<T> {
         // The ring allocates a sequence word and an `Option<T>` per slot up front: 1 MiB for
         // small items at this bound.
         const RING_MAX_CAPACITY: usize = 1 << 16;
-        if capacity <= RING_MAX_CAPACITY {
+        // Only where its positions, `usize`s, cannot wrap in practice (2⁶² operations): on a
+        // 32-bit target they would after 2³⁰ (18 minutes at a million a second), and every
+        // push would then see the queue full for good.
+        let ring_fits = cfg!(target_pointer_width = "64") && capacity <= RING_MAX_CAPACITY;
+        if ring_fits {
             Self::with_channel(Channel::ring(capacity))
         } else {
             Self::with_channel(Channel::locked(Buffer::fifo(), Some(capacity)))

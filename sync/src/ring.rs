@@ -28,7 +28,8 @@
 //! push succeeds any more). The flags are changed only by the channel, under its mutex.
 //!
 //! Positions are `usize` shifted past the flags, so they wrap after 2⁶² operations (146 years at
-//! one per nanosecond); that is not handled.
+//! one per nanosecond); that is not handled, and so the ring is used on 64-bit targets only
+//! (on a 32-bit one, 2³⁰ operations: `Queue::bounded` takes the locked store there).
 
 use crate::loom::{AtomicUsize, Ordering, UnsafeCell};
 

@@ -7,11 +7,13 @@
 //! thread-local read per timer created (the thread-local holds `None`) and one per registration
 //! (`check_polled_on_its_clock`); a timer reads the time through its store, with none.
 //!
-//! The virtual clock of a thread is a timer store on virtual time (`TimerStore::now` reads
-//! it), created once and reused by every deterministic run on that thread: it is leaked, as
-//! the process store is, because a `Sleep` holds a `&'static` store. Each run resets it — new
-//! wheels, time one second past its origin — so that a seed gives the same schedule whatever
-//! ran on the thread before. Virtual time moves in the wheels' 100 µs ticks: a deadline between
+//! A virtual clock is a timer store on virtual time (`TimerStore::now` reads it), leaked as
+//! the process store is, because a `Sleep` holds a `&'static` store. A run takes one from a
+//! process-wide pool of idle clocks (or makes one) and gives it back when it ends, unless a
+//! timer of its is still registered (a `Sleep` kept in a static, say): so the clocks made are
+//! as many as the most runs at once, however many threads come and go (each thread used to
+//! keep one of its own, for good). Each run resets its clock — new wheels, time one second
+//! past its origin — so that a seed gives the same schedule whatever ran on it before. Virtual time moves in the wheels' 100 µs ticks: a deadline between
 //! two ticks is reached at the next one (a `sleep(150 µs)` ends 200 µs later).
 
 use std::cell::Cell;
@@ -25,8 +27,16 @@ use crate::store::{self, TimerStore, TICKS_PER_SEC};
 thread_local! {
     /// The virtual clock's store this thread runs on, while a [`VirtualClockGuard`] lives.
     static ENTERED: Cell<Option<&'static TimerStore>> = const { Cell::new(None) };
-    /// This thread's virtual clock, kept between runs.
-    static CACHED: Cell<Option<&'static TimerStore>> = const { Cell::new(None) };
+}
+
+/// Virtual clocks no run uses now, each with no timer registered (see the module docs). std's
+/// mutex, not the loom shim's: a pool of leaked stores, part of no protocol a model checks.
+static IDLE_CLOCKS: std::sync::Mutex<Vec<&'static TimerStore>> = std::sync::Mutex::new(Vec::new());
+
+fn idle_clocks() -> std::sync::MutexGuard<'static, Vec<&'static TimerStore>> {
+    IDLE_CLOCKS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The current instant on magpie's clock: [`Instant::now`], or the virtual time of the
@@ -148,16 +158,13 @@ impl VirtualClockGuard {
             entered().is_none(),
             "this thread already runs on a virtual clock: deterministic runs do not nest"
         );
-        let clock = CACHED.with(|cached| match cached.get() {
-            // A clock whose earlier run leaked a timer (a `Sleep` kept in a static, say) is left
-            // to it; the run gets a new one.
+        let pooled = idle_clocks().pop();
+        // A pooled clock had no timer when it was given back, and none since: nothing can
+        // register on a clock no run has entered.
+        let clock = match pooled {
             Some(clock) if clock.reset_if_empty() => clock,
-            _ => {
-                let clock: &'static TimerStore = Box::leak(Box::new(TimerStore::new_virtual()));
-                cached.set(Some(clock));
-                clock
-            }
-        });
+            _ => Box::leak(Box::new(TimerStore::new_virtual())),
+        };
         Self::ticks(clock).store(TICKS_PER_SEC, Ordering::Relaxed);
         ENTERED.with(|entered| entered.set(Some(clock)));
         VirtualClockGuard {
@@ -233,5 +240,34 @@ impl VirtualClockGuard {
 impl Drop for VirtualClockGuard {
     fn drop(&mut self) {
         let _ = ENTERED.try_with(|entered| entered.set(None));
+        // Back to the pool, unless a timer of this run is still registered (it would fire on
+        // the next run's clock): that clock stays with the timer, leaked.
+        if self.clock.reset_if_empty() {
+            idle_clocks().push(self.clock);
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Threads that each run a simulation once, one after the other, share the idle clocks:
+    /// the stores made stay as few as the runs at once (a few more here, where the other
+    /// tests of this binary may hold one meanwhile), not one per thread (regression: each
+    /// thread kept its own for good, 3 KB and its wheels' slab).
+    #[test]
+    fn threads_that_come_and_go_reuse_the_idle_clocks() {
+        let mut stores = std::collections::HashSet::new();
+        for _ in 0..50 {
+            let store = std::thread::spawn(|| {
+                let guard = VirtualClockGuard::enter();
+                guard.clock as *const TimerStore as usize
+            })
+            .join()
+            .unwrap();
+            stores.insert(store);
+        }
+        assert!(stores.len() <= 10, "{} stores for 50 runs", stores.len());
     }
 }

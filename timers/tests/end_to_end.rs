@@ -459,7 +459,7 @@ fn a_sleep_kept_from_an_earlier_virtual_run_leaves_the_next_runs_timers_alone() 
         assert!(clock.advance_to_next_timer().is_some());
         kept
     };
-    // The next run on this thread reuses the (empty) store.
+    // The next run may take the same (empty) store from the pool of idle clocks.
     let clock = magpie_timers::VirtualClockGuard::enter();
     let next_run = Arc::new(CountingWaker(AtomicUsize::new(0)));
     let next_waker = Waker::from(next_run.clone());

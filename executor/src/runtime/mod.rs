@@ -274,7 +274,7 @@ impl Runtime {
             workers_done: Condvar::new(),
             stats: metrics::Stats::new(num_workers),
             cause: Mutex::new(None),
-            cause_waiters: Mutex::new(Vec::new()),
+            cause_waiters: Mutex::new(shared::CauseWaiters::default()),
             early_report: Mutex::new(None),
             shutdown_sequence: Mutex::new(()),
             #[cfg(not(loom))]

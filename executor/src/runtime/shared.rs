@@ -76,7 +76,7 @@ pub(crate) struct Shared {
     /// Why the runtime shut itself down, if it did (`UnhandledPanic::ShutdownRuntime`).
     pub(crate) cause: Mutex<Option<ShutdownCause>>,
     /// `Runtime::block_on` calls to wake when the runtime shuts itself down.
-    pub(crate) cause_waiters: Mutex<Vec<Waker>>,
+    pub(crate) cause_waiters: Mutex<CauseWaiters>,
     /// The report of a shutdown the runtime ran on its own, for `Runtime`'s drop to return.
     pub(crate) early_report: Mutex<Option<super::ShutdownReport>>,
     /// Held through the shutdown sequence, so that a shutdown the runtime began itself and
@@ -371,8 +371,8 @@ impl Shared {
             return;
         }
         // Taken out first: the wakers run with the lock released.
-        let waiters = std::mem::take(&mut *lock(&this.cause_waiters));
-        for waker in waiters {
+        let waiters = std::mem::take(&mut lock(&this.cause_waiters).list);
+        for (_, waker) in waiters {
             waker.wake();
         }
         let shared = this.clone();
@@ -569,15 +569,40 @@ impl Shared {
     }
 }
 
+/// The `Runtime::block_on` calls waiting for a shutdown cause, each under an id of its own
+/// so that its `CauseWatch` takes its waker out when it ends.
+#[derive(Default)]
+pub(crate) struct CauseWaiters {
+    next_id: u64,
+    list: Vec<(u64, Waker)>,
+}
+
 /// Resolves to the runtime's shutdown cause once it shut itself down (`Runtime::block_on`
-/// under `UnhandledPanic::ShutdownRuntime`).
+/// under `UnhandledPanic::ShutdownRuntime`). Dropped, it takes its waker off the list: each
+/// thread that ever called `block_on` used to leave one there (with its parker), for the
+/// runtime's life.
 pub(crate) struct CauseWatch<'a> {
     shared: &'a Shared,
+    /// Its entry in `cause_waiters`, once polled.
+    id: Option<u64>,
 }
 
 impl<'a> CauseWatch<'a> {
     pub(crate) fn new(shared: &'a Shared) -> CauseWatch<'a> {
-        CauseWatch { shared }
+        CauseWatch { shared, id: None }
+    }
+}
+
+impl Drop for CauseWatch<'_> {
+    fn drop(&mut self) {
+        let Some(id) = self.id else { return };
+        let removed = {
+            let mut waiters = lock(&self.shared.cause_waiters);
+            let at = waiters.list.iter().position(|(i, _)| *i == id);
+            at.map(|at| waiters.list.swap_remove(at))
+        };
+        // Dropped outside the lock: a waker's drop may run anyone's code.
+        drop(removed);
     }
 }
 
@@ -590,13 +615,61 @@ impl Future for CauseWatch<'_> {
     ) -> std::task::Poll<ShutdownCause> {
         // The waiters' lock first, then the cause: `shut_down_for` sets the cause before it
         // takes the waiters, so either we see the cause or it sees our waker.
-        let mut waiters = lock(&self.shared.cause_waiters);
-        if let Some(cause) = lock(&self.shared.cause).clone() {
+        let this = self.get_mut();
+        let mut waiters = lock(&this.shared.cause_waiters);
+        if let Some(cause) = lock(&this.shared.cause).clone() {
             return std::task::Poll::Ready(cause);
         }
-        if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            waiters.push(cx.waker().clone());
+        let registered = this
+            .id
+            .and_then(|id| waiters.list.iter_mut().find(|(i, _)| *i == id));
+        match registered {
+            Some((_, waker)) => waker.clone_from(cx.waker()),
+            None => {
+                let id = waiters.next_id;
+                waiters.next_id += 1;
+                waiters.list.push((id, cx.waker().clone()));
+                this.id = Some(id);
+            }
         }
         std::task::Poll::Pending
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::{Builder, UnhandledPanic};
+
+    /// Every `Runtime::block_on` under `ShutdownRuntime` registers its waker for the cause;
+    /// none is left once the calls have returned, whichever threads made them (regression:
+    /// each thread's waker stayed, with its parker, for the runtime's life).
+    #[test]
+    fn block_on_calls_leave_no_cause_waiter_behind() {
+        let rt = std::sync::Arc::new(
+            Builder::new()
+                .worker_threads(1)
+                .unhandled_panic(UnhandledPanic::ShutdownRuntime)
+                .build()
+                .unwrap(),
+        );
+        let threads: Vec<_> = (0..20)
+            .map(|_| {
+                let rt = rt.clone();
+                std::thread::spawn(move || {
+                    // Pending once at least, so that the watch registers.
+                    rt.block_on(rt.spawn(async { crate::task::yield_now().await }))
+                        .unwrap();
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        for _ in 0..20 {
+            rt.block_on(async { crate::task::yield_now().await });
+        }
+        let handle = rt.handle();
+        let waiters = crate::loom::lock(&handle.shared.cause_waiters);
+        assert_eq!(waiters.list.len(), 0);
     }
 }

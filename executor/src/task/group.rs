@@ -176,6 +176,10 @@ impl Shared {
 /// the task holding it is cancelled) cancels every task still in it: no task outlives its
 /// group.
 ///
+/// A group keeps every task spawned into it, finished or not, with its output, until
+/// [`join`](Self::join): it is for a batch of work that ends together, not a long-lived
+/// nursery for a server's connections (which would grow with every connection ever made).
+///
 /// # Examples
 ///
 /// ```
