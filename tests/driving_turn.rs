@@ -569,3 +569,33 @@ fn two_tasks_woken_by_one_event_run_on_both_workers_at_once() {
         drop(rt);
     });
 }
+
+/// A worker busy with long tasks (61 polls of its round interval take longer than the reactor
+/// thread's watch interval) asks the reactor thread for the turn once per busy period, not at
+/// every round: a request it does not come back for in time pushed the driving reactor thread
+/// off the poller for nothing, until the reactor thread took the turn back — I/O and timers a
+/// millisecond late every few milliseconds (regression, a review: ~60 hand-overs in 300 ms).
+#[test]
+fn a_worker_busy_with_long_tasks_leaves_the_reactor_thread_driving() {
+    let _serial = serial();
+    let rt = runtime(1, "drv-busy");
+    // The reactor started (a timer), then every worker busy: the turn goes back to the
+    // reactor thread within a couple of watch intervals.
+    rt.block_on(sleep(Duration::from_millis(5)));
+    let handovers_before = magpie_reactor::stats().turn_handovers;
+    let busy = rt.spawn(async {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(300) {
+            spin_for(Duration::from_micros(50));
+            magpie::task::yield_now().await;
+        }
+    });
+    within(LONG, "the busy task ends", move || {
+        rt.block_on(busy).unwrap()
+    });
+    let handovers = magpie_reactor::stats().turn_handovers - handovers_before;
+    assert!(
+        handovers <= 3,
+        "{handovers} hand-overs to a worker busy with 50 µs polls for 300 ms"
+    );
+}

@@ -76,6 +76,21 @@ impl DrivingTurn {
         }
     }
 
+    /// Takes the driving turn if nobody holds it; unlike [`try_take`](Self::try_take), never
+    /// asks the reactor thread to hand it over. For a thread that would only
+    /// [`poll`](Self::poll) once and go back to its work: asking would push the reactor thread
+    /// off the poller for a turn this thread may not come back for before the reactor thread
+    /// takes it back (a busy executor whose tasks run long).
+    pub fn try_take_vacant() -> Option<DrivingTurn> {
+        let reactor = reactor::started()?;
+        // `then`, not `then_some`: a `DrivingTurn` made and dropped unused would release a
+        // turn this thread does not hold.
+        reactor.turn.take_if_vacant().then(|| DrivingTurn {
+            reactor,
+            _not_send: PhantomData,
+        })
+    }
+
     /// One round of driving: fires the timers that are due; then, unless `has_work()` says
     /// this thread has tasks to run (a timer woke one of its own), waits for I/O until an
     /// event, the next timer's deadline or a [`notify`], and wakes the tasks of the reported

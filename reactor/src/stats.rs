@@ -18,6 +18,9 @@ pub struct ReactorStats {
     /// Timers pending now in the installed timer driver (`magpie-timers`' store); 0 when no
     /// driver is installed.
     pub pending_timers: usize,
+    /// Times the reactor thread handed the driving turn to an executor worker that asked for
+    /// it (docs/reactor.md, "The driving turn"), since the reactor started.
+    pub turn_handovers: u64,
 }
 
 /// The reactor's counters now.
@@ -50,5 +53,6 @@ pub fn stats() -> ReactorStats {
         events: reactor.events(),
         sources: reactor.source_count(),
         pending_timers: timer_hook::timer_driver().map_or(0, |driver| driver.pending_timers()),
+        turn_handovers: reactor.turn.handovers(),
     }
 }

@@ -74,7 +74,7 @@
 //!
 //! The models at the bottom of this file check these claims with loom, through this code.
 
-use crate::loom::atomic::{AtomicUsize, Ordering};
+use crate::loom::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crate::loom::{lock, Condvar, Mutex};
 use std::task::Waker;
 
@@ -129,6 +129,8 @@ pub(crate) struct Turn {
     standby: Condvar,
     /// Wakers of workers that asked the reactor thread for the turn (step 1).
     requesters: Mutex<Vec<Waker>>,
+    /// Hand-overs made (step 5), for the reactor's stats. Written by the reactor thread only.
+    handovers: AtomicU64,
 }
 
 impl Turn {
@@ -139,7 +141,32 @@ impl Turn {
             woken: Mutex::new(false),
             standby: Condvar::new(),
             requesters: Mutex::new(Vec::new()),
+            handovers: AtomicU64::new(0),
         }
+    }
+
+    /// Step 1 without the request: takes the turn if it is `VACANT`, and otherwise changes
+    /// nothing — no `WANTED`, no notification (a busy worker's round between tasks, after a
+    /// request of its busy period went unused: see `magpie-executor`'s `worker.rs`).
+    pub(crate) fn take_if_vacant(&self) -> bool {
+        // SeqCst: as in `take`.
+        let word = self.state.load(Ordering::SeqCst);
+        word & HOLDER == VACANT
+            && self
+                .state
+                .compare_exchange(
+                    word,
+                    handed_to(word, WORKER),
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                )
+                .is_ok()
+    }
+
+    /// Hand-overs the reactor thread made to workers that asked (step 5).
+    pub(crate) fn handovers(&self) -> u64 {
+        // Relaxed: a statistic.
+        self.handovers.load(Ordering::Relaxed)
     }
 
     /// Step 1: a worker tries to take the turn. When the reactor thread holds it, `requester`
@@ -241,6 +268,11 @@ impl Turn {
             Ordering::SeqCst,
         );
         debug_assert!(handed.is_ok(), "the reactor's word changed under it");
+        // Relaxed: a statistic; only this thread writes it.
+        self.handovers.store(
+            self.handovers.load(Ordering::Relaxed) + 1,
+            Ordering::Relaxed,
+        );
         let requesters = std::mem::take(&mut *lock(&self.requesters));
         // Woken outside the lock: a waker may run executor code. A panicking one (a bug in
         // whoever passed it) must not take the reactor thread down, nor keep the others asleep.
@@ -398,6 +430,22 @@ mod tests {
             "the other requester is woken"
         );
         assert_eq!(turn.take(None, || {}), Take::Taken);
+    }
+
+    #[test]
+    fn a_vacant_only_take_takes_a_vacant_turn_and_never_asks_for_a_held_one() {
+        let turn = Turn::new();
+        assert!(!turn.take_if_vacant(), "the reactor thread holds it");
+        assert!(!turn.hand_over_if_wanted(), "and nobody asked for it");
+        assert_eq!(turn.handovers(), 0);
+        let turn = vacant_turn();
+        assert_eq!(turn.handovers(), 1, "the hand-over that made it vacant");
+        assert!(turn.take_if_vacant());
+        assert!(turn.held_by_worker());
+        assert!(!turn.take_if_vacant(), "held by a worker now");
+        turn.release();
+        assert!(turn.take_if_vacant());
+        turn.release();
     }
 
     #[test]
@@ -567,7 +615,21 @@ mod models {
     /// (the release must wake it: mutant `release_skips_standby_wake`).
     #[test]
     fn event_racing_the_hand_back_is_collected() {
-        loom::model(|| {
+        event_racing_the_hand_back(|turn, poller| {
+            turn.take(None, || poller.notify()) == Take::Taken
+        });
+    }
+
+    /// The same, with the worker's take that never asks (a busy worker's round).
+    #[test]
+    fn event_racing_a_vacant_only_take_is_collected() {
+        event_racing_the_hand_back(|turn, _| turn.take_if_vacant());
+    }
+
+    /// The model of the two above: a worker that takes the turn with `take` (and, if it got
+    /// it, polls once and releases it) against the reactor thread standing by.
+    fn event_racing_the_hand_back(take: fn(&Turn, &ModelPoller) -> bool) {
+        loom::model(move || {
             let turn = Arc::new(vacant_turn());
             let poller = Arc::new(ModelPoller::new());
             let producer = {
@@ -577,7 +639,7 @@ mod models {
             let worker = {
                 let (turn, poller) = (turn.clone(), poller.clone());
                 thread::spawn(move || {
-                    if turn.take(None, || poller.notify()) == Take::Taken {
+                    if take(&turn, &poller) {
                         poller.poll();
                         turn.release();
                     }

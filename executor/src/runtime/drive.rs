@@ -25,6 +25,11 @@ mod imp {
             magpie_reactor::driver::DrivingTurn::try_take(requester).map(Turn)
         }
 
+        /// The turn if nobody holds it; never asks the reactor thread for it.
+        pub(crate) fn try_take_vacant() -> Option<Turn> {
+            magpie_reactor::driver::DrivingTurn::try_take_vacant().map(Turn)
+        }
+
         /// One wait in the poller (see `DrivingTurn::drive`).
         pub(crate) fn drive(&mut self, has_work: &dyn Fn() -> bool) {
             self.0.drive(has_work);
@@ -51,6 +56,10 @@ mod imp {
 
     impl Turn {
         pub(crate) fn try_take(_requester: &Waker) -> Option<Turn> {
+            None
+        }
+
+        pub(crate) fn try_take_vacant() -> Option<Turn> {
             None
         }
 

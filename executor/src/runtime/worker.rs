@@ -579,6 +579,8 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
     let debug_mode = shared.config.debug.as_ref();
     stats.busy_begins(shared.stats.now_ns());
     let mut tasks_since_io = 0;
+    // Whether the next busy round may ask the reactor thread for the turn (see below).
+    let mut ask_on_busy_round = true;
     loop {
         match next_step(leaving.requeue.take()) {
             // The core is not borrowed while the task runs, so the task may spawn and wake.
@@ -605,7 +607,18 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
                         with_own_core(|core| core.push_yielded(task));
                     }
                     // Outside the core's borrow, so what the round wakes lands in our queues.
-                    if let Some(mut turn) = HeldTurn::try_take(&shared, &requester) {
+                    // Asks the reactor thread for the turn once per busy period, and again only
+                    // after a round that had it: a request the next round does not come back
+                    // for in time (long tasks) pushed a driving reactor thread off the poller
+                    // for nothing, until it took the turn back a watch interval later — I/O
+                    // and timers late by up to a millisecond every `IO_POLL_INTERVAL` polls.
+                    let turn = if ask_on_busy_round {
+                        HeldTurn::try_take(&shared, &requester)
+                    } else {
+                        HeldTurn::try_take_vacant(&shared)
+                    };
+                    ask_on_busy_round = turn.is_some();
+                    if let Some(mut turn) = turn {
                         with_own_core(Core::begin_driving);
                         turn.turn.poll();
                         if with_own_core(Core::end_driving) {
@@ -616,6 +629,7 @@ pub(crate) fn run(core: Box<Core>, parker: Parker) {
             }
             Step::Park => {
                 tasks_since_io = 0;
+                ask_on_busy_round = true;
                 let parked = park(&shared, index, &parker, &requester);
                 stats.busy_begins(shared.stats.now_ns());
                 if !parked {
@@ -739,16 +753,23 @@ struct HeldTurn<'a> {
 impl<'a> HeldTurn<'a> {
     /// `Turn::try_take`, flagged.
     fn try_take(shared: &'a Shared, requester: &Waker) -> Option<HeldTurn<'a>> {
-        Turn::try_take(requester).map(|turn| {
-            // Plain stores suffice: one thread in the process holds the turn at a time, and
-            // the turn's own SeqCst hand-over orders one holder's clearing before the next
-            // holder's setting. Relaxed: a hint (see `Shared::worker_drives`).
-            shared.worker_drives.store(true, Ordering::Relaxed);
-            HeldTurn {
-                turn,
-                flag: &shared.worker_drives,
-            }
-        })
+        Turn::try_take(requester).map(|turn| HeldTurn::flagged(shared, turn))
+    }
+
+    /// `Turn::try_take_vacant`, flagged.
+    fn try_take_vacant(shared: &'a Shared) -> Option<HeldTurn<'a>> {
+        Turn::try_take_vacant().map(|turn| HeldTurn::flagged(shared, turn))
+    }
+
+    fn flagged(shared: &'a Shared, turn: Turn) -> HeldTurn<'a> {
+        // Plain stores suffice: one thread in the process holds the turn at a time, and the
+        // turn's own SeqCst hand-over orders one holder's clearing before the next holder's
+        // setting. Relaxed: a hint (see `Shared::worker_drives`).
+        shared.worker_drives.store(true, Ordering::Relaxed);
+        HeldTurn {
+            turn,
+            flag: &shared.worker_drives,
+        }
     }
 }
 
