@@ -41,6 +41,7 @@ mod os;
 pub mod process;
 mod reactor;
 pub mod real_io;
+mod report;
 #[cfg(unix)]
 pub mod signal;
 #[cfg(windows)]

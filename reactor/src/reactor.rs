@@ -10,6 +10,7 @@
 use crate::epoll;
 use crate::loom::{lock, Arc, Mutex};
 use crate::os::{self, BorrowedSource, RawSource};
+use crate::report::report;
 use crate::source::{Source, SourceEvent};
 use crate::source_table::SourceTable;
 use crate::timer_hook;
@@ -256,13 +257,31 @@ impl Reactor {
 
     /// The reactor thread's loop (`turn.rs`, steps 4 to 6). Never returns.
     fn run(&self) -> ! {
+        // Whether the thread stands by (step 6) rather than holds the turn (steps 4, 5).
+        let mut standing_by = false;
         loop {
-            self.drive_round(Round::Wait(&|| false));
-            if self.turn.hand_over_if_wanted() {
+            // The process's only fallback driver must not die: a panic here (a bug) is
+            // reported and the loop goes on where it was — holding the turn, or standing by —
+            // after a pause.
+            let round = panic::catch_unwind(AssertUnwindSafe(|| {
+                if !standing_by {
+                    self.drive_round(Round::Wait(&|| false));
+                    if !self.turn.hand_over_if_wanted() {
+                        return;
+                    }
+                    standing_by = true;
+                }
                 let _ = self.turn.stand_by(|| {
                     std::thread::sleep(WATCH_INTERVAL);
                     true
                 });
+                standing_by = false;
+            }));
+            if round.is_err() {
+                report(format_args!(
+                    "magpie-reactor: the reactor thread's round panicked (a bug); continuing"
+                ));
+                std::thread::sleep(OVERDUE_BACKOFF);
             }
         }
     }
@@ -358,7 +377,9 @@ impl Reactor {
         // the reactor thread is the process's only fallback driver.
         for waker in wake.drain(..) {
             if panic::catch_unwind(AssertUnwindSafe(|| waker.wake())).is_err() {
-                eprintln!("magpie-reactor: a Waker panicked in wake(); continuing");
+                report(format_args!(
+                    "magpie-reactor: a Waker panicked in wake(); continuing"
+                ));
             }
         }
     }
@@ -396,7 +417,9 @@ fn batch_scheduling() {}
 /// Reports a failed wait. The waits already retry `EINTR`; any other error is unexpected. Do
 /// not spin on it: report and back off.
 fn wait_failed(e: &io::Error) {
-    eprintln!("magpie-reactor: waiting for events failed: {e}");
+    report(format_args!(
+        "magpie-reactor: waiting for events failed: {e}"
+    ));
     std::thread::sleep(OVERDUE_BACKOFF);
 }
 
@@ -416,7 +439,9 @@ impl TimerTurn {
             Ok(next) => self.timeout(next, now, Instant::now()),
             Err(_) => {
                 // Keep serving I/O; retry the driver soon rather than spinning on it.
-                eprintln!("magpie-reactor: the timer driver panicked; retrying");
+                report(format_args!(
+                    "magpie-reactor: the timer driver panicked; retrying"
+                ));
                 Some(OVERDUE_BACKOFF)
             }
         }

@@ -455,9 +455,9 @@ impl Signals {
     /// The wake-up socket failed (an OS error): nothing would ever wake this listener again,
     /// so its stream ends rather than wait forever.
     fn end_after(&mut self, error: &io::Error) -> Poll<Option<()>> {
-        eprintln!(
+        crate::report::report(format_args!(
             "magpie-reactor: the signal wake-up socket failed ({error}); ending this signal stream"
-        );
+        ));
         Poll::Ready(self.take_delivery().then_some(()))
     }
 }

@@ -278,7 +278,9 @@ impl Turn {
         // whoever passed it) must not take the reactor thread down, nor keep the others asleep.
         for waker in requesters {
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake())).is_err() {
-                eprintln!("magpie-reactor: a driving-turn requester's Waker panicked; continuing");
+                crate::report::report(format_args!(
+                    "magpie-reactor: a driving-turn requester's Waker panicked; continuing"
+                ));
             }
         }
         true

@@ -332,7 +332,12 @@ impl TimerStore {
         // must not unwind past the wakers after it, whose tasks would then wait for ever.
         for (_, waker) in fired {
             if panic::catch_unwind(AssertUnwindSafe(|| waker.wake())).is_err() {
-                eprintln!("magpie-timers: a Waker panicked in wake(); firing the other timers");
+                // `writeln!`, not `eprintln!`, which panics when stderr is gone (a closed pipe).
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "magpie-timers: a Waker panicked in wake(); firing the other timers"
+                );
             }
         }
         (earliest != NO_TICK).then_some(earliest)
