@@ -180,6 +180,18 @@ impl Idle {
         fence(Ordering::SeqCst);
     }
 
+    /// A parked worker got the driving turn after it registered (the reactor thread handed
+    /// over the turn it had asked for): it moves to the far end of the list, where a worker
+    /// that sleeps in the poller belongs (see [`Idle::transition_to_parked`]), so that
+    /// producers wake the condvar sleepers first. Does nothing if a producer took it off.
+    pub(crate) fn parked_worker_drives(&self, index: usize) {
+        let mut sleepers = lock(&self.sleepers);
+        if let Some(pos) = sleepers.iter().position(|&i| i == index) {
+            sleepers.remove(pos);
+            sleepers.insert(0, index);
+        }
+    }
+
     /// The worker saw work after registering as parked: takes itself off the list, as a
     /// searcher (`searching`: it saw work in other queues) or not (the work is in its own
     /// queue: its drive of the reactor woke tasks of its own). Returns `false` if a producer
@@ -322,6 +334,27 @@ mod tests {
             idle.try_begin_spinning().is_some(),
             "a claim after the spinner ended"
         );
+    }
+
+    #[test]
+    fn a_parked_worker_that_gets_the_turn_is_woken_last() {
+        let idle = Idle::new(3);
+        idle.transition_to_parked(0, false, false);
+        idle.transition_to_parked(1, false, false);
+        idle.transition_to_parked(2, false, false);
+        // Worker 2 parked last (first in line to be woken), then got the turn it had asked
+        // the reactor thread for: it drives, so the others are woken before it.
+        idle.parked_worker_drives(2);
+        assert_eq!(idle.worker_to_notify().map(|(i, _)| i), Some(1));
+        // Without the move, the driver would have been the one woken.
+        let unmoved = Idle::new(3);
+        for i in 0..3 {
+            unmoved.transition_to_parked(i, false, false);
+        }
+        assert_eq!(unmoved.worker_to_notify().map(|(i, _)| i), Some(2));
+        // Off the list (woken): nothing to move.
+        unmoved.parked_worker_drives(2);
+        assert!(!unmoved.is_parked(2));
     }
 
     #[test]

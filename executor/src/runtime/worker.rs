@@ -739,6 +739,11 @@ fn park_until_work(shared: &Shared, index: usize, parker: &Parker, requester: &W
             // Woken with nothing to do: by the reactor thread handing over the turn we asked
             // for, or a stale token.
             turn = HeldTurn::try_take(shared, requester);
+            if turn.is_some() {
+                // Registered near the front as a condvar sleeper: a driver goes to the far
+                // end, or producers would interrupt the poller while others sleep idle.
+                shared.idle.parked_worker_drives(index);
+            }
         }
     }
 }
