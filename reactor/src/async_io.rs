@@ -73,15 +73,15 @@ impl<T: AsSource> Async<T> {
         crate::real_io::check()?;
         let fd = os::borrow(&io);
         let was_nonblocking = nonblocking::set_nonblocking(fd)?;
+        // A leaked `Async` of a borrowed descriptor (`T` a `BorrowedFd`, a `&File`) may see
+        // its owner close it while registered: on Unix that breaks nothing, since the reactor
+        // never touches a registered descriptor after this call (events come back by key,
+        // with a generation, and the kernel drops a closed descriptor from the poller); on
+        // Windows a source that still lists waiters could re-arm a reused socket handle — an
+        // I/O-safety hazard, not a memory one, and a known limit (docs/reactor.md).
         // SAFETY: the descriptor is `io`'s, which the returned `Async` holds and drops only
-        // after deregistering (see `Drop` and `into_inner`). If the `Async` is leaked, an owned
-        // descriptor is never closed, which keeps the contract. A borrowed one (`T` a
-        // `BorrowedFd`, a `&File`) may then be closed by its owner while registered: on Unix
-        // that breaks nothing, since the reactor never touches a registered descriptor after
-        // this call (events come back by key, with a generation, and the kernel drops a
-        // closed descriptor from the poller); on Windows a leaked `Async` whose source still
-        // lists waiters could re-arm a reused socket handle — an I/O-safety hazard, not a
-        // memory one, and a known limit (docs/reactor.md).
+        // after deregistering (see `Drop` and `into_inner`); a leaked owned one is never
+        // closed. Both keep the contract; the borrowed case is above.
         match unsafe { reactor::get().register(fd) } {
             Ok(source) => Ok(Async {
                 source,
