@@ -594,8 +594,13 @@ fn a_worker_busy_with_long_tasks_leaves_the_reactor_thread_driving() {
         rt.block_on(busy).unwrap()
     });
     let handovers = magpie_reactor::stats().turn_handovers - handovers_before;
+    // About 98 rounds of 61 polls in 300 ms: asking at every round hands the turn over at
+    // most rounds (~60 in the review's run). Asking once per busy period hands it over once,
+    // plus one for each time the reactor thread was kept off its core past a whole round (a
+    // loaded machine, or ThreadSanitizer: CI saw 4), when the worker finds the turn vacant,
+    // takes it and so may ask again. The bound sits far from both.
     assert!(
-        handovers <= 3,
+        handovers <= 15,
         "{handovers} hand-overs to a worker busy with 50 µs polls for 300 ms"
     );
 }
