@@ -154,7 +154,7 @@ fn sixty_four_echo_connections_with_timers_and_cpu_bursts_echo_every_byte_and_no
 {
     let _serial = serial();
     let rt = runtime(2, "drv-stress");
-    within(Duration::from_secs(40), "the stress run", move || {
+    within(Duration::from_secs(120), "the stress run", move || {
         rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
             let addr = listener.local_addr().unwrap();
@@ -310,8 +310,14 @@ fn a_task_blocked_on_a_socket_read_is_cancelled_at_shutdown() {
 // 3. Every worker stuck in a long poll: the reactor thread takes the turn over.
 // ---------------------------------------------------------------------------------------------
 
-/// How long both workers stay stuck; the deliveries are expected within a small fraction.
-const STUCK: Duration = Duration::from_secs(2);
+/// Sets its flag when dropped: stuck tasks come free however the test ends.
+struct ReleaseOnDrop(Arc<AtomicBool>);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
 
 #[test]
 fn io_and_timers_are_delivered_while_every_worker_is_stuck_in_a_long_poll() {
@@ -329,15 +335,22 @@ fn io_and_timers_are_delivered_while_every_worker_is_stuck_in_a_long_poll() {
             std::thread::sleep(Duration::from_millis(50));
             wait_until_a_worker_drives("drv-stuck", LONG);
 
-            // Stick both workers: each runs a task that blocks its thread for `STUCK`.
+            // Stick both workers: each runs a task that blocks its thread until released (after
+            // the checks below), or for `LONG` at most.
             let started = Arc::new(AtomicUsize::new(0));
             let finished = Arc::new(AtomicUsize::new(0));
+            let release = Arc::new(AtomicBool::new(false));
+            let _release = ReleaseOnDrop(release.clone());
             let stuck: Vec<_> = (0..2)
                 .map(|_| {
                     let (started, finished) = (started.clone(), finished.clone());
+                    let release = release.clone();
                     rt.spawn(async move {
                         started.fetch_add(1, Ordering::SeqCst);
-                        std::thread::sleep(STUCK);
+                        let start = Instant::now();
+                        while !release.load(Ordering::SeqCst) && start.elapsed() < LONG {
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
                         finished.fetch_add(1, Ordering::SeqCst);
                     })
                 })
@@ -377,6 +390,7 @@ fn io_and_timers_are_delivered_while_every_worker_is_stuck_in_a_long_poll() {
              reactor thread did not fire it while every worker was stuck"
             );
             let _peer = writer.join().expect("the writer thread");
+            release.store(true, Ordering::SeqCst);
             for s in stuck {
                 magpie::block_on(s).expect("a stuck task failed");
             }

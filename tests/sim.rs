@@ -165,8 +165,9 @@ fn an_hour_long_sleep_takes_no_wall_time() {
         now() - start
     });
     assert_eq!(slept, Duration::from_secs(3600));
+    // Far below the hour, far above any stall of a loaded machine.
     assert!(
-        wall.elapsed() < Duration::from_secs(1),
+        wall.elapsed() < Duration::from_secs(60),
         "{:?}",
         wall.elapsed()
     );

@@ -906,10 +906,12 @@ fn a_lone_yielding_task_leaves_the_other_worker_parked() {
         .unwrap();
     assert_eq!(yields, YIELDS);
     // The spawn from outside wakes one worker, and maybe (it is a push) the other, which then
-    // finds nothing and parks again; and each parks when the task is done: a handful at most.
+    // finds nothing and parks again; and each parks when the task is done: a handful at most,
+    // and a few more where a loaded machine (ThreadSanitizer) stretches the wake-up races —
+    // far from the 142 of a yield that wakes.
     let woken = parks() - before;
     assert!(
-        woken <= 8,
+        woken <= 30,
         "{woken} parks while one task yielded {YIELDS} times"
     );
 }
