@@ -201,8 +201,10 @@ pub mod process {
 /// hyper 1.x on magpie with no glue crate (feature `hyper`): magpie's
 /// [`TcpStream`](crate::net::TcpStream) and [`UnixStream`](crate::net::UnixStream) implement
 /// hyper's `rt::Read` and `rt::Write`; [`HyperExecutor`](hyper::HyperExecutor) spawns hyper's
-/// tasks on magpie and [`HyperTimer`](hyper::HyperTimer) gives hyper its timeouts
-/// (header-read, keep-alive). See `docs/services.md` and `examples/http`.
+/// tasks on magpie and [`HyperTimer`](hyper::HyperTimer) gives hyper its timeouts (HTTP/1's
+/// header-read timeout, HTTP/2's keep-alive pings). hyper itself (1.8 or later) is your own
+/// dependency, with the features you use (`server`, `client`, `http1`, `http2`). See
+/// `docs/services.md` and `examples/http`.
 ///
 /// # Examples
 ///

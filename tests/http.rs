@@ -253,3 +253,43 @@ fn shutdown_cuts_what_outlasts_the_grace_period() {
         );
     });
 }
+
+/// A server runs for as long as the service does: a connection that closed leaves no task
+/// behind (the server once kept every connection's task in a `TaskGroup`, finished or not,
+/// until shutdown: a review counted 134 finished tasks after 200 connections).
+#[test]
+fn closed_connections_leave_no_task_behind() {
+    const CONNECTIONS: usize = 100;
+    let rt = runtime();
+    let handle = rt.handle().clone();
+    bounded(&rt, async {
+        let (addr, stop, server) = start(server::Config::default()).await;
+        for _ in 0..CONNECTIONS {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut response = Vec::new();
+            stream.read_to_end(&mut response).await.unwrap();
+            assert!(response.starts_with(b"HTTP/1.1 200"), "{response:?}");
+        }
+        // Each connection's task ends right after its server closed the socket (what ended
+        // the reads above): wait for the last to go, then look at what the runtime holds.
+        let tasks = || handle.dump().tasks;
+        let start = Instant::now();
+        while tasks().len() > 1 && start.elapsed() < Duration::from_secs(5) {
+            magpie::time::sleep(Duration::from_millis(5)).await;
+        }
+        let left = tasks();
+        assert_eq!(
+            left.len(),
+            1,
+            "only the server's task is left after {CONNECTIONS} closed connections: {left:?}"
+        );
+        stop.set();
+        let summary = server.await.unwrap().unwrap();
+        assert_eq!(summary.accepted, CONNECTIONS);
+        assert_eq!(summary.open_at_shutdown, 0);
+    });
+}

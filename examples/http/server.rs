@@ -1,5 +1,5 @@
-//! The server of `examples/http`: hyper 1.x on magpie with no glue crate, one `TaskGroup` for
-//! the connections, and a graceful shutdown. Also compiled into `tests/http.rs`.
+//! The server of `examples/http`: hyper 1.x on magpie with no glue crate, a task per
+//! connection, and a graceful shutdown. Also compiled into `tests/http.rs`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,7 +19,6 @@ use hyper::{Method, Request, Response, StatusCode};
 use magpie::hyper::HyperTimer;
 use magpie::net::TcpListener;
 use magpie::sync::Event;
-use magpie::task::TaskGroup;
 
 /// How the server behaves.
 #[derive(Debug, Clone, Copy)]
@@ -85,6 +84,49 @@ fn status(code: StatusCode) -> Response<Full<Bytes>> {
     response
 }
 
+/// The open connections, as the server and each connection's task see them: a count, and
+/// the two steps of the shutdown they race. Connections are spawned detached and counted, not
+/// kept: a server's tasks come and go for as long as it runs, and a finished one must leave
+/// nothing behind (a `TaskGroup`, which keeps its tasks' outputs until `join`, would grow with
+/// every connection ever made).
+#[derive(Default)]
+struct Connections {
+    /// Connections open, with [`SHUTTING_DOWN`] added once shutdown starts: one word, so a
+    /// connection that closes and the shutdown that starts agree on which of them was last.
+    open: AtomicUsize,
+    /// Set when shutdown starts: finish the request in flight, take no other.
+    stopping: Event,
+    /// Set when the grace period ends: drop the connection where it stands.
+    cut: Event,
+    /// Set by the last connection to close once shutdown has started.
+    all_closed: Event,
+}
+
+/// The flag in [`Connections::open`]: shutdown has started.
+const SHUTTING_DOWN: usize = 1 << (usize::BITS - 1);
+
+/// One open connection's place in the count, given back when its task ends however it ends
+/// (a panic in a handler too, or the runtime's shutdown dropping the task).
+struct Open(Arc<Connections>);
+
+impl Open {
+    fn new(connections: &Arc<Connections>) -> Open {
+        // Relaxed: only the accept loop adds, and it is the one that starts the shutdown.
+        connections.open.fetch_add(1, Ordering::Relaxed);
+        Open(connections.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        // The last to close after the shutdown began wakes it; one that closes before, the
+        // shutdown's own `fetch_or` sees as closed.
+        if self.0.open.fetch_sub(1, Ordering::AcqRel) == SHUTTING_DOWN | 1 {
+            self.0.all_closed.set();
+        }
+    }
+}
+
 /// Serves `listener` until `shutdown` completes, then stops accepting, lets the open
 /// connections finish their in-flight requests for at most `config.grace`, cuts the rest, and
 /// says what it did.
@@ -93,9 +135,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     config: Config,
 ) -> io::Result<Summary> {
-    let stopping = Arc::new(Event::new());
-    let open = Arc::new(AtomicUsize::new(0));
-    let mut connections = TaskGroup::<(), Infallible>::new();
+    let connections = Arc::new(Connections::default());
     let mut summary = Summary::default();
     let mut shutdown = pin!(shutdown);
     loop {
@@ -116,9 +156,10 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         summary.accepted += 1;
-        open.fetch_add(1, Ordering::SeqCst);
-        let (stopping, open) = (stopping.clone(), open.clone());
-        connections.spawn(async move {
+        let open = Open::new(&connections);
+        // Detached: the handle is dropped, the task runs on; `open` counts it until it ends.
+        drop(magpie::spawn(async move {
+            let connections = &open.0;
             let conn = http1::Builder::new()
                 .timer(HyperTimer)
                 .header_read_timeout(config.header_read_timeout)
@@ -130,17 +171,24 @@ pub async fn serve(
                     }),
                 );
             let mut conn = pin!(conn);
-            let result = match future::or(async { Some(conn.as_mut().await) }, async {
-                stopping.wait().await;
+            let served = future::or(async { Some(conn.as_mut().await) }, async {
+                connections.stopping.wait().await;
                 None
             })
-            .await
-            {
+            .await;
+            let result = match served {
                 Some(result) => result,
                 None => {
-                    // Shutdown: finish the request in flight, take no other.
+                    // Shutdown: finish the request in flight, take no other; until cut.
                     conn.as_mut().graceful_shutdown();
-                    conn.await
+                    let finished = future::or(async { Some(conn.as_mut().await) }, async {
+                        connections.cut.wait().await;
+                        None
+                    });
+                    match finished.await {
+                        Some(result) => result,
+                        None => return,
+                    }
                 }
             };
             // A client that goes away or times out is routine for a server: not a failure.
@@ -149,19 +197,21 @@ pub async fn serve(
                     eprintln!("http: connection error: {err}");
                 }
             }
-            open.fetch_sub(1, Ordering::SeqCst);
-            Ok(())
-        });
+        }));
     }
     drop(listener);
-    summary.open_at_shutdown = open.load(Ordering::SeqCst);
-    stopping.set();
-    if magpie::time::timeout(config.grace, connections.join())
-        .await
-        .is_err()
+    summary.open_at_shutdown =
+        connections.open.fetch_or(SHUTTING_DOWN, Ordering::AcqRel) & !SHUTTING_DOWN;
+    connections.stopping.set();
+    if summary.open_at_shutdown > 0
+        && magpie::time::timeout(config.grace, connections.all_closed.wait())
+            .await
+            .is_err()
     {
-        // The join (and with it the group) was dropped: the group cancels what is left.
-        summary.cut = open.load(Ordering::SeqCst);
+        // The grace period is over: what is still open is cut, and counted.
+        summary.cut = connections.open.load(Ordering::Acquire) & !SHUTTING_DOWN;
+        connections.cut.set();
+        connections.all_closed.wait().await;
     }
     Ok(summary)
 }

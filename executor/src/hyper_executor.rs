@@ -1,5 +1,5 @@
-//! hyper's executor on magpie (feature `hyper`): where hyper spawns its background tasks
-//! (HTTP/2 connection drivers, for instance).
+//! hyper's executor on magpie (feature `hyper`): where hyper spawns its background tasks (an
+//! HTTP/2 connection's streams, for instance).
 
 use std::future::Future;
 

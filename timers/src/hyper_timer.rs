@@ -1,4 +1,5 @@
-//! hyper's timer on magpie's timers (feature `hyper`): header-read and keep-alive timeouts.
+//! hyper's timer on magpie's timers (feature `hyper`): HTTP/1's header-read timeout, HTTP/2's
+//! keep-alive pings.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,8 +10,8 @@ use hyper::rt::{Sleep as HyperSleep, Timer};
 
 use crate::Sleep;
 
-/// A [`hyper::rt::Timer`] on magpie's timer store, so hyper's header-read and keep-alive
-/// timeouts work on magpie (pass it to `http1::Builder::timer`). It works under any
+/// A [`hyper::rt::Timer`] on magpie's timer store, so hyper's timeouts (HTTP/1's header-read
+/// timeout, HTTP/2's keep-alive pings) work on magpie (pass it to `http1::Builder::timer`). It works under any
 /// executor, like every magpie timer.
 ///
 /// # Examples
