@@ -605,3 +605,45 @@ fn a_panicking_slow_poll_hook_does_not_kill_the_worker() {
     assert_eq!(rt.block_on(rt.spawn(async { 3 })).unwrap(), 3);
     assert!(called.load(Ordering::SeqCst) >= 1);
 }
+
+/// A panic payload whose own destructor panics.
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("the payload's drop panics");
+        }
+    }
+}
+
+/// Regression (a review): the hooks' panics were caught, but their payloads dropped after the
+/// catch, on the worker: a payload whose drop panics unwound out of the poll, killed the only
+/// worker and left the panicking task's handle unresolved for good.
+#[test]
+fn hooks_that_panic_with_a_payload_whose_drop_panics_do_not_kill_the_worker() {
+    let rt = Runtime::builder()
+        .worker_threads(1)
+        .slow_poll_threshold(Duration::from_millis(5))
+        .on_slow_poll(|_| panic::panic_any(Bomb))
+        .on_task_panic(|_| panic::panic_any(Bomb))
+        .build()
+        .unwrap();
+    let slow = rt.spawn(async { std::thread::sleep(Duration::from_millis(30)) });
+    let panicking = rt.spawn(async { panic!("a task's panic") });
+    let after = rt.spawn(async { 3 });
+    // Awaited on a thread of its own: a dead worker would leave these unresolved.
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let results = (
+            magpie_executor::block_on(slow).is_ok(),
+            magpie_executor::block_on(panicking).is_err_and(|e| e.is_panic()),
+            magpie_executor::block_on(after).ok(),
+        );
+        let _ = tx.send(results);
+    });
+    let results = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the tasks' handles resolve: the worker lives on");
+    assert_eq!(results, (true, true, Some(3)));
+}

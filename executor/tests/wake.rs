@@ -259,3 +259,106 @@ fn a_join_waker_left_in_its_slot_is_dropped_when_the_task_is_freed_on_a_worker()
         "the task kept a clone of its JoinHandle's waker"
     );
 }
+
+/// A waker of another executor's making whose drop runs code: here, it spawns a task on the
+/// runtime, or wakes one of its tasks (as a waker owning a channel's sender would).
+struct RunsCodeOnDrop(Option<Box<dyn FnOnce() + Send + Sync>>);
+
+impl std::task::Wake for RunsCodeOnDrop {
+    fn wake(self: Arc<Self>) {}
+}
+
+impl Drop for RunsCodeOnDrop {
+    fn drop(&mut self) {
+        if let Some(run) = self.0.take() {
+            run();
+        }
+    }
+}
+
+/// Spawns from this (non-worker) thread a task that ends in its first poll, 100 ms in, leaving
+/// in its join-waker slot a waker that runs `on_drop` when dropped. The handle is dropped
+/// while the task runs, so the list's reference, released by the worker when it parks next,
+/// is the last: the waker's drop runs inside the worker's park, after it chose to sleep.
+fn drop_a_join_waker_at_the_next_park(
+    rt: &magpie_executor::Runtime,
+    on_drop: impl FnOnce() + Send + Sync + 'static,
+) {
+    let running = Arc::new(AtomicUsize::new(0));
+    let flag = running.clone();
+    let mut handle = rt.spawn(async move {
+        flag.store(1, Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    });
+    wait_until("the task runs", || running.load(Ordering::SeqCst) == 1);
+    let waker = Waker::from(Arc::new(RunsCodeOnDrop(Some(Box::new(on_drop)))));
+    assert!(Pin::new(&mut handle)
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
+    drop(waker);
+    drop(handle);
+}
+
+/// Regression (a review): a task spawned or woken by code that a worker's park runs (the drop
+/// of a freed task's join waker) went to that worker's LIFO slot, which nothing announces and
+/// the park's last look did not check: the worker slept beside it until something else woke
+/// the runtime.
+#[test]
+fn a_task_spawned_by_a_join_waker_dropped_in_a_park_runs() {
+    let rt = runtime(1);
+    let (done, ran) = std::sync::mpsc::channel();
+    let handle = rt.handle();
+    drop_a_join_waker_at_the_next_park(&rt, move || {
+        drop(handle.spawn(async move {
+            let _ = done.send(());
+        }));
+    });
+    assert!(
+        ran.recv_timeout(std::time::Duration::from_secs(5)).is_ok(),
+        "the task spawned while the worker parked did not run within 5 s"
+    );
+}
+
+/// Closed until opened; the waker of whoever waits on it.
+#[derive(Default)]
+struct Gate {
+    open: AtomicUsize,
+    waiter: Mutex<Option<Waker>>,
+}
+
+impl Gate {
+    fn open(&self) {
+        self.open.store(1, Ordering::SeqCst);
+        if let Some(waker) = self.waiter.lock().unwrap().take() {
+            waker.wake();
+        }
+    }
+
+    fn poll_open(&self, cx: &mut Context<'_>) -> Poll<()> {
+        *self.waiter.lock().unwrap() = Some(cx.waker().clone());
+        if self.open.load(Ordering::SeqCst) == 1 {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+#[test]
+fn a_task_woken_by_a_join_waker_dropped_in_a_park_runs() {
+    let rt = runtime(2);
+    let gate = Arc::new(Gate::default());
+    let (done, ran) = std::sync::mpsc::channel();
+    let waited_on = gate.clone();
+    let _waiter = rt.spawn(async move {
+        std::future::poll_fn(|cx| waited_on.poll_open(cx)).await;
+        let _ = done.send(());
+    });
+    wait_until("the waiter waits", || gate.waiter.lock().unwrap().is_some());
+    let opener = gate.clone();
+    drop_a_join_waker_at_the_next_park(&rt, move || opener.open());
+    assert!(
+        ran.recv_timeout(std::time::Duration::from_secs(5)).is_ok(),
+        "the task woken while a worker parked did not run within 5 s"
+    );
+}

@@ -10,7 +10,7 @@
 use crate::epoll;
 use crate::loom::{lock, Arc, Mutex};
 use crate::os::{self, BorrowedSource, RawSource};
-use crate::report::report;
+use crate::report::{caught, report};
 use crate::source::{Source, SourceEvent};
 use crate::source_table::SourceTable;
 use crate::timer_hook;
@@ -21,7 +21,6 @@ use polling::{Event, Events, PollMode};
 use std::io;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 use std::num::NonZeroUsize;
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::task::Waker;
@@ -263,21 +262,26 @@ impl Reactor {
             // The process's only fallback driver must not die: a panic here (a bug) is
             // reported and the loop goes on where it was — holding the turn, or standing by —
             // after a pause.
-            let round = panic::catch_unwind(AssertUnwindSafe(|| {
+            let round = caught(|| {
                 if !standing_by {
                     self.drive_round(Round::Wait(&|| false));
                     if !self.turn.hand_over_if_wanted() {
                         return;
                     }
-                    standing_by = true;
+                    // Read by the next round when `stand_by` below unwinds (the lint sees no
+                    // unwinding).
+                    #[allow(unused_assignments)]
+                    {
+                        standing_by = true;
+                    }
                 }
                 let _ = self.turn.stand_by(|| {
                     std::thread::sleep(WATCH_INTERVAL);
                     true
                 });
                 standing_by = false;
-            }));
-            if round.is_err() {
+            });
+            if round.is_none() {
                 report(format_args!(
                     "magpie-reactor: the reactor thread's round panicked (a bug); continuing"
                 ));
@@ -376,7 +380,7 @@ impl Reactor {
         // wake. A panicking waker (an executor bug) must not take the driver down with it —
         // the reactor thread is the process's only fallback driver.
         for waker in wake.drain(..) {
-            if panic::catch_unwind(AssertUnwindSafe(|| waker.wake())).is_err() {
+            if caught(|| waker.wake()).is_none() {
                 report(format_args!(
                     "magpie-reactor: a Waker panicked in wake(); continuing"
                 ));
@@ -435,9 +439,9 @@ impl TimerTurn {
     /// Fires expired timers and returns the timeout for the next `Poller::wait`.
     fn fire(&mut self, now: Instant) -> Option<Duration> {
         let driver = timer_hook::timer_driver()?;
-        match panic::catch_unwind(AssertUnwindSafe(|| driver.fire_expired(now))) {
-            Ok(next) => self.timeout(next, now, Instant::now()),
-            Err(_) => {
+        match caught(|| driver.fire_expired(now)) {
+            Some(next) => self.timeout(next, now, Instant::now()),
+            None => {
                 // Keep serving I/O; retry the driver soon rather than spinning on it.
                 report(format_args!(
                     "magpie-reactor: the timer driver panicked; retrying"

@@ -277,7 +277,7 @@ impl Turn {
         // Woken outside the lock: a waker may run executor code. A panicking one (a bug in
         // whoever passed it) must not take the reactor thread down, nor keep the others asleep.
         for waker in requesters {
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake())).is_err() {
+            if crate::report::caught(|| waker.wake()).is_none() {
                 crate::report::report(format_args!(
                     "magpie-reactor: a driving-turn requester's Waker panicked; continuing"
                 ));

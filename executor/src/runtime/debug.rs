@@ -160,8 +160,10 @@ impl DebugConfig {
             Some(hook) => hook(report),
             None => default_hook(report),
         }));
-        if result.is_err() {
+        if let Err(payload) = result {
             report_error(format_args!("magpie: the on_slow_poll hook panicked"));
+            // Its payload's destructor is the hook's code too: caught as well.
+            crate::task::harness::swallow_panic(|| drop(payload));
         }
     }
 }

@@ -315,8 +315,10 @@ impl Shared {
                 let panic = TaskPanic::new(header, error);
                 let called =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&panic)));
-                if called.is_err() {
+                if let Err(payload) = called {
                     report_error(format_args!("magpie: the on_task_panic hook panicked"));
+                    // Its payload's destructor is the hook's code too: caught as well.
+                    crate::task::harness::swallow_panic(|| drop(payload));
                 }
             }
             None => {

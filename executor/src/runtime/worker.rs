@@ -654,6 +654,12 @@ fn park(shared: &Shared, index: usize, parker: &Parker, requester: &Waker) -> bo
     // Nothing held back while parked: the finished tasks go before the sleep (dropped here,
     // outside the core's borrow).
     drop(with_own_core(Core::release_deferred));
+    // Those drops may have run anyone's code (a freed task's join waker), which may have
+    // spawned or woken a task onto this worker: into its LIFO slot, which announces nothing
+    // and which the recheck of step (c) does not look at. Run it rather than sleep beside it.
+    if has_local_work() {
+        return true;
+    }
     // A cache of freed task cells this worker does not draw from goes back (`cell_cache.rs`);
     // what it keeps is published for the metrics, here rather than on every cell.
     cell_cache::on_park();
