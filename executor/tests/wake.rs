@@ -362,3 +362,92 @@ fn a_task_woken_by_a_join_waker_dropped_in_a_park_runs() {
         "the task woken while a worker parked did not run within 5 s"
     );
 }
+
+/// Regression (a review): a `JoinHandle` polled once (in a `timeout`, a `select`) and dropped
+/// before its task ended left its waker in the task until the task was freed — with it, a
+/// reference to whatever the waker wakes.
+#[test]
+fn a_handle_dropped_before_its_task_ends_drops_its_waker_with_it() {
+    let rt = runtime(1);
+    let mut handle = rt.spawn(std::future::pending::<()>());
+    let counted = Arc::new(Counted);
+    let waker = Waker::from(counted.clone());
+    assert!(Pin::new(&mut handle)
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
+    drop(waker);
+    assert_eq!(Arc::strong_count(&counted), 2, "the task holds the clone");
+    drop(handle);
+    assert_eq!(
+        Arc::strong_count(&counted),
+        1,
+        "the task kept the waker of a handle that is gone"
+    );
+}
+
+type HandleSlot = Arc<Mutex<Option<magpie_executor::JoinHandle<()>>>>;
+
+/// Takes the handle put in `slot` (its own, or another task's), polls it once — its waker goes
+/// into that task's join-waker slot — and drops it unread; then waits for ever (until the
+/// runtime's shutdown cancels it).
+async fn poll_a_handle_once_then_wait(slot: HandleSlot, done: Arc<AtomicUsize>) {
+    let mut handle = loop {
+        if let Some(handle) = slot.lock().unwrap().take() {
+            break handle;
+        }
+        magpie_executor::task::yield_now().await;
+    };
+    assert!(futures_lite::future::poll_once(&mut handle).await.is_none());
+    drop(handle);
+    done.fetch_add(1, Ordering::SeqCst);
+    std::future::pending::<()>().await
+}
+
+/// Each task polls the handle that the pairing gives it (`pairs[i]` is whose handle task `i`
+/// gets), then the runtime is dropped: true when the runtime's state was freed after.
+fn runtime_is_freed_after(pairs: &[usize]) -> bool {
+    // The runtime's shared state holds the hook, and the hook `marker`: its count falls back
+    // to one when the runtime is freed.
+    let marker = Arc::new(());
+    let held = marker.clone();
+    let rt = magpie_executor::Runtime::builder()
+        .worker_threads(2)
+        .on_thread_start(move || {
+            let _ = &held;
+        })
+        .build()
+        .unwrap();
+    let done = Arc::new(AtomicUsize::new(0));
+    let slots: Vec<HandleSlot> = pairs.iter().map(|_| Arc::default()).collect();
+    let handles: Vec<_> = slots
+        .iter()
+        .map(|slot| rt.spawn(poll_a_handle_once_then_wait(slot.clone(), done.clone())))
+        .collect();
+    for (handle, &to) in handles.into_iter().zip(pairs) {
+        *slots[to].lock().unwrap() = Some(handle);
+    }
+    wait_until("every task polled its handle", || {
+        done.load(Ordering::SeqCst) == pairs.len()
+    });
+    drop(rt);
+    let start = std::time::Instant::now();
+    while Arc::strong_count(&marker) > 1 && start.elapsed() < std::time::Duration::from_secs(5) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    Arc::strong_count(&marker) == 1
+}
+
+/// Regression (a review): two tasks that polled each other's handles once, and a task that
+/// polled its own, each left a waker of the other (or of itself) in a task: a cycle of
+/// references that kept both tasks, and the runtime with them, alive for good.
+#[test]
+fn tasks_that_polled_each_others_handles_leave_no_cycle() {
+    assert!(
+        runtime_is_freed_after(&[1, 0]),
+        "two tasks that polled each other's handles kept the runtime alive"
+    );
+    assert!(
+        runtime_is_freed_after(&[0]),
+        "a task that polled its own handle kept the runtime alive"
+    );
+}

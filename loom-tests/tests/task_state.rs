@@ -298,9 +298,17 @@ fn unlisted_task_read_then_its_handle_dropped_elsewhere() {
     });
 }
 
+/// A waker that does nothing: its `Arc`'s count says how many clones are alive.
+struct CountedWaker;
+
+impl std::task::Wake for CountedWaker {
+    fn wake(self: std::sync::Arc<Self>) {}
+}
+
 /// The handle registers its waker (one poll), then is dropped unread while the task completes:
-/// the fast drop with `JOIN_WAKER` set, or the slow one after `COMPLETE`. The future and the
-/// output are each dropped once.
+/// the slow drop, which takes the waker back while `COMPLETE` is clear (the completion then
+/// does not read the slot), or leaves it to the task after. The future and the output are each
+/// dropped once, and so is every clone of the waker.
 #[test]
 fn join_handle_polled_then_dropped_while_task_completes() {
     model(|| {
@@ -312,13 +320,23 @@ fn join_handle_polled_then_dropped_while_task_completes() {
             let _in_future = in_future;
             output
         });
-        if let Some(out) = block_on(futures_lite::future::poll_once(&mut handle)) {
+        let counted = std::sync::Arc::new(CountedWaker);
+        let waker = std::task::Waker::from(counted.clone());
+        let polled =
+            std::pin::Pin::new(&mut handle).poll(&mut std::task::Context::from_waker(&waker));
+        if let Poll::Ready(out) = polled {
             drop(out);
             assert_eq!(output_drops.count(), 1);
         }
+        drop(waker);
         drop(handle);
         drop(rt);
         assert_eq!(future_drops.count(), 1);
         assert_eq!(output_drops.count(), 1);
+        assert_eq!(
+            std::sync::Arc::strong_count(&counted),
+            1,
+            "a clone of the handle's waker outlived the runtime"
+        );
     });
 }

@@ -14,7 +14,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::cell::{Cell, Header, Vtable};
 use super::raw::{Notified, RawTask};
-use super::state::{Snapshot, ToIdle, ToRunning};
+use super::state::{DropJoin, Snapshot, ToIdle, ToRunning};
 use super::{waker, JoinError};
 use crate::runtime::metrics::Counter;
 
@@ -396,27 +396,41 @@ unsafe fn drop_join_handle<F: Future>(ptr: NonNull<Header>) {
     // SAFETY: the JoinHandle's reference keeps the cell alive until `drop_reference`.
     let cell = unsafe { cell::<F>(ptr) };
     let mut panicked = None;
-    // Give up the interest, and drop the output if the task completed first.
-    if cell.header.state.drop_join_interest() {
-        // Complete before the handle went away, never read: the output is ours to drop.
-        let output = cell.stage.with_mut(|stage| {
-            // SAFETY: COMPLETE is set and we are the JoinHandle: the stage is ours. It holds
-            // the output: `finish` saw JOIN_INTEREST and left it there, and this handle never
-            // read it (this fn's contract). Taken once here: JOIN_INTEREST is clear now.
-            unsafe { ManuallyDrop::take(&mut (*stage).output) }
-        });
-        if let Err(error) = &output {
-            if error.is_panic() {
-                // The task panicked, and its handle goes without anyone having looked.
-                cell.header.scheduler.unhandled_panic(&cell.header, error);
-            }
+    let mut waker = None;
+    // Give up the interest, and drop the output if the task completed first, or take back
+    // the waker if it did not.
+    match cell.header.state.drop_join_interest() {
+        DropJoin::Pending => {}
+        DropJoin::WakerTaken => {
+            let slot = &cell.header.join_waker;
+            // SAFETY: JOIN_WAKER was set and is now clear while COMPLETE is not set, so the
+            // completion will not read the slot, and nobody else writes it: the slot is ours.
+            waker = slot.with_mut(|slot| unsafe { (*slot).take() });
         }
-        // The task is done with now (see `finish`).
-        drop(cell.header.scheduler.release(&cell.header));
-        panicked = panic::catch_unwind(AssertUnwindSafe(|| drop(output))).err();
+        DropJoin::Complete => {
+            // Complete before the handle went away, never read: the output is ours to drop.
+            let output = cell.stage.with_mut(|stage| {
+                // SAFETY: COMPLETE is set and we are the JoinHandle: the stage is ours. It holds
+                // the output: `finish` saw JOIN_INTEREST and left it there, and this handle never
+                // read it (this fn's contract). Taken once here: JOIN_INTEREST is clear now.
+                unsafe { ManuallyDrop::take(&mut (*stage).output) }
+            });
+            if let Err(error) = &output {
+                if error.is_panic() {
+                    // The task panicked, and its handle goes without anyone having looked.
+                    cell.header.scheduler.unhandled_panic(&cell.header, error);
+                }
+            }
+            // The task is done with now (see `finish`).
+            drop(cell.header.scheduler.release(&cell.header));
+            panicked = panic::catch_unwind(AssertUnwindSafe(|| drop(output))).err();
+        }
     }
     // SAFETY: the handle's reference, given up here.
     unsafe { drop_reference(ptr) };
+    // Dropped after the task is let go of: it may be a reference to anything, the task
+    // included (a task that polled its own handle).
+    drop(waker);
     if let Some(payload) = panicked {
         // The output's destructor panicked on the user's thread: let them see it — unless the
         // handle is being dropped by an unwinding already (a second panic would abort).

@@ -28,7 +28,10 @@
 //!   the output is in the stage exactly while this bit is set and the handle has not read it
 //!   (the stage has no tag of its own; see `cell.rs`).
 //! * `JOIN_WAKER`: the join waker slot holds a waker and belongs to the runtime side; the
-//!   `JoinHandle` may write the slot only while this bit is clear.
+//!   `JoinHandle` may write the slot only while this bit is clear. The handle takes the slot
+//!   back (clears the bit) to replace its waker, and when it is dropped before `COMPLETE`
+//!   (`drop_join_interest`), then dropping its waker; after `COMPLETE` the slot stays the
+//!   runtime's until the task is freed.
 
 use crate::loom::atomic::{AtomicUsize, Ordering};
 
@@ -136,6 +139,19 @@ pub(crate) enum ToCancelled {
     Submit,
     /// Queued, running or complete: whoever runs it next sees `CANCELLED`.
     Nothing,
+}
+
+/// What an unread `JoinHandle`'s drop found (`State::drop_join_interest`).
+#[must_use]
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum DropJoin {
+    /// The task is complete: the output is the handle's to drop.
+    Complete,
+    /// Not complete, and the join-waker slot, which held the handle's waker, is the handle's
+    /// again: it drops the waker.
+    WakerTaken,
+    /// Not complete, no waker registered: nothing for the handle to do.
+    Pending,
 }
 
 impl State {
@@ -349,14 +365,33 @@ impl State {
         })
     }
 
-    /// The `JoinHandle` is dropped unread. Returns `true` when the task is complete already, in
-    /// which case the handle owns the output and must drop it; otherwise the runtime drops it.
+    /// The `JoinHandle` is dropped unread. Returns [`DropJoin::Complete`] when the task is
+    /// complete already, in which case the handle owns the output and must drop it; otherwise
+    /// the runtime drops it, and with [`DropJoin::WakerTaken`] the join-waker slot, which held
+    /// the handle's waker, is the handle's again: it must drop the waker.
     #[inline]
-    pub(crate) fn drop_join_interest(&self) -> bool {
+    pub(crate) fn drop_join_interest(&self) -> DropJoin {
         self.update(|s| {
-            // Cleared in both cases, so that a completion after this finds no interest and
-            // drops the output itself (and the task dump no longer shows a finished task).
-            (Some(s & !JOIN_INTEREST), s & COMPLETE != 0)
+            // JOIN_INTEREST is cleared in every case, so that a completion after this finds no
+            // interest and drops the output itself (and the task dump no longer shows a
+            // finished task).
+            if s & COMPLETE != 0 {
+                // The completion may be reading the slot still: it stays the runtime's, until
+                // the task is freed.
+                (Some(s & !JOIN_INTEREST), DropJoin::Complete)
+            } else if s & JOIN_WAKER != 0 {
+                // Taken back with the interest, so that the completion, which then sees
+                // neither, does not read it: the waker goes with the handle, not with the
+                // task (a waker left there kept its task — maybe the one that awaits this
+                // one — alive until this task was freed, and two tasks that polled each
+                // other's handles kept each other, and the runtime, for good).
+                (
+                    Some(s & !(JOIN_INTEREST | JOIN_WAKER)),
+                    DropJoin::WakerTaken,
+                )
+            } else {
+                (Some(s & !JOIN_INTEREST), DropJoin::Pending)
+            }
         })
     }
 
@@ -378,7 +413,8 @@ impl State {
         if !cfg!(magpie_mutant = "join_drop_fast_ignores_complete") && s & COMPLETE != 0 {
             return false;
         }
-        if s & JOIN_INTEREST == 0 || Snapshot(s).ref_count() < 2 {
+        // With JOIN_WAKER set the slot holds the handle's waker, which the slow way takes back.
+        if s & (JOIN_INTEREST | JOIN_WAKER) != JOIN_INTEREST || Snapshot(s).ref_count() < 2 {
             return false;
         }
         // Mutant: the interest and the reference given up by two plain read-modify-writes,
@@ -574,7 +610,7 @@ mod tests {
         assert!(prev.has_join_interest());
         assert_eq!(s.transition_to_notified(), ToNotified::Nothing);
         assert_eq!(s.transition_to_cancelled(), ToCancelled::Nothing);
-        assert!(s.drop_join_interest());
+        assert_eq!(s.drop_join_interest(), DropJoin::Complete);
     }
 
     #[test]
