@@ -13,6 +13,12 @@ use crate::task::{Id, JoinError};
 /// What a runtime does with an unhandled panic: a task panicked and nobody awaits it (its
 /// `JoinHandle` was dropped before, or is dropped without being awaited).
 ///
+/// Only the task's own panic counts. A panic in a destructor the runtime runs for the task —
+/// the future's when the task is aborted or cancelled by shutdown, or a detached task's output
+/// — is contained (the worker lives on) and not reported here; the output's destructor of a
+/// task whose `JoinHandle` is dropped unread after it finished runs on the handle's thread,
+/// and its panic unwinds from that drop.
+///
 /// Set with [`Builder::unhandled_panic`](super::Builder::unhandled_panic).
 ///
 /// # Examples

@@ -125,9 +125,11 @@ pub(crate) fn begin(shared: &Shared) {
 ///    overflow batches.
 /// 5. Shut the blocking pool down (queued blocking tasks are cancelled; running ones are
 ///    waited for within the remaining time).
-/// 6. Join the worker threads that stopped; detach the ones that did not. If all stopped, the
-///    task cells in the workers' depot go back to the allocator (their caches went as they
-///    stopped).
+/// 6. If every worker stopped, join the worker threads, and the task cells in the workers'
+///    depot go back to the allocator (their caches went as they stopped). If one did not, all
+///    are detached (the others are on their way out, but a join could still wait on one's
+///    `on_thread_stop` hook past the deadline), and the depot stays, for the workers still
+///    running.
 /// 7. Join the monitor (`monitor.rs`). Step 1 woke it, and it ends at the flag within one
 ///    look, so this waits microseconds: it runs no user hook, only — in a look that straddles
 ///    the flag — the destructor of a task it moved to the injector (its pusher drains it).
