@@ -44,8 +44,31 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    // The task's spawn location (task dumps, slow-poll reports) is hyper's call, not here.
+    #[track_caller]
     fn execute(&self, future: F) {
         // Detached: hyper watches its tasks through its own channels.
         drop(self.handle.spawn(future));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HyperExecutor;
+    use crate::Runtime;
+    use hyper::rt::Executor;
+
+    #[test]
+    fn a_task_it_spawns_is_located_at_the_call_not_in_magpie() {
+        let rt = Runtime::new().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let executor = HyperExecutor::new(rt.handle());
+        let future = async move {
+            let location = crate::task::current().unwrap().spawn_location();
+            tx.send((location.file(), location.line())).unwrap();
+        };
+        executor.execute(future);
+        let line = line!() - 1;
+        assert_eq!(rx.recv().unwrap(), (file!(), line));
     }
 }
