@@ -528,3 +528,65 @@ fn debug_output_reports_progress() {
         "Select { left_pending: true, right_pending: true }"
     );
 }
+
+/// A child that panics at its first poll, or yields `value` at its `turns + 1`th.
+async fn child_that_panics_or_yields(panics: bool, turns: usize, value: u32) -> u32 {
+    if panics {
+        panic!("a child's planted panic");
+    }
+    for _ in 0..turns {
+        future::yield_now().await;
+    }
+    value
+}
+
+/// Regression (a review): a child that panicked stayed in the set, still counted, with no wake
+/// to come: a caller that caught the panic and polled on (a stream of results outliving one
+/// bad child) got the others, then `Pending` for ever.
+#[test]
+fn as_completed_polled_on_after_a_childs_panic_yields_the_others_then_ends() {
+    let children = [(true, 0, 0), (false, 1, 1), (false, 2, 2)]
+        .map(|(panics, turns, value)| Box::pin(child_that_panics_or_yields(panics, turns, value)));
+    let mut stream = as_completed(children);
+    let (_, waker) = counting_waker();
+    let mut results = Vec::new();
+    for _ in 0..20 {
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            poll_stream(&mut stream, &waker)
+        }));
+        match polled {
+            Err(_) => results.push("panic".to_owned()),
+            Ok(Poll::Ready(Some(value))) => results.push(value.to_string()),
+            Ok(Poll::Ready(None)) => {
+                results.push("end".to_owned());
+                break;
+            }
+            // The yielding children woke themselves: poll again.
+            Ok(Poll::Pending) => {}
+        }
+    }
+    assert_eq!(results, ["panic", "1", "2", "end"]);
+    assert_eq!(stream.size_hint(), (0, Some(0)));
+}
+
+#[test]
+fn join_all_polled_again_after_a_childs_panic_says_so() {
+    let children = [(false, 0, 1), (true, 0, 0)]
+        .map(|(panics, turns, value)| Box::pin(child_that_panics_or_yields(panics, turns, value)));
+    let mut joined = join_all(children);
+    let (_, waker) = counting_waker();
+    let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        poll_once(&mut joined, &waker)
+    }));
+    assert!(first.is_err(), "the child's panic comes out of the poll");
+    let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        poll_once(&mut joined, &waker)
+    }))
+    .expect_err("a JoinAll missing an output cannot complete");
+    let message = again
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| again.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert!(message.contains("panicked"), "{message}");
+}

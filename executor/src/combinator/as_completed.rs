@@ -18,6 +18,11 @@ use super::future_set::FutureSet;
 /// poll are yielded in the order they were woken. A child is dropped as soon as it
 /// completes; dropping the stream drops (cancels) every child still pending.
 ///
+/// # Panics
+///
+/// A panic of a child propagates out of the poll of the stream, and the child is dropped: a
+/// caller that catches it and polls on gets the other children's outputs, then the end.
+///
 /// # Examples
 ///
 /// ```

@@ -2,6 +2,7 @@
 //! by `join_all`, `try_join_all`, `as_completed` and `wait_any`.
 
 use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -12,8 +13,10 @@ pub(crate) struct FutureSet<F> {
     /// `None` once a child completed (it is dropped at once, not when the set is).
     futures: Pin<Box<[Option<F>]>>,
     ready: ReadyQueue,
-    /// Children not yet completed.
+    /// Children not yet completed (a child that panicked is no longer counted).
     pending: usize,
+    /// A child panicked in a poll (its panic went on to the caller).
+    panicked: bool,
 }
 
 /// Child `index` of a pinned slice, still pinned.
@@ -34,6 +37,7 @@ impl<F: Future> FutureSet<F> {
             futures: Box::into_pin(futures),
             ready: ReadyQueue::new(len),
             pending: len,
+            panicked: false,
         }
     }
 
@@ -45,6 +49,11 @@ impl<F: Future> FutureSet<F> {
     /// How many children have not completed yet.
     pub(crate) fn pending(&self) -> usize {
         self.pending
+    }
+
+    /// Whether a child panicked in a poll: it was dropped, and its output will never come.
+    pub(crate) fn panicked(&self) -> bool {
+        self.panicked
     }
 
     /// Registers the parent's waker and collects the children woken since the last poll.
@@ -67,10 +76,26 @@ impl<F: Future> FutureSet<F> {
                 continue;
             };
             let mut cx = Context::from_waker(self.ready.waker(index));
-            if let Poll::Ready(output) = future.poll(&mut cx) {
-                slot.set(None);
-                self.pending -= 1;
-                return Some((index, output));
+            match panic::catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx))) {
+                Ok(Poll::Ready(output)) => {
+                    slot.set(None);
+                    self.pending -= 1;
+                    return Some((index, output));
+                }
+                Ok(Poll::Pending) => {}
+                Err(payload) => {
+                    // The child is done with, and its panic goes on to the caller. A caller
+                    // that catches it and polls the set again (a stream of results that
+                    // outlives one bad child) gets the others, then the end: left in its slot
+                    // and still counted, the child would be waited for for ever, woken by
+                    // nobody. Its destructor's own panic, if any, gives way to the first.
+                    if let Err(nested) = panic::catch_unwind(AssertUnwindSafe(|| slot.set(None))) {
+                        std::mem::forget(nested);
+                    }
+                    self.pending -= 1;
+                    self.panicked = true;
+                    panic::resume_unwind(payload);
+                }
             }
         }
         None

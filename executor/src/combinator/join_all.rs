@@ -21,7 +21,8 @@ use super::future_set::FutureSet;
 /// # Panics
 ///
 /// Polling the returned future again after it resolved panics. A panic of a child
-/// propagates out of the poll of the `JoinAll`.
+/// propagates out of the poll of the `JoinAll` (the child is dropped first), and polling it
+/// again after that panics too: its output will never come.
 ///
 /// # Examples
 ///
@@ -68,6 +69,10 @@ impl<F: Future> Future for JoinAll<F> {
         // Every field is `Unpin` (the children live in their own pinned allocation).
         let this = self.get_mut();
         assert!(!this.finished, "`JoinAll` polled after completion");
+        assert!(
+            !this.set.panicked(),
+            "`JoinAll` polled after one of its futures panicked"
+        );
         this.set.begin_poll(cx);
         while let Some((index, output)) = this.set.next_completed() {
             this.outputs[index] = Some(output);

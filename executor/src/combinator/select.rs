@@ -214,6 +214,11 @@ fn seed() -> u64 {
 /// O(1). Fairness: the children polled in one turn are taken in the order they were
 /// woken (input order on the first poll); the first one found complete wins.
 ///
+/// Each call polls every future it is given once more, to register its own wakers: calling
+/// it again on what it hands back, to take every future as it finishes, costs O(n²) polls
+/// for n futures. To go through all of them as they finish, use
+/// [`as_completed`](fn@super::as_completed), which polls each only when woken.
+///
 /// # Panics
 ///
 /// Panics at once if `futures` is empty (there would be nothing to wait for: the

@@ -20,7 +20,8 @@ use super::future_set::FutureSet;
 /// # Panics
 ///
 /// Polling the returned future again after it resolved panics. A panic of a child
-/// propagates out of the poll of the `TryJoinAll`.
+/// propagates out of the poll of the `TryJoinAll` (the child is dropped first), and polling it
+/// again after that panics too: its output will never come.
 ///
 /// # Examples
 ///
@@ -69,6 +70,10 @@ where
         // Every field is `Unpin` (the children live in their own pinned allocation).
         let this = self.get_mut();
         assert!(!this.finished, "`TryJoinAll` polled after completion");
+        assert!(
+            !this.set.panicked(),
+            "`TryJoinAll` polled after one of its futures panicked"
+        );
         this.set.begin_poll(cx);
         while let Some((index, result)) = this.set.next_completed() {
             if let Err(error) = result {

@@ -56,7 +56,10 @@ impl fmt::Debug for CurrentTask {
 }
 
 /// The task being polled on this thread, or `None` outside of a spawned task (for example in
-/// the future given to `block_on`). asyncio's `current_task()`.
+/// the future given to `block_on` on a thread of your own). asyncio's `current_task()`.
+///
+/// A [`spawn_blocking`](crate::spawn_blocking) job is a task too: inside its closure, and in a
+/// `block_on` there, this is that job (its id is its `JoinHandle`'s).
 ///
 /// # Examples
 ///
