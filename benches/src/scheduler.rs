@@ -833,7 +833,7 @@ pub mod spawn_await_one {
             );
             latencies.extend(handler_latencies);
         }
-        crate::http::record_stats(&mut latencies, elapsed);
+        crate::http::record_stats(latencies, elapsed);
     }
 
     /// On magpie.

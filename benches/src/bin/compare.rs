@@ -258,8 +258,21 @@ const REQUEST_FIGURES: [RequestFigure; 2] = [
     ),
 ];
 
+/// The orders of the runtimes' runs in a repetition, taken in turn: every runtime starts a
+/// repetition, and follows each of the others, equally often over six (a rotation alone would
+/// have each always run right after the same one, and take what it left behind: threads
+/// still spinning, tasks still finishing).
+const RUN_ORDERS: [[usize; 3]; 6] = [
+    [0, 1, 2],
+    [1, 2, 0],
+    [2, 0, 1],
+    [0, 2, 1],
+    [2, 1, 0],
+    [1, 0, 2],
+];
+
 /// Times `workload` on every runtime: one untimed warm-up run each, then `reps` rounds in
-/// rotating order.
+/// the orders of [`RUN_ORDERS`].
 fn measure(workload: &Workload, runtimes: &Runtimes, reps: usize, size: Size) -> Row {
     for kind in RuntimeKind::ALL {
         workload.run(runtimes, kind, size);
@@ -269,8 +282,8 @@ fn measure(workload: &Workload, runtimes: &Runtimes, reps: usize, size: Size) ->
     let mut samples: [Vec<f64>; 3] = Default::default();
     let mut requests: [Vec<RequestStats>; 3] = Default::default();
     for rep in 0..reps {
-        for offset in 0..RuntimeKind::ALL.len() {
-            let kind = RuntimeKind::ALL[(rep + offset) % RuntimeKind::ALL.len()];
+        for index in RUN_ORDERS[rep % RUN_ORDERS.len()] {
+            let kind = RuntimeKind::ALL[index];
             let start = Instant::now();
             workload.run(runtimes, kind, size);
             samples[kind as usize].push(start.elapsed().as_secs_f64());
@@ -649,23 +662,26 @@ fn main() {
         );
         print!("{}", table(&rows));
         print!("{}", request_table(&rows));
-        if options.json.is_some() {
+        if let Some(path) = &options.json {
             documents.push(json(&options, workers, &rows));
+            // A sweep's document so far, after each count: a sweep cut off by a time limit
+            // (the lent machine's) keeps what it measured.
+            if sweep {
+                write_json(path, &json_sweep(&documents));
+            }
         }
         runs.push((workers, rows));
     }
     if sweep {
         print!("\n{}", scaling_summary(&runs));
     }
-    if let Some(path) = &options.json {
-        let text = if sweep {
-            json_sweep(&documents)
-        } else {
-            documents.pop().expect("one run, one document")
-        };
-        std::fs::write(path, text)
-            .unwrap_or_else(|err| fail(&format!("cannot write {path}: {err}")));
+    if let (Some(path), false) = (&options.json, sweep) {
+        write_json(path, &documents.pop().expect("one run, one document"));
     }
+}
+
+fn write_json(path: &str, text: &str) {
+    std::fs::write(path, text).unwrap_or_else(|err| fail(&format!("cannot write {path}: {err}")));
 }
 
 #[cfg(test)]
