@@ -590,3 +590,49 @@ fn join_all_polled_again_after_a_childs_panic_says_so() {
         .unwrap_or_default();
     assert!(message.contains("panicked"), "{message}");
 }
+
+/// A waker whose drop wakes another waker (as one owning a channel's sender would).
+struct WakesOnDrop(Mutex<Option<Waker>>);
+
+impl Wake for WakesOnDrop {
+    fn wake(self: Arc<Self>) {}
+}
+
+impl Drop for WakesOnDrop {
+    fn drop(&mut self) {
+        if let Some(waker) = self.0.lock().unwrap().take() {
+            waker.wake();
+        }
+    }
+}
+
+/// Regression (a review): a new parent waker was cloned, and the old one dropped, under the
+/// set's lock: a waker whose drop wakes a child of the same set took that lock again on the
+/// same thread, and the poll never returned.
+#[test]
+fn a_parent_waker_whose_drop_wakes_a_child_does_not_deadlock_the_next_poll() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let child_waker: Arc<Mutex<Option<Waker>>> = Arc::default();
+        let stash = child_waker.clone();
+        let child = future::poll_fn(move |cx| {
+            *stash.lock().unwrap() = Some(cx.waker().clone());
+            Poll::<()>::Pending
+        });
+        let mut joined = join_all([child]);
+        let first = Arc::new(WakesOnDrop(Mutex::new(None)));
+        assert!(poll_once(&mut joined, &Waker::from(first.clone())).is_pending());
+        // The first parent waker, when dropped, wakes the child's waker.
+        *first.0.lock().unwrap() = child_waker.lock().unwrap().take();
+        drop(first);
+        let (_, second) = counting_waker();
+        assert!(poll_once(&mut joined, &second).is_pending());
+        let _ = done.send(());
+    });
+    assert!(
+        finished
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .is_ok(),
+        "the poll with a new parent waker did not return"
+    );
+}

@@ -123,11 +123,23 @@ impl ReadyQueue {
     /// so a child that wakes itself on every poll cannot keep the parent busy forever.
     pub(crate) fn begin_poll(&mut self, parent: &Waker) {
         let mut inner = lock(&self.shared.inner);
-        match &inner.parent {
-            Some(registered) if registered.will_wake(parent) => {}
-            _ => inner.parent = Some(parent.clone()),
+        let mut replaced = None;
+        if !inner
+            .parent
+            .as_ref()
+            .is_some_and(|registered| registered.will_wake(parent))
+        {
+            // The new waker is cloned, and the old one dropped, outside the lock: both run the
+            // waker's own code, which may wake a child of this set (and so take the lock). A
+            // child woken meanwhile, with the old waker still registered, is in `ready` below.
+            drop(inner);
+            let new = parent.clone();
+            inner = lock(&self.shared.inner);
+            replaced = inner.parent.replace(new);
         }
         self.batch.extend(inner.ready.drain(..));
+        drop(inner);
+        drop(replaced);
     }
 
     /// The next child to poll, if any is left in the batch.
@@ -153,7 +165,9 @@ impl ReadyQueue {
     /// Forgets every pending index (used once the children have all been dropped).
     pub(crate) fn clear(&mut self) {
         self.batch.clear();
-        lock(&self.shared.inner).parent = None;
+        // Dropped outside the lock (see `begin_poll`).
+        let parent = lock(&self.shared.inner).parent.take();
+        drop(parent);
     }
 }
 
@@ -215,6 +229,33 @@ mod loom_tests {
                 queue.begin_poll(&parent);
                 assert_eq!(queue.pop(), Some(0), "woken child not queued again");
                 assert!(published.load(Ordering::Relaxed));
+            }
+        });
+    }
+
+    /// A child is woken on another thread while the parent's next poll registers a new
+    /// waker (which it clones outside the lock): the wake is collected by that poll, or it
+    /// wakes the new waker, never only the old one.
+    #[test]
+    fn a_wake_racing_a_new_parent_waker_is_never_lost() {
+        loom::model(|| {
+            let mut queue = ReadyQueue::new(1);
+            let old_flag = Arc::new(Flag(AtomicBool::new(false)));
+            let new_flag = Arc::new(Flag(AtomicBool::new(false)));
+            queue.begin_poll(&Waker::from(Arc::clone(&old_flag)));
+            assert_eq!(queue.pop(), Some(0));
+
+            let child_waker = queue.waker(0).clone();
+            let waker_thread = loom::thread::spawn(move || child_waker.wake());
+            queue.begin_poll(&Waker::from(Arc::clone(&new_flag)));
+            let collected = queue.pop() == Some(0);
+            waker_thread.join().unwrap();
+
+            if !collected {
+                assert!(
+                    new_flag.0.load(Ordering::Acquire),
+                    "the wake went to the old parent waker only"
+                );
             }
         });
     }
