@@ -130,9 +130,16 @@ impl<T: SlotEntry> LifoSlot<T> {
         unsafe { Self::entry(old) }
     }
 
-    /// Whether an entry is in the slot (a snapshot, for the monitor and the diagnostics).
+    /// Whether an entry is in the slot (a snapshot, for its worker and the diagnostics).
     pub(crate) fn is_full(&self) -> bool {
         !self.ptr.load(Ordering::Relaxed).is_null()
+    }
+
+    /// Whether an entry is in the slot, for the monitor. Acquire, paired with the Release of
+    /// the `put_if_empty` that filled it: what the worker did before (counting the poll that
+    /// spawned the entry) is seen by the monitor's loads that follow this one.
+    pub(crate) fn is_full_acquire(&self) -> bool {
+        !self.ptr.load(Ordering::Acquire).is_null()
     }
 
     /// The entry behind a pointer swapped out of the slot.

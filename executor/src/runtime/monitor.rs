@@ -167,7 +167,11 @@ fn look(shared: &Shared, seen: &mut Vec<Seen>) {
     for (index, slot) in shared.lifo.iter().enumerate() {
         // The slot first, then the count: a stuck poll that ends between the two reads shows
         // a new count, so the task spawned by the next poll is not mistaken for a stuck one.
-        let full = slot.is_full();
+        // The slot's load is Acquire for that: a worker counts a poll before running it, and
+        // fills the slot (Release) during it, so a slot seen filled by a poll comes with that
+        // poll's count (with two Relaxed loads, a weakly ordered machine could show the new
+        // slot with the old count, and move the task of a busy worker for nothing).
+        let full = slot.is_full_acquire();
         let now = Seen {
             polls: shared.stats.workers[index].polls.get(),
             full,
