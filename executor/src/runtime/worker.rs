@@ -303,7 +303,15 @@ impl Core {
                 self.stats().lifo_hits.incr();
                 return Some(task);
             }
-            self.local.push(task);
+            if self.local.is_empty() {
+                // Run next (the queue's front) all the same: no one to tell.
+                self.local.push(task);
+            } else {
+                // Behind the queued tasks, where another worker could run it now: announced,
+                // as the slot announced nothing when it took the task (`push_yielded` counts
+                // on every queued task having been announced).
+                self.push_local(task);
+            }
         }
         self.lifo_polls = 0;
         self.local.pop().or_else(|| self.take_from_global_queue())
