@@ -631,7 +631,7 @@ fn a_parent_waker_whose_drop_wakes_a_child_does_not_deadlock_the_next_poll() {
     });
     assert!(
         finished
-            .recv_timeout(std::time::Duration::from_secs(10))
+            .recv_timeout(std::time::Duration::from_secs(20))
             .is_ok(),
         "the poll with a new parent waker did not return"
     );

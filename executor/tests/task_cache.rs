@@ -342,3 +342,37 @@ fn a_block_on_thread_keeps_its_tasks_cells_within_budget_until_it_exits_or_drops
     );
     drop(rt);
 }
+
+/// Regression (a review): a worker's `on_thread_start` hook that runs another runtime's
+/// `block_on` turned the thread's cache on for that `block_on`; the worker then tripped over
+/// it when it took the cache (a debug assertion outside any catch): the thread died before
+/// it counted as a worker, and the runtime's drop waited for it for ever.
+#[test]
+fn a_start_hook_that_runs_another_runtimes_block_on_leaves_the_worker_working() {
+    let _alone = alone();
+    let other = Arc::new(runtime(BUDGET));
+    let hook_runtime = other.clone();
+    let rt = Runtime::builder()
+        .worker_threads(WORKERS)
+        .task_cache_bytes(BUDGET)
+        .on_thread_start(move || {
+            hook_runtime.block_on(async {});
+        })
+        .build()
+        .expect("runtime");
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let sum = rt.block_on(async {
+            magpie_executor::spawn(common::spawn_then_join_in_order(TASKS))
+                .await
+                .expect("spawner failed")
+        });
+        drop(rt);
+        let _ = done.send(sum);
+    });
+    let sum = finished
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the runtime ran its tasks and shut down");
+    assert_eq!(sum, TASKS * (TASKS - 1) / 2);
+    drop(other);
+}

@@ -415,12 +415,14 @@ mod thread_cache {
     /// See [`super::WorkerCache::enable`]; `depot` stays valid until `release_worker`.
     pub(super) fn enable_worker(budget: usize, depot: Option<NonNull<CellDepot>>) {
         // A worker thread is started by its runtime and runs no `block_on` (which refuses to
-        // run on a worker), so nobody else has turned its cache on.
-        debug_assert_eq!(
-            owner(),
-            Owner::Off,
-            "one WorkerCache per thread, on a new thread"
-        );
+        // run on a worker) — but its `on_thread_start` hook, which runs before this, may have
+        // run another runtime's `block_on`, which turned the cache on for itself: what that
+        // kept goes back first, and the cache is the worker's from now on.
+        debug_assert_ne!(owner(), Owner::Worker, "one WorkerCache per thread");
+        if owner() == Owner::BlockOn {
+            set_owner(Owner::Off, 0);
+            free_all();
+        }
         set_owner(Owner::Worker, budget);
         let _ = CACHE.try_with(|cache| cache.depot.set(depot));
     }
