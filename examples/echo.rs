@@ -1,10 +1,10 @@
 //! A TCP echo server, and a client mode that measures round trips per second.
 //!
 //! ```text
-//! cargo run --release -p magpie-reactor --example echo                 # server on 127.0.0.1:0
-//! cargo run --release -p magpie-reactor --example echo -- 127.0.0.1:7000
-//! cargo run --release -p magpie-reactor --example echo -- --client 127.0.0.1:7000 -n 50 -d 3
-//! cargo run --release -p magpie-reactor --example echo -- --client    # in-process server
+//! cargo run --release --example echo                 # server on 127.0.0.1:0
+//! cargo run --release --example echo -- 127.0.0.1:7000
+//! cargo run --release --example echo -- --client 127.0.0.1:7000 -n 50 -d 3
+//! cargo run --release --example echo -- --client    # in-process server
 //! ```
 //!
 //! The tasks run on magpie's executor (`magpie::run`); the I/O is magpie's reactor.

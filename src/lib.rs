@@ -133,7 +133,8 @@ pub mod task {
 }
 
 /// Timers: [`sleep`](time::sleep), [`timeout`](time::timeout) (asyncio's `wait_for`),
-/// [`interval`](time::interval), driven by the reactor thread; they work under any executor.
+/// [`interval`](time::interval), fired by whoever drives the reactor (an idle worker, or the
+/// reactor thread); they work under any executor.
 pub mod time {
     pub use magpie_timers::*;
 }
@@ -169,7 +170,7 @@ pub mod sim {
     pub use magpie_executor::sim::*;
 }
 
-/// Non-blocking I/O on the shared reactor thread: [`Async`] for any file
+/// Non-blocking I/O on the shared reactor: [`Async`] for any file
 /// descriptor (on Windows: any socket).
 pub use magpie_reactor::Async;
 

@@ -28,9 +28,10 @@ use proc_macro::TokenStream;
 ///
 /// # Errors at compile time
 ///
-/// On a fn that is not `async`, that takes arguments or is generic; for an unknown option, an
-/// option given twice, or a value of the wrong kind (`worker_threads = "two"`,
-/// `worker_threads = 0`).
+/// On a fn that is not `async`, that takes arguments, is generic or has a `where` clause; for
+/// an unknown option, an option given twice, or a value of the wrong kind or out of range
+/// (`worker_threads = "two"`, `worker_threads = 0` or above 32 768, a `thread_name` with a NUL
+/// byte, `spin_before_park_us` above 1 000 000).
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand(expand::Kind::Main, args.into(), item.into()).into()
@@ -39,7 +40,9 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// # Options
 ///
 /// The same as `#[magpie::main]`'s: `worker_threads`, `thread_name`, `max_blocking_threads`,
-/// `global_queue_interval`, `spin_before_park_us`, `task_cache_bytes`, `crate`.
+/// `global_queue_interval`, `spin_before_park_us`, `task_cache_bytes`, `crate`; and, for a test
+/// only, `seeds = N` (N ≥ 1): the test runs on the deterministic runtime once per seed
+/// (`magpie::sim::check`), with no runtime option beside it, and returns `()`.
 ///
 /// # Errors at compile time
 ///
