@@ -647,3 +647,49 @@ fn hooks_that_panic_with_a_payload_whose_drop_panics_do_not_kill_the_worker() {
         .expect("the tasks' handles resolve: the worker lives on");
     assert_eq!(results, (true, true, Some(3)));
 }
+
+/// Regression (a review): `busy_time` could go back (by the time a parking worker took between
+/// its clock read and the store that closes its busy period), which a Prometheus counter
+/// reads as a reset. Workers park and wake all the time here while this thread reads the
+/// metrics (a stress test: the review's run failed 3 times in 4 over 8 s).
+#[test]
+fn busy_time_never_goes_back() {
+    const WORKERS: usize = 4;
+    let rt = Runtime::builder().worker_threads(WORKERS).build().unwrap();
+    let handle = rt.handle();
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_feeders = ReleaseOnDrop(stop.clone());
+    let feeders: Vec<_> = (0..2)
+        .map(|_| {
+            let (handle, stop) = (handle.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    for _ in 0..4 {
+                        drop(handle.spawn(async {}));
+                    }
+                    let pause = std::time::Instant::now();
+                    while pause.elapsed() < Duration::from_micros(20) {
+                        std::hint::spin_loop();
+                    }
+                }
+            })
+        })
+        .collect();
+    let start = std::time::Instant::now();
+    let mut highest = [Duration::ZERO; WORKERS];
+    while start.elapsed() < Duration::from_secs(3) {
+        for (index, worker) in handle.metrics().workers.iter().enumerate() {
+            assert!(
+                worker.busy_time >= highest[index],
+                "worker {index}: busy_time went from {:?} back to {:?}",
+                highest[index],
+                worker.busy_time
+            );
+            highest[index] = worker.busy_time;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for feeder in feeders {
+        feeder.join().unwrap();
+    }
+}

@@ -33,11 +33,20 @@ pub(crate) fn stderr_line(line: fmt::Arguments<'_>) {
 /// an event that no subscriber would receive would be lost.
 pub(crate) fn report_error(line: fmt::Arguments<'_>) {
     #[cfg(feature = "tracing")]
-    if tracing::dispatcher::get_default(|d| !d.is::<tracing::subscriber::NoSubscriber>()) {
+    if has_subscriber() {
         tracing::error!(target: "magpie", "{line}");
         return;
     }
     stderr_line(line);
+}
+
+/// Whether a `tracing` event emitted on this thread would reach a subscriber (a global one, or
+/// this thread's): without one, the runtime writes its reports on stderr, as without the
+/// feature. A dependency that turns the feature on must not silence an application that
+/// installed no subscriber.
+#[cfg(feature = "tracing")]
+fn has_subscriber() -> bool {
+    tracing::dispatcher::get_default(|d| !d.is::<tracing::subscriber::NoSubscriber>())
 }
 
 /// The environment variable that turns debug mode on.
@@ -55,10 +64,38 @@ pub(crate) struct DebugConfig {
     pub(crate) hook: Option<SlowPollHook>,
 }
 
-/// Whether `MAGPIE_DEBUG` asks for debug mode (set, and neither empty nor `0`).
+/// Whether `MAGPIE_DEBUG` asks for debug mode: `1`, `true`, `on`, `yes` turn it on; unset,
+/// empty, `0`, `false`, `off`, `no` leave it off (any case, spaces around ignored). Another
+/// value turns it on, as asyncio's `PYTHONASYNCIODEBUG` does for any non-empty value, with a
+/// line on stderr (once per process) saying so: a `MAGPIE_DEBUG=disabled` in a deployment's
+/// configuration should not switch it on without a word.
 pub(crate) fn enabled_by_env() -> bool {
     // Loom models must behave the same whatever the environment.
-    !cfg!(loom) && std::env::var_os(DEBUG_ENV).is_some_and(|v| !v.is_empty() && v != "0")
+    if cfg!(loom) {
+        return false;
+    }
+    let Some(value) = std::env::var_os(DEBUG_ENV) else {
+        return false;
+    };
+    parse_debug_env(&value).unwrap_or_else(|| {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| {
+            report_error(format_args!(
+                "magpie: {DEBUG_ENV}={value:?} is none of 1/true/on/yes or 0/false/off/no; \
+                 debug mode is on"
+            ));
+        });
+        true
+    })
+}
+
+/// `MAGPIE_DEBUG`'s value as on or off; `None` when it is neither.
+fn parse_debug_env(value: &std::ffi::OsStr) -> Option<bool> {
+    match value.to_str()?.trim().to_ascii_lowercase().as_str() {
+        "" | "0" | "false" | "off" | "no" => Some(false),
+        "1" | "true" | "on" | "yes" => Some(true),
+        _ => None,
+    }
 }
 
 /// A poll that took longer than the runtime's slow-poll threshold: reported when it ends, and
@@ -168,12 +205,13 @@ impl DebugConfig {
     }
 }
 
-/// Without the `tracing` feature: one line on stderr. With it: a `warn!` event, with the
-/// report's parts as fields (emitted outside the task's span: the poll is over, or, for the
-/// watchdog, on its own thread).
+/// Without the `tracing` feature, or with it and no subscriber: one line on stderr. With a
+/// subscriber: a `warn!` event, with the report's parts as fields (emitted outside the task's
+/// span: the poll is over, or, for the watchdog, on its own thread).
 fn default_hook(report: &SlowPoll) {
     #[cfg(feature = "tracing")]
-    tracing::warn!(
+    if has_subscriber() {
+        tracing::warn!(
         task.id = report.task.as_u64(),
         task.name = report.name.as_deref(),
         task.spawned_at = %report.location,
@@ -182,8 +220,9 @@ fn default_hook(report: &SlowPoll) {
         in_progress = report.in_progress,
         queued_behind = report.queued_behind,
         "{report}"
-    );
-    #[cfg(not(feature = "tracing"))]
+        );
+        return;
+    }
     stderr_line(format_args!("{report}"));
 }
 
@@ -294,5 +333,25 @@ fn look_for_blocked_workers(shared: &Shared, threshold: Duration, reported: &mut
             in_progress: true,
             queued_behind: shared.stealers[index].len() + usize::from(lifo),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_debug_env;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn magpie_debug_values_read_as_on_off_or_neither() {
+        for off in ["", "0", "false", "OFF", " no ", "False"] {
+            assert_eq!(parse_debug_env(OsStr::new(off)), Some(false), "{off:?}");
+        }
+        for on in ["1", "true", "On", "YES", " 1\n"] {
+            assert_eq!(parse_debug_env(OsStr::new(on)), Some(true), "{on:?}");
+        }
+        // Neither: debug mode goes on, with a warning (`enabled_by_env`).
+        for neither in ["2", "00", "disabled", "enable"] {
+            assert_eq!(parse_debug_env(OsStr::new(neither)), None, "{neither:?}");
+        }
     }
 }

@@ -58,6 +58,9 @@ pub(crate) struct WorkerStats {
     /// When the current busy period began (nanoseconds after the runtime's start, at least
     /// 1); 0 while the worker is parked.
     pub(crate) busy_since_ns: AtomicU64,
+    /// The largest busy time a metrics read reported: later reads report no less (see
+    /// `WorkerMetrics::read`). Written by readers only.
+    pub(crate) busy_reported_ns: AtomicU64,
     /// The id of the task being polled, 0 between polls (for the task dump and the watchdog).
     pub(crate) current_task: AtomicU64,
     /// When the current poll started, in nanoseconds after the runtime's start; written only
@@ -267,6 +270,16 @@ impl WorkerMetrics {
         } else {
             now_ns.saturating_sub(since)
         };
+        // A reader whose clock read came after the worker's closing one, while the period
+        // still looked open, counted it up to its own time; once the worker closes it at its
+        // earlier time, a later read would report less. A counter must not go back (a
+        // Prometheus counter that does reads as a reset): no read reports less than the
+        // largest reported before. The difference is the time the worker took between its
+        // clock read and the store that closes the period.
+        let busy = stats
+            .busy_reported_ns
+            .fetch_max(busy + current, Ordering::Relaxed)
+            .max(busy + current);
         WorkerMetrics {
             polls: stats.polls.get(),
             steal_operations: stats.steal_operations.get(),
@@ -276,7 +289,7 @@ impl WorkerMetrics {
             injector_takes: stats.injector_takes.get(),
             local_overflows: stats.local_overflows.get(),
             local_queue_depth,
-            busy_time: Duration::from_nanos(busy + current),
+            busy_time: Duration::from_nanos(busy),
             task_cache_bytes: stats.task_cache_bytes.load(Ordering::Relaxed),
         }
     }
