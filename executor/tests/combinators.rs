@@ -636,3 +636,24 @@ fn a_parent_waker_whose_drop_wakes_a_child_does_not_deadlock_the_next_poll() {
         "the poll with a new parent waker did not return"
     );
 }
+
+#[test]
+fn wait_any_polled_again_after_its_last_future_panicked_says_so() {
+    let mut waiting = wait_any([Box::pin(child_that_panics_or_yields(true, 0, 0))]);
+    let (_, waker) = counting_waker();
+    let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        poll_once(&mut waiting, &waker)
+    }));
+    assert!(first.is_err(), "the child's panic comes out of the poll");
+    let Err(again) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        poll_once(&mut waiting, &waker).is_ready()
+    })) else {
+        panic!("a WaitAny with nothing left cannot complete, nor wait");
+    };
+    let message = again
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| again.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert!(message.contains("panicked"), "{message}");
+}

@@ -276,27 +276,40 @@ impl Drop for RunsCodeOnDrop {
     }
 }
 
-/// Spawns from this (non-worker) thread a task that ends in its first poll, 100 ms in, leaving
-/// in its join-waker slot a waker that runs `on_drop` when dropped. The handle is dropped
-/// while the task runs, so the list's reference, released by the worker when it parks next,
-/// is the last: the waker's drop runs inside the worker's park, after it chose to sleep.
+/// Makes a worker run `on_drop` inside its park, after it chose to sleep: there, a task A
+/// spawned from this thread (listed in a shard of no worker's) ends while a task B holds its
+/// `JoinHandle`, polled once with a waker that runs `on_drop` when dropped; B then drops the
+/// handle unread. A worker defers a release from another shard than its own to its next park,
+/// where the list's reference, A's last, frees A and with it the waker left in its join-waker
+/// slot (the slot stays the task's once it completed).
 fn drop_a_join_waker_at_the_next_park(
     rt: &magpie_executor::Runtime,
     on_drop: impl FnOnce() + Send + Sync + 'static,
 ) {
-    let running = Arc::new(AtomicUsize::new(0));
-    let flag = running.clone();
-    let mut handle = rt.spawn(async move {
-        flag.store(1, Ordering::SeqCst);
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    });
-    wait_until("the task runs", || running.load(Ordering::SeqCst) == 1);
-    let waker = Waker::from(Arc::new(RunsCodeOnDrop(Some(Box::new(on_drop)))));
-    assert!(Pin::new(&mut handle)
-        .poll(&mut Context::from_waker(&waker))
-        .is_pending());
-    drop(waker);
-    drop(handle);
+    let gate = Arc::new(Gate::default());
+    let opened = gate.clone();
+    let a = rt.spawn(async move { std::future::poll_fn(|cx| opened.poll_open(cx)).await });
+    let (b_done, b_finished) = std::sync::mpsc::channel();
+    drop(rt.spawn(async move {
+        let mut a = a;
+        let waker = Waker::from(Arc::new(RunsCodeOnDrop(Some(Box::new(on_drop)))));
+        assert!(Pin::new(&mut a)
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
+        drop(waker);
+        gate.open();
+        while !a.is_finished() {
+            magpie_executor::task::yield_now().await;
+        }
+        // The worker that completed A lets go of its reference right after: give it the time,
+        // so that the list's is the last.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        drop(a);
+        let _ = b_done.send(());
+    }));
+    b_finished
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("task B ran");
 }
 
 /// Regression (a review): a task spawned or woken by code that a worker's park runs (the drop

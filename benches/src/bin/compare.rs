@@ -680,8 +680,13 @@ fn main() {
     }
 }
 
+/// Writes `text` to `path` whole or not at all (a temporary file renamed over it): a run cut
+/// off while it writes leaves the last complete document.
 fn write_json(path: &str, text: &str) {
-    std::fs::write(path, text).unwrap_or_else(|err| fail(&format!("cannot write {path}: {err}")));
+    let temporary = format!("{path}.partial");
+    std::fs::write(&temporary, text)
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .unwrap_or_else(|err| fail(&format!("cannot write {path}: {err}")));
 }
 
 #[cfg(test)]

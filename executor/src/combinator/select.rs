@@ -266,6 +266,11 @@ impl<F: Future + Unpin> Future for WaitAny<F> {
         // `FutureSet` is `Unpin` (the children live in their own pinned allocation).
         let this = self.get_mut();
         assert!(!this.finished, "`WaitAny` polled after completion");
+        // Only a child's panic takes the last one away without completing the `WaitAny`.
+        assert!(
+            this.set.pending() > 0,
+            "`WaitAny` polled after its futures panicked: none is left to wait for"
+        );
         this.set.begin_poll(cx);
         match this.set.next_completed() {
             Some((index, output)) => {

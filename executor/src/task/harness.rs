@@ -429,8 +429,14 @@ unsafe fn drop_join_handle<F: Future>(ptr: NonNull<Header>) {
     // SAFETY: the handle's reference, given up here.
     unsafe { drop_reference(ptr) };
     // Dropped after the task is let go of: it may be a reference to anything, the task
-    // included (a task that polled its own handle).
-    drop(waker);
+    // included (a task that polled its own handle). Its destructor is the user's: its panic
+    // unwinds from the handle's drop, unless that drop runs in an unwinding already (a second
+    // panic would abort).
+    if std::thread::panicking() {
+        swallow_panic(|| drop(waker));
+    } else {
+        drop(waker);
+    }
     if let Some(payload) = panicked {
         // The output's destructor panicked on the user's thread: let them see it — unless the
         // handle is being dropped by an unwinding already (a second panic would abort).
