@@ -6,12 +6,15 @@
 // `combinator/ready.rs`).
 #![cfg(not(loom))]
 
+mod common;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
+use common::panic_message;
 use futures_lite::future::{self, block_on};
 use futures_lite::{Stream, StreamExt};
 use magpie_executor::combinator::{
@@ -583,11 +586,7 @@ fn join_all_polled_again_after_a_childs_panic_says_so() {
         poll_once(&mut joined, &waker)
     }))
     .expect_err("a JoinAll missing an output cannot complete");
-    let message = again
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| again.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
+    let message = panic_message(again);
     assert!(message.contains("panicked"), "{message}");
 }
 
@@ -650,10 +649,6 @@ fn wait_any_polled_again_after_its_last_future_panicked_says_so() {
     })) else {
         panic!("a WaitAny with nothing left cannot complete, nor wait");
     };
-    let message = again
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| again.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
+    let message = panic_message(again);
     assert!(message.contains("panicked"), "{message}");
 }

@@ -89,9 +89,7 @@ impl<F: Future> FutureSet<F> {
                     // outlives one bad child) gets the others, then the end: left in its slot
                     // and still counted, the child would be waited for for ever, woken by
                     // nobody. Its destructor's own panic, if any, gives way to the first.
-                    if let Err(nested) = panic::catch_unwind(AssertUnwindSafe(|| slot.set(None))) {
-                        std::mem::forget(nested);
-                    }
+                    crate::task::harness::swallow_panic(|| slot.set(None));
                     self.pending -= 1;
                     self.panicked = true;
                     panic::resume_unwind(payload);

@@ -20,11 +20,10 @@ pub(crate) fn run_hook(hook: Option<&Hook>, which: &str) {
     let Some(hook) = hook else {
         return;
     };
-    let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook())) else {
-        return;
-    };
     // The payload is the user's too: a destructor that panics must not unwind from here.
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload)));
+    if !crate::task::harness::swallow_panic(|| hook()) {
+        return;
+    }
     super::debug::report_error(format_args!(
         "magpie: the {which} hook panicked on thread {:?}; the panic was ignored",
         std::thread::current().name().unwrap_or("<unnamed>")

@@ -11,7 +11,7 @@
 //! threshold, as `PYTHONASYNCIODEBUG` does for asyncio.
 
 use std::fmt;
-use std::panic::{self, AssertUnwindSafe, Location};
+use std::panic::Location;
 use std::sync::Arc as StdArc;
 use std::time::{Duration, Instant};
 
@@ -193,14 +193,13 @@ impl DebugConfig {
     /// Gives `report` to the hook, or to the default one. A panicking hook must not take a
     /// worker (or the watchdog) down with it.
     pub(crate) fn report(&self, report: &SlowPoll) {
-        let result = panic::catch_unwind(AssertUnwindSafe(|| match &self.hook {
+        // Its payload's destructor is the hook's code too: caught as well.
+        let panicked = crate::task::harness::swallow_panic(|| match &self.hook {
             Some(hook) => hook(report),
             None => default_hook(report),
-        }));
-        if let Err(payload) = result {
+        });
+        if panicked {
             report_error(format_args!("magpie: the on_slow_poll hook panicked"));
-            // Its payload's destructor is the hook's code too: caught as well.
-            crate::task::harness::swallow_panic(|| drop(payload));
         }
     }
 }
@@ -212,14 +211,14 @@ fn default_hook(report: &SlowPoll) {
     #[cfg(feature = "tracing")]
     if has_subscriber() {
         tracing::warn!(
-        task.id = report.task.as_u64(),
-        task.name = report.name.as_deref(),
-        task.spawned_at = %report.location,
-        worker = report.worker,
-        duration = ?report.duration,
-        in_progress = report.in_progress,
-        queued_behind = report.queued_behind,
-        "{report}"
+            task.id = report.task.as_u64(),
+            task.name = report.name.as_deref(),
+            task.spawned_at = %report.location,
+            worker = report.worker,
+            duration = ?report.duration,
+            in_progress = report.in_progress,
+            queued_behind = report.queued_behind,
+            "{report}"
         );
         return;
     }

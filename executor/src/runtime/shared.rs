@@ -313,12 +313,9 @@ impl Shared {
         match &self.config.on_task_panic {
             Some(hook) => {
                 let panic = TaskPanic::new(header, error);
-                let called =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&panic)));
-                if let Err(payload) = called {
+                // Its payload's destructor is the hook's code too: caught as well.
+                if crate::task::harness::swallow_panic(|| hook(&panic)) {
                     report_error(format_args!("magpie: the on_task_panic hook panicked"));
-                    // Its payload's destructor is the hook's code too: caught as well.
-                    crate::task::harness::swallow_panic(|| drop(payload));
                 }
             }
             None => {

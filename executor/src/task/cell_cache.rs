@@ -419,10 +419,7 @@ mod thread_cache {
         // run another runtime's `block_on`, which turned the cache on for itself: what that
         // kept goes back first, and the cache is the worker's from now on.
         debug_assert_ne!(owner(), Owner::Worker, "one WorkerCache per thread");
-        if owner() == Owner::BlockOn {
-            set_owner(Owner::Off, 0);
-            free_all();
-        }
+        release_block_on();
         set_owner(Owner::Worker, budget);
         let _ = CACHE.try_with(|cache| cache.depot.set(depot));
     }

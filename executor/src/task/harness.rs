@@ -69,20 +69,22 @@ unsafe fn cell<'a, F: Future>(ptr: NonNull<Header>) -> &'a Cell<F> {
 /// Nothing unwinds out of it: dropping a panic's payload runs user code too, so a payload whose
 /// `Drop` panics is caught in turn, and the next payload dropped — a few times, then leaked
 /// (regression: such a payload used to escape `finish` after the future was dropped, and the
-/// future was dropped again when the task was freed).
-pub(crate) fn swallow_panic(f: impl FnOnce()) {
+/// future was dropped again when the task was freed). Returns whether `f` panicked (for the
+/// callers that report it: a user's hook).
+pub(crate) fn swallow_panic(f: impl FnOnce()) -> bool {
     /// Payloads of payloads dropped before the next one is leaked instead.
     const PAYLOAD_DROPS: usize = 4;
     let Err(mut payload) = panic::catch_unwind(AssertUnwindSafe(f)) else {
-        return;
+        return false;
     };
     for _ in 0..PAYLOAD_DROPS {
         match panic::catch_unwind(AssertUnwindSafe(|| drop(payload))) {
-            Ok(()) => return,
+            Ok(()) => return true,
             Err(next) => payload = next,
         }
     }
     mem::forget(payload);
+    true
 }
 
 /// Returns the task as a new queue entry when it woke itself during the poll (`yield_now`),
@@ -274,7 +276,9 @@ unsafe fn finish<F: Future>(ptr: NonNull<Header>, result: Result<F::Output, Join
         header.join_waker.with(|slot| {
             if let Some(waker) = unsafe { &*slot } {
                 // `swallow_panic` inside, so that the flag is cleared whatever the waker does.
-                crate::runtime::context::waking_joiner(|| swallow_panic(|| waker.wake_by_ref()));
+                crate::runtime::context::waking_joiner(|| {
+                    swallow_panic(|| waker.wake_by_ref());
+                });
             }
         });
     }
